@@ -1,0 +1,271 @@
+"""The ``chatbus`` command: serve, plugins, agents, version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import shlex
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+from .core.errors import ChatbusError, ConfigError
+from .core.hub import Hub
+from .core.loader import TRANSPORT_GROUP, PluginInfo, describe_error, distribution_of, iter_entry_points
+from .core.logs import configure_logging
+from .core.settings import Settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("chatbus.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # noqa: D102 - argparse's contract
+        self.print_usage(sys.stderr)
+        self.exit(2, f"chatbus: error: {message}\n")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="a chatbus.toml file to read")
+    parser.add_argument("--db", metavar="PATH", help="SQLite database file, or :memory: (default ./chatbus.db)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="chatbus", description="People and AI agents in one chat, over several transports.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    serve = sub.add_parser("serve", help="run the chat with the configured transports")
+    _common(serve)
+    serve.add_argument("--host", help="address the WebSocket transport listens on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port of the WebSocket transport (default 8081)")
+    serve.add_argument(
+        "--transport",
+        action="append",
+        metavar="NAME",
+        help="a transport to run; repeat for several (default: websocket)",
+    )
+    serve.add_argument(
+        "--allow-open-auth",
+        action="store_true",
+        help="allow open authentication on a non-loopback address",
+    )
+    serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+
+    plugins = sub.add_parser("plugins", help="list the transports and plugins found, with their hooks")
+    _common(plugins)
+    plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    agents = sub.add_parser("agents", help="hire, fire and list agents")
+    agents_sub = agents.add_subparsers(dest="agents_command", metavar="ACTION", parser_class=_Parser)
+    agents_sub.required = True
+    hire = agents_sub.add_parser("hire", help="add an agent to the roster")
+    hire.add_argument("name")
+    hire.add_argument("role")
+    hire.add_argument(
+        "--command",
+        dest="worker",
+        metavar="'PROGRAM ARGS {task}'",
+        help="worker command, split like a shell splits words and never run through a shell",
+    )
+    _common(hire)
+    fire = agents_sub.add_parser("fire", help="remove an agent from the roster")
+    fire.add_argument("name")
+    _common(fire)
+    listing = agents_sub.add_parser("list", help="show the roster")
+    _common(listing)
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    overrides: dict[str, Any] = dict(extra)
+    if getattr(args, "db", None):
+        overrides["db"] = args.db
+    return Settings.load(getattr(args, "config", None), **overrides)
+
+
+# serve ---------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    websocket: dict[str, Any] = {}
+    if args.host:
+        websocket["host"] = args.host
+    if args.port is not None:
+        websocket["port"] = args.port
+    if websocket:
+        overrides["websocket"] = websocket
+    if args.transport:
+        overrides["transports"] = args.transport
+    if args.allow_open_auth:
+        overrides["auth"] = {"allow_open_public": True}
+    if args.log_level:
+        overrides["log_level"] = args.log_level
+    settings = _settings(args, **overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    return asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> int:
+    hub = Hub(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await hub.start()
+    except BaseException:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        raise
+    log.info("chatbus %s is running; press Ctrl+C to stop", __version__)
+    try:
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await hub.stop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return 0
+
+
+# plugins -------------------------------------------------------------------
+def _transport_infos() -> list[PluginInfo]:
+    infos = []
+    for ep in iter_entry_points(TRANSPORT_GROUP):
+        dist, version = distribution_of(ep)
+        try:
+            cls = ep.load()
+        except Exception as exc:  # noqa: BLE001 - listed as broken
+            infos.append(PluginInfo(ep.name, "transport", dist, version, error=describe_error(exc)))
+            continue
+        hooks = sorted(
+            name for name in ("start", "stop", "deliver", "notify", "is_connected") if callable(getattr(cls, name, None))
+        )
+        infos.append(PluginInfo(ep.name, "transport", dist, version, hooks=hooks))
+    return infos
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure_logging("CRITICAL", settings.log_format)  # broken plugins are listed below instead
+    hub = Hub(settings, transports=[])
+    infos = _transport_infos() + [info for info in hub.plugin_infos if info.kind == "plugin"]
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": i.name,
+                        "kind": i.kind,
+                        "distribution": i.distribution,
+                        "version": i.version,
+                        "hooks": i.hooks,
+                        "error": i.error,
+                    }
+                    for i in infos
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    rows = [("KIND", "NAME", "DISTRIBUTION", "VERSION", "HOOKS / ERROR")]
+    for info in infos:
+        detail = f"BROKEN: {info.error}" if info.broken else ", ".join(info.hooks)
+        rows.append((info.kind, info.name, info.distribution or "-", info.version or "-", detail))
+    _print_table(rows)
+    return 0
+
+
+# agents --------------------------------------------------------------------
+def cmd_agents(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure_logging("WARNING", settings.log_format)
+    return asyncio.run(_agents(args, settings))
+
+
+async def _agents(args: argparse.Namespace, settings: Settings) -> int:
+    hub = Hub(settings, transports=[], load_entrypoints=False, builtins=False)
+    await hub.store.open()
+    try:
+        if args.agents_command == "hire":
+            command = None
+            if args.worker:
+                try:
+                    command = shlex.split(args.worker)
+                except ValueError as exc:
+                    raise ConfigError(f"--command cannot be split into words: {exc}") from None
+            agent = await hub.hire(args.name, args.role, command)
+            print(f"hired {agent.name} ({agent.role})" + (f" with command {shlex.join(agent.command)}" if agent.command else ""))
+            return 0
+        if args.agents_command == "fire":
+            if await hub.fire(args.name):
+                print(f"fired {args.name}")
+                return 0
+            print(f"chatbus: error: there is no agent called {args.name!r}", file=sys.stderr)
+            return 1
+        agents = await hub.store.list_agents()
+        if getattr(args, "json", False):
+            print(
+                json.dumps(
+                    [
+                        {
+                            "name": a.name,
+                            "role": a.role,
+                            "status": a.status,
+                            "currentTask": a.current_task,
+                            "progress": a.progress,
+                            "command": list(a.command) if a.command else None,
+                        }
+                        for a in agents
+                    ],
+                    indent=2,
+                )
+            )
+            return 0
+        rows = [("NAME", "ROLE", "STATUS", "CURRENT TASK")]
+        rows.extend((a.name, a.role, a.status, a.current_task or "-") for a in agents)
+        _print_table(rows)
+        return 0
+    finally:
+        await hub.store.close()
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"chatbus {__version__}")
+    return 0
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip())
+
+
+COMMANDS = {"serve": cmd_serve, "plugins": cmd_plugins, "agents": cmd_agents, "version": cmd_version}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"chatbus: error: {exc}", file=sys.stderr)
+        return 2
+    except ChatbusError as exc:
+        print(f"chatbus: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

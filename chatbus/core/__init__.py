@@ -1,0 +1,1 @@
+"""The chatbus core: knows no concrete transport or plugin."""

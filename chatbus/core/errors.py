@@ -1,0 +1,92 @@
+"""The exceptions chatbus raises, rooted in :class:`ChatbusError`.
+
+Every error that can reach a person carries a ``code`` (the wire error code of
+PROTOCOL.md) and a message written for that person: what went wrong and what
+to do. Transports send ``str(error)`` as is; it never contains exception text
+from a library or a stack trace.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "ChatbusError",
+    "ConfigError",
+    "InvalidMessage",
+    "MessageTooLarge",
+    "PluginError",
+    "RateLimited",
+    "StoreError",
+    "TransportError",
+]
+
+
+class ChatbusError(Exception):
+    """Root of every chatbus exception."""
+
+    code: str = "INTERNAL_ERROR"
+
+
+class ConfigError(ChatbusError):
+    """A setting is invalid or names something that does not exist."""
+
+    code = "CONFIG_ERROR"
+
+
+class PluginError(ChatbusError):
+    """A plugin could not be loaded or registered."""
+
+    code = "PLUGIN_ERROR"
+
+
+class AuthError(ChatbusError):
+    """Raised by an ``on_auth`` implementation to refuse a user."""
+
+    code = "AUTH_FAILED"
+
+
+class InvalidMessage(ChatbusError):
+    """A message was refused because of its shape or content."""
+
+    code = "INVALID_MESSAGE"
+
+
+class MessageTooLarge(InvalidMessage):
+    """A message's text is longer than the configured maximum."""
+
+    code = "MESSAGE_TOO_LARGE"
+
+
+class RateLimited(ChatbusError):
+    """The ``rate_limit`` hook refused a message; nothing was stored."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
+        self.retry_after = max(0.0, float(retry_after))
+        wait = _format_wait(self.retry_after)
+        super().__init__(
+            message or f"You are sending messages too fast. Wait {wait} and send again."
+        )
+
+
+class StoreError(ChatbusError):
+    """The message store cannot be opened or written."""
+
+    code = "STORE_ERROR"
+
+
+class TransportError(ChatbusError):
+    """A transport failed to start or lost its connection for good."""
+
+    code = "TRANSPORT_ERROR"
+
+
+def _format_wait(seconds: float) -> str:
+    if seconds < 1:
+        return "a moment"
+    whole = int(seconds + 0.999)
+    if whole < 120:
+        return f"{whole} second{'s' if whole != 1 else ''}"
+    minutes = (whole + 59) // 60
+    return f"{minutes} minutes"

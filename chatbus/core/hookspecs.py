@@ -1,0 +1,66 @@
+"""Every chatbus hook, in one place.
+
+Hooks are called with keyword arguments only; an implementation may accept
+any subset of the arguments. "First result" hooks stop at the first
+implementation that returns something other than ``None``; the built-in
+plugins implement them with ``trylast=True`` so an installed plugin wins. Any
+implementation may be ``async def``: the hub awaits it (for first-result hooks
+it awaits each answer before deciding whether to go on).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .hub import Hub
+    from .message import Credentials, Identity, Incoming, Message, Parsed, RateDecision
+
+__all__ = ["PROJECT", "hookimpl", "hookspec"]
+
+PROJECT = "chatbus"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec(firstresult=True)
+def on_auth(credentials: Credentials) -> Identity | None:
+    """Accept a connecting user by returning an ``Identity``, refuse by raising ``AuthError``; first result wins."""
+
+
+@hookspec(firstresult=True)
+def rate_limit(identity: Identity, message: Incoming) -> RateDecision | None:
+    """Allow a person's message or refuse it with a retry time (``RateDecision``); first result wins."""
+
+
+@hookspec(firstresult=True)
+def parse_message(text: str) -> Parsed | None:
+    """Return the mentions, command and command arguments found in ``text`` (``Parsed``); first result wins."""
+
+
+@hookspec
+def on_message(message: Message, hub: Hub) -> Any:
+    """React to a message after it is stored and handed to the transports; all called, return value ignored."""
+
+
+@hookspec
+def on_connect(identity: Identity, transport: str, hub: Hub) -> Any:
+    """A user's first connection opened (they are now online); all called."""
+
+
+@hookspec
+def on_disconnect(identity: Identity, transport: str, hub: Hub) -> Any:
+    """A user's last connection closed (they are now offline); all called."""
+
+
+@hookspec
+def on_startup(hub: Hub) -> Any:
+    """The hub has opened its store and is about to start its transports; all called, an exception aborts start-up."""
+
+
+@hookspec
+def on_shutdown(hub: Hub) -> Any:
+    """The hub has stopped its transports and is about to close its store; all called."""

@@ -1,0 +1,196 @@
+"""The value types that flow through the hub: messages, identities, events."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+__all__ = [
+    "DEFAULT_ROOM",
+    "SYSTEM_SENDER",
+    "USER_ID_PATTERN",
+    "Agent",
+    "AgentStatus",
+    "AgentStatusName",
+    "Credentials",
+    "Event",
+    "Identity",
+    "Incoming",
+    "Kind",
+    "Message",
+    "Parsed",
+    "Presence",
+    "RateDecision",
+    "Typing",
+    "utcnow",
+    "valid_name",
+]
+
+Kind = Literal["human", "agent", "system"]
+AgentStatusName = Literal["idle", "working", "stuck", "completed"]
+
+DEFAULT_ROOM = "general"
+SYSTEM_SENDER = "system"
+
+#: User ids, agent names and room names: 1-64 letters, digits, ``_``, ``-``, ``.``.
+USER_ID_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def valid_name(value: object) -> bool:
+    """True when ``value`` is a string usable as a user id, agent name or room."""
+    return isinstance(value, str) and USER_ID_PATTERN.fullmatch(value) is not None
+
+
+def utcnow() -> datetime:
+    """The current time in UTC, with its offset."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is speaking: a person, an agent or the system."""
+
+    user_id: str
+    role: str = "user"
+    kind: Kind = "human"
+    display_name: str | None = None
+
+    @property
+    def is_human(self) -> bool:
+        return self.kind == "human"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a connecting user presented, before any plugin has accepted it.
+
+    ``user_id`` and ``role`` are exactly what the client sent and may have any
+    type; ``on_auth`` implementations validate them.
+    """
+
+    user_id: Any
+    role: Any = None
+    token: Any = None
+    transport: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What ``parse_message`` found in a text."""
+
+    mentions: tuple[str, ...] = ()
+    command: str | None = None
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """The answer of a ``rate_limit`` implementation."""
+
+    allowed: bool
+    retry_after: float = 0.0
+
+    @classmethod
+    def allow(cls) -> RateDecision:
+        return _ALLOW
+
+    @classmethod
+    def refuse(cls, retry_after: float) -> RateDecision:
+        return cls(False, max(0.0, retry_after))
+
+
+_ALLOW = RateDecision(True)
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A message from a person as a transport hands it to the hub, before it
+    is checked, parsed, numbered and stored."""
+
+    identity: Identity
+    text: str
+    room: str = DEFAULT_ROOM
+    reply_to: int | None = None
+    transport: str | None = None
+    client_id: str | None = None
+    mentions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored chat message. ``id`` is unique across all transports and
+    strictly increasing in the order messages were accepted."""
+
+    id: int
+    text: str
+    sender: str
+    timestamp: datetime
+    room: str = DEFAULT_ROOM
+    kind: Kind = "human"
+    sender_role: str = "user"
+    mentions: tuple[str, ...] = ()
+    command: str | None = None
+    command_args: tuple[str, ...] = ()
+    reply_to: int | None = None
+    transport: str | None = None
+    client_id: str | None = None
+
+    @property
+    def is_command(self) -> bool:
+        return self.command is not None
+
+    @property
+    def from_human(self) -> bool:
+        return self.kind == "human"
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Someone came online (first connection) or went offline (last one)."""
+
+    user_id: str
+    role: str
+    kind: Kind
+    status: Literal["online", "offline"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    """An agent's work status changed."""
+
+    user_id: str
+    status: AgentStatusName
+    current_task: str | None = None
+    progress: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """Someone is typing in a room."""
+
+    user_id: str
+    room: str = DEFAULT_ROOM
+    transport: str | None = None
+
+
+Event = Presence | AgentStatus | Typing
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """An agent in the roster."""
+
+    name: str
+    role: str
+    command: tuple[str, ...] | None = None
+    status: AgentStatusName = "idle"
+    current_task: str | None = None
+    progress: int | None = None
+
+    @property
+    def identity(self) -> Identity:
+        return Identity(self.name, self.role, "agent")

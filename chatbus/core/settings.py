@@ -1,0 +1,284 @@
+"""chatbus configuration, read with pydantic-settings.
+
+Sources, strongest first: keyword arguments (the command line), ``CHATBUS_*``
+environment variables (nested with ``__``), the earlier system's variable
+names (``COMMUNICATION_TRANSPORT``, ``WEBSOCKET_HOST``, ...), a ``.env`` file,
+then ``chatbus.toml`` (or the file given with ``--config``).
+
+Each transport validates its own section (``websocket``, ``telegram``, or the
+name of a third-party transport) with its own settings model when the hub
+builds it, so the core knows no transport's options.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from .errors import ConfigError
+from .transport import describe_validation_error
+
+__all__ = [
+    "AuthSettings",
+    "MentionSettings",
+    "PluginSettings",
+    "RateLimitSettings",
+    "Settings",
+    "TokenGrant",
+]
+
+DEFAULT_CONFIG_FILE = "chatbus.toml"
+_config_file: ContextVar[Path | None] = ContextVar("chatbus_config_file", default=None)
+
+
+def _split_names(value: Any) -> Any:
+    """Accept ``a,b``, ``["a", "b"]`` (JSON) or a list."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError("not a valid JSON list") from None
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+NameList = Annotated[list[str], NoDecode]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class RateLimitSettings(_Section):
+    """The built-in rate limiter: a token bucket per sender plus an hourly cap."""
+
+    burst: int = Field(5, ge=1)
+    per_second: float = Field(1.0, gt=0)
+    per_hour: int = Field(600, ge=1)
+
+
+class TokenGrant(_Section):
+    """Who a token logs in as; the role comes from here, never from the client."""
+
+    user_id: str = Field(validation_alias=AliasChoices("userId", "user_id"))
+    role: str = "user"
+
+
+class AuthSettings(_Section):
+    """The built-in auth plugin."""
+
+    mode: Literal["open", "token"] = "open"
+    tokens: dict[str, TokenGrant] = Field(default_factory=dict)
+    allow_open_public: bool = False
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _tokens_from_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError('expected JSON like {"TOKEN": {"userId": "alice", "role": "developer"}}') from None
+        return value
+
+
+class PluginSettings(_Section):
+    """Which plugins load: block some by name, or allow only a list."""
+
+    disable: NameList = Field(default_factory=list)
+    only: NameList | None = None
+    strict: bool = False
+
+    _split = field_validator("disable", "only", mode="before")(classmethod(lambda cls, v: _split_names(v)))
+
+
+class MentionSettings(_Section):
+    """The built-in mention parser."""
+
+    strip_suffix: str = "-bot"
+
+
+class Settings(BaseSettings):
+    """Everything chatbus reads from its configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHATBUS_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="allow",
+        populate_by_name=True,
+    )
+
+    transports: NameList = Field(default_factory=lambda: ["websocket"], min_length=1)
+    db: str = "./chatbus.db"
+    max_text_length: int = Field(4000, ge=1, le=1_000_000)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    mentions: MentionSettings = Field(default_factory=MentionSettings)
+    plugins: PluginSettings = Field(default_factory=PluginSettings)
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    websocket: dict[str, Any] = Field(default_factory=dict)
+    telegram: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("transports", mode="before")
+    @classmethod
+    def _split_transports(cls, value: Any) -> Any:
+        value = _split_names(value)
+        if isinstance(value, list):
+            expanded: list[str] = []
+            for name in value:
+                for one in ("websocket", "telegram") if name == "both" else (name,):
+                    if one not in expanded:
+                        expanded.append(one)
+            return expanded
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if not isinstance(logging.getLevelName(level), int):
+            raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _config_file.get() or Path(DEFAULT_CONFIG_FILE)
+        return (
+            init_settings,
+            env_settings,
+            _LegacyEnvSource(settings_cls),
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+    @classmethod
+    def load(cls, config: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+        """Read the settings; any problem is a ``ConfigError`` with one clear line.
+
+        ``config`` names a TOML file that must exist; without it ``chatbus.toml``
+        in the current directory is read when present. ``overrides`` win over
+        every other source (they are the command-line flags).
+        """
+        path: Path | None = None
+        if config is not None:
+            path = Path(config)
+            if not path.is_file():
+                raise ConfigError(f"config file {path} not found: give the path of a readable TOML file")
+        token = _config_file.set(path)
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc)) from None
+        except ValueError as exc:  # a malformed TOML or .env file
+            raise ConfigError(f"cannot read the configuration: {exc}") from None
+        finally:
+            _config_file.reset(token)
+
+    @classmethod
+    def isolated(cls, **values: Any) -> Settings:
+        """Settings from ``values`` and defaults only: no environment, ``.env`` or
+        TOML file is read. For tests and embedding."""
+        try:
+            return _IsolatedSettings(**values)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc)) from None
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The options of one transport or plugin (``[name]`` in TOML, ``CHATBUS_NAME__KEY``)."""
+        value = getattr(self, name, None)
+        if value is None and self.model_extra:
+            value = self.model_extra.get(name)
+        if isinstance(value, BaseModel):
+            return value.model_dump()
+        return dict(value) if isinstance(value, dict) else {}
+
+
+class _IsolatedSettings(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+class _LegacyEnvSource(PydanticBaseSettingsSource):
+    """The environment names of the earlier Telegram/WebSocket system."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        env = _legacy_values()
+        out: dict[str, Any] = {}
+        if transport := env.get("COMMUNICATION_TRANSPORT"):
+            out["transports"] = transport
+        websocket: dict[str, Any] = {}
+        if host := env.get("WEBSOCKET_HOST"):
+            websocket["host"] = host
+        if port := env.get("WEBSOCKET_PORT"):
+            websocket["port"] = port
+        telegram: dict[str, Any] = {}
+        if token := env.get("TELEGRAM_BOT_TOKEN"):
+            telegram["token"] = token
+        if chat := env.get("TELEGRAM_CHAT_ID"):
+            telegram["chat_ids"] = chat
+        if websocket:
+            out["websocket"] = websocket
+        if telegram:
+            out["telegram"] = telegram
+        return out
+
+
+_LEGACY_NAMES = (
+    "COMMUNICATION_TRANSPORT",
+    "WEBSOCKET_HOST",
+    "WEBSOCKET_PORT",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_CHAT_ID",
+)
+
+
+def _legacy_values() -> dict[str, str]:
+    """Legacy names from the environment, else from ``.env`` (as the earlier system read them)."""
+    values: dict[str, str] = {}
+    dotenv = Path(".env")
+    if dotenv.is_file():
+        from dotenv import dotenv_values
+
+        for key, value in dotenv_values(dotenv).items():
+            if key in _LEGACY_NAMES and value:
+                values[key] = value
+    for key in _LEGACY_NAMES:
+        if os.environ.get(key):
+            values[key] = os.environ[key]
+    return values

@@ -1,0 +1,538 @@
+"""The message log, the agents' roster and transports' id maps.
+
+:class:`SQLiteStore` is the default: one file, WAL mode, a versioned schema.
+All database work runs on one thread of its own, so the event loop never
+waits on disk; appends are committed in batches (every append that arrives
+while a commit is running goes into the next one), so throughput does not
+cost one commit per message. :class:`MemoryStore` keeps everything in memory
+for tests.
+
+Ids are allocated by the store in memory (strictly increasing, never reused:
+a restart continues after the highest stored id) and a message is handed to
+transports only after ``append`` has returned, that is after it is committed.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import bisect
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import StoreError
+from .message import DEFAULT_ROOM, Agent, Message
+
+__all__ = ["MemoryStore", "SQLiteStore", "Store", "open_store"]
+
+log = logging.getLogger("chatbus.store")
+
+T = TypeVar("T")
+
+_AGENT_FIELDS = frozenset({"role", "command", "status", "current_task", "progress"})
+
+
+class Store(abc.ABC):
+    """What the hub and plugins need from storage."""
+
+    def __init__(self) -> None:
+        self._last_id = 0
+
+    # lifecycle ---------------------------------------------------------
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # messages ----------------------------------------------------------
+    @property
+    def last_id(self) -> int:
+        """The highest id allocated so far (0 for an empty log)."""
+        return self._last_id
+
+    def allocate_id(self) -> int:
+        """The next message id; strictly increasing, never reused."""
+        self._last_id += 1
+        return self._last_id
+
+    @abc.abstractmethod
+    async def append(self, message: Message) -> None:
+        """Store a message durably; returns once it is committed."""
+
+    @abc.abstractmethod
+    async def get(self, message_id: int) -> Message | None: ...
+
+    @abc.abstractmethod
+    async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
+        """Messages with an id above ``after_id``, oldest first, at most ``limit``."""
+
+    @abc.abstractmethod
+    async def before(
+        self, before_id: int | None, limit: int, room: str | None = DEFAULT_ROOM
+    ) -> tuple[list[Message], bool]:
+        """The ``limit`` newest messages below ``before_id`` (all when ``None``),
+        oldest first, and whether older ones exist."""
+
+    # roster ------------------------------------------------------------
+    @abc.abstractmethod
+    async def list_agents(self) -> list[Agent]: ...
+
+    @abc.abstractmethod
+    async def get_agent(self, name: str) -> Agent | None: ...
+
+    @abc.abstractmethod
+    async def save_agent(self, agent: Agent) -> None:
+        """Add an agent, or replace the one with the same name."""
+
+    @abc.abstractmethod
+    async def remove_agent(self, name: str) -> bool:
+        """Remove an agent; False when there was none of that name."""
+
+    async def update_agent(self, name: str, **fields: Any) -> Agent | None:
+        """Change some fields of an agent (status, current_task, progress, ...)."""
+        unknown = set(fields) - _AGENT_FIELDS
+        if unknown:
+            raise TypeError(f"unknown agent fields: {sorted(unknown)}")
+        agent = await self.get_agent(name)
+        if agent is None:
+            return None
+        agent = replace(agent, **fields)
+        await self.save_agent(agent)
+        return agent
+
+    # transports' id maps -----------------------------------------------
+    @abc.abstractmethod
+    async def map_external(self, transport: str, hub_id: int, external_id: str) -> None:
+        """Remember that ``hub_id`` is ``external_id`` on ``transport``."""
+
+    @abc.abstractmethod
+    async def hub_id_for(self, transport: str, external_id: str) -> int | None: ...
+
+    @abc.abstractmethod
+    async def external_ids_for(self, transport: str, hub_id: int) -> list[str]: ...
+
+    # small key-value state (offsets, markers) --------------------------
+    @abc.abstractmethod
+    async def get_state(self, key: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def set_state(self, key: str, value: str | None) -> None:
+        """Set a value; ``None`` deletes it."""
+
+
+def open_store(db: str) -> Store:
+    """The store for a ``db`` setting: ``:memory:`` or a SQLite file path."""
+    return MemoryStore() if db == ":memory:" else SQLiteStore(db)
+
+
+class MemoryStore(Store):
+    """Everything in memory; for tests and throwaway hubs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._messages: list[Message] = []
+        self._ids: list[int] = []
+        self._agents: dict[str, Agent] = {}
+        self._external: dict[tuple[str, str], int] = {}
+        self._state: dict[str, str] = {}
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def append(self, message: Message) -> None:
+        self._messages.append(message)
+        self._ids.append(message.id)
+
+    async def get(self, message_id: int) -> Message | None:
+        index = bisect.bisect_left(self._ids, message_id)
+        if index < len(self._ids) and self._ids[index] == message_id:
+            return self._messages[index]
+        return None
+
+    async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
+        start = bisect.bisect_right(self._ids, after_id)
+        out: list[Message] = []
+        for message in self._messages[start:]:
+            if room is None or message.room == room:
+                out.append(message)
+                if len(out) >= limit:
+                    break
+        return out
+
+    async def before(
+        self, before_id: int | None, limit: int, room: str | None = DEFAULT_ROOM
+    ) -> tuple[list[Message], bool]:
+        end = len(self._ids) if before_id is None else bisect.bisect_left(self._ids, before_id)
+        picked: list[Message] = []
+        index = end - 1
+        while index >= 0 and len(picked) <= limit:
+            message = self._messages[index]
+            if room is None or message.room == room:
+                picked.append(message)
+            index -= 1
+        has_more = len(picked) > limit
+        return list(reversed(picked[:limit])), has_more
+
+    async def list_agents(self) -> list[Agent]:
+        return sorted(self._agents.values(), key=lambda agent: agent.name)
+
+    async def get_agent(self, name: str) -> Agent | None:
+        return self._agents.get(name)
+
+    async def save_agent(self, agent: Agent) -> None:
+        self._agents[agent.name] = agent
+
+    async def remove_agent(self, name: str) -> bool:
+        return self._agents.pop(name, None) is not None
+
+    async def map_external(self, transport: str, hub_id: int, external_id: str) -> None:
+        self._external[(transport, external_id)] = hub_id
+
+    async def hub_id_for(self, transport: str, external_id: str) -> int | None:
+        return self._external.get((transport, external_id))
+
+    async def external_ids_for(self, transport: str, hub_id: int) -> list[str]:
+        return [ext for (name, ext), hid in self._external.items() if name == transport and hid == hub_id]
+
+    async def get_state(self, key: str) -> str | None:
+        return self._state.get(key)
+
+    async def set_state(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._state.pop(key, None)
+        else:
+            self._state[key] = value
+
+
+# Each entry moves the schema one version up; never edit a released one.
+MIGRATIONS: Sequence[str] = (
+    """
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        room TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        sender_role TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        mentions TEXT NOT NULL,
+        command TEXT,
+        command_args TEXT NOT NULL,
+        reply_to INTEGER,
+        transport TEXT,
+        client_id TEXT,
+        timestamp TEXT NOT NULL
+    );
+    CREATE INDEX messages_room_id ON messages (room, id);
+    CREATE TABLE agents (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        command TEXT,
+        status TEXT NOT NULL,
+        current_task TEXT,
+        progress INTEGER
+    );
+    CREATE TABLE external_ids (
+        transport TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        hub_id INTEGER NOT NULL,
+        PRIMARY KEY (transport, external_id)
+    );
+    CREATE INDEX external_ids_hub ON external_ids (transport, hub_id);
+    CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+)
+
+_MESSAGE_COLUMNS = (
+    "id, room, sender, sender_role, kind, text, mentions, command, command_args,"
+    " reply_to, transport, client_id, timestamp"
+)
+
+
+def _message_row(m: Message) -> tuple[Any, ...]:
+    return (
+        m.id,
+        m.room,
+        m.sender,
+        m.sender_role,
+        m.kind,
+        m.text,
+        json.dumps(m.mentions),
+        m.command,
+        json.dumps(m.command_args),
+        m.reply_to,
+        m.transport,
+        m.client_id,
+        m.timestamp.isoformat(),
+    )
+
+
+def _row_message(row: Sequence[Any]) -> Message:
+    return Message(
+        id=row[0],
+        room=row[1],
+        sender=row[2],
+        sender_role=row[3],
+        kind=row[4],
+        text=row[5],
+        mentions=tuple(json.loads(row[6])),
+        command=row[7],
+        command_args=tuple(json.loads(row[8])),
+        reply_to=row[9],
+        transport=row[10],
+        client_id=row[11],
+        timestamp=datetime.fromisoformat(row[12]),
+    )
+
+
+def _row_agent(row: Sequence[Any]) -> Agent:
+    return Agent(
+        name=row[0],
+        role=row[1],
+        command=tuple(json.loads(row[2])) if row[2] else None,
+        status=row[3],
+        current_task=row[4],
+        progress=row[5],
+    )
+
+
+class SQLiteStore(Store):
+    """The default store: a SQLite file in WAL mode, worked on by one thread."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        super().__init__()
+        self.path = str(path)
+        self._synchronous = synchronous
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None
+        self._pending: list[tuple[Message, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._thread_id: int | None = None
+
+    # plumbing ------------------------------------------------------------
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise StoreError("the message store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _conn(self) -> sqlite3.Connection:
+        assert self._db is not None
+        return self._db
+
+    def _connect(self) -> int:
+        self._thread_id = threading.get_ident()
+        if self.path != ":memory:":
+            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            db.execute("PRAGMA busy_timeout=5000")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"the database {self.path} was written by a newer chatbus "
+                    f"(schema {version}); upgrade chatbus or use another --db"
+                )
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+                log.info("database %s migrated to schema %d", self.path, number)
+            last = db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
+        return int(last)
+
+    async def open(self) -> None:
+        if self._executor is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatbus-store")
+        try:
+            self._last_id = await self._run(self._connect)
+        except StoreError:
+            self._shutdown_executor()
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            self._shutdown_executor()
+            raise StoreError(
+                f"cannot open the database {self.path}: {_sqlite_reason(exc)}; "
+                "check the path and its permissions, or choose another with --db"
+            ) from exc
+
+    def _shutdown_executor(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+        await self._run(self._close_db)
+        self._shutdown_executor()
+
+    def _close_db(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.execute("PRAGMA optimize")
+            finally:
+                self._db.close()
+                self._db = None
+
+    # messages ------------------------------------------------------------
+    def append(self, message: Message) -> asyncio.Future[None]:  # type: ignore[override]
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((message, future))
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush(), name="chatbus-store-flush")
+        return future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self._run(self._write_messages, [_message_row(m) for m, _ in batch])
+                except Exception as exc:  # noqa: BLE001 - reported to every waiting sender
+                    log.error("could not store %d message(s): %s", len(batch), exc)
+                    error = StoreError("the message could not be stored; try again")
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                else:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_result(None)
+        finally:
+            self._flusher = None
+
+    def _write_messages(self, rows: list[tuple[Any, ...]]) -> None:
+        db = self._conn()
+        db.execute("BEGIN")
+        try:
+            db.executemany(f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Iterable[Any]) -> list[tuple[Any, ...]]:
+        return self._conn().execute(sql, tuple(params)).fetchall()
+
+    def _execute(self, sql: str, params: Iterable[Any]) -> int:
+        return self._conn().execute(sql, tuple(params)).rowcount
+
+    async def get(self, message_id: int) -> Message | None:
+        rows = await self._run(self._query, f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+        return _row_message(rows[0]) if rows else None
+
+    async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
+        if room is None:
+            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id > ? ORDER BY id LIMIT ?"
+            params: tuple[Any, ...] = (after_id, limit)
+        else:
+            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?"
+            params = (room, after_id, limit)
+        return [_row_message(row) for row in await self._run(self._query, sql, params)]
+
+    async def before(
+        self, before_id: int | None, limit: int, room: str | None = DEFAULT_ROOM
+    ) -> tuple[list[Message], bool]:
+        upper = before_id if before_id is not None else self._last_id + 1
+        if room is None:
+            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id < ? ORDER BY id DESC LIMIT ?"
+            params: tuple[Any, ...] = (upper, limit + 1)
+        else:
+            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?"
+            params = (room, upper, limit + 1)
+        rows = await self._run(self._query, sql, params)
+        has_more = len(rows) > limit
+        return [_row_message(row) for row in reversed(rows[:limit])], has_more
+
+    # roster --------------------------------------------------------------
+    async def list_agents(self) -> list[Agent]:
+        rows = await self._run(
+            self._query, "SELECT name, role, command, status, current_task, progress FROM agents ORDER BY name", ()
+        )
+        return [_row_agent(row) for row in rows]
+
+    async def get_agent(self, name: str) -> Agent | None:
+        rows = await self._run(
+            self._query,
+            "SELECT name, role, command, status, current_task, progress FROM agents WHERE name = ?",
+            (name,),
+        )
+        return _row_agent(rows[0]) if rows else None
+
+    async def save_agent(self, agent: Agent) -> None:
+        await self._run(
+            self._execute,
+            "INSERT OR REPLACE INTO agents (name, role, command, status, current_task, progress)"
+            " VALUES (?,?,?,?,?,?)",
+            (
+                agent.name,
+                agent.role,
+                json.dumps(list(agent.command)) if agent.command else None,
+                agent.status,
+                agent.current_task,
+                agent.progress,
+            ),
+        )
+
+    async def remove_agent(self, name: str) -> bool:
+        return bool(await self._run(self._execute, "DELETE FROM agents WHERE name = ?", (name,)))
+
+    # id maps ---------------------------------------------------------------
+    async def map_external(self, transport: str, hub_id: int, external_id: str) -> None:
+        await self._run(
+            self._execute,
+            "INSERT OR REPLACE INTO external_ids (transport, external_id, hub_id) VALUES (?,?,?)",
+            (transport, external_id, hub_id),
+        )
+
+    async def hub_id_for(self, transport: str, external_id: str) -> int | None:
+        rows = await self._run(
+            self._query,
+            "SELECT hub_id FROM external_ids WHERE transport = ? AND external_id = ?",
+            (transport, external_id),
+        )
+        return int(rows[0][0]) if rows else None
+
+    async def external_ids_for(self, transport: str, hub_id: int) -> list[str]:
+        rows = await self._run(
+            self._query,
+            "SELECT external_id FROM external_ids WHERE transport = ? AND hub_id = ? ORDER BY rowid",
+            (transport, hub_id),
+        )
+        return [row[0] for row in rows]
+
+    # state -----------------------------------------------------------------
+    async def get_state(self, key: str) -> str | None:
+        rows = await self._run(self._query, "SELECT value FROM state WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    async def set_state(self, key: str, value: str | None) -> None:
+        if value is None:
+            await self._run(self._execute, "DELETE FROM state WHERE key = ?", (key,))
+        else:
+            await self._run(self._execute, "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
+
+
+def _sqlite_reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__

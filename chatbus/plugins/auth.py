@@ -1,0 +1,74 @@
+"""The built-in ``on_auth``: open or token authentication.
+
+``open``: anyone may join with any valid user id and the role they give. It is
+meant for a chat on loopback or a trusted network, so start-up is refused when
+a transport listens on another address, unless ``auth.allow_open_public`` is
+set (``--allow-open-auth``).
+
+``token``: a configured token says who the user is and which role they have;
+the role the client claims is ignored.
+
+Either way, a transport that has verified a user itself (Telegram does) passes
+``extra={"verified": True}`` and is trusted.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from chatbus.core.errors import AuthError, ConfigError
+from chatbus.core.hookspecs import hookimpl
+from chatbus.core.message import Credentials, Identity, valid_name
+
+if TYPE_CHECKING:
+    from chatbus.core.hub import Hub
+
+__all__ = ["Authenticator"]
+
+_BAD_USER_ID = "User ids are 1-64 letters, digits, '_', '-' or '.'; choose another one."
+
+
+def _role(value: Any) -> str:
+    if value is None or value == "":
+        return "user"
+    if not isinstance(value, str) or len(value.strip()) > 64 or not value.strip().isprintable():
+        raise AuthError("The role must be text of at most 64 characters.")
+    return value.strip()
+
+
+class Authenticator:
+    """Registered as ``auth``; configured by ``auth.*`` settings."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.settings = hub.settings.auth
+
+    @hookimpl(trylast=True)
+    def on_startup(self, hub: Hub) -> None:
+        if self.settings.mode != "open" or self.settings.allow_open_public:
+            return
+        for transport in hub.transports.values():
+            listens_publicly = getattr(transport, "listens_publicly", None)
+            if callable(listens_publicly) and listens_publicly():
+                raise ConfigError(
+                    f"open authentication lets anyone join under any name, and transport "
+                    f"{transport.name!r} listens on a non-loopback address; use token auth "
+                    "(CHATBUS_AUTH__MODE=token) or pass --allow-open-auth if you really mean it"
+                )
+
+    @hookimpl(trylast=True)
+    def on_auth(self, credentials: Credentials) -> Identity:
+        user_id = credentials.user_id
+        if credentials.extra.get("verified") is True:
+            if not valid_name(user_id):
+                raise AuthError(_BAD_USER_ID)
+            return Identity(user_id, _role(credentials.role), "human", credentials.extra.get("display_name"))
+        if self.settings.mode == "token":
+            grant = self.settings.tokens.get(credentials.token) if isinstance(credentials.token, str) else None
+            if grant is None:
+                raise AuthError("Wrong or missing token. Ask the chat's operator for your token.")
+            if user_id not in (None, "", grant.user_id):
+                raise AuthError("This token belongs to another user id; join with the id it was issued for.")
+            return Identity(grant.user_id, grant.role, "human")
+        if not valid_name(user_id):
+            raise AuthError(_BAD_USER_ID)
+        return Identity(user_id, _role(credentials.role), "human")

@@ -1,0 +1,113 @@
+"""The built-in ``rate_limit``: a token bucket per sender plus an hourly cap.
+
+Each person may send ``burst`` messages at once, then one every
+``1 / per_second`` seconds, and at most ``per_hour`` in any hour. A refusal
+says how many seconds until the next message would pass. Agents and the
+system are never limited here. The clock is the hub's, so tests control time
+exactly.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from chatbus.core.hookspecs import hookimpl
+from chatbus.core.message import Identity, Incoming, RateDecision
+
+if TYPE_CHECKING:
+    from chatbus.core.hub import Hub
+
+__all__ = ["RateLimiter", "TokenBucket"]
+
+HOUR = 3600.0
+
+
+@dataclass
+class _Sender:
+    tokens: float
+    updated: float
+    recent: deque[float] = field(default_factory=deque)
+
+
+class TokenBucket:
+    """Per-key token buckets with an hourly cap; pure logic, clock injected."""
+
+    def __init__(
+        self,
+        *,
+        burst: int,
+        per_second: float,
+        per_hour: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self.burst = burst
+        self.per_second = per_second
+        self.per_hour = per_hour
+        self.clock = clock
+        self._senders: dict[str, _Sender] = {}
+        self._calls = 0
+
+    def check(self, key: str) -> RateDecision:
+        """Take one message from ``key``'s allowance, or say how long to wait."""
+        now = self.clock()
+        state = self._senders.get(key)
+        if state is None:
+            state = self._senders[key] = _Sender(float(self.burst), now)
+        else:
+            elapsed = max(0.0, now - state.updated)
+            state.tokens = min(float(self.burst), state.tokens + elapsed * self.per_second)
+            state.updated = now
+        recent = state.recent
+        while recent and recent[0] <= now - HOUR:
+            recent.popleft()
+
+        wait = 0.0
+        if state.tokens < 1.0:
+            wait = (1.0 - state.tokens) / self.per_second
+        if len(recent) >= self.per_hour:
+            wait = max(wait, recent[0] + HOUR - now)
+        if wait > 0.0:
+            return RateDecision.refuse(wait)
+
+        state.tokens -= 1.0
+        recent.append(now)
+        self._calls += 1
+        if self._calls % 1024 == 0:
+            self._forget_idle(now)
+        return RateDecision.allow()
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop senders whose bucket is full again and who sent nothing this hour."""
+        refill = self.burst / self.per_second
+        idle = [
+            key
+            for key, state in self._senders.items()
+            if now - state.updated >= refill and (not state.recent or state.recent[-1] <= now - HOUR)
+        ]
+        for key in idle:
+            del self._senders[key]
+
+    def __len__(self) -> int:
+        return len(self._senders)
+
+
+class RateLimiter:
+    """Registered as ``ratelimit``; configured by ``rate_limit.*`` settings."""
+
+    def __init__(self, hub: Hub) -> None:
+        limits = hub.settings.rate_limit
+        self.buckets = TokenBucket(
+            burst=limits.burst,
+            per_second=limits.per_second,
+            per_hour=limits.per_hour,
+            clock=hub.clock,
+        )
+
+    @hookimpl(trylast=True)
+    def rate_limit(self, identity: Identity, message: Incoming) -> RateDecision:
+        if identity.kind != "human":
+            return RateDecision.allow()
+        return self.buckets.check(identity.user_id)
