@@ -320,7 +320,13 @@ class Hub:
     def register(
         self, plugin: object, name: str | None = None, *, dist: tuple[str, str] | None = None
     ) -> str:
-        """Register a plugin object (module, class instance) under ``name``."""
+        """Register a plugin object (module, class instance) under ``name``
+        (by default its module or class name), so logs can say which failed."""
+        if name is None:
+            name = _default_name(plugin)
+            base, number = name, 2
+            while self.pm.has_plugin(name) or self.pm.is_blocked(name):
+                name, number = f"{base}#{number}", number + 1
         try:
             registered = self.pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
@@ -723,6 +729,14 @@ class Hub:
             "running": self.running,
             "last_message_id": self.store.last_id,
         }
+
+
+def _default_name(plugin: object) -> str:
+    own = getattr(plugin, "__name__", None)
+    if isinstance(own, str):
+        return own
+    cls = type(plugin)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 async def _gather(pending: list[Awaitable[Any]]) -> None:

@@ -25,6 +25,7 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -83,7 +84,7 @@ class AuthSettings(_Section):
     """The built-in auth plugin."""
 
     mode: Literal["open", "token"] = "open"
-    tokens: dict[str, TokenGrant] = Field(default_factory=dict)
+    tokens: Annotated[dict[str, TokenGrant], NoDecode] = Field(default_factory=dict)
     allow_open_public: bool = False
 
     @field_validator("tokens", mode="before")
@@ -194,6 +195,8 @@ class Settings(BaseSettings):
             return cls(**overrides)
         except ValidationError as exc:
             raise ConfigError(describe_validation_error(exc)) from None
+        except SettingsError as exc:  # a value that should be JSON and is not
+            raise ConfigError(f"invalid setting: {exc}; complex values are JSON") from None
         except ValueError as exc:  # a malformed TOML or .env file
             raise ConfigError(f"cannot read the configuration: {exc}") from None
         finally:

@@ -61,8 +61,10 @@ def describe_validation_error(error: ValidationError, section: str = "") -> str:
     key = ".".join(str(part) for part in first.get("loc", ()))
     key = f"{section}.{key}" if section and key else (section or key)
     value = first.get("input")
-    shown = "" if isinstance(value, Mapping) else f" (got {value!r})"
-    return f"invalid setting {key}: {first.get('msg', 'invalid value')}{shown}"
+    shown = "" if isinstance(value, Mapping) else f", got {value!r}"
+    env = "CHATBUS_" + key.upper().replace(".", "__") if key else ""
+    where = f"{key} ({env})" if env else "configuration"
+    return f"invalid setting {where}: {first.get('msg', 'invalid value')}{shown}"
 
 
 class BaseTransport:

@@ -1,0 +1,167 @@
+"""Both stores behave the same; the SQLite one survives restarts and batches commits."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from chatbus import Agent, Message, StoreError
+from chatbus.core.message import utcnow
+from chatbus.core.store import MIGRATIONS, MemoryStore, SQLiteStore, Store
+
+
+def make_message(store: Store, text: str, room: str = "general", **fields: object) -> Message:
+    return Message(id=store.allocate_id(), text=text, sender="alice", timestamp=utcnow(), room=room, **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    chosen: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "chat.db")
+    await chosen.open()
+    yield chosen
+    await chosen.close()
+
+
+async def test_messages_round_trip_with_every_field(store: Store) -> None:
+    original = make_message(
+        store,
+        "hello @bob",
+        room="ops",
+        kind="agent",
+        sender_role="developer",
+        mentions=("bob",),
+        command="status",
+        command_args=("bob", "two words"),
+        reply_to=9,
+        transport="websocket",
+        client_id="c-1",
+    )
+    await store.append(original)
+    assert await store.get(original.id) == original
+    assert await store.get(999) is None
+
+
+async def test_since_and_before_page_through_a_room(store: Store) -> None:
+    for i in range(10):
+        await store.append(make_message(store, f"g{i}", room="general"))
+        await store.append(make_message(store, f"o{i}", room="ops"))
+    assert [m.text for m in await store.since(0, 3, "general")] == ["g0", "g1", "g2"]
+    assert [m.text for m in await store.since(4, 3)] == ["g2", "o2", "g3"]
+    newest, more = await store.before(None, 4, "general")
+    assert [m.text for m in newest] == ["g6", "g7", "g8", "g9"]
+    assert more is True
+    older, more = await store.before(newest[0].id, 10, "general")
+    assert [m.text for m in older] == [f"g{i}" for i in range(6)]
+    assert more is False
+    everything, more = await store.before(None, 100, None)
+    assert len(everything) == 20 and more is False
+
+
+async def test_roster_external_ids_and_state(store: Store) -> None:
+    await store.save_agent(Agent("alice", "developer", ("worker", "{task}")))
+    await store.save_agent(Agent("bob", "tester"))
+    assert [a.name for a in await store.list_agents()] == ["alice", "bob"]
+    updated = await store.update_agent("alice", status="working", current_task="fix it", progress=40)
+    assert updated == Agent("alice", "developer", ("worker", "{task}"), "working", "fix it", 40)
+    assert await store.get_agent("alice") == updated
+    assert await store.update_agent("nobody", status="idle") is None
+    assert await store.remove_agent("bob") is True
+    assert await store.remove_agent("bob") is False
+
+    await store.map_external("telegram", 5, "-100:77")
+    await store.map_external("telegram", 5, "-100:78")
+    assert await store.hub_id_for("telegram", "-100:78") == 5
+    assert await store.hub_id_for("telegram", "nope") is None
+    assert await store.external_ids_for("telegram", 5) == ["-100:77", "-100:78"]
+
+    await store.set_state("telegram.offset", "42")
+    assert await store.get_state("telegram.offset") == "42"
+    await store.set_state("telegram.offset", None)
+    assert await store.get_state("telegram.offset") is None
+
+
+async def test_sqlite_survives_a_restart_and_continues_the_ids(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    first = SQLiteStore(path)
+    await first.open()
+    for i in range(3):
+        await first.append(make_message(first, f"m{i}"))
+    await first.save_agent(Agent("alice", "developer"))
+    await first.close()
+
+    second = SQLiteStore(path)
+    await second.open()
+    assert second.last_id == 3
+    assert [m.text for m in await second.since(0, 10)] == ["m0", "m1", "m2"]
+    assert make_message(second, "next").id == 4
+    assert (await second.get_agent("alice")) == Agent("alice", "developer")
+    await second.close()
+
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+async def test_concurrent_appends_are_committed_in_batches(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "chat.db")
+    await store.open()
+    commits = 0
+    original = store._write_messages
+
+    def counting(rows: list[tuple[object, ...]]) -> None:
+        nonlocal commits
+        commits += 1
+        original(rows)
+
+    store._write_messages = counting  # type: ignore[method-assign]
+    await asyncio.gather(*(store.append(make_message(store, f"m{i}")) for i in range(500)))
+    assert len(await store.since(0, 1000)) == 500
+    assert commits < 50  # many appends share one commit
+    await store.close()
+
+
+async def test_a_failed_commit_is_reported_to_the_sender_and_loses_nothing_already_stored(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "chat.db")
+    await store.open()
+    await store.append(make_message(store, "kept"))
+    duplicate = Message(id=1, text="same id again", sender="alice", timestamp=utcnow())
+    with pytest.raises(StoreError) as failure:
+        await store.append(duplicate)
+    assert "could not be stored" in str(failure.value)
+    assert [m.text for m in await store.since(0, 10)] == ["kept"]
+    await store.append(make_message(store, "still works"))
+    assert [m.text for m in await store.since(0, 10)] == ["kept", "still works"]
+    await store.close()
+
+
+async def test_an_unusable_database_path_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    store = SQLiteStore(blocker / "chat.db")
+    with pytest.raises(StoreError) as failure:
+        await store.open()
+    assert str(blocker / "chat.db") in str(failure.value)
+    assert "--db" in str(failure.value)
+
+
+async def test_a_database_from_a_newer_chatbus_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute(f"PRAGMA user_version={len(MIGRATIONS) + 5}")
+    store = SQLiteStore(path)
+    with pytest.raises(StoreError) as failure:
+        await store.open()
+    assert "newer chatbus" in str(failure.value)
+
+
+async def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    store = SQLiteStore(path)
+    with pytest.raises(StoreError) as failure:
+        await store.open()
+    assert "cannot open the database" in str(failure.value)
