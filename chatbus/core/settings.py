@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -33,6 +33,7 @@ from .errors import ConfigError
 from .transport import describe_validation_error
 
 __all__ = [
+    "AgentSettings",
     "AuthSettings",
     "MentionSettings",
     "PluginSettings",
@@ -114,6 +115,31 @@ class MentionSettings(_Section):
     strip_suffix: str = "-bot"
 
 
+class AgentSettings(_Section):
+    """The built-in agents: how their worker commands run and how they speak.
+
+    ``stuck_after`` seconds into a task the agent asks the team for help;
+    at ``timeout`` seconds its command is killed. Each agent works in
+    ``workdir/<name>``. ``roster_refresh`` is how often the running server
+    re-reads the roster, so agents hired with the CLI join within seconds.
+    """
+
+    stuck_after: float = Field(600.0, gt=0)
+    timeout: float = Field(3600.0, gt=0)
+    workdir: str = "./agents"
+    output_lines: int = Field(10, ge=1, le=1000)
+    output_chars: int = Field(1500, ge=80, le=100_000)
+    kill_grace: float = Field(5.0, ge=0)
+    roster_refresh: float = Field(5.0, gt=0)
+    greeting: str = "Hi {sender}! I'm {agent} ({role}). Give me a task, like \"@{agent} please add a test\", or ask \"@{agent} status?\"."
+
+    @model_validator(mode="after")
+    def _timeout_after_stuck(self) -> AgentSettings:
+        if self.timeout < self.stuck_after:
+            raise ValueError("agents.timeout must be at least agents.stuck_after")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything chatbus reads from its configuration."""
 
@@ -133,6 +159,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     mentions: MentionSettings = Field(default_factory=MentionSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
+    agents: AgentSettings = Field(default_factory=AgentSettings)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     websocket: dict[str, Any] = Field(default_factory=dict)
@@ -172,6 +199,7 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
+            _SectionEnvSource(settings_cls),
             _LegacyEnvSource(settings_cls),
             dotenv_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
@@ -232,6 +260,40 @@ class _IsolatedSettings(Settings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
+
+
+class _SectionEnvSource(PydanticBaseSettingsSource):
+    """``CHATBUS_<NAME>__<KEY>`` for sections chatbus itself does not declare:
+    the settings of third-party transports and plugins."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, str] = {}
+        dotenv = Path(".env")
+        if dotenv.is_file():
+            from dotenv import dotenv_values
+
+            values.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        values.update(os.environ)
+        out: dict[str, Any] = {}
+        declared = set(self.settings_cls.model_fields)
+        for key, value in values.items():
+            if not key.upper().startswith("CHATBUS_") or "__" not in key:
+                continue
+            path = [part.lower() for part in key[len("CHATBUS_") :].split("__")]
+            if path[0] in declared or not all(path):
+                continue
+            target = out
+            for part in path[:-1]:
+                nested = target.setdefault(part, {})
+                if not isinstance(nested, dict):
+                    break
+                target = nested
+            else:
+                target[path[-1]] = value
+        return out
 
 
 class _LegacyEnvSource(PydanticBaseSettingsSource):

@@ -140,3 +140,11 @@ def test_isolated_settings_ignore_the_environment(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CHATBUS_DB", "from-env.db")
     assert Settings.isolated().db == "./chatbus.db"
     assert Settings.isolated(db=":memory:").db == ":memory:"
+
+
+def test_third_party_sections_come_from_the_environment_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATBUS_CONSOLE__USER", "ops-desk")
+    monkeypatch.setenv("CHATBUS_CONSOLE__COLOURS__PROMPT", "green")
+    settings = Settings.load()
+    assert settings.section("console") == {"user": "ops-desk", "colours": {"prompt": "green"}}
+    assert settings.section("nothing-here") == {}

@@ -1,0 +1,1 @@
+# Lets the tests import chatbus_console from this folder without installing it first.
