@@ -1,0 +1,1 @@
+"""Example replacement plugins for chatbus."""
