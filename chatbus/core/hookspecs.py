@@ -16,7 +16,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .hub import Hub
-    from .message import Credentials, Identity, Incoming, Message, Parsed, RateDecision
+    from .message import Agent, Credentials, Identity, Incoming, Message, Parsed, RateDecision
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
 
@@ -64,3 +64,13 @@ def on_startup(hub: Hub) -> Any:
 @hookspec
 def on_shutdown(hub: Hub) -> Any:
     """The hub has stopped its transports and is about to close its store; all called."""
+
+
+@hookspec(firstresult=True)
+def agent_reply(agent: Agent, kind: str, details: dict[str, Any], message: Message | None) -> str | None:
+    """Return the text ``agent`` posts for a reply ``kind`` (greeting, acknowledge, queued, status, completed, help, ...) with ``details``; first result wins."""
+
+
+@hookspec(firstresult=True)
+def agent_work(work: Any) -> Any:
+    """Do ``work.task`` for ``work.agent`` (a ``chatbus.plugins.agents.Work``) and return a ``WorkResult``; may be async; first result wins."""

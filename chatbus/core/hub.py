@@ -158,6 +158,18 @@ class Hooks:
     async def shutdown(self, hub: Hub) -> None:
         await self._all("on_shutdown", hub=hub)
 
+    async def agent_reply(
+        self, agent: Agent, kind: str, details: dict[str, Any], message: Message | None
+    ) -> str | None:
+        text = await self._first("agent_reply", agent=agent, kind=kind, details=details, message=message)
+        if text is not None and not isinstance(text, str):
+            log.error("agent_reply returned %r instead of a string; using the default text", text)
+            return None
+        return text
+
+    async def agent_work(self, work: Any) -> Any:
+        return await self._first("agent_work", work=work)
+
 
 async def _guard(awaitable: Awaitable[Any], plugin: str, hook: str) -> None:
     try:
@@ -258,6 +270,8 @@ class Hub:
         self._online: dict[str, tuple[Identity, int]] = {}
         self._feeds: list[_Feed] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._started_event = asyncio.Event()
         self._ready: dict[int, Message | None] = {}
         self._next_dispatch = 1
         self._running = False
@@ -425,12 +439,14 @@ class Hub:
                 started.append(transport)
         except BaseException:
             self._running = False
+            await self._cancel_background()
             for feed in self._feeds:
                 await feed.cancel()
             self._feeds.clear()
             await self.store.close()
             raise
         self.started_at = time.time()
+        self._started_event.set()
         log.info("hub running with transports: %s", ", ".join(self.transports) or "none")
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -438,7 +454,9 @@ class Hub:
         if not self._running or self._stopping:
             return
         self._stopping = True
+        self._started_event.clear()
         try:
+            await self._cancel_background()
             await self._wait_tasks(timeout / 2)
             await asyncio.gather(*(feed.drain(timeout / 2) for feed in self._feeds))
             await _stop_all(list(self.transports.values()))
@@ -471,18 +489,36 @@ class Hub:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def spawn(self, coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Task[Any]:
-        """Run a background coroutine owned by the hub (awaited at shutdown,
-        its failure logged)."""
+    def spawn(self, coro: Awaitable[Any], *, name: str | None = None, background: bool = False) -> asyncio.Task[Any]:
+        """Run a coroutine owned by the hub, its failure logged.
+
+        Short work is awaited at shutdown. ``background=True`` marks work that
+        may run for minutes (an agent's task, a periodic loop): shutdown
+        cancels it at once instead of waiting, so it must clean up on
+        ``CancelledError``.
+        """
         task = asyncio.ensure_future(coro)
         if name:
             task.set_name(name)
-        self._tasks.add(task)
+        (self._background if background else self._tasks).add(task)
         task.add_done_callback(self._task_done)
         return task
 
+    async def wait_started(self) -> None:
+        """Wait until ``start`` has finished and every transport runs (for
+        plugins that post something once clients can receive it)."""
+        await self._started_event.wait()
+
+    async def _cancel_background(self) -> None:
+        tasks = [task for task in self._background if not task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
@@ -708,6 +744,52 @@ class Hub:
         self.publish(AgentStatus(name, status, current_task, progress))
         return agent
 
+    async def reload_agents(self) -> tuple[list[str], list[str]]:
+        """Re-read the roster from the store, so agents hired or fired by another
+        process (``chatbus agents hire`` while the server runs) take part.
+        Returns the names added and removed; presence is published for both."""
+        fresh = {agent.name: agent for agent in await self.store.list_agents()}
+        added = [name for name in fresh if name not in self.agents]
+        removed = [name for name in self.agents if name not in fresh]
+        gone = {name: self.agents[name] for name in removed}
+        self.agents.clear()
+        self.agents.update(fresh)
+        if self.running:
+            for name in added:
+                self.publish(Presence(name, fresh[name].role, "agent", "online"))
+            for name, agent in gone.items():
+                self.publish(Presence(name, agent.role, "agent", "offline"))
+        return added, removed
+
+    def agent_status(self, name: str) -> Agent | None:
+        """An agent's roster entry (status, current task, progress), or None."""
+        return self.agents.get(name)
+
+    async def request_help(
+        self,
+        name: str,
+        *,
+        issue: str,
+        task: str | None = None,
+        progress: int | None = None,
+        reply_to: int | None = None,
+        room: str = DEFAULT_ROOM,
+    ) -> Message:
+        """Mark an agent ``stuck`` and post, as the agent, a message asking the
+        team for help with ``task`` (default: its current task) and ``issue``.
+        The text can be replaced through the ``agent_reply`` hook (kind ``help``)."""
+        agent = self.agents.get(name)
+        if agent is None:
+            raise InvalidMessage(f"There is no agent called {name!r}.")
+        task = task or agent.current_task or "my current task"
+        agent = await self.set_agent_status(name, "stuck", task, progress if progress is not None else agent.progress)
+        details: dict[str, Any] = {"task": task, "issue": issue, "progress": agent.progress}
+        text = await self.hooks.agent_reply(agent, "help", details, None)
+        if not text:
+            done = f" ({agent.progress}% done)" if agent.progress is not None else ""
+            text = f"@team I need help with {task}{done}: {issue}"
+        return await self.send(text, sender=name, reply_to=reply_to, room=room)
+
     # reading -----------------------------------------------------------------
     async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
         return await self.store.since(after_id, limit, room)
@@ -725,6 +807,7 @@ class Hub:
         return {
             "agents": {"total": len(self.agents), "by_status": by_status},
             "transports": {name: status for name, status in self.transport_status().items()},
+            "transports_running": [name for name, t in self.transports.items() if self.running and t.is_connected()],
             "connected_users": len(self._online),
             "running": self.running,
             "last_message_id": self.store.last_id,

@@ -37,6 +37,8 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("mentions", "chatbus.plugins.mentions:MentionParser"),
     ("ratelimit", "chatbus.plugins.ratelimit:RateLimiter"),
     ("auth", "chatbus.plugins.auth:Authenticator"),
+    ("agents", "chatbus.plugins.agents:AgentsPlugin"),
+    ("commands", "chatbus.plugins.commands:CommandsPlugin"),
 )
 
 

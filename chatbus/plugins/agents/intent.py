@@ -1,0 +1,142 @@
+"""What a person wants from an agent they mention: a task, its status, or hello.
+
+Pure text functions, no hub: ``understand("@alice please create a login
+component")`` is an ``Intent`` of kind ``task`` whose task is ``create a
+login component``. The rules, in order:
+
+1. Mentions at the start and end of the text (``@alice, @bob:``), greetings
+   (``hey``, ``hi``) and request filler (``please``, ``can you``, ``could
+   you``, ...) are removed from the ends.
+2. What is left starts with a task verb (create, add, fix, update, implement,
+   make, ...): a task.
+3. Otherwise a question about status or progress ("status?", "how is it
+   going?", "are you done?"): a status question.
+4. Otherwise any request word anywhere ("the build is broken, could you fix
+   it"): a task, with the filler removed.
+5. Otherwise nothing left, or only a greeting: a greeting; anything else is
+   ``unclear``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["TASK_VERBS", "Intent", "IntentKind", "understand"]
+
+IntentKind = Literal["task", "status", "greeting", "unclear"]
+
+#: Words that make a mention a task request when the request starts with them.
+TASK_VERBS: frozenset[str] = frozenset(
+    """
+    add build change check clean configure create debug delete deploy design document draft
+    fix generate implement improve install investigate look make merge migrate move optimize
+    prepare refactor remove rename replace review rewrite run set setup ship start test
+    translate try update upgrade write
+    """.split()
+)
+
+_MENTION_RUN = r"(?:@[A-Za-z0-9_.\-]+[\s,;:]*(?:(?:and|&)\s+)?)+"
+_GREETING_WORDS = r"(?:hey|hi|hello|hallo|yo|ok|okay|so|thanks|thank\s+you|good\s+(?:morning|afternoon|evening))"
+_FILLER = (
+    r"(?:please|pls|plz|kindly|"
+    r"(?:can|could|would|will)\s+(?:you|u)(?:\s+please)?|"
+    r"would\s+you\s+mind|"
+    r"i\s+(?:need|want|would\s+like)\s+you\s+to|"
+    r"i(?:'|’)d\s+like\s+you\s+to|"
+    r"go\s+ahead\s+and)"
+)
+
+_LEADING_MENTIONS = re.compile(rf"^\s*{_MENTION_RUN}")
+_TRAILING_MENTIONS = re.compile(rf"[\s,;:]*(?:@[A-Za-z0-9_.\-]+[\s,;:]*)+[.!?]*\s*$")
+_LEADING_GREETING = re.compile(rf"^\s*{_GREETING_WORDS}\b[\s,;:!.\-]*", re.IGNORECASE)
+_LEADING_FILLER = re.compile(rf"^\s*{_FILLER}\b[\s,;:]*", re.IGNORECASE)
+_INNER_FILLER = re.compile(rf"(?<![A-Za-z0-9]){_FILLER}\b\s*", re.IGNORECASE)
+_TRAILING_FILLER = re.compile(
+    r"[\s,;]*\b(?:please|pls|plz|thanks|thank\s+you|thx|for\s+me)\b[\s.!?]*$", re.IGNORECASE
+)
+_TRAILING_PUNCTUATION = re.compile(r"[\s.!?]+$")
+_ONLY_GREETING = re.compile(
+    rf"^(?:{_GREETING_WORDS}|are\s+you\s+there|you\s+there|ping|welcome)?[\s,;:!.?\-]*$", re.IGNORECASE
+)
+_STATUS = re.compile(
+    r"\b(?:status|progress|eta|how\s+far)\b"
+    r"|\bhow(?:'s|’s|\s+is|\s+are)\b.*\bgoing\b"
+    r"|\bwhat(?:'s|’s|\s+is|\s+are)?\s+(?:you\s+)?(?:doing|working\s+on|up\s+to)\b"
+    r"|\bare\s+you\s+(?:done|finished|busy|free|working|stuck|ok|okay)\b"
+    r"|\bany\s+(?:news|updates?)\b",
+    re.IGNORECASE,
+)
+_REQUEST_WORD = re.compile(rf"(?<![A-Za-z0-9]){_FILLER}\b", re.IGNORECASE)
+_FIRST_WORD = re.compile(r"[A-Za-z]+")
+_SPACES = re.compile(r"[ \t]{2,}")
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """What a mention asks for. ``task`` is set for ``kind == "task"``;
+    ``imperative`` says whether it starts with a verb ("I'll <task>" reads well)."""
+
+    kind: IntentKind
+    task: str | None = None
+    imperative: bool = False
+
+
+def _strip_ends(text: str) -> str:
+    """Remove mentions, greetings and request filler from both ends until nothing changes."""
+    previous = None
+    while previous != text:
+        previous = text
+        text = _LEADING_MENTIONS.sub("", text, count=1)
+        text = _LEADING_GREETING.sub("", text, count=1)
+        text = _LEADING_FILLER.sub("", text, count=1)
+        text = text.lstrip(" \t\r\n,;:-")
+        text = _TRAILING_MENTIONS.sub("", text, count=1)
+        text = _TRAILING_FILLER.sub("", text, count=1)
+        text = _TRAILING_PUNCTUATION.sub("", text, count=1)
+    return text.strip()
+
+
+def _first_word(text: str) -> str:
+    match = _FIRST_WORD.match(text)
+    return match.group(0).lower() if match else ""
+
+
+def _tidy(text: str) -> str:
+    text = _SPACES.sub(" ", text)
+    text = re.sub(r"\s+([,.;:!?])", r"\1", text)
+    return text.strip(" \t,;:")
+
+
+def _imperative(task: str) -> tuple[str, bool]:
+    """The task with a leading verb lower-cased ("Create x" -> "create x"), and whether it has one."""
+    word = _first_word(task)
+    if word in TASK_VERBS:
+        return word + task[len(word) :], True
+    return task, False
+
+
+def understand(text: str) -> Intent:
+    """Classify a message that mentions an agent and extract its task."""
+    core = _strip_ends(text)
+    if not core:
+        return Intent("greeting")
+    if _first_word(core) in TASK_VERBS:
+        task, imperative = _imperative(_tidy(core))
+        return Intent("task", task, imperative)
+    if _STATUS.search(core):
+        return Intent("status")
+    if _REQUEST_WORD.search(text) or _has_verb(core):
+        task = _strip_ends(_tidy(_INNER_FILLER.sub("", core)))
+        if task:
+            task, imperative = _imperative(task)
+            return Intent("task", task, imperative)
+    if _ONLY_GREETING.match(core):
+        return Intent("greeting")
+    return Intent("unclear")
+
+
+def _has_verb(text: str) -> bool:
+    """A task verb as a word anywhere, after a comma or "to" ("the build broke, fix it")."""
+    return re.search(r"(?:^|[,;:]\s*|\bto\s+)(" + "|".join(sorted(TASK_VERBS)) + r")\b", text, re.IGNORECASE) is not None

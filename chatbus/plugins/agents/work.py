@@ -1,0 +1,226 @@
+"""Doing an agent's task: the ``Work`` handed to ``agent_work``, its result,
+and the built-in way of doing it, a worker command run as a subprocess.
+
+The command is an argument list; ``{task}``, ``{agent}`` and ``{workdir}`` in
+any argument are replaced (in one pass, so a task that contains ``{agent}``
+stays as typed). It runs with ``asyncio.create_subprocess_exec`` in the
+agent's working directory, never through a shell, in a session of its own so
+that stopping it stops everything it started. The task is also in the
+environment as ``CHATBUS_TASK`` (with ``CHATBUS_AGENT`` and
+``CHATBUS_WORKDIR``).
+
+Output is read as it comes: a line ``PROGRESS <0-100>`` updates the agent's
+progress, every other line is kept in a bounded tail for the completion
+message or the help request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import signal
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chatbus.core.message import Agent
+
+if TYPE_CHECKING:
+    from chatbus.core.hub import Hub
+
+__all__ = ["Work", "WorkResult", "expand_command", "run_command"]
+
+log = logging.getLogger("chatbus.agents")
+
+_PROGRESS = re.compile(r"^\s*PROGRESS\s+(\d{1,3})(?:\.\d+)?\s*%?\s*$")
+_PLACEHOLDER = re.compile(r"\{(task|agent|workdir)\}")
+_MAX_LINE = 500
+_READ_SIZE = 65536
+_PIPE_GRACE = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkResult:
+    """How a task ended. ``ok`` with ``output`` to show, or not ok with an
+    ``error`` that becomes the issue of the agent's help request."""
+
+    ok: bool
+    output: str = ""
+    error: str = ""
+    exit_code: int | None = None
+
+
+class Work:
+    """One task for one agent, as ``agent_work`` implementations receive it.
+
+    ``agent``, ``task``, ``workdir`` (created, the agent's own directory),
+    ``hub`` and ``message_id`` (the message that asked, or None) describe
+    the job. ``await work.progress(40)`` reports progress to every client;
+    ``work.output(line)`` keeps a line for the tail shown when the task ends
+    or gets stuck.
+    """
+
+    def __init__(
+        self,
+        *,
+        hub: Hub,
+        agent: Agent,
+        task: str,
+        workdir: Path,
+        message_id: int | None = None,
+        room: str = "general",
+        output_lines: int = 10,
+        output_chars: int = 1500,
+        on_progress: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
+        self.hub = hub
+        self.agent = agent
+        self.task = task
+        self.workdir = workdir
+        self.message_id = message_id
+        self.room = room
+        self.output_chars = output_chars
+        self.last_progress: int | None = None
+        self._lines: deque[str] = deque(maxlen=output_lines)
+        self._errors: deque[str] = deque(maxlen=output_lines)
+        self._on_progress = on_progress
+
+    async def progress(self, percent: int) -> None:
+        """Report progress (0-100); repeated values are not sent again."""
+        percent = max(0, min(100, int(percent)))
+        if percent == self.last_progress:
+            return
+        self.last_progress = percent
+        if self._on_progress is not None:
+            await self._on_progress(percent)
+
+    def output(self, line: str, *, error: bool = False) -> None:
+        """Keep one line of output (``error=True`` for the error stream)."""
+        line = line.rstrip("\r\n")
+        if len(line) > _MAX_LINE:
+            line = line[: _MAX_LINE - 1] + "…"
+        (self._errors if error else self._lines).append(line)
+
+    def tail(self, *, errors: bool = False) -> str:
+        """The last lines kept, bounded to ``output_chars`` characters (the end is kept)."""
+        lines = [line for line in (self._errors if errors else self._lines) if line.strip()]
+        text = "\n".join(lines)
+        if len(text) > self.output_chars:
+            text = "…" + text[-(self.output_chars - 1) :]
+        return text
+
+
+def expand_command(command: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """Replace ``{task}``, ``{agent}`` and ``{workdir}`` in each argument, in one pass."""
+    return [_PLACEHOLDER.sub(lambda match: values[match.group(1)], part) for part in command]
+
+
+def _signal_group(process: asyncio.subprocess.Process, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+async def _stop(process: asyncio.subprocess.Process, grace: float) -> None:
+    """Stop the command and everything it started: SIGTERM, then SIGKILL after ``grace``."""
+    _signal_group(process, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), grace)
+    except TimeoutError:
+        pass
+    _signal_group(process, signal.SIGKILL)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), 5.0)
+
+
+async def _pump(stream: asyncio.StreamReader, work: Work, *, error: bool) -> None:
+    """Read one output stream as it comes, line by line, however long the lines."""
+
+    async def line(raw: bytes) -> None:
+        text = raw.decode("utf-8", errors="replace")
+        match = _PROGRESS.match(text)
+        if match is not None and not error:
+            await work.progress(int(match.group(1)))
+            return
+        log.debug("agent %s %s: %s", work.agent.name, "stderr" if error else "stdout", text.rstrip())
+        work.output(text, error=error)
+
+    buffer = b""
+    while True:
+        chunk = await stream.read(_READ_SIZE)
+        if not chunk:
+            break
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for raw in lines:
+            await line(raw)
+        if len(buffer) > _READ_SIZE:  # a very long line: keep its start, drop the rest
+            await line(buffer[:_MAX_LINE])
+            buffer = b""
+    if buffer:
+        await line(buffer)
+
+
+async def run_command(work: Work, command: Sequence[str], *, kill_grace: float = 5.0) -> WorkResult:
+    """Run ``command`` for ``work`` and wait for it; cancelling this stops the command."""
+    values = {"task": work.task, "agent": work.agent.name, "workdir": str(work.workdir)}
+    argv = expand_command(command, values)
+    env = dict(os.environ)
+    env.update(
+        CHATBUS_TASK=work.task,
+        CHATBUS_AGENT=work.agent.name,
+        CHATBUS_WORKDIR=str(work.workdir),
+        PYTHONUNBUFFERED="1",
+    )
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=work.workdir,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        return WorkResult(False, error=f"my worker command {argv[0]!r} was not found; install it or hire me with another --command")
+    except PermissionError:
+        return WorkResult(False, error=f"my worker command {argv[0]!r} is not allowed to run; check its permissions")
+    except OSError as exc:
+        log.error("agent %s could not start %r: %s", work.agent.name, argv[0], exc)
+        return WorkResult(False, error=f"my worker command {argv[0]!r} could not start; the server log says why")
+    log.info("agent %s started %r (pid %d) for: %s", work.agent.name, argv[0], process.pid, work.task)
+    assert process.stdout is not None and process.stderr is not None
+    readers = [
+        asyncio.ensure_future(_pump(process.stdout, work, error=False)),
+        asyncio.ensure_future(_pump(process.stderr, work, error=True)),
+    ]
+    try:
+        code = await process.wait()
+        # Output still in the pipes; a leftover child holding them open is stopped.
+        _done, pending = await asyncio.wait(readers, timeout=_PIPE_GRACE)
+        if pending:
+            _signal_group(process, signal.SIGKILL)
+            await asyncio.wait(pending, timeout=_PIPE_GRACE)
+    except asyncio.CancelledError:
+        log.info("agent %s: stopping %r (pid %d)", work.agent.name, argv[0], process.pid)
+        await _stop(process, kill_grace)
+        raise
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    for reader in readers:
+        if not reader.cancelled() and reader.exception() is not None:
+            log.error("agent %s: reading output failed", work.agent.name, exc_info=reader.exception())
+    log.info("agent %s: %r exited with status %d", work.agent.name, argv[0], code)
+    if code == 0:
+        return WorkResult(True, output=work.tail(), exit_code=0)
+    ending = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
+    errors = work.tail(errors=True) or work.tail()
+    issue = f"{errors}\n({ending})" if errors else f"my command ended with {ending} without printing an error"
+    return WorkResult(False, output=work.tail(), error=issue, exit_code=code)

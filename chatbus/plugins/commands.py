@@ -1,0 +1,163 @@
+"""The built-in ``commands`` plugin: chat commands answered by the system.
+
+``/help``             what the commands are
+``/agents``           the roster: name, role, status, current task
+``/status [name]``    one agent's status, or the chat's (agents by status,
+                      transports, people connected)
+``/hire NAME ROLE``   add an agent (people whose role is ``manager`` only)
+``/fire NAME``        remove an agent (``manager`` only)
+
+Answers come from ``system`` and reply to the command. A command this plugin
+does not know is left alone, for other plugins (and other bots in a
+Telegram group) to answer. Agents hired from the chat have no worker command:
+the command runs programs on the server, so it is set only with
+``chatbus agents hire ... --command``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from chatbus.core.errors import ChatbusError
+from chatbus.core.hookspecs import hookimpl
+from chatbus.core.message import Agent, Message
+
+if TYPE_CHECKING:
+    from chatbus.core.hub import Hub
+
+__all__ = ["MANAGER_ROLE", "CommandsPlugin", "describe_agent"]
+
+log = logging.getLogger("chatbus.commands")
+
+#: The role a person needs for ``/hire`` and ``/fire``.
+MANAGER_ROLE = "manager"
+
+HELP = """Commands:
+/help - this list
+/agents - the agents and what they are doing
+/status [name] - an agent's status, or the chat's
+/hire NAME ROLE - add an agent (managers only)
+/fire NAME - remove an agent (managers only)
+Mention an agent to talk to it, e.g. "@alice please add a test" or "@alice status?"."""
+
+
+def describe_agent(agent: Agent) -> str:
+    """One line about an agent: ``alice (developer): working on X (40%)``."""
+    head = f"{agent.name} ({agent.role})"
+    if agent.status == "working" and agent.current_task:
+        done = f" ({agent.progress}%)" if agent.progress is not None else ""
+        return f"{head}: working on {agent.current_task}{done}"
+    if agent.status == "stuck" and agent.current_task:
+        return f"{head}: stuck on {agent.current_task}"
+    if agent.status == "completed" and agent.current_task:
+        return f"{head}: completed {agent.current_task}"
+    return f"{head}: {agent.status}"
+
+
+def _name(value: str) -> str:
+    return value[1:] if value.startswith("@") else value
+
+
+Handler = Callable[[Message, "Hub"], Awaitable[str]]
+
+
+class CommandsPlugin:
+    """Registered as ``commands``."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._handlers: dict[str, Handler] = {
+            "help": self._help,
+            "start": self._help,
+            "agents": self._agents,
+            "status": self._status,
+            "hire": self._hire,
+            "fire": self._fire,
+        }
+
+    @hookimpl
+    async def on_message(self, message: Message, hub: Hub) -> None:
+        if message.kind != "human" or message.command is None:
+            return
+        handler = self._handlers.get(message.command)
+        if handler is None:
+            return
+        try:
+            text = await handler(message, hub)
+        except ChatbusError as exc:
+            text = str(exc)
+        try:
+            await hub.send(text, reply_to=message.id, room=message.room)
+        except ChatbusError as exc:
+            log.warning("could not answer /%s (message %d): %s", message.command, message.id, exc)
+
+    async def _fresh_roster(self, hub: Hub) -> None:
+        """Agents hired or fired with the CLI while the server runs show up at once."""
+        try:
+            await hub.reload_agents()
+        except ChatbusError as exc:
+            log.warning("could not re-read the roster: %s", exc)
+
+    async def _help(self, message: Message, hub: Hub) -> str:
+        return HELP
+
+    async def _agents(self, message: Message, hub: Hub) -> str:
+        await self._fresh_roster(hub)
+        if not hub.agents:
+            return "There are no agents yet. A manager can add one with /hire NAME ROLE."
+        lines = [describe_agent(agent) for agent in sorted(hub.agents.values(), key=lambda a: a.name)]
+        return "Agents:\n" + "\n".join(lines)
+
+    async def _status(self, message: Message, hub: Hub) -> str:
+        await self._fresh_roster(hub)
+        if message.command_args:
+            name = _name(message.command_args[0])
+            agent = hub.agent_status(name)
+            if agent is None:
+                return f"There is no agent called {name!r}. /agents lists them."
+            return describe_agent(agent)
+        stats = hub.stats()
+        counts = stats["agents"]["by_status"]
+        busy = ", ".join(f"{count} {status}" for status, count in counts.items() if count) or "none"
+        running = ", ".join(stats.get("transports_running", ())) or "none"
+        people = stats["connected_users"]
+        return (
+            f"Agents: {stats['agents']['total']} ({busy}).\n"
+            f"Transports running: {running}.\n"
+            f"People connected: {people}."
+        )
+
+    def _refuse(self, message: Message, action: str) -> str | None:
+        if message.sender_role == MANAGER_ROLE:
+            return None
+        return f"Only managers can {action} agents; your role is {message.sender_role!r}. Ask a manager to do it."
+
+    async def _hire(self, message: Message, hub: Hub) -> str:
+        refusal = self._refuse(message, "hire")
+        if refusal:
+            return refusal
+        args: Sequence[str] = message.command_args
+        if len(args) != 2:
+            return "Usage: /hire NAME ROLE (for example /hire alice developer)."
+        name, role = _name(args[0]), args[1]
+        if not role.isprintable() or len(role) > 64:
+            return "The role must be at most 64 printable characters."
+        await self._fresh_roster(hub)
+        existed = name in hub.agents
+        agent = await hub.hire(name, role)
+        if existed:
+            return f"{agent.name} is now {agent.role}."
+        return f"Hired {agent.name} as {agent.role}. Say hello: @{agent.name}"
+
+    async def _fire(self, message: Message, hub: Hub) -> str:
+        refusal = self._refuse(message, "fire")
+        if refusal:
+            return refusal
+        if len(message.command_args) != 1:
+            return "Usage: /fire NAME (for example /fire alice)."
+        name = _name(message.command_args[0])
+        if await hub.fire(name):
+            return f"Fired {name}."
+        return f"There is no agent called {name!r}. /agents lists them."
