@@ -429,3 +429,31 @@ async def test_receive_before_start_is_a_clear_error() -> None:
     with pytest.raises(Exception) as refused:
         await hub.receive(Identity("alice"), "hi")
     assert "not running" in str(refused.value)
+
+
+class TeamDirectory:
+    """A replacement auth plugin: only people in the directory, with their roles."""
+
+    people = {"alice": "manager", "bob": "developer"}
+
+    @hookimpl
+    async def on_auth(self, credentials: Credentials) -> Identity | None:
+        if credentials.transport == "legacy":
+            return None  # let the next plugin decide
+        role = self.people.get(credentials.user_id)
+        if role is None:
+            raise AuthError(f"{credentials.user_id} is not in the team directory; ask a manager to add you.")
+        return Identity(credentials.user_id, role)
+
+
+async def test_a_replacement_auth_plugin_decides_who_joins() -> None:
+    hub = make_hub([TeamDirectory()])
+    async with hub:
+        alice = await hub.authenticate(Credentials(user_id="alice", role="intern"))
+        assert alice.role == "manager"
+        with pytest.raises(AuthError) as refused:
+            await hub.authenticate(Credentials(user_id="mallory"))
+        assert "not in the team directory" in str(refused.value)
+        # Returning None falls through to the built-in open authentication.
+        legacy = await hub.authenticate(Credentials(user_id="mallory", role="tester", transport="legacy"))
+        assert legacy.role == "tester"
