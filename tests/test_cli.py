@@ -1,0 +1,79 @@
+"""The chatbus command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import chatbus
+from tests.support import chatbus_env, run_chatbus
+
+
+def test_version() -> None:
+    result = run_chatbus("version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"chatbus {chatbus.__version__}"
+
+
+def test_plugins_lists_builtins_and_transports_with_hooks() -> None:
+    result = run_chatbus("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    found = {(entry["kind"], entry["name"]): entry for entry in json.loads(result.stdout)}
+    assert found[("plugin", "ratelimit")]["hooks"] == ["rate_limit"]
+    assert found[("plugin", "mentions")]["hooks"] == ["parse_message"]
+    assert "on_auth" in found[("plugin", "auth")]["hooks"]
+    assert found[("plugin", "auth")]["distribution"] == "chatbus"
+    assert ("transport", "websocket") in found
+
+
+def test_a_bad_setting_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
+    result = run_chatbus("serve", env=chatbus_env({"CHATBUS_MAX_TEXT_LENGTH": "lots"}), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "max_text_length (CHATBUS_MAX_TEXT_LENGTH)" in lines[0]
+
+
+def test_a_missing_config_file_is_one_line(tmp_path: Path) -> None:
+    result = run_chatbus("serve", "--config", "nope.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "chatbus: error: config file nope.toml not found: give the path of a readable TOML file"
+
+
+def test_an_unusable_database_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
+    (tmp_path / "not-a-folder").write_text("x")
+    result = run_chatbus("serve", "--db", "not-a-folder/chat.db", "--port", "0", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "cannot open the database not-a-folder/chat.db" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_command_line_flags_are_a_usage_error() -> None:
+    result = run_chatbus("serve", "--colour", "blue")
+    assert result.returncode == 2
+    assert "unrecognized arguments: --colour" in result.stderr
+
+
+def test_agents_roster_from_the_command_line(tmp_path: Path) -> None:
+    db = str(tmp_path / "chat.db")
+    hired = run_chatbus("agents", "hire", "alice", "developer", "--command", 'opencode run "{task}"', "--db", db)
+    assert hired.returncode == 0, hired.stderr
+    listed = run_chatbus("agents", "list", "--json", "--db", db)
+    roster = json.loads(listed.stdout)
+    assert roster == [
+        {
+            "name": "alice",
+            "role": "developer",
+            "status": "idle",
+            "currentTask": None,
+            "progress": None,
+            "command": ["opencode", "run", "{task}"],
+        }
+    ]
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT name FROM agents").fetchall() == [("alice",)]
+    fired = run_chatbus("agents", "fire", "alice", "--db", db)
+    assert fired.returncode == 0
+    again = run_chatbus("agents", "fire", "alice", "--db", db)
+    assert again.returncode == 1 and "no agent called 'alice'" in again.stderr
