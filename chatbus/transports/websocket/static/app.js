@@ -360,6 +360,7 @@
     ui.meName.textContent = state.me.userId;
     ui.meRole.textContent = state.me.role ? ` · ${state.me.role}` : "";
     ui.input.placeholder = `Message #${ROOM}`;
+    autosize();
     updateTitle();
   }
 
@@ -631,10 +632,12 @@
           role: typeof user.role === "string" ? user.role : "",
           kind: user.kind === "agent" ? "agent" : "human",
           status: typeof user.status === "string" ? user.status : "online",
+          currentTask: typeof user.currentTask === "string" && user.currentTask ? user.currentTask : undefined,
+          progress: typeof user.progress === "number" && Number.isFinite(user.progress) ? Math.max(0, Math.min(100, Math.round(user.progress))) : undefined,
         });
         const before = previous.get(user.id);
         const current = state.members.get(user.id);
-        if (before && before.kind === "agent" && current.kind === "agent" && before.status === current.status) {
+        if (before && before.kind === "agent" && current.kind === "agent" && before.status === current.status && current.currentTask === null) {
           current.currentTask = before.currentTask;
           current.progress = before.progress;
         }
@@ -1615,6 +1618,12 @@
         closeSidebar();
         ui.peopleToggle.focus();
       }
+    });
+    document.addEventListener("click", (event) => {
+      // On a phone the list of people is a drawer: a tap outside it closes it.
+      if (!ui.sidebar.classList.contains("open")) return;
+      if (ui.sidebar.contains(event.target) || ui.peopleToggle.contains(event.target)) return;
+      closeSidebar();
     });
     document.addEventListener("visibilitychange", onVisibilityChange);
     window.addEventListener("online", reconnectNow);
