@@ -1,0 +1,182 @@
+"""Plain HTTP on the chat port: the web page, health, info, and the Origin check.
+
+The websockets server hands every request to ``process_request`` before the
+opening handshake. Requests that ask for a WebSocket upgrade go on to the
+handshake (on any path) once their Origin is allowed; everything else is
+answered here and the connection closed.
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import mimetypes
+from collections.abc import Iterable, Mapping
+from email.utils import formatdate
+from pathlib import Path, PurePosixPath
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+from websockets.datastructures import Headers, MultipleValuesError
+from websockets.http11 import Request, Response
+
+__all__ = [
+    "STATIC_ROOT",
+    "content_type",
+    "file_response",
+    "json_response",
+    "origin_allowed",
+    "request_path",
+    "resolve_static",
+    "text_response",
+    "wants_websocket",
+]
+
+#: The web chat page and its assets, shipped inside the package.
+STATIC_ROOT: Final = Path(__file__).with_name("static")
+
+_TYPES: Final = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+    ".txt": "text/plain; charset=utf-8",
+}
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def wants_websocket(request: Request) -> bool:
+    """True when the request asks for a WebSocket upgrade."""
+    values = request.headers.get_all("Upgrade")
+    return any("websocket" in value.lower() for value in values)
+
+
+def _single(headers: Headers, name: str) -> str | None:
+    try:
+        return headers.get(name)
+    except MultipleValuesError:
+        raise ValueError(f"several {name} headers") from None
+
+
+def _authority(scheme: str, netloc: str) -> tuple[str, int | None] | None:
+    """``(host, port)`` of a netloc, with the scheme's default port filled in."""
+    try:
+        parts = urlsplit(f"{scheme}://{netloc}")
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if not host:
+        return None
+    return host, port if port is not None else _DEFAULT_PORTS.get(scheme)
+
+
+def origin_allowed(headers: Headers, allowed: Iterable[str]) -> bool:
+    """Whether a browser page with this Origin may open a chat connection.
+
+    Allowed: clients that send no Origin (scripts, old clients), the page's own
+    origin (Origin host and port equal to the Host header, so the bundled page
+    works on whatever address it is served from), and the configured origins
+    (``*`` allows any).
+    """
+    try:
+        origin = _single(headers, "Origin")
+        host = _single(headers, "Host")
+    except ValueError:
+        return False
+    if origin is None:
+        return True
+    origin = origin.strip().rstrip("/")
+    allowed = set(allowed)
+    if "*" in allowed or origin in allowed:
+        return True
+    if host is None:
+        return False
+    scheme, sep, netloc = origin.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return False
+    own = _authority(scheme.lower(), netloc)
+    served = _authority(scheme.lower(), host.strip())
+    return own is not None and own == served
+
+
+def resolve_static(name: str, root: Path = STATIC_ROOT) -> Path | None:
+    """The file under ``root`` for a URL path below ``/static/``, or None.
+
+    Refuses anything that could leave the folder: ``..``, hidden names,
+    backslashes, NUL, absolute paths, and symlinks pointing outside.
+    """
+    if not name or "\\" in name or "\x00" in name:
+        return None
+    parts = PurePosixPath(name).parts
+    if not parts or any(part in ("", ".", "..", "/") or part.startswith(".") for part in parts):
+        return None
+    candidate = root.joinpath(*parts)
+    try:
+        resolved = candidate.resolve(strict=True)
+        base = root.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if not resolved.is_relative_to(base) or not resolved.is_file():
+        return None
+    return resolved
+
+
+def content_type(path: Path) -> str:
+    """The Content-Type of a static file, from its suffix."""
+    known = _TYPES.get(path.suffix.lower())
+    if known is not None:
+        return known
+    guessed, _ = mimetypes.guess_type(path.name)
+    return guessed or "application/octet-stream"
+
+
+def _response(
+    status: http.HTTPStatus,
+    body: bytes,
+    content_type: str,
+    *,
+    head: bool = False,
+    extra: Mapping[str, str] | None = None,
+) -> Response:
+    headers = Headers(
+        [
+            ("Date", formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-cache"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+    )
+    for key, value in (extra or {}).items():
+        headers[key] = value
+    return Response(status.value, status.phrase, headers, b"" if head else body)
+
+
+def text_response(status: http.HTTPStatus, text: str, *, head: bool = False, **extra: str) -> Response:
+    """A short plain-text answer."""
+    return _response(status, text.encode(), "text/plain; charset=utf-8", head=head, extra=extra)
+
+
+def json_response(payload: Any, *, head: bool = False) -> Response:
+    """A ``200`` JSON answer."""
+    body = json.dumps(payload, ensure_ascii=False, indent=2).encode()
+    return _response(http.HTTPStatus.OK, body, "application/json", head=head)
+
+
+def file_response(path: Path, body: bytes, *, head: bool = False) -> Response:
+    """A ``200`` answer with a static file's bytes."""
+    return _response(http.HTTPStatus.OK, body, content_type(path), head=head)
+
+
+def request_path(request: Request) -> str:
+    """The decoded path of a request, without its query string."""
+    return unquote(urlsplit(request.path).path) or "/"

@@ -1,0 +1,673 @@
+"""The WebSocket transport: PROTOCOL.md version 1 on one port, with HTTP beside it.
+
+One websockets asyncio server answers plain HTTP (the web page, ``/healthz``,
+``/ws-info``) and opens a chat connection for a WebSocket handshake on any
+path. Each connection runs one task that reads its frames in order; the hub's
+deliveries reach every signed-in connection through :meth:`_fan_out`, which
+encodes a frame once and writes it to every connection's socket without
+waiting on any of them. A connection that falls more than
+``max_backlog_bytes`` behind is closed (1013) instead of buffering more; it
+can reconnect and resume with ``lastSeenId``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import ipaddress
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode, Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import Event, State
+
+from chatbus.core.errors import AuthError, ChatbusError, InvalidMessage, RateLimited
+from chatbus.core.message import DEFAULT_ROOM, Credentials, Identity, Message, Typing, valid_name
+from chatbus.core.transport import BaseTransport, Health, TransportSettings
+
+from . import http as routes
+from .settings import WebSocketSettings
+from .wire import (
+    ERROR_CODES,
+    ProtocolViolation,
+    decode_frame,
+    encode,
+    error_frame,
+    event_frame,
+    history_frame,
+    message_frame,
+    pong_frame,
+    users_data,
+)
+
+if TYPE_CHECKING:
+    from chatbus.core.hub import Hub
+    from chatbus.core.message import Event as HubEvent
+
+__all__ = ["ChatConnection", "WebSocketTransport"]
+
+log = logging.getLogger("chatbus.transports.websocket")
+
+_OPEN = State.OPEN
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
+_MAX_CLIENT_ID = 128
+_HISTORY_MAX = 200
+_HISTORY_DEFAULT = 50
+_INTERNAL = "Internal server error; nothing was changed. Try again, and tell the chat's operator if it keeps happening."
+
+
+class ChatConnection(ServerConnection):
+    """A websockets server connection plus what chatbus keeps per connection."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Unique per connection; sent as ``sessionId`` and used in every log line.
+        self.session_id: str = self.id.hex[:16]
+        #: Who signed in on this connection (None until ``auth`` succeeds).
+        self.identity: Identity | None = None
+        #: True once the hub counts this connection in presence.
+        self.joined = False
+        #: While signing in: frames held back until ``auth_response`` is sent.
+        self.pending: list[tuple[int | None, bytes]] | None = None
+        self.pending_bytes = 0
+        #: Whether frames can be written pre-serialized (no extension negotiated).
+        self.plain = True
+        self.last_typing = float("-inf")
+        # For each data message received, whether it was binary; read by the
+        # handler in the same order as ``recv`` returns the messages.
+        self._binary: deque[bool] = deque()
+
+    def process_event(self, event: Event) -> None:
+        """Note whether each incoming message is text or binary before the
+        library assembles it (``recv(decode=False)`` hides the difference)."""
+        if isinstance(event, Frame) and (event.opcode is _TEXT or event.opcode is _BINARY):
+            self._binary.append(event.opcode is _BINARY)
+        super().process_event(event)
+
+    def next_is_binary(self) -> bool:
+        """Whether the message ``recv`` just returned arrived in a binary frame."""
+        return self._binary.popleft() if self._binary else False
+
+    @property
+    def who(self) -> str:
+        """``session (user)`` for log lines."""
+        user = self.identity.user_id if self.identity is not None else "not signed in"
+        return f"{self.session_id} ({user})"
+
+
+Handler = Callable[[ChatConnection, dict[str, Any]], Awaitable[None]]
+
+
+class WebSocketTransport(BaseTransport):
+    """Serves the chat over WebSocket, and the web page over HTTP, on one port.
+
+    ``WebSocketTransport(port=0)`` picks a free port; :attr:`port` and
+    :attr:`url` say which once started.
+    """
+
+    name: ClassVar[str] = "websocket"
+    settings_model: ClassVar[type[TransportSettings]] = WebSocketSettings
+    settings: WebSocketSettings
+
+    def __init__(
+        self, settings: WebSocketSettings | Mapping[str, Any] | None = None, /, **options: Any
+    ) -> None:
+        if options:
+            base = settings.model_dump() if isinstance(settings, WebSocketSettings) else dict(settings or {})
+            settings = {**base, **options}
+        super().__init__(settings)
+        self._server: Server | None = None
+        self._hub: Hub | None = None
+        self._connections: set[ChatConnection] = set()
+        self._live: set[ChatConnection] = set()
+        self._closers: set[asyncio.Task[None]] = set()
+        self._last_delivered = 0
+        self._port: int | None = None
+        self._handlers: dict[str, Handler] = {
+            "auth": self._on_auth,
+            "message": self._on_message,
+            "typing": self._on_typing,
+            "history": self._on_history,
+        }
+
+    # addresses -----------------------------------------------------------
+    def listens_publicly(self) -> bool:
+        """True when the bind address is not loopback (anyone on the network can connect)."""
+        host = self.settings.host.strip("[]")
+        if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+            return False
+        try:
+            return not ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return True  # a host name or a wildcard: assume it can be reached from outside
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the configured one until started)."""
+        return self._port if self._port is not None else self.settings.port
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port/`` of the running server."""
+        host = self.settings.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"ws://{host}:{self.port}/"
+
+    # lifecycle -----------------------------------------------------------
+    async def start(self, hub: Hub) -> None:
+        """Listen; a port already in use is an ``OSError`` the hub reports."""
+        await super().start(hub)
+        self._hub = hub
+        # Everything up to here is stored and will never be delivered; resumes
+        # compare against it.
+        self._last_delivered = hub.store.last_id
+        s = self.settings
+        self._server = await serve(
+            self._handle,
+            s.host,
+            s.port,
+            process_request=self._process_request,
+            create_connection=ChatConnection,
+            compression=s.compression,
+            max_size=s.max_frame_bytes,
+            ping_interval=s.ping_interval,
+            ping_timeout=s.ping_timeout,
+            close_timeout=s.close_timeout,
+            open_timeout=s.auth_timeout,
+            server_header="chatbus",
+        )
+        sockets = self._server.sockets
+        self._port = sockets[0].getsockname()[1] if sockets else s.port
+        log.info("WebSocket transport listening on %s", self.url)
+
+    async def stop(self) -> None:
+        """Close every connection with 1001 (going away) and stop listening."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._live.clear()
+        server.close()
+        try:
+            async with asyncio.timeout(self.settings.close_timeout + 1):
+                await server.wait_closed()
+        except TimeoutError:
+            # Clients that stopped reading never see the close frame: drop them.
+            for connection in list(self._connections):
+                connection.transport.abort()
+            try:
+                async with asyncio.timeout(self.settings.close_timeout):
+                    await server.wait_closed()
+            except TimeoutError:
+                log.warning("%d connection(s) did not finish closing", len(self._connections))
+        for task in list(self._closers):
+            task.cancel()
+        await asyncio.gather(*self._closers, return_exceptions=True)
+        await super().stop()
+        self._hub = None
+        log.info("WebSocket transport stopped")
+
+    def is_connected(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    def health(self) -> Health:
+        if self.is_connected():
+            return Health(True, f"listening on {self.url}")
+        return Health(False, "not running")
+
+    def status(self) -> dict[str, Any]:
+        figures = super().status()
+        figures.update(
+            connections=len(self._connections),
+            users=len(self.connected_users()),
+            url=self.url if self.is_connected() else None,
+        )
+        return figures
+
+    def connected_users(self) -> set[str]:
+        """Ids of the people signed in on this transport now."""
+        return {c.identity.user_id for c in self._live if c.identity is not None}
+
+    # delivery ------------------------------------------------------------
+    async def deliver(self, message: Message) -> None:
+        """Write a stored message to every signed-in connection (the sender too)."""
+        self._last_delivered = message.id
+        if self._live:
+            self._fan_out(encode(message_frame(message)), message.id)
+
+    async def notify(self, event: HubEvent) -> None:
+        """Presence and agent status to everyone; typing to everyone but the typist."""
+        if self._live:
+            skip = event.user_id if isinstance(event, Typing) else None
+            self._fan_out(encode(event_frame(event)), None, skip)
+
+    def _fan_out(self, data: bytes, message_id: int | None, skip_user: str | None = None) -> None:
+        """Write one encoded frame to every signed-in connection without waiting.
+
+        The frame is serialized once and the same bytes go to every socket
+        (connections that negotiated compression go through their own
+        protocol object). Connections still signing in get it queued; a
+        connection whose unsent backlog is over the bound is cut off.
+        """
+        wire = Frame(_TEXT, data).serialize(mask=False)
+        limit = self.settings.max_backlog_bytes
+        behind: list[ChatConnection] = []
+        for connection in self._live:
+            if skip_user is not None and connection.identity is not None and connection.identity.user_id == skip_user:
+                continue
+            pending = connection.pending
+            if pending is not None:
+                pending.append((message_id, data))
+                connection.pending_bytes += len(data)
+                if connection.pending_bytes > limit:
+                    behind.append(connection)
+                continue
+            if connection.protocol.state is not _OPEN:
+                continue
+            transport = connection.transport
+            if transport.get_write_buffer_size() > limit:
+                behind.append(connection)
+                continue
+            try:
+                if connection.plain:
+                    transport.write(wire)
+                else:
+                    connection.protocol.send_text(data)
+                    connection.send_data()
+            except Exception as exc:  # noqa: BLE001 - one broken socket must not stop the others
+                log.warning("session %s: could not write a frame: %s", connection.who, type(exc).__name__)
+                behind.append(connection)
+        for connection in behind:
+            self._cut_off(connection)
+
+    def _write_now(self, connection: ChatConnection, data: bytes) -> None:
+        """Write one frame to one connection without waiting (used to flush held frames)."""
+        connection.protocol.send_text(data)
+        connection.send_data()
+
+    def _cut_off(self, connection: ChatConnection) -> None:
+        """Stop writing to a connection that fell too far behind and close it (1013)."""
+        if connection not in self._live:
+            return
+        self._live.discard(connection)
+        backlog = connection.pending_bytes if connection.pending is not None else connection.transport.get_write_buffer_size()
+        log.warning(
+            "session %s: cut off, %d bytes unsent (max_backlog_bytes is %d); it can reconnect and resume",
+            connection.who,
+            backlog,
+            self.settings.max_backlog_bytes,
+        )
+        self._close_soon(connection, CloseCode.TRY_AGAIN_LATER, "Too far behind; reconnect with lastSeenId to resume.")
+
+    def _close_soon(self, connection: ChatConnection, code: int, reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._close(connection, code, reason))
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
+
+    async def _close(self, connection: ChatConnection, code: int, reason: str) -> None:
+        """Close with ``code``; a client that does not read the close frame in
+        time is dropped (its backlog would keep the close waiting forever)."""
+        try:
+            async with asyncio.timeout(self.settings.close_timeout):
+                await connection.close(code, reason)
+        except TimeoutError:
+            connection.transport.abort()
+
+    # HTTP ----------------------------------------------------------------
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Let allowed WebSocket handshakes through; answer everything else."""
+        if routes.wants_websocket(request):
+            if routes.origin_allowed(request.headers, self.settings.allowed_origins):
+                return None
+            log.warning(
+                "refused a WebSocket handshake from origin %r (allowed: same origin, no origin, %s)",
+                request.headers.get_all("Origin")[:1],
+                ", ".join(self.settings.allowed_origins) or "nothing else",
+            )
+            return routes.text_response(
+                http.HTTPStatus.FORBIDDEN,
+                "This page's origin may not open a chat connection here. "
+                "The chat's operator can allow it with CHATBUS_WEBSOCKET__ALLOWED_ORIGINS.\n",
+            )
+        head = request.method == "HEAD"
+        if request.method not in ("GET", "HEAD"):
+            return routes.text_response(http.HTTPStatus.METHOD_NOT_ALLOWED, "Only GET is supported.\n", Allow="GET, HEAD")
+        path = routes.request_path(request)
+        if path == "/healthz":
+            hub = self._hub
+            if hub is not None and hub.running:
+                return routes.text_response(http.HTTPStatus.OK, "ok\n", head=head)
+            return routes.text_response(http.HTTPStatus.SERVICE_UNAVAILABLE, "stopping\n", head=head)
+        if path == "/ws-info":
+            return routes.json_response(self.info(), head=head)
+        if path == "/" or path == "/index.html":
+            name: str | None = "index.html"
+        elif path.startswith("/static/"):
+            name = path[len("/static/") :]
+        else:
+            name = None
+        found = routes.resolve_static(name) if name else None
+        if found is None:
+            return routes.text_response(http.HTTPStatus.NOT_FOUND, "Not found.\n", head=head)
+        body = await asyncio.to_thread(found.read_bytes)
+        return routes.file_response(found, body, head=head)
+
+    def info(self) -> dict[str, Any]:
+        """What ``/ws-info`` reports: transports running, address, people connected."""
+        hub = self._hub
+        health = hub.transport_status() if hub is not None else {}
+        running = [name for name, status in health.items() if status.get("healthy")]
+        return {
+            "transports": running,
+            "host": self.settings.host,
+            "port": self.port,
+            "connected_users": len(self.connected_users()),
+            "connections": len(self._connections),
+            "running": bool(hub is not None and hub.running),
+            "health": health,
+        }
+
+    # one connection ------------------------------------------------------
+    async def _handle(self, connection: ServerConnection) -> None:
+        """Run one chat connection from handshake to close."""
+        assert isinstance(connection, ChatConnection)
+        hub = self._hub
+        if hub is None:
+            return
+        if len(self._connections) >= self.settings.max_connections:
+            log.warning(
+                "session %s: refused, %d connections already open (max_connections)",
+                connection.session_id,
+                len(self._connections),
+            )
+            await connection.close(CloseCode.TRY_AGAIN_LATER, "The chat is full; try again in a minute.")
+            return
+        connection.plain = not connection.protocol.extensions
+        self._connections.add(connection)
+        try:
+            await self._converse(connection)
+        finally:
+            self._connections.discard(connection)
+            self._live.discard(connection)
+            if connection.joined and connection.identity is not None:
+                connection.joined = False
+                await hub.disconnect(connection.identity, self.name)
+
+    async def _converse(self, connection: ChatConnection) -> None:
+        """Read frames in order until the connection closes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.auth_timeout
+        while True:
+            try:
+                if connection.identity is None:
+                    async with asyncio.timeout_at(deadline):
+                        raw = await connection.recv(decode=False)
+                else:
+                    raw = await connection.recv(decode=False)
+            except TimeoutError:
+                log.warning(
+                    "session %s: closed, not signed in within %g s (auth_timeout)",
+                    connection.who,
+                    self.settings.auth_timeout,
+                )
+                await self._close(
+                    connection,
+                    CloseCode.POLICY_VIOLATION,
+                    f"Send auth within {self.settings.auth_timeout:g} seconds of connecting.",
+                )
+                return
+            except ConnectionClosed:
+                self._log_close(connection)
+                return
+            if connection.next_is_binary():
+                log.warning("session %s: closed, sent a binary frame", connection.who)
+                await self._close(connection, CloseCode.UNSUPPORTED_DATA, "Binary frames are not supported; send JSON text.")
+                return
+            try:
+                await self._dispatch(connection, raw)
+            except ConnectionClosed:
+                return  # closed while answering: nothing left to tell this client
+
+    def _log_close(self, connection: ChatConnection) -> None:
+        """Log closes the server chose because of what the client sent."""
+        protocol = connection.protocol
+        sent = protocol.close_sent
+        if sent is None or protocol.close_rcvd_then_sent or sent.code in (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY):
+            return  # the client closed (we only echoed its code), or a normal close
+        if sent.code == CloseCode.MESSAGE_TOO_BIG:
+            log.warning(
+                "session %s: closed (1009), sent a frame over %d bytes (max_frame_bytes)",
+                connection.who,
+                self.settings.max_frame_bytes,
+            )
+        elif sent.code in (CloseCode.PROTOCOL_ERROR, CloseCode.INVALID_DATA, CloseCode.INTERNAL_ERROR):
+            log.warning("session %s: closed (%d) after a WebSocket protocol error", connection.who, sent.code)
+
+    async def _dispatch(self, connection: ChatConnection, raw: bytes) -> None:
+        """Handle one frame; every refusal is one ``error`` frame and one log line."""
+        try:
+            kind, data = decode_frame(raw)
+            if kind == "ping":
+                await self._reply(connection, pong_frame())
+                return
+            if connection.identity is None and kind != "auth":
+                raise ProtocolViolation(
+                    "NOT_AUTHENTICATED",
+                    'Sign in first: send {"type": "auth", "data": {"userId": "your-name"}}.',
+                )
+            handler = self._handlers.get(kind)
+            if handler is None:
+                raise ProtocolViolation(
+                    "UNKNOWN_TYPE",
+                    "Unknown frame type; this server understands auth, message, ping, typing and history.",
+                )
+            await handler(connection, data)
+        except ProtocolViolation as exc:
+            await self._refuse(connection, exc.code, str(exc))
+        except RateLimited as exc:
+            await self._refuse(connection, exc.code, str(exc), retry_after=exc.retry_after)
+        except (InvalidMessage, AuthError) as exc:
+            await self._refuse(connection, exc.code, str(exc))
+        except ConnectionClosed:
+            raise
+        except ChatbusError as exc:
+            # Not the sender's fault (storage failed, the hub is stopping); the
+            # message is written for people.
+            log.error("session %s: %s: %s", connection.who, type(exc).__name__, exc)
+            await self._send_error(connection, "INTERNAL_ERROR", str(exc))
+        except Exception:
+            log.exception("session %s: unexpected error while handling a frame", connection.who)
+            await self._send_error(connection, "INTERNAL_ERROR", _INTERNAL)
+
+    async def _refuse(self, connection: ChatConnection, code: str, message: str, retry_after: float | None = None) -> None:
+        if code not in ERROR_CODES:  # a plugin's own error class: keep the wire vocabulary closed
+            code = "INVALID_MESSAGE"
+        log.warning("session %s: %s: %s", connection.who, code, message)
+        await self._send_error(connection, code, message, retry_after)
+
+    async def _send_error(
+        self, connection: ChatConnection, code: str, message: str, retry_after: float | None = None
+    ) -> None:
+        await self._reply(connection, error_frame(code, message, retry_after=retry_after))
+
+    async def _reply(self, connection: ChatConnection, frame: Mapping[str, Any]) -> None:
+        """Send a frame to this connection only, waiting for room in its buffer."""
+        await connection.send(encode(frame), text=True)
+
+    # frames --------------------------------------------------------------
+    async def _on_auth(self, connection: ChatConnection, data: dict[str, Any]) -> None:
+        hub = self._running_hub()
+        if connection.identity is not None:
+            raise ProtocolViolation(
+                "INVALID_MESSAGE",
+                f"This connection is already signed in as {connection.identity.user_id}; "
+                "open a new connection to sign in as someone else.",
+            )
+        user_id = data.get("userId")
+        if user_id is None or user_id == "":
+            raise ProtocolViolation(
+                "MISSING_USER_ID", 'Say who you are: {"type": "auth", "data": {"userId": "your-name"}}.'
+            )
+        if not isinstance(user_id, str):
+            raise ProtocolViolation("INVALID_MESSAGE", "userId must be a string.")
+        role = _optional(data, "role", str, "role must be a string.")
+        token = _optional(data, "token", str, "token must be a string.")
+        last_seen = data.get("lastSeenId")
+        if last_seen is not None and (not _is_int(last_seen) or last_seen < 0):
+            raise ProtocolViolation(
+                "INVALID_MESSAGE", "lastSeenId must be the id of the last message you saw (a whole number, 0 for all)."
+            )
+        identity = await hub.authenticate(
+            Credentials(user_id=user_id, role=role, token=token, transport=self.name)
+        )
+        await self._join(hub, connection, identity, last_seen)
+
+    async def _join(self, hub: Hub, connection: ChatConnection, identity: Identity, last_seen: int | None) -> None:
+        """Sign the connection in without a gap or a duplicate.
+
+        The connection starts receiving live frames (held back) before the
+        store is read, so nothing delivered meanwhile is missed; after
+        ``auth_response`` the held frames go out, minus those already in
+        ``missed``.
+        """
+        connection.identity = identity
+        connection.pending = []
+        connection.pending_bytes = 0
+        self._live.add(connection)
+        await hub.connect(identity, self.name)
+        connection.joined = True
+        missed = await self._missed(hub, last_seen) if last_seen is not None else None
+        agents, users = users_data(hub.members())
+        answer: dict[str, Any] = {
+            "success": True,
+            "userId": identity.user_id,
+            "role": identity.role,
+            "sessionId": connection.session_id,
+            "agents": agents,
+            "users": users,
+        }
+        if missed is not None:
+            answer["missed"] = [message_frame(message) for message in missed]
+        log.info(
+            "session %s: signed in%s",
+            connection.who,
+            f", {len(missed)} missed message(s) after {last_seen}" if missed is not None else "",
+        )
+        await self._reply(connection, {"type": "auth_response", "data": answer})
+        held, connection.pending = connection.pending, None
+        connection.pending_bytes = 0
+        if connection not in self._live or held is None:
+            return  # cut off while signing in
+        floor = missed[-1].id if missed else 0
+        for message_id, frame in held:
+            if message_id is None or message_id > floor:
+                self._write_now(connection, frame)
+
+    async def _missed(self, hub: Hub, last_seen: int) -> list[Message]:
+        """What a client missed after ``last_seen``: at most ``replay_limit``,
+        the newest ones when there are more (``history`` pages further back)."""
+        limit = self.settings.replay_limit
+        found = await hub.since(last_seen, limit + 1)
+        if len(found) <= limit:
+            return found
+        newest, _ = await hub.history(None, None, limit)
+        return [message for message in newest if message.id > last_seen]
+
+    async def _on_message(self, connection: ChatConnection, data: dict[str, Any]) -> None:
+        hub = self._running_hub()
+        assert connection.identity is not None
+        text = data.get("text")
+        if text is None:
+            raise ProtocolViolation("INVALID_MESSAGE", 'A message needs text: {"type": "message", "data": {"text": "hello"}}.')
+        if not isinstance(text, str):
+            raise ProtocolViolation("INVALID_MESSAGE", "text must be a string.")
+        if not text.isascii() and not _encodable(text):
+            raise ProtocolViolation("INVALID_MESSAGE", "text contains characters that are not valid Unicode.")
+        client_id = data.get("id")
+        if client_id is not None:
+            if _is_int(client_id):
+                client_id = str(client_id)
+            if not isinstance(client_id, str) or len(client_id) > _MAX_CLIENT_ID or not _encodable(client_id):
+                raise ProtocolViolation("INVALID_MESSAGE", f"id must be a string of at most {_MAX_CLIENT_ID} characters.")
+        mentions = data.get("mentions")
+        if mentions is not None and (not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions)):
+            raise ProtocolViolation("INVALID_MESSAGE", "mentions must be a list of user ids.")
+        reply_to = data.get("replyTo")
+        if reply_to is not None and (not _is_int(reply_to) or reply_to < 1):
+            raise ProtocolViolation("INVALID_MESSAGE", "replyTo must be the id of a message (a positive whole number).")
+        room = _room(data)
+        # ``mentions`` from the client are advisory only: the server parses
+        # the text, so nobody can mention a person who is not in it.
+        await hub.receive(
+            connection.identity,
+            text,
+            room=room,
+            reply_to=reply_to,
+            transport=self.name,
+            client_id=client_id,
+        )
+
+    async def _on_typing(self, connection: ChatConnection, data: dict[str, Any]) -> None:
+        hub = self._running_hub()
+        assert connection.identity is not None
+        room = _room(data)
+        now = hub.clock()
+        if now - connection.last_typing < self.settings.typing_interval:
+            return  # relayed recently; a typist does not need to be heard twice a second
+        connection.last_typing = now
+        hub.typing(connection.identity, room, self.name)
+
+    async def _on_history(self, connection: ChatConnection, data: dict[str, Any]) -> None:
+        hub = self._running_hub()
+        before = data.get("before")
+        if before is not None and (not _is_int(before) or before < 1):
+            raise ProtocolViolation("INVALID_MESSAGE", "before must be a message id (a positive whole number).")
+        limit = data.get("limit", _HISTORY_DEFAULT)
+        if limit is None:
+            limit = _HISTORY_DEFAULT
+        if not _is_int(limit) or not 1 <= limit <= _HISTORY_MAX:
+            raise ProtocolViolation("INVALID_MESSAGE", f"limit must be a whole number from 1 to {_HISTORY_MAX}.")
+        room = _room(data)
+        messages, has_more = await hub.history(room, before, limit)
+        await self._reply(connection, history_frame(messages, has_more))
+
+    def _running_hub(self) -> Hub:
+        hub = self._hub
+        if hub is None:
+            raise ChatbusError("The chat server is shutting down; reconnect in a moment.")
+        return hub
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _encodable(text: str) -> bool:
+    """False for strings with lone surrogates (JSON ``\\ud800``), which no UTF-8 client can receive."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _optional(data: Mapping[str, Any], key: str, kind: type, problem: str) -> Any:
+    value = data.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise ProtocolViolation("INVALID_MESSAGE", problem)
+    return value
+
+
+def _room(data: Mapping[str, Any]) -> str:
+    room = data.get("room")
+    if room is None or room == "":
+        return DEFAULT_ROOM
+    if not valid_name(room):
+        raise ProtocolViolation("INVALID_MESSAGE", "room must be 1-64 letters, digits, '_', '-' or '.'.")
+    return str(room)

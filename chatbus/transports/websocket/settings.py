@@ -1,0 +1,75 @@
+"""Settings of the WebSocket transport: the ``websocket`` section.
+
+Every field can be set in ``chatbus.toml`` under ``[websocket]`` or in the
+environment as ``CHATBUS_WEBSOCKET__<FIELD>`` (``CHATBUS_WEBSOCKET__PORT=9000``);
+the earlier ``WEBSOCKET_HOST``/``WEBSOCKET_PORT`` names still work. The
+longest message text is the hub-wide ``max_text_length`` setting.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from chatbus.core.transport import TransportSettings
+
+__all__ = ["WebSocketSettings"]
+
+_OFF = {"", "none", "off", "null", "false", "0"}
+
+
+class WebSocketSettings(TransportSettings):
+    """Address, limits and browser origins of the WebSocket transport."""
+
+    host: str = Field("127.0.0.1", min_length=1, description="address to listen on")
+    port: int = Field(8081, ge=0, le=65535, description="TCP port; 0 picks a free one")
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description=(
+            "browser origins (scheme://host[:port]) allowed to open chat connections besides the "
+            "page's own origin and clients that send no Origin; '*' allows any"
+        ),
+    )
+    max_frame_bytes: int = Field(64 * 1024, ge=256, description="largest frame a client may send (close 1009 above)")
+    auth_timeout: float = Field(10.0, gt=0, description="seconds a new connection has to authenticate (close 1008)")
+    ping_interval: float | None = Field(20.0, gt=0, description="seconds between keepalive pings; none disables")
+    ping_timeout: float | None = Field(20.0, gt=0, description="seconds to wait for a pong before closing")
+    close_timeout: float = Field(5.0, gt=0, description="seconds to wait for a clean close before dropping")
+    max_connections: int = Field(1000, ge=1, description="open connections at most (close 1013 beyond)")
+    max_backlog_bytes: int = Field(
+        1024 * 1024, ge=1024, description="unsent bytes a client may fall behind by before it is cut off (close 1013)"
+    )
+    replay_limit: int = Field(500, ge=1, le=100_000, description="most frames returned in auth_response.missed")
+    compression: Literal["deflate"] | None = Field(None, description="'deflate' (permessage-deflate) or none")
+    typing_interval: float = Field(1.0, ge=0, description="least seconds between two relayed typing frames of a connection")
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        """Accept ``a,b``, a JSON list, or a list (environment variables are strings)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except json.JSONDecodeError:
+                    raise ValueError("not a valid JSON list") from None
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _strip_slash(cls, value: list[str]) -> list[str]:
+        return [origin.rstrip("/") for origin in value]
+
+    @field_validator("ping_interval", "ping_timeout", "compression", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        """``none``/``off``/``0`` switch keepalive or compression off."""
+        if isinstance(value, str) and value.strip().lower() in _OFF:
+            return None
+        if value == 0:
+            return None
+        return value
