@@ -10,7 +10,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from .core.errors import ChatbusError, ConfigError
@@ -25,7 +25,7 @@ log = logging.getLogger("chatbus.cli")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # noqa: D102 - argparse's contract
+    def error(self, message: str) -> NoReturn:  # noqa: D102 - argparse's contract
         self.print_usage(sys.stderr)
         self.exit(2, f"chatbus: error: {message}\n")
 

@@ -56,7 +56,7 @@ class MemoryTransport(BaseTransport):
 
     def __init__(self, name: str = "memory") -> None:
         super().__init__()
-        self.name = name  # type: ignore[misc]
+        self.name = name
         self.delivered: list[Message] = []
         self.events: list[Event] = []
         self._changed = asyncio.Condition()
@@ -192,7 +192,7 @@ except ImportError:  # pragma: no cover - the kit then explains what is missing
 else:
 
     @pytest_asyncio.fixture
-    async def chatbus_hub(
+    async def chatbus_hub(  # type: ignore[misc]
         chatbus_plugins: list[object], chatbus_settings: Settings, chatbus_clock: FakeClock
     ) -> AsyncIterator[Hub]:
         hub = make_hub(chatbus_plugins, settings=chatbus_settings, clock=chatbus_clock)

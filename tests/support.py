@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import queue
 import signal
 import subprocess
@@ -125,7 +126,14 @@ class ChatbusProcess:
 
 
 def pip_install_to(target: Path, package: Path) -> None:
-    """Install a package into ``target`` (a folder put on PYTHONPATH), as a user's pip would."""
+    """Install a package into ``target`` (a folder put on PYTHONPATH), as a user's pip would.
+
+    It is built from a copy, so the build leaves nothing (egg-info with entry
+    points) in the source tree for other tests to find.
+    """
+    source = target.parent / f"{target.name}-source"
+    shutil.copytree(package, source, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__"))
+    package = source
     result = subprocess.run(
         [
             sys.executable,

@@ -131,13 +131,16 @@ class Hooks:
             await asyncio.gather(*pending)
 
     async def auth(self, credentials: Credentials) -> Identity | None:
-        return await self._first("on_auth", credentials=credentials)
+        result: Identity | None = await self._first("on_auth", credentials=credentials)
+        return result
 
     async def rate_limit(self, identity: Identity, message: Incoming) -> RateDecision | None:
-        return await self._first("rate_limit", identity=identity, message=message)
+        result: RateDecision | None = await self._first("rate_limit", identity=identity, message=message)
+        return result
 
     async def parse(self, text: str) -> Parsed | None:
-        return await self._first("parse_message", text=text)
+        result: Parsed | None = await self._first("parse_message", text=text)
+        return result
 
     def message(self, message: Message, hub: Hub) -> list[Awaitable[Any]]:
         return self._call_all("on_message", message=message, hub=hub)
@@ -161,7 +164,11 @@ class Hooks:
     async def agent_reply(
         self, agent: Agent, kind: str, details: dict[str, Any], message: Message | None
     ) -> str | None:
-        text = await self._first("agent_reply", agent=agent, kind=kind, details=details, message=message)
+        try:
+            text = await self._first("agent_reply", agent=agent, kind=kind, details=details, message=message)
+        except Exception:
+            log.exception("agent_reply failed for %r; using the default text", kind)
+            return None
         if text is not None and not isinstance(text, str):
             log.error("agent_reply returned %r instead of a string; using the default text", text)
             return None

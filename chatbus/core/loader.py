@@ -87,7 +87,8 @@ def instantiate_plugin(obj: Any, hub: Any) -> Any:
         ]
     except (TypeError, ValueError):
         parameters = []
-    return obj(hub) if parameters else obj()
+    factory: Any = obj
+    return factory(hub) if parameters else factory()
 
 
 def iter_entry_points(group: str) -> Iterator[EntryPoint]:

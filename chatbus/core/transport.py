@@ -75,7 +75,7 @@ class BaseTransport:
     agent status and typing events; the default ignores them.
     """
 
-    name: ClassVar[str] = "transport"
+    name: str = "transport"
     settings_model: ClassVar[type[TransportSettings]] = TransportSettings
 
     def __init__(self, settings: TransportSettings | Mapping[str, Any] | None = None) -> None:
