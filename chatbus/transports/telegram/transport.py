@@ -1,0 +1,900 @@
+"""The Telegram transport: a bot that relays between Telegram chats and the hub.
+
+Inbound, the bot reads updates by long polling (``getUpdates``) or, when
+``webhook_url`` is set, through python-telegram-bot's webhook server. Each
+update is handled once: the offset of the last handled update is kept in the
+store and only advanced after the message is in the hub, so a restart or a
+conflict neither loses nor replays anything.
+
+Outbound, every stored hub message that Telegram users have not seen is sent
+to the chats of its room as ``sender: text`` (HTML, split when long), with
+Telegram's flood limits honoured by python-telegram-bot's ``AIORateLimiter``.
+Transient trouble (network errors, 5xx, flood waits) is retried with a bounded
+backoff on this transport's own delivery task, so it never holds up the hub;
+the id of the last relayed message is kept in the store, and messages that
+could not be relayed before a shutdown are sent after the next start.
+Permanent trouble (the bot removed from a chat, a chat gone, the token
+revoked) is logged and shown by :meth:`TelegramTransport.health`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from telegram import Message as TgMessage
+from telegram import ReplyParameters, Update
+from telegram.constants import ChatMemberStatus, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import AIORateLimiter, ExtBot, Updater
+from telegram.request import HTTPXRequest
+
+from chatbus.core.errors import AuthError, ChatbusError, ConfigError, StoreError, TransportError
+from chatbus.core.message import Credentials, Identity, Message
+from chatbus.core.transport import BaseTransport, Health
+
+from .formatting import Rendered, escape, render
+from .inbound import Sender, address_command, entity_mentions, sender_of
+from .settings import ChatKey, TelegramSettings
+
+if TYPE_CHECKING:
+    from chatbus.core.hub import Hub
+
+__all__ = ["TelegramTransport"]
+
+log = logging.getLogger("chatbus.telegram")
+
+NAME = "telegram"
+#: The update types the bot asks for: messages, channel posts, and changes of its own membership.
+ALLOWED_UPDATES = ("message", "channel_post", "my_chat_member")
+#: Telegram forgets update ids after a week without updates and starts again lower.
+_OFFSET_MAX_AGE = 6 * 24 * 3600
+_DELIVERED_KEY = "telegram:delivered"
+_REPLY_CACHE = 2048
+_NOTICE_INTERVAL = 30.0
+# Telegram's wording for a chat the bot can no longer write to.
+_CHAT_GONE = (
+    "chat not found",
+    "group chat was deactivated",
+    "chat_write_forbidden",
+    "not enough rights",
+    "have no rights to send",
+    "bot is not a member",
+    "peer_id_invalid",
+)
+
+
+class _Stopped(Exception):
+    """The transport is stopping: give up the current work without recording it."""
+
+
+class _Fatal(Exception):
+    """The bot cannot work any more (token revoked): stop sending until restarted."""
+
+
+def _seconds(exc: RetryAfter) -> float:
+    """The wait a ``RetryAfter`` asks for, whatever type python-telegram-bot uses."""
+    value = getattr(exc, "_retry_after", None)
+    if value is None:
+        value = exc.retry_after
+    return float(value.total_seconds() if hasattr(value, "total_seconds") else value)
+
+
+class TelegramTransport(BaseTransport):
+    """Relays between Telegram chats and chatbus rooms through one bot.
+
+    Built by the hub from the ``telegram`` settings section (entry point
+    ``telegram``); see :class:`TelegramSettings` for the options.
+    """
+
+    name = NAME
+    settings_model = TelegramSettings
+    settings: TelegramSettings
+
+    def __init__(self, settings: TelegramSettings | Mapping[str, Any] | None = None) -> None:
+        if settings is None or isinstance(settings, Mapping):
+            options = dict(settings or {})
+            if not options.get("token"):
+                raise ConfigError(
+                    "the Telegram transport needs a bot token: set CHATBUS_TELEGRAM__TOKEN (or "
+                    "TELEGRAM_BOT_TOKEN), or token in [telegram] of chatbus.toml; @BotFather gives you one"
+                )
+            if options.get("chat_ids") in (None, "", [], {}):
+                raise ConfigError(
+                    "the Telegram transport needs the chats to relay: set CHATBUS_TELEGRAM__CHAT_IDS (or "
+                    "TELEGRAM_CHAT_ID) to your group's id, e.g. -1001234567890"
+                )
+            settings = options
+        super().__init__(settings)
+        self._bot: ExtBot[Any] | None = None
+        self._updater: Updater | None = None
+        self._me_id: int | None = None
+        self._username: str | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._fatal: str | None = None
+        self._link_problem: str | None = None
+        self._chat_problems: dict[ChatKey, str] = {}
+        self._rooms: dict[ChatKey, str] = dict(self.settings.chat_ids)
+        self._migrated: dict[int, int] = {}
+        self._offset: int | None = None
+        self._delivered = 0
+        self._identities: dict[tuple[int, str], Identity] = {}
+        self._online: dict[str, Identity] = {}
+        self._warned_chats: set[int] = set()
+        self._replies: OrderedDict[int, dict[int | str, int]] = OrderedDict()
+        self._warned_fatal = False
+        self._noticed: dict[tuple[int, int], float] = {}
+
+    # lifecycle ---------------------------------------------------------------
+    async def start(self, hub: Hub) -> None:
+        """Check the token (a rejected one is a clear error), then poll or serve the webhook."""
+        await super().start(hub)
+        _quiet_http_logs()
+        self._stopping = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._fatal = self._link_problem = None
+        self._bot = self._make_bot()
+        try:
+            await self._load_state()
+            await self._connect(first=True)
+            if self._connected.is_set() and self.settings.webhook:
+                await self._start_webhook()
+        except BaseException:
+            await self._close_bot()
+            self.hub = None
+            raise
+        self._spawn(self._run(), "run")
+        mode = "webhook" if self.settings.webhook else "long polling"
+        log.info(
+            "telegram: relaying %d chat(s) by %s through %s",
+            len(self._rooms),
+            mode,
+            f"@{self._username}" if self._username else self.settings.public_base_url(),
+        )
+
+    async def stop(self) -> None:
+        """Stop reading updates, confirm the last ones, take Telegram users offline."""
+        hub = self.hub
+        if hub is None:
+            return
+        self._stopping.set()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._updater is not None and self._updater.running:
+            with contextlib.suppress(Exception):
+                await self._updater.stop()
+        elif self._bot is not None and self._offset is not None and self.is_connected():
+            # Tell Telegram the handled updates are done, so no other reader sees them again.
+            with contextlib.suppress(TelegramError, TimeoutError):
+                await asyncio.wait_for(
+                    self._bot.get_updates(offset=self._offset, timeout=0, allowed_updates=ALLOWED_UPDATES), 3
+                )
+        for identity in list(self._online.values()):
+            with contextlib.suppress(Exception):
+                await hub.disconnect(identity, NAME)
+        self._online.clear()
+        await self._close_bot()
+        await super().stop()
+
+    def _make_bot(self) -> ExtBot[Any]:
+        s = self.settings
+        timeout = s.request_timeout
+
+        def request(pool: int) -> HTTPXRequest:
+            return HTTPXRequest(
+                connection_pool_size=pool,
+                read_timeout=timeout,
+                write_timeout=timeout,
+                connect_timeout=timeout,
+                pool_timeout=timeout,
+                proxy=s.proxy,
+            )
+
+        return ExtBot(
+            token=s.token.get_secret_value(),
+            base_url=s.base_url,
+            request=request(8),
+            get_updates_request=request(1),
+            rate_limiter=AIORateLimiter(
+                overall_max_rate=s.overall_rate,
+                group_max_rate=s.group_rate,
+                max_retries=5,
+            ),
+        )
+
+    async def _close_bot(self) -> None:
+        if self._updater is not None:
+            with contextlib.suppress(Exception):
+                if self._updater.running:
+                    await self._updater.stop()
+            self._updater = None
+        if self._bot is not None:
+            with contextlib.suppress(Exception):
+                await self._bot.shutdown()
+            self._bot = None
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=f"chatbus-telegram-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("telegram: %s failed", task.get_name(), exc_info=task.exception())
+
+    async def _connect(self, *, first: bool = False) -> None:
+        """``getMe``: learn who the bot is. A rejected token is fatal; network trouble is retried."""
+        assert self._bot is not None
+        try:
+            await self._bot.initialize()
+        except InvalidToken:
+            problem = (
+                "Telegram rejected the bot token (401 Unauthorized). Copy the token again from @BotFather "
+                "into CHATBUS_TELEGRAM__TOKEN (or TELEGRAM_BOT_TOKEN); if you set telegram.base_url, check "
+                "that it ends with /bot"
+            )
+            if first:
+                raise TransportError(problem) from None
+            self._set_fatal(problem)
+            return
+        except TelegramError as exc:
+            self._link_trouble(exc, "cannot reach the Telegram Bot API")
+            if first:
+                log.warning("telegram: will keep trying to reach %s in the background", self.settings.public_base_url())
+            return
+        me = self._bot.bot
+        self._me_id, self._username = me.id, me.username
+        self._link_ok()
+        self._connected.set()
+
+    async def _run(self) -> None:
+        """Connect when needed, check the chats, relay what was missed, then read updates."""
+        try:
+            await self._run_until_stopped()
+        except _Stopped:
+            return
+        except TransportError as exc:
+            self._set_fatal(str(exc))
+
+    async def _run_until_stopped(self) -> None:
+        delay = self.settings.retry_initial_delay
+        while not self._connected.is_set():
+            await self._sleep(delay)
+            delay = min(delay * 2, self.settings.retry_max_delay)
+            await self._connect()
+            if self._fatal:
+                return
+        await self._check_chats()
+        self._spawn(self._catch_up(), "catch-up")
+        if self.settings.webhook:
+            if self._updater is None:
+                await self._start_webhook()
+            await self._read_webhook_updates()
+        else:
+            await self._poll()
+
+    # state kept in the store ---------------------------------------------------
+    def _store(self) -> Any:
+        if self.hub is None:
+            raise _Stopped
+        return self.hub.store
+
+    def _offset_key(self) -> str:
+        return f"telegram:{self.settings.token.get_secret_value().partition(':')[0]}:offset"
+
+    async def _load_state(self) -> None:
+        store = self._store()
+        raw = await store.get_state(self._offset_key())
+        if raw:
+            try:
+                saved = json.loads(raw)
+                if time.time() - float(saved["at"]) < _OFFSET_MAX_AGE:
+                    self._offset = int(saved["next"])
+            except (ValueError, KeyError, TypeError):
+                log.warning("telegram: ignoring an unreadable saved update offset")
+        delivered = await store.get_state(_DELIVERED_KEY)
+        if delivered is None or not delivered.isdigit():
+            # First start: relay from now on, not the whole history.
+            self._delivered = store.last_id
+            await store.set_state(_DELIVERED_KEY, str(self._delivered))
+        else:
+            self._delivered = int(delivered)
+        for chat in list(self._rooms):
+            if isinstance(chat, int):
+                moved = await store.get_state(f"telegram:migrated:{chat}")
+                if moved and moved.lstrip("-").isdigit():
+                    self._migrated[chat] = int(moved)
+
+    async def _save_offset(self, next_offset: int) -> None:
+        self._offset = next_offset
+        await self._store().set_state(self._offset_key(), json.dumps({"next": next_offset, "at": time.time()}))
+
+    async def _record_migration(self, old: int, new: int) -> None:
+        if self._migrated.get(old) == new:
+            return
+        self._migrated[old] = new
+        log.warning(
+            "telegram: group %s became supergroup %s; chatbus follows it, but put %s in telegram.chat_ids",
+            old,
+            new,
+            new,
+        )
+        await self._store().set_state(f"telegram:migrated:{old}", str(new))
+
+    # health ------------------------------------------------------------------------
+    def _set_fatal(self, problem: str) -> None:
+        if self._fatal is None:
+            log.error("telegram: %s. Telegram is no longer relayed until chatbus is restarted.", problem)
+        self._fatal = problem
+
+    def _link_trouble(self, exc: BaseException, what: str) -> None:
+        problem = f"{what} at {self.settings.public_base_url()}: {self._redact(str(exc)) or type(exc).__name__}; retrying"
+        if self._link_problem is None:
+            log.warning("telegram: %s", problem)
+        else:
+            log.debug("telegram: %s", problem)
+        self._link_problem = problem
+
+    def _link_ok(self) -> None:
+        if self._link_problem is not None:
+            log.info("telegram: the Bot API answers again")
+        self._link_problem = None
+
+    def _chat_failed(self, chat: ChatKey, problem: str) -> None:
+        if self._chat_problems.get(chat) != problem:
+            log.error("telegram: chat %s: %s", chat, problem)
+        self._chat_problems[chat] = problem
+
+    def _chat_ok(self, chat: ChatKey) -> None:
+        if self._chat_problems.pop(chat, None) is not None:
+            log.info("telegram: chat %s works again", chat)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self.settings.token.get_secret_value(), "<token>")
+
+    def is_connected(self) -> bool:
+        return (
+            self.hub is not None and self._connected.is_set() and self._fatal is None and self._link_problem is None
+        )
+
+    def health(self) -> Health:
+        """Unhealthy while the token is refused, the Bot API unreachable, or a chat unusable."""
+        if self.hub is None:
+            return Health(False, "not running")
+        if self._fatal:
+            return Health(False, self._fatal)
+        if self._link_problem:
+            return Health(False, self._link_problem)
+        if not self._connected.is_set():
+            return Health(False, "connecting to the Telegram Bot API")
+        if self._chat_problems:
+            return Health(False, "; ".join(f"chat {chat}: {problem}" for chat, problem in self._chat_problems.items()))
+        return Health(True, "ok")
+
+    def status(self) -> dict[str, Any]:
+        """Health plus the bot, the mode and each chat, for ``/ws-info`` and ``chatbus status``."""
+        out = super().status()
+        out["bot"] = f"@{self._username}" if self._username else None
+        out["mode"] = "webhook" if self.settings.webhook else "polling"
+        out["chats"] = {
+            str(chat): {
+                "room": room,
+                "healthy": chat not in self._chat_problems,
+                "detail": self._chat_problems.get(chat, "ok"),
+            }
+            for chat, room in self._rooms.items()
+        }
+        out["lastRelayedId"] = self._delivered
+        return out
+
+    # chats -------------------------------------------------------------------------
+    def _current(self, chat: ChatKey) -> ChatKey:
+        """The id to send to: a group that became a supergroup has a new one."""
+        return self._migrated.get(chat, chat) if isinstance(chat, int) else chat
+
+    def _room_of(self, chat_id: int, username: str | None) -> tuple[ChatKey, str] | None:
+        for key, room in self._rooms.items():
+            if key == chat_id or self._current(key) == chat_id:
+                return key, room
+            if isinstance(key, str) and username and key[1:].lower() == username.lower():
+                return key, room
+        return None
+
+    async def _check_chats(self) -> None:
+        """``getChat`` for each configured chat: resolve ``@names`` and report chats the bot cannot use."""
+        assert self._bot is not None
+        for chat in list(self._rooms):
+            try:
+                info = await self._bot.get_chat(self._current(chat))
+            except ChatMigrated as exc:
+                if isinstance(chat, int):
+                    await self._record_migration(chat, exc.new_chat_id)
+            except Forbidden:
+                self._chat_failed(chat, "the bot is not a member of this chat; add it to the group")
+            except BadRequest as exc:
+                if "not found" in exc.message.lower():
+                    self._chat_failed(chat, "chat not found; check the id and add the bot to the group")
+                else:
+                    log.warning("telegram: cannot check chat %s: %s", chat, self._redact(exc.message))
+            except InvalidToken:
+                self._set_fatal("Telegram no longer accepts the bot token (401); was it revoked in @BotFather?")
+                return
+            except TelegramError as exc:
+                log.debug("telegram: cannot check chat %s now: %s", chat, self._redact(str(exc)))
+            else:
+                if isinstance(chat, str):
+                    log.info("telegram: %s is chat %s", chat, info.id)
+
+    # inbound -------------------------------------------------------------------------
+    async def _poll(self) -> None:
+        """Long polling: ``getUpdates`` from the saved offset, handle each update, save the offset."""
+        assert self._bot is not None
+        bot = self._bot
+        delay = self.settings.retry_initial_delay
+        bootstrapped = False
+        while not self._stopping.is_set():
+            try:
+                if not bootstrapped:
+                    await bot.delete_webhook(drop_pending_updates=self.settings.drop_pending_updates)
+                    bootstrapped = True
+                updates = await bot.get_updates(
+                    offset=self._offset, timeout=self.settings.poll_timeout, allowed_updates=ALLOWED_UPDATES
+                )
+            except InvalidToken:
+                self._set_fatal("Telegram no longer accepts the bot token (401); was it revoked in @BotFather?")
+                return
+            except Conflict as exc:
+                problem = (
+                    "another program is reading this bot's updates (only one may per token); stop it, "
+                    f"or it takes messages meant for chatbus ({self._redact(exc.message)})"
+                )
+                if self._link_problem != problem:
+                    log.warning("telegram: %s", problem)
+                self._link_problem = problem
+                await self._sleep(delay)
+                delay = min(delay * 2, self.settings.retry_max_delay)
+                continue
+            except RetryAfter as exc:
+                await self._sleep(_seconds(exc))
+                continue
+            except TimedOut as exc:
+                self._link_trouble(exc, "no answer from the Telegram Bot API")
+                await self._sleep(min(delay, 1.0))
+                continue
+            except TelegramError as exc:
+                self._link_trouble(exc, "cannot reach the Telegram Bot API")
+                await self._sleep(delay)
+                delay = min(delay * 2, self.settings.retry_max_delay)
+                continue
+            self._link_ok()
+            delay = self.settings.retry_initial_delay
+            for update in updates:
+                if self._offset is not None and update.update_id < self._offset:
+                    continue
+                if not await self._handle_safely(update):
+                    break
+
+    async def _start_webhook(self) -> None:
+        """Run python-telegram-bot's webhook server and register its URL with Telegram."""
+        assert self._bot is not None
+        s = self.settings
+        secret = s.webhook_secret.get_secret_value() if s.webhook_secret else secrets.token_urlsafe(32)
+        if importlib.util.find_spec("tornado") is None:
+            raise TransportError(
+                "webhook mode needs python-telegram-bot's webhooks extra: pip install 'chatbus[webhooks]', "
+                "or remove telegram.webhook_url to use long polling"
+            )
+        self._updater = Updater(bot=self._bot, update_queue=asyncio.Queue())
+        try:
+            await self._updater.initialize()
+            await self._updater.start_webhook(
+                listen=s.webhook_listen,
+                port=s.webhook_port,
+                url_path=s.webhook_route(),
+                webhook_url=s.webhook_url,
+                allowed_updates=list(ALLOWED_UPDATES),
+                drop_pending_updates=s.drop_pending_updates,
+                secret_token=secret,
+                bootstrap_retries=2,
+            )
+        except OSError as exc:
+            self._updater = None
+            raise TransportError(
+                f"cannot listen for the Telegram webhook on {s.webhook_listen}:{s.webhook_port}: "
+                f"{exc.strerror or exc}; choose another telegram.webhook_port"
+            ) from None
+        except InvalidToken:
+            self._updater = None
+            raise TransportError("Telegram rejected the bot token when setting the webhook; check it") from None
+        except TelegramError as exc:
+            self._updater = None
+            raise TransportError(
+                f"Telegram refused the webhook {s.webhook_url}: {self._redact(str(exc))}; it must be a public "
+                "https:// address that reaches telegram.webhook_listen:webhook_port"
+            ) from None
+        log.info("telegram: webhook %s registered; listening on %s:%s", s.webhook_url, s.webhook_listen, s.webhook_port)
+
+    async def _read_webhook_updates(self) -> None:
+        assert self._updater is not None
+        queue = self._updater.update_queue
+        while not self._stopping.is_set():
+            update = await queue.get()
+            if not isinstance(update, Update):
+                continue
+            if self._offset is not None and update.update_id < self._offset:
+                continue  # Telegram delivered it again
+            while not await self._handle_safely(update):
+                await self._sleep(self.settings.retry_initial_delay)
+
+    async def _handle_safely(self, update: Update) -> bool:
+        """Handle one update and save the offset; False when it must be tried again later."""
+        try:
+            await self._handle(update)
+        except _Stopped:
+            return False
+        except StoreError as exc:
+            log.error("telegram: update %s could not be stored (%s); trying again", update.update_id, exc)
+            await self._sleep(self.settings.retry_initial_delay)
+            return False
+        except Exception:
+            log.exception("telegram: update %s could not be handled; skipping it", update.update_id)
+        try:
+            await self._save_offset(update.update_id + 1)
+        except StoreError as exc:
+            log.error("telegram: cannot save the update offset: %s", exc)
+        return True
+
+    async def _handle(self, update: Update) -> None:
+        if update.my_chat_member is not None:
+            self._membership_changed(update)
+            return
+        message = update.message or update.channel_post
+        if message is None:
+            return
+        chat = message.chat
+        if message.migrate_to_chat_id and self._room_of(chat.id, chat.username) is not None:
+            await self._record_migration(chat.id, message.migrate_to_chat_id)
+            return
+        found = self._room_of(chat.id, chat.username)
+        if found is None:
+            if chat.id not in self._warned_chats:
+                self._warned_chats.add(chat.id)
+                log.warning(
+                    "telegram: ignoring chat %s (%s): it is not in telegram.chat_ids", chat.id, chat.title or chat.type
+                )
+            return
+        key, room = found
+        if message.from_user is not None and message.from_user.id == self._me_id:
+            return  # our own words never come back in
+        text = message.text or message.caption
+        if not text:
+            return
+        text = address_command(text, bot_username=self._username)
+        if text is None:
+            return  # a command for another bot
+        sender = sender_of(message)
+        if sender is None:
+            return
+        hub = self.hub
+        if hub is None:
+            raise _Stopped
+        try:
+            identity = await self._identity(sender)
+        except AuthError as exc:
+            log.info("telegram: %s (%s) refused: %s", sender.user_id, sender.telegram_id, exc)
+            self._notify_sender(chat.id, message.message_id, str(exc), sender.telegram_id)
+            return
+        reply_to = None
+        if message.reply_to_message is not None:
+            reply_to = await self._store().hub_id_for(NAME, f"{chat.id}:{message.reply_to_message.message_id}")
+        external = f"{chat.id}:{message.message_id}"
+        try:
+            stored = await hub.receive(
+                identity,
+                text,
+                room=room,
+                reply_to=reply_to,
+                transport=NAME,
+                client_id=external,
+                mentions=entity_mentions(message, bot_username=self._username),
+            )
+        except (StoreError, TransportError):
+            if not hub.running:
+                raise _Stopped from None
+            raise
+        except ChatbusError as exc:
+            log.info("telegram: message from %s in chat %s refused: %s", identity.user_id, chat.id, exc)
+            self._notify_sender(chat.id, message.message_id, str(exc), sender.telegram_id)
+            return
+        self._remember(stored.id, chat.id, message.message_id)
+        self._chat_ok(key)
+        await self._store().map_external(NAME, stored.id, external)
+
+    def _membership_changed(self, update: Update) -> None:
+        change = update.my_chat_member
+        assert change is not None
+        found = self._room_of(change.chat.id, change.chat.username)
+        if found is None:
+            return
+        key, _ = found
+        member = change.new_chat_member
+        if member.status in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED):
+            self._chat_failed(key, "the bot was removed from this chat; add it back to relay messages")
+        elif member.status == ChatMemberStatus.RESTRICTED and not getattr(member, "can_send_messages", True):
+            self._chat_failed(key, "the bot may not send messages in this chat; give it that right")
+        else:
+            self._chat_ok(key)
+
+    async def _identity(self, sender: Sender) -> Identity:
+        """The hub identity of a Telegram user, authenticated once and put online."""
+        cache_key = (sender.telegram_id, sender.user_id)
+        identity = self._identities.get(cache_key)
+        if identity is not None:
+            return identity
+        hub = self.hub
+        if hub is None:
+            raise _Stopped
+        extra = {"verified": True, "display_name": sender.display_name, "telegram_id": sender.telegram_id}
+        try:
+            identity = await hub.authenticate(
+                Credentials(user_id=sender.user_id, role=self.settings.role, transport=NAME, extra=extra)
+            )
+        except AuthError:
+            fallback = str(sender.telegram_id).lstrip("-")
+            if fallback == sender.user_id:
+                raise
+            # The name is taken (an agent has it): use the Telegram user id instead.
+            log.info("telegram: %s is taken in chatbus; %s appears as %s", sender.user_id, sender.display_name, fallback)
+            identity = await hub.authenticate(
+                Credentials(user_id=fallback, role=self.settings.role, transport=NAME, extra=extra)
+            )
+        self._identities[cache_key] = identity
+        if identity.user_id not in self._online:
+            self._online[identity.user_id] = identity
+            await hub.connect(identity, NAME)
+        return identity
+
+    def _notify_sender(self, chat_id: int, message_id: int, text: str, who: int) -> None:
+        """Tell a Telegram user why their message was not taken (as a reply, in the background).
+
+        At most one such notice per person and chat every ``_NOTICE_INTERVAL``
+        seconds, so someone flooding the chat does not make the bot flood it too.
+        """
+        now = self.hub.clock() if self.hub is not None else 0.0
+        last = self._noticed.get((chat_id, who))
+        if last is not None and now - last < _NOTICE_INTERVAL:
+            return
+        self._noticed[(chat_id, who)] = now
+        part = Rendered(f"⚠️ {escape(text)}", f"⚠️ {text}")
+        self._spawn(self._send_quietly(chat_id, part, message_id), "notice")
+
+    async def _send_quietly(self, chat: ChatKey, part: Rendered, reply_mid: int) -> None:
+        with contextlib.suppress(_Stopped, _Fatal):
+            await self._send(chat, part, reply_mid)
+
+    # outbound ----------------------------------------------------------------------
+    async def deliver(self, message: Message) -> None:
+        """Relay one stored hub message to the chats of its room (called in id order)."""
+        if self.hub is None or self._stopping.is_set():
+            return
+        await self._wait_ready()
+        try:
+            await self._relay(message)
+        except (_Stopped, _Fatal):
+            return
+
+    async def _wait_ready(self) -> None:
+        if self._ready.is_set():
+            return
+        waiters = [asyncio.ensure_future(self._ready.wait()), asyncio.ensure_future(self._stopping.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _catch_up(self) -> None:
+        """Relay what was stored while this transport could not (down, stopped, Telegram away)."""
+        try:
+            store = self._store()
+            last = store.last_id
+            limit = self.settings.catch_up
+            if last > self._delivered:
+                start = self._delivered
+                if limit == 0 or last - start > limit:
+                    skipped_to = max(start, last - limit)
+                    if skipped_to > start:
+                        log.warning(
+                            "telegram: messages %d-%d were never relayed and are too old to catch up "
+                            "(telegram.catch_up = %d)",
+                            start + 1,
+                            skipped_to,
+                            limit,
+                        )
+                    start = skipped_to
+                    await self._mark_delivered(start)
+                missed = await store.since(start, max(limit, 1), None) if limit else []
+                if missed:
+                    log.info("telegram: relaying %d message(s) stored while Telegram was not reached", len(missed))
+                for message in missed:
+                    if message.id > last:
+                        break
+                    await self._relay(message, resume=True)
+        except (_Stopped, _Fatal):
+            return
+        finally:
+            self._ready.set()
+
+    async def _mark_delivered(self, message_id: int) -> None:
+        if message_id <= self._delivered:
+            return
+        self._delivered = message_id
+        await self._store().set_state(_DELIVERED_KEY, str(message_id))
+
+    async def _relay(self, message: Message, *, resume: bool = False) -> None:
+        if message.id <= self._delivered:
+            return
+        if self._fatal:
+            if not self._warned_fatal:
+                self._warned_fatal = True
+                log.error("telegram: not relaying messages from %d on: %s", message.id, self._fatal)
+            raise _Fatal
+        origin = _origin_chat(message)
+        for chat, room in list(self._rooms.items()):
+            if room != message.room:
+                continue
+            if origin is not None and (origin == chat or origin == self._current(chat)):
+                continue  # the people in that chat wrote it; they have seen it
+            await self._relay_to(message, chat, resume=resume)
+        await self._mark_delivered(message.id)
+
+    async def _relay_to(self, message: Message, chat: ChatKey, *, resume: bool) -> None:
+        parts = render(self.settings.format, sender=message.sender, text=message.text, room=message.room)
+        skip = 0
+        if resume:
+            # After a crash part of it may have gone out already: send only the rest.
+            ids = await self._store().external_ids_for(NAME, message.id)
+            skip = sum(1 for ext in ids if ext.rpartition(":")[0] in (str(chat), str(self._current(chat))))
+        reply_mid = await self._reply_target(message.reply_to, chat) if message.reply_to else None
+        for index, part in enumerate(parts[skip:], start=skip):
+            sent = await self._send(chat, part, reply_mid if index == 0 else None)
+            if sent is None:
+                return
+            external = f"{sent.chat.id}:{sent.message_id}"
+            self._remember(message.id, sent.chat.id, sent.message_id)
+            await self._store().map_external(NAME, message.id, external)
+
+    def _remember(self, hub_id: int, chat_id: int, message_id: int) -> None:
+        entry = self._replies.setdefault(hub_id, {})
+        entry.setdefault(chat_id, message_id)
+        self._replies.move_to_end(hub_id)
+        while len(self._replies) > _REPLY_CACHE:
+            self._replies.popitem(last=False)
+
+    async def _reply_target(self, hub_id: int, chat: ChatKey) -> int | None:
+        """The Telegram message in ``chat`` that hub message ``hub_id`` is (its first part)."""
+        targets = {str(chat), str(self._current(chat))}
+        cached = self._replies.get(hub_id)
+        if cached:
+            for chat_id, message_id in cached.items():
+                if str(chat_id) in targets:
+                    return message_id
+        store = self._store()
+        for external in await store.external_ids_for(NAME, hub_id):
+            chat_part, _, message_part = external.rpartition(":")
+            if chat_part in targets and message_part.isdigit():
+                return int(message_part)
+        original = await store.get(hub_id)
+        if original is not None and original.transport == NAME and original.client_id:
+            chat_part, _, message_part = original.client_id.rpartition(":")
+            if chat_part in targets and message_part.isdigit():
+                return int(message_part)
+        return None
+
+    async def _send(self, chat: ChatKey, part: Rendered, reply_mid: int | None) -> TgMessage | None:
+        """Send one part until it is sent; None when Telegram refuses it for good."""
+        bot = self._bot
+        if bot is None:
+            raise _Stopped
+        text = part.html
+        parse_mode: str | None = ParseMode.HTML
+        delay = self.settings.retry_initial_delay
+        while True:
+            if self._stopping.is_set():
+                raise _Stopped
+            if self._fatal:
+                raise _Fatal
+            reply = ReplyParameters(reply_mid, allow_sending_without_reply=True) if reply_mid else None
+            try:
+                sent = await bot.send_message(
+                    chat_id=self._current(chat), text=text, parse_mode=parse_mode, reply_parameters=reply
+                )
+            except RetryAfter as exc:
+                wait = _seconds(exc)
+                log.info("telegram: flood limit in chat %s; waiting %.0f s", chat, wait)
+                await self._sleep(wait)
+                continue
+            except ChatMigrated as exc:
+                if isinstance(chat, int):
+                    await self._record_migration(chat, exc.new_chat_id)
+                    continue
+                self._chat_failed(chat, f"this chat moved to {exc.new_chat_id}; put that id in telegram.chat_ids")
+                return None
+            except InvalidToken:
+                self._set_fatal("Telegram no longer accepts the bot token (401); was it revoked in @BotFather?")
+                raise _Fatal from None
+            except Forbidden as exc:
+                self._chat_failed(chat, f"{self._redact(exc.message)}; add the bot back to the chat")
+                return None
+            except BadRequest as exc:
+                reason = exc.message.lower()
+                if "parse entities" in reason and parse_mode is not None:
+                    log.warning("telegram: Telegram could not read the HTML of a message (%s); sending it as plain text", exc.message)
+                    text, parse_mode = part.plain, None
+                    continue
+                if "replied" in reason and reply_mid is not None:
+                    reply_mid = None
+                    continue
+                if any(gone in reason for gone in _CHAT_GONE):
+                    self._chat_failed(chat, f"{self._redact(exc.message)}; check the chat id and the bot's rights")
+                    return None
+                log.error("telegram: Telegram refused a message for chat %s: %s; it is skipped", chat, exc.message)
+                return None
+            except TelegramError as exc:  # network errors, timeouts, 5xx, unreadable answers
+                self._link_trouble(exc, "cannot send to the Telegram Bot API")
+                await self._sleep(delay)
+                delay = min(delay * 2, self.settings.retry_max_delay)
+                continue
+            self._link_ok()
+            self._chat_ok(chat)
+            return sent
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait, but stop waiting (with ``_Stopped``) as soon as the transport stops."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+        if self._stopping.is_set():
+            raise _Stopped
+
+
+def _origin_chat(message: Message) -> int | None:
+    """The Telegram chat a hub message came from, if it came from Telegram."""
+    if message.transport != NAME or not message.client_id:
+        return None
+    chat, _, _ = message.client_id.rpartition(":")
+    try:
+        return int(chat)
+    except ValueError:
+        return None
+
+
+def _quiet_http_logs() -> None:
+    """httpx logs every request URL at INFO, and Bot API URLs contain the token."""
+    httpx_log = logging.getLogger("httpx")
+    if httpx_log.getEffectiveLevel() < logging.WARNING:
+        httpx_log.setLevel(logging.WARNING)
