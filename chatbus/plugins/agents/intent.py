@@ -29,12 +29,7 @@ IntentKind = Literal["task", "status", "greeting", "unclear"]
 
 #: Words that make a mention a task request when the request starts with them.
 TASK_VERBS: frozenset[str] = frozenset(
-    """
-    add build change check clean configure create debug delete deploy design document draft
-    fix generate implement improve install investigate look make merge migrate move optimize
-    prepare refactor remove rename replace review rewrite run set setup ship start test
-    translate try update upgrade write
-    """.split()
+    ["add", "build", "change", "check", "clean", "configure", "create", "debug", "delete", "deploy", "design", "document", "draft", "fix", "generate", "implement", "improve", "install", "investigate", "look", "make", "merge", "migrate", "move", "optimize", "prepare", "refactor", "remove", "rename", "replace", "review", "rewrite", "run", "set", "setup", "ship", "start", "test", "translate", "try", "update", "upgrade", "write"]
 )
 
 _MENTION_RUN = r"(?:@[A-Za-z0-9_.\-]+[\s,;:]*(?:(?:and|&)\s+)?)+"
@@ -49,7 +44,7 @@ _FILLER = (
 )
 
 _LEADING_MENTIONS = re.compile(rf"^\s*{_MENTION_RUN}")
-_TRAILING_MENTIONS = re.compile(rf"[\s,;:]*(?:@[A-Za-z0-9_.\-]+[\s,;:]*)+[.!?]*\s*$")
+_TRAILING_MENTIONS = re.compile(r"[\s,;:]*(?:@[A-Za-z0-9_.\-]+[\s,;:]*)+[.!?]*\s*$")
 _LEADING_GREETING = re.compile(rf"^\s*{_GREETING_WORDS}\b[\s,;:!.\-]*", re.IGNORECASE)
 _LEADING_FILLER = re.compile(rf"^\s*{_FILLER}\b[\s,;:]*", re.IGNORECASE)
 _INNER_FILLER = re.compile(rf"(?<![A-Za-z0-9]){_FILLER}\b\s*", re.IGNORECASE)

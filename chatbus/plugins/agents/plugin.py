@@ -40,7 +40,7 @@ from .work import Work, WorkResult, run_command
 if TYPE_CHECKING:
     from chatbus.core.hub import Hub
 
-__all__ = ["AgentsPlugin", "Job", "STATE_KEY"]
+__all__ = ["STATE_KEY", "AgentsPlugin", "Job"]
 
 log = logging.getLogger("chatbus.agents")
 
@@ -218,8 +218,8 @@ class AgentsPlugin:
     def _mentioned(mentions: Iterable[str], roster: dict[str, Agent]) -> list[Agent]:
         """The agents mentioned, each once, in order; names match exactly, else ignoring case."""
         folded: dict[str, str] = {}
-        for name in roster:
-            folded.setdefault(name.lower(), name)
+        for known in roster:
+            folded.setdefault(known.lower(), known)
         found: dict[str, Agent] = {}
         for mention in mentions:
             name = mention if mention in roster else folded.get(mention.lower())
@@ -229,15 +229,15 @@ class AgentsPlugin:
 
     async def _answer(self, agent: Agent, message: Message) -> None:
         intent = understand(message.text)
-        reply = {"reply_to": message.id, "room": message.room}
         if intent.kind == "task" and intent.task:
             job = Job(intent.task, message.id, message.room, message.sender, intent.imperative)
             await self._take(agent, job, message)
-        elif intent.kind == "status":
-            await self._reply(agent, "status", self._status_details(agent.name), message=message, **reply)
+            return
+        if intent.kind == "status":
+            kind, details = "status", self._status_details(agent.name)
         else:
-            kind = "greeting" if intent.kind == "greeting" else "unclear"
-            await self._reply(agent, kind, {"sender": message.sender}, message=message, **reply)
+            kind, details = ("greeting" if intent.kind == "greeting" else "unclear"), {"sender": message.sender}
+        await self._reply(agent, kind, details, message=message, reply_to=message.id, room=message.room)
 
     def _status_details(self, name: str) -> dict[str, Any]:
         agent = self.hub.agents.get(name)
@@ -306,8 +306,9 @@ class AgentsPlugin:
         """Do the agent's jobs one at a time, in order, until its queue is empty."""
         try:
             while desk.current is not None and self.hub.running:
+                job = desk.current
                 try:
-                    await self._work(name, desk.current)
+                    await self._work(name, job, desk)
                 except InvalidMessage as exc:  # the agent was fired meanwhile
                     log.info("agent %s stopped working: %s", name, exc)
                     return
@@ -315,17 +316,23 @@ class AgentsPlugin:
                     log.warning("agent %s: %s", name, exc)
                 except Exception:
                     log.exception("agent %s: the task failed unexpectedly", name)
-                desk.current = desk.pending.popleft() if desk.pending else None
-                await self._save()
+                if desk.current is job:
+                    await self._advance(desk)
         finally:
             desk.runner = None
+
+    async def _advance(self, desk: _Desk) -> None:
+        """The job in hand is over: take the next one and save, before announcing
+        the outcome, so a stop right after never reports it as interrupted."""
+        desk.current = desk.pending.popleft() if desk.pending else None
+        await asyncio.shield(self._save())
 
     def _workdir(self, name: str) -> Path:
         path = Path(self.settings.workdir).expanduser().resolve() / _workdir_name(name)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    async def _work(self, name: str, job: Job) -> None:
+    async def _work(self, name: str, job: Job, desk: _Desk) -> None:
         hub = self.hub
         agent = hub.agents.get(name)
         if agent is None:
@@ -341,6 +348,7 @@ class AgentsPlugin:
             workdir = self._workdir(name)
         except OSError as exc:
             log.error("agent %s: cannot create its working directory: %s", name, exc)
+            await self._advance(desk)
             await hub.request_help(
                 name,
                 task=job.task,
@@ -375,6 +383,7 @@ class AgentsPlugin:
                 doing.cancel()
                 await asyncio.gather(doing, return_exceptions=True)
                 log.warning("agent %s: stopped %r after %.0f s", name, job.task, self.settings.timeout)
+                await self._advance(desk)
                 await hub.set_agent_status(name, "stuck", job.task, work.last_progress)
                 details = {"task": job.task, "seconds": self.settings.timeout, "output": work.tail()}
                 await self._reply(agent, "timeout", details, reply_to=job.message_id, room=job.room)
@@ -384,6 +393,7 @@ class AgentsPlugin:
             await asyncio.gather(doing, return_exceptions=True)
             raise
         result = doing.result()
+        await self._advance(desk)
         if result.ok:
             await hub.set_agent_status(name, "completed", job.task, 100)
             details = {"task": job.task, "output": result.output}
