@@ -765,12 +765,14 @@
     if (!Number.isSafeInteger(id) || id < 1) return null;
     const replyTo = typeof data.replyTo === "number" ? data.replyTo : typeof data.replyTo === "string" && /^\d+$/.test(data.replyTo) ? Number(data.replyTo) : null;
     const sender = typeof data.sender === "string" && data.sender ? data.sender : "unknown";
-    const kind = type === "agent_response" ? (sender === "system" ? "system" : "agent") : "human";
+    let kind = type === "agent_response" ? (sender === "system" ? "system" : "agent") : "human";
+    if (type === "agent_response" && (data.kind === "agent" || data.kind === "system")) kind = data.kind;
     return {
       id,
       type,
       kind,
       sender,
+      role: typeof data.role === "string" ? data.role : "",
       text: typeof data.text === "string" ? data.text : String(data.text ?? ""),
       date: parseTime(data.timestamp),
       timestamp: typeof data.timestamp === "string" ? data.timestamp : "",
@@ -812,8 +814,10 @@
 
     const fresh = source !== "history";
     const atBottom = isNearBottom();
-    const appended = state.ids.length === 0 || message.id > state.ids[state.ids.length - 1];
+    const wasEmpty = state.ids.length === 0;
+    const appended = wasEmpty || message.id > state.ids[state.ids.length - 1];
     insertMessage(message);
+    if (wasEmpty) renderLogTop();
 
     if (fresh) {
       if (state.typing.delete(message.sender)) renderTyping();
@@ -925,6 +929,7 @@
       "div",
       { className: "msg-head" },
       el("span", { className: "msg-sender", text: message.sender }),
+      message.role && message.role !== "user" && message.kind !== "system" ? el("span", { className: "msg-role", text: message.role }) : null,
       message.kind !== "human" ? el("span", { className: `badge badge-${message.kind}`, text: message.kind === "agent" ? "agent" : "system" }) : null,
       mine ? el("span", { className: "badge badge-you", text: "you" }) : null,
       message.transport && message.transport !== "websocket" ? el("span", { className: "via", text: `via ${message.transport}` }) : null,
