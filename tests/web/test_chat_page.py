@@ -441,3 +441,28 @@ def test_agent_answers_a_mention_and_its_status_changes(pages: Pages, server: Ch
     expect(done.locator(".msg-sender")).to_have_text("builder")
     expect(done).to_contain_text("built build the release notes")
     screenshot(alice, "agent-completed")
+
+
+def _axe_violations(page: Any) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_accessibility_checks_pass(pages: Pages, server: ChatServer, scheme: str) -> None:
+    server.call(server.hub.hire("builder", "developer"))  # type: ignore[union-attr]
+    server.call(server.hub.set_agent_status("builder", "working", "write the changelog", 30))  # type: ignore[union-attr]
+    page = pages.open(scheme=scheme)
+    assert _axe_violations(page) == []
+    join(page, "alice", "developer")
+    bob = pages.join("bob")
+    send(bob, "Hi @alice, see https://example.org")
+    send(page, "@builder status?")
+    expect(message_items(page)).to_have_count(3)
+    message_items(page).last.hover()
+    assert _axe_violations(page) == []
