@@ -353,6 +353,8 @@ class FakeBotAPI:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
             return
+        except asyncio.CancelledError:
+            return  # the server is going away; the connection was aborted
         finally:
             self._connections.discard(task)
             self._writers.discard(writer)
@@ -446,6 +448,8 @@ class FakeBotAPI:
         offset = params.get("offset")
         if offset is not None:
             self._confirm(int(offset))
+            async with self._changed:
+                self._changed.notify_all()
         timeout = float(params.get("timeout") or 0)
         limit = int(params.get("limit") or 100)
         allowed = params.get("allowed_updates")
