@@ -128,6 +128,7 @@ class WebSocketTransport(BaseTransport):
         self._live: set[ChatConnection] = set()
         self._closers: set[asyncio.Task[None]] = set()
         self._last_delivered = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._port: int | None = None
         self._handlers: dict[str, Handler] = {
             "auth": self._on_auth,
@@ -240,6 +241,8 @@ class WebSocketTransport(BaseTransport):
         self._last_delivered = message.id
         if self._live:
             self._fan_out(encode(message_frame(message)), message.id)
+        if self._waiters:
+            self._wake(message.id)
 
     async def notify(self, event: HubEvent) -> None:
         """Presence and agent status to everyone; typing to everyone but the typist."""
@@ -560,14 +563,44 @@ class WebSocketTransport(BaseTransport):
             f", {len(missed)} missed message(s) after {last_seen}" if missed is not None else "",
         )
         await self._reply(connection, {"type": "auth_response", "data": answer})
+        # ``missed`` may hold messages that are stored but not yet handed to
+        # this transport; keep holding live frames until they have been, so
+        # none of them is sent twice.
+        floor = missed[-1].id if missed else 0
+        if floor > self._last_delivered:
+            await self._delivered_through(floor)
         held, connection.pending = connection.pending, None
         connection.pending_bytes = 0
         if connection not in self._live or held is None:
             return  # cut off while signing in
-        floor = missed[-1].id if missed else 0
         for message_id, frame in held:
             if message_id is None or message_id > floor:
                 self._write_now(connection, frame)
+
+    async def _delivered_through(self, message_id: int) -> None:
+        """Wait until the hub has handed this transport every message up to ``message_id``."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((message_id, waiter))
+        try:
+            async with asyncio.timeout(self.settings.close_timeout):
+                await waiter
+        except TimeoutError:
+            log.warning("message %d was stored but not delivered in time; a client may see it twice", message_id)
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+                self._waiters = [(mid, w) for mid, w in self._waiters if w is not waiter]
+
+    def _wake(self, delivered: int) -> None:
+        """Release the sign-ins waiting for ``delivered`` (see :meth:`_delivered_through`)."""
+        still: list[tuple[int, asyncio.Future[None]]] = []
+        for message_id, waiter in self._waiters:
+            if message_id <= delivered:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                still.append((message_id, waiter))
+        self._waiters = still
 
     async def _missed(self, hub: Hub, last_seen: int) -> list[Message]:
         """What a client missed after ``last_seen``: at most ``replay_limit``,

@@ -111,8 +111,20 @@ class Client:
         await self.close()
 
     async def close(self) -> None:
+        """Close cleanly, reading (and dropping) frames still queued so the
+        server's close frame behind them is seen at once."""
+
+        async def drain() -> None:
+            try:
+                async for _ in self.ws:
+                    pass
+            except ConnectionClosed:
+                pass
+
         async with asyncio.timeout(TIMEOUT):
+            reader = asyncio.create_task(drain())
             await self.ws.close()
+            await reader
 
     async def send(self, kind: str, data: dict[str, Any] | None = None) -> None:
         frame: dict[str, Any] = {"type": kind}
