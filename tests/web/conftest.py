@@ -16,6 +16,7 @@ import asyncio
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -224,6 +225,22 @@ def message_items(page: Any, text: str | None = None) -> Any:
 
 def shown_texts(page: Any) -> list[str]:
     return page.locator("#messages li.msg .msg-text").all_text_contents()
+
+
+def wait_until(page: Any, expression: str, *, arg: Any = None, timeout_ms: int = WAIT_MS) -> Any:
+    """Poll a JavaScript function in the page until it returns something truthy.
+
+    (Playwright's ``wait_for_function`` evaluates strings in a way the page's
+    Content-Security-Policy forbids; ``evaluate`` is not subject to it.)
+    """
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        value = page.evaluate(expression, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_ms} ms waiting for {expression}")
+        page.wait_for_timeout(50)
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -13,7 +13,18 @@ from playwright.sync_api import expect
 from chatbus.core.hub import Hub
 from chatbus.core.message import Identity
 
-from .conftest import WAIT_MS, ChatServer, Pages, join, message_items, screenshot, send, shown_texts, wait_connected
+from .conftest import (
+    WAIT_MS,
+    ChatServer,
+    Pages,
+    join,
+    message_items,
+    screenshot,
+    send,
+    shown_texts,
+    wait_connected,
+    wait_until,
+)
 
 
 def test_two_people_chat_with_each_other(pages: Pages) -> None:
@@ -217,7 +228,7 @@ def test_older_messages_load_when_scrolling_up(pages: Pages, server: ChatServer)
         if shown == 130:
             break
         alice.locator("#log").evaluate("log => { log.scrollTop = 0; }")
-        alice.wait_for_function("n => document.querySelectorAll('#messages li.msg').length > n", arg=shown)
+        wait_until(alice, "n => document.querySelectorAll('#messages li.msg').length > n", arg=shown)
     expect(message_items(alice)).to_have_count(130)
     expect(alice.locator("#log-top-text")).to_have_text("This is the start of #general.")
     assert shown_texts(alice) == [f"old message {n}" for n in range(1, 131)]
@@ -466,3 +477,22 @@ def test_accessibility_checks_pass(pages: Pages, server: ChatServer, scheme: str
     expect(message_items(page)).to_have_count(3)
     message_items(page).last.hover()
     assert _axe_violations(page) == []
+
+
+def test_reconnects_with_growing_delays_and_retry_now(pages: Pages, server: ChatServer) -> None:
+    alice = pages.join("alice")
+    server.stop()
+    wait_until(alice, "() => window.chatbus.state().delays.length >= 3")
+    first, second, third = alice.evaluate("window.chatbus.state().delays")[:3]
+    assert 800 <= first <= 1200 and 1600 <= second <= 2400 and 3200 <= third <= 4800
+    expect(alice.locator("#connection-text")).to_contain_text(re.compile(r"Disconnected: retrying in \d+ s"))
+    screenshot(alice, "disconnected")
+
+    # "Retry now" does not wait for the timer.
+    server.start()
+    alice.get_by_role("button", name="Retry now").click()
+    expect(alice.locator("#connection")).to_have_attribute("data-state", "ready", timeout=2500)
+    expect(alice.locator("#connection-text")).to_have_text("Connected")
+    assert alice.evaluate("window.chatbus.state().delays") == []
+    send(alice, "back online")
+    expect(message_items(alice, "back online")).to_have_count(1)

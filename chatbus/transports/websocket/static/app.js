@@ -159,6 +159,7 @@
     phase: "idle", // idle | connecting | authenticating | ready | waiting | stopped
     everConnected: false,
     attempt: 0,
+    delays: [], // reconnect delays of the current outage, for people debugging and the tests
     retryTimer: 0,
     retryAt: 0,
     countdownTimer: 0,
@@ -473,6 +474,7 @@
     state.attempt += 1;
     const base = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** (state.attempt - 1));
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    state.delays.push(delay);
     state.retryAt = now() + delay;
     state.retryTimer = setTimeout(connect, delay);
     setConnection("waiting");
@@ -581,6 +583,7 @@
     };
     state.phase = "ready";
     state.attempt = 0;
+    state.delays = [];
     state.everConnected = true;
     clearTimers();
     setConnection("ready");
@@ -1643,6 +1646,7 @@
         userId: state.me ? state.me.userId : null,
         lastSeenId: state.lastSeenId,
         attempt: state.attempt,
+        delays: [...state.delays],
         shown: [...state.ids],
         hasMore: state.hasMore,
       }),
