@@ -37,10 +37,11 @@ from .wire import (
     ProtocolViolation,
     decode_frame,
     encode,
+    encode_with_list,
     error_frame,
     event_frame,
-    history_frame,
     message_frame,
+    newest_within,
     pong_frame,
     users_data,
 )
@@ -228,6 +229,7 @@ class WebSocketTransport(BaseTransport):
             connections=len(self._connections),
             users=len(self.connected_users()),
             url=self.url if self.is_connected() else None,
+            largest_backlog=max((c.transport.get_write_buffer_size() for c in self._connections), default=0),
         )
         return figures
 
@@ -501,7 +503,10 @@ class WebSocketTransport(BaseTransport):
 
     async def _reply(self, connection: ChatConnection, frame: Mapping[str, Any]) -> None:
         """Send a frame to this connection only, waiting for room in its buffer."""
-        await connection.send(encode(frame), text=True)
+        await self._send_bytes(connection, encode(frame))
+
+    async def _send_bytes(self, connection: ChatConnection, data: bytes) -> None:
+        await connection.send(data, text=True)
 
     # frames --------------------------------------------------------------
     async def _on_auth(self, connection: ChatConnection, data: dict[str, Any]) -> None:
@@ -545,7 +550,7 @@ class WebSocketTransport(BaseTransport):
         self._live.add(connection)
         await hub.connect(identity, self.name)
         connection.joined = True
-        missed = await self._missed(hub, last_seen) if last_seen is not None else None
+        missed, more = await self._missed(hub, last_seen) if last_seen is not None else (None, False)
         agents, users = users_data(hub.members())
         answer: dict[str, Any] = {
             "success": True,
@@ -555,18 +560,20 @@ class WebSocketTransport(BaseTransport):
             "agents": agents,
             "users": users,
         }
-        if missed is not None:
-            answer["missed"] = [message_frame(message) for message in missed]
-        log.info(
-            "session %s: signed in%s",
-            connection.who,
-            f", {len(missed)} missed message(s) after {last_seen}" if missed is not None else "",
-        )
-        await self._reply(connection, {"type": "auth_response", "data": answer})
+        if missed is None:
+            log.info("session %s: signed in", connection.who)
+            await self._reply(connection, {"type": "auth_response", "data": answer})
+            floor = 0
+        else:
+            frames, left_out = newest_within(missed, self.settings.replay_max_bytes)
+            kept = missed[len(missed) - len(frames) :]
+            answer["missedHasMore"] = more or left_out > 0
+            log.info("session %s: signed in, %d missed message(s) after %d", connection.who, len(kept), last_seen)
+            await self._send_bytes(connection, encode_with_list("auth_response", answer, "missed", frames))
+            floor = kept[-1].id if kept else 0
         # ``missed`` may hold messages that are stored but not yet handed to
         # this transport; keep holding live frames until they have been, so
         # none of them is sent twice.
-        floor = missed[-1].id if missed else 0
         if floor > self._last_delivered:
             await self._delivered_through(floor)
         held, connection.pending = connection.pending, None
@@ -602,15 +609,16 @@ class WebSocketTransport(BaseTransport):
                 still.append((message_id, waiter))
         self._waiters = still
 
-    async def _missed(self, hub: Hub, last_seen: int) -> list[Message]:
-        """What a client missed after ``last_seen``: at most ``replay_limit``,
-        the newest ones when there are more (``history`` pages further back)."""
+    async def _missed(self, hub: Hub, last_seen: int) -> tuple[list[Message], bool]:
+        """What a client missed after ``last_seen``, oldest first, and whether
+        there was more: at most ``replay_limit``, the newest ones when there
+        are more (``history`` pages further back)."""
         limit = self.settings.replay_limit
         found = await hub.since(last_seen, limit + 1)
         if len(found) <= limit:
-            return found
+            return found, False
         newest, _ = await hub.history(None, None, limit)
-        return [message for message in newest if message.id > last_seen]
+        return [message for message in newest if message.id > last_seen], True
 
     async def _on_message(self, connection: ChatConnection, data: dict[str, Any]) -> None:
         hub = self._running_hub()
@@ -668,7 +676,9 @@ class WebSocketTransport(BaseTransport):
             raise ProtocolViolation("INVALID_MESSAGE", f"limit must be a whole number from 1 to {_HISTORY_MAX}.")
         room = _room(data)
         messages, has_more = await hub.history(room, before, limit)
-        await self._reply(connection, history_frame(messages, has_more))
+        frames, left_out = newest_within(messages, self.settings.replay_max_bytes)
+        answer = encode_with_list("history", {"hasMore": has_more or left_out > 0}, "messages", frames)
+        await self._send_bytes(connection, answer)
 
     def _running_hub(self) -> Hub:
         hub = self._hub

@@ -42,6 +42,11 @@ class WebSocketSettings(TransportSettings):
         1024 * 1024, ge=1024, description="unsent bytes a client may fall behind by before it is cut off (close 1013)"
     )
     replay_limit: int = Field(500, ge=1, le=100_000, description="most frames returned in auth_response.missed")
+    replay_max_bytes: int = Field(
+        512 * 1024,
+        ge=16 * 1024,
+        description="largest total size of the frames in auth_response.missed or a history answer; the oldest are left out",
+    )
     compression: Literal["deflate"] | None = Field(None, description="'deflate' (permessage-deflate) or none")
     typing_interval: float = Field(1.0, ge=0, description="least seconds between two relayed typing frames of a connection")
 

@@ -9,7 +9,7 @@ benchmark) build identical frames.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -22,10 +22,12 @@ __all__ = [
     "agent_status_frame",
     "decode_frame",
     "encode",
+    "encode_with_list",
     "error_frame",
     "event_frame",
     "history_frame",
     "message_frame",
+    "newest_within",
     "pong_frame",
     "presence_frame",
     "timestamp",
@@ -145,6 +147,35 @@ def event_frame(event: Event) -> dict[str, Any]:
 def history_frame(messages: Iterable[Message], has_more: bool) -> dict[str, Any]:
     """The answer to ``history``: whole message frames, oldest first."""
     return {"type": "history", "data": {"messages": [message_frame(m) for m in messages], "hasMore": has_more}}
+
+
+def newest_within(messages: Sequence[Message], budget: int) -> tuple[list[bytes], int]:
+    """Encoded message frames for the newest of ``messages`` (oldest first)
+    whose total size fits in ``budget`` bytes, and how many older ones were left out.
+
+    Replays and history pages stay small enough for any client's frame-size
+    limit; the client pages further back with ``history``.
+    """
+    kept: list[bytes] = []
+    used = 0
+    for message in reversed(messages):
+        frame = encode(message_frame(message))
+        used += len(frame) + 1
+        if used > budget and kept:
+            break
+        kept.append(frame)
+    kept.reverse()
+    return kept, len(messages) - len(kept)
+
+
+def encode_with_list(kind: str, data: Mapping[str, Any], key: str, items: Sequence[bytes]) -> bytes:
+    """Encode ``{"type": kind, "data": {**data, key: [items]}}`` where ``items``
+    are already-encoded JSON values, so nothing is encoded twice."""
+    head = encode({"type": kind, "data": data})
+    assert head.endswith(b"}}")
+    joined = b",".join(items)
+    separator = b"," if data else b""
+    return b"".join((head[:-2], separator, json.dumps(key).encode(), b":[", joined, b"]}}"))
 
 
 def users_data(members: Iterable[Member]) -> tuple[list[str], list[dict[str, str]]]:

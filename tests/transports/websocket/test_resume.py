@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from pathlib import Path
 
@@ -28,6 +29,7 @@ async def test_reconnect_and_resume_returns_what_was_missed_then_live() -> None:
         bob = await server.client("bob", lastSeenId=seen["data"]["id"])
         missed = bob.auth["missed"]
         assert [frame["data"]["text"] for frame in missed] == ["two", "three"]
+        assert bob.auth["missedHasMore"] is False
         assert [frame["type"] for frame in missed] == ["message", "message"]
         assert missed[0]["data"]["sender"] == "alice" and missed[0]["data"]["clientId"] is None
         await alice.say("four")
@@ -58,12 +60,30 @@ async def test_replay_is_bounded_and_history_fills_the_rest() -> None:
         missed = ids(client.auth["missed"])
         # The newest five, so that live messages follow without a gap...
         assert missed == [4, 5, 6, 7, 8]
+        assert client.auth["missedHasMore"] is True
         # ...and the older ones are a history page away.
         await client.send("history", {"before": missed[0]})
         page = await client.expect("history")
         assert ids(page["messages"]) == [1, 2, 3] and page["hasMore"] is False
         await server.hub.send("m9", sender="coder")
         assert ids(await client.chat(1)) == [9]
+        await client.close()
+
+
+async def test_replay_and_history_stay_within_the_byte_budget() -> None:
+    async with running(replay_max_bytes=16 * 1024) as server:
+        for i in range(1, 21):
+            await server.hub.send(f"{i} " + "x" * 2000, sender="coder")
+        client = await server.client("alice", lastSeenId=0)
+        replayed = ids(client.auth["missed"])
+        assert 4 <= len(replayed) < 20
+        assert replayed == list(range(21 - len(replayed), 21))
+        assert client.auth["missedHasMore"] is True
+        assert len(json.dumps(client.received[-1])) < 16 * 1024 + 1024
+        await client.send("history", {"before": replayed[0], "limit": 200})
+        page = await client.expect("history")
+        assert ids(page["messages"]) == list(range(replayed[0] - len(page["messages"]), replayed[0]))
+        assert page["hasMore"] is True
         await client.close()
 
 
