@@ -325,7 +325,7 @@ def test_token_join_is_explained_and_remembered(pages: Pages, server: ChatServer
     page = pages.open()
     page.get_by_label("Your user id").fill("alice")
     page.get_by_role("button", name="Join").click()
-    expect(page.locator("#join-error")).to_contain_text("token")
+    expect(page.locator("#token-error")).to_contain_text("Wrong or missing token")
     expect(page.get_by_label("Access token")).to_be_focused()
     expect(page.get_by_label("Access token")).to_have_attribute("aria-invalid", "true")
     screenshot(page, "join-token-needed")
@@ -393,11 +393,18 @@ def test_narrow_screen_keeps_the_message_box_usable(pages: Pages, server: ChatSe
     # The list of people is a drawer behind a button.
     expect(page.locator("#sidebar")).not_to_be_in_viewport()
     page.get_by_role("button", name=re.compile("People")).tap()
-    expect(page.locator("#sidebar")).to_be_in_viewport()
+    expect(page.locator("#sidebar")).to_be_in_viewport(ratio=1)
     expect(page.locator("#agents-list")).to_contain_text("builder")
     screenshot(page, "people-narrow")
     page.get_by_role("button", name="Close the list of people").tap()
     expect(page.locator("#sidebar")).not_to_be_in_viewport()
+
+    # The longer connection notice still fits the top bar, with its Retry button.
+    server.stop()
+    expect(page.locator("#connection")).to_have_attribute("data-state", "waiting")
+    expect(page.get_by_role("button", name="Retry now")).to_be_in_viewport(ratio=1)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    screenshot(page, "disconnected-narrow")
 
 
 def test_dark_scheme(pages: Pages) -> None:

@@ -240,7 +240,7 @@
   const baseTitle = `#${ROOM} · chatbus`;
 
   // ---------------------------------------------------------------- join form
-  function showJoin(message, { focusToken = false } = {}) {
+  function showJoin(message, { focusToken = false, tokenProblem = "" } = {}) {
     ui.chatView.hidden = true;
     ui.joinView.hidden = false;
     ui.me.hidden = true;
@@ -253,7 +253,8 @@
     ui.tokenError.hidden = true;
     ui.token.removeAttribute("aria-invalid");
     if (focusToken) {
-      ui.tokenError.textContent = "Check this token, or ask the chat's operator for yours.";
+      // The problem is shown next to the token field, which gets the focus.
+      ui.tokenError.textContent = tokenProblem || "Check this token, or ask the chat's operator for yours.";
       ui.tokenError.hidden = false;
       ui.token.setAttribute("aria-invalid", "true");
       ui.token.focus();
@@ -532,6 +533,7 @@
       show = true;
     } else text = "Not connected";
     ui.connection.dataset.state = kind;
+    document.body.dataset.connection = kind;
     if (ui.connectionText.textContent !== text) ui.connectionText.textContent = text;
     ui.retryNow.hidden = !show;
     ui.send.disabled = kind !== "ready";
@@ -754,7 +756,8 @@
     }
     if (storage.load()) storage.save({ ...storage.load(), autoJoin: false });
     resetChat();
-    showJoin(message, { focusToken: mentionsToken });
+    if (mentionsToken) showJoin("", { focusToken: true, tokenProblem: message });
+    else showJoin(message);
     if (!mentionsToken && /user id|name/i.test(text)) {
       ui.userId.setAttribute("aria-invalid", "true");
       ui.userId.focus();
