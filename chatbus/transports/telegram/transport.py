@@ -27,8 +27,8 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from telegram import Message as TgMessage
 from telegram import ReplyParameters, Update
@@ -61,6 +61,8 @@ __all__ = ["TelegramTransport"]
 
 log = logging.getLogger("chatbus.telegram")
 
+T = TypeVar("T")
+
 NAME = "telegram"
 #: The update types the bot asks for: messages, channel posts, and changes of its own membership.
 ALLOWED_UPDATES = ("message", "channel_post", "my_chat_member")
@@ -69,6 +71,8 @@ _OFFSET_MAX_AGE = 6 * 24 * 3600
 _DELIVERED_KEY = "telegram:delivered"
 _REPLY_CACHE = 2048
 _NOTICE_INTERVAL = 30.0
+#: Seconds ``stop`` lets the update being handled (and a message being sent) finish.
+_STOP_GRACE = 5.0
 # Telegram's wording for a chat the bot can no longer write to.
 _CHAT_GONE = (
     "chat not found",
@@ -144,6 +148,7 @@ class TelegramTransport(BaseTransport):
         self._replies: OrderedDict[int, dict[int | str, int]] = OrderedDict()
         self._warned_fatal = False
         self._noticed: dict[tuple[int, int], float] = {}
+        self._waiting: asyncio.Future[Any] | None = None
 
     # lifecycle ---------------------------------------------------------------
     async def start(self, hub: Hub) -> None:
@@ -179,10 +184,16 @@ class TelegramTransport(BaseTransport):
         if hub is None:
             return
         self._stopping.set()
+        # An update being handled is finished (so its offset is saved and it is
+        # not read again after a restart); only the wait for the next one is cut.
+        if self._waiting is not None:
+            self._waiting.cancel()
         tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=_STOP_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         if self._updater is not None and self._updater.running:
             with contextlib.suppress(Exception):
                 await self._updater.stop()
@@ -461,8 +472,10 @@ class TelegramTransport(BaseTransport):
                 if not bootstrapped:
                     await bot.delete_webhook(drop_pending_updates=self.settings.drop_pending_updates)
                     bootstrapped = True
-                updates = await bot.get_updates(
-                    offset=self._offset, timeout=self.settings.poll_timeout, allowed_updates=ALLOWED_UPDATES
+                updates = await self._interruptible(
+                    bot.get_updates(
+                        offset=self._offset, timeout=self.settings.poll_timeout, allowed_updates=ALLOWED_UPDATES
+                    )
                 )
             except InvalidToken:
                 self._set_fatal("Telegram no longer accepts the bot token (401); was it revoked in @BotFather?")
@@ -497,6 +510,20 @@ class TelegramTransport(BaseTransport):
                     continue
                 if not await self._handle_safely(update):
                     break
+
+    async def _interruptible(self, wait: Awaitable[T]) -> T:
+        """Await ``wait`` (a long poll, the next webhook update) so that ``stop``
+        can cut it short; raises ``_Stopped`` when it does."""
+        self._waiting = asyncio.ensure_future(wait)
+        try:
+            return await self._waiting
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._stopping.is_set() and (task is None or not task.cancelling()):
+                raise _Stopped from None
+            raise
+        finally:
+            self._waiting = None
 
     async def _start_webhook(self) -> None:
         """Run python-telegram-bot's webhook server and register its URL with Telegram."""
@@ -542,7 +569,7 @@ class TelegramTransport(BaseTransport):
         assert self._updater is not None
         queue = self._updater.update_queue
         while not self._stopping.is_set():
-            update = await queue.get()
+            update = await self._interruptible(queue.get())
             if not isinstance(update, Update):
                 continue
             if self._offset is not None and update.update_id < self._offset:
@@ -612,6 +639,8 @@ class TelegramTransport(BaseTransport):
         if message.reply_to_message is not None:
             reply_to = await self._store().hub_id_for(NAME, f"{chat.id}:{message.reply_to_message.message_id}")
         external = f"{chat.id}:{message.message_id}"
+        if await self._store().hub_id_for(NAME, external) is not None:
+            return  # already in the hub (read again after an interrupted shutdown)
         try:
             stored = await hub.receive(
                 identity,

@@ -187,6 +187,7 @@ class FakeBotAPI:
         self.webhook: dict[str, Any] | None = None
         self.revoked = False
         self.port = 0
+        self.polls_waiting = 0  # long polls waiting for an update right now
         self._next_update_id = 1000
         self._faults: dict[str, list[Fault]] = {}
         self._changed = asyncio.Condition()
@@ -461,10 +462,16 @@ class FakeBotAPI:
 
         if not ready() and timeout > 0:
             async with self._changed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._changed.wait_for(lambda: bool(ready()) or self._poll_generation != generation), timeout
-                    )
+                self.polls_waiting += 1
+                self._changed.notify_all()
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._changed.wait_for(lambda: bool(ready()) or self._poll_generation != generation),
+                            timeout,
+                        )
+                finally:
+                    self.polls_waiting -= 1
         if self._poll_generation != generation:
             raise _ApiError(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
         return ready()
