@@ -514,9 +514,10 @@ class TelegramTransport(BaseTransport):
     async def _interruptible(self, wait: Awaitable[T]) -> T:
         """Await ``wait`` (a long poll, the next webhook update) so that ``stop``
         can cut it short; raises ``_Stopped`` when it does."""
-        self._waiting = asyncio.ensure_future(wait)
+        waiting: asyncio.Future[T] = asyncio.ensure_future(wait)
+        self._waiting = waiting
         try:
-            return await self._waiting
+            return await waiting
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if self._stopping.is_set() and (task is None or not task.cancelling()):

@@ -1,0 +1,65 @@
+"""Webhook mode: Telegram posts updates to python-telegram-bot's webhook server."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+
+from chatbus import TransportError
+
+from .conftest import CHAT, build_hub
+from .fakebot import FakeBotAPI
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_updates_arrive_by_webhook_with_the_secret_and_only_once(api: FakeBotAPI) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram/hook"
+    hub, web, telegram = build_hub(api, webhook_url=url, webhook_port=port)
+    async with hub:
+        assert api.webhook is not None and api.webhook["url"] == url
+        secret = api.webhook["secret_token"]
+        assert secret  # generated when none is configured
+        assert telegram.status()["mode"] == "webhook"
+        assert api.calls_of("getUpdates") == []
+
+        message = api.post(CHAT, "hello by webhook", user=api.user(5, username="alice"))
+        arrived = await web.wait_for(lambda m: m.text == "hello by webhook")
+        assert arrived.sender == "alice" and arrived.transport == "telegram"
+
+        async with httpx.AsyncClient() as client:
+            forged = {"update_id": 5000, "message": {**message, "message_id": 99, "text": "forged"}}
+            refused = await client.post(url, json=forged, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
+            assert refused.status_code == 403
+            # Telegram delivering the same update again (it retries when unsure).
+            again = {"update_id": api.confirmed_up_to, "message": message}
+            answer = await client.post(url, json=again, headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+            assert answer.status_code == 200
+
+        api.post(CHAT, "second", user=api.user(5, username="alice"))
+        await web.wait_for(lambda m: m.text == "second")
+        assert [m.text for m in web.delivered if m.transport == "telegram"] == ["hello by webhook", "second"]
+
+        await web.say("ana", "and back to Telegram")
+        [sent] = await api.wait_sent(1)
+        assert sent.text == "ana: and back to Telegram"
+
+
+async def test_a_taken_webhook_port_is_a_clear_start_up_error(api: FakeBotAPI) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        hub, web, telegram = build_hub(api, webhook_url=f"https://example.invalid/hook", webhook_port=port)
+        with pytest.raises(TransportError) as caught:
+            await hub.start()
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert "webhook_port" in str(caught.value)
+    assert not hub.running
