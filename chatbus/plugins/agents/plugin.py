@@ -167,9 +167,9 @@ class AgentsPlugin:
                 continue
             if job is not None:
                 log.warning("agent %s: task interrupted by a restart: %s", name, job.task)
-                await self._reply(agent, "interrupted", {"task": job.task}, reply_to=job.message_id, room=job.room)
                 if desk.current is None:
                     await hub.set_agent_status(name, "idle", None, None)
+                await self._reply(agent, "interrupted", {"task": job.task}, reply_to=job.message_id, room=job.room)
             if desk.current is None and desk.pending:
                 desk.current = desk.pending.popleft()
                 self._start(name, desk)
