@@ -112,19 +112,16 @@ class WebSocketTransport(BaseTransport):
     :attr:`url` say which once started.
     """
 
-    name: ClassVar[str] = "websocket"
+    name = "websocket"
     settings_model: ClassVar[type[TransportSettings]] = WebSocketSettings
     settings: WebSocketSettings
 
-    def __init__(
-        self, settings: WebSocketSettings | Mapping[str, Any] | None = None, /, **options: Any
-    ) -> None:
+    def __init__(self, settings: WebSocketSettings | Mapping[str, Any] | None = None, /, **options: Any) -> None:
         if options:
             base = settings.model_dump() if isinstance(settings, WebSocketSettings) else dict(settings or {})
             settings = {**base, **options}
         super().__init__(settings)
         self._server: Server | None = None
-        self._hub: Hub | None = None
         self._connections: set[ChatConnection] = set()
         self._live: set[ChatConnection] = set()
         self._closers: set[asyncio.Task[None]] = set()
@@ -166,7 +163,6 @@ class WebSocketTransport(BaseTransport):
     async def start(self, hub: Hub) -> None:
         """Listen; a port already in use is an ``OSError`` the hub reports."""
         await super().start(hub)
-        self._hub = hub
         # Everything up to here is stored and will never be delivered; resumes
         # compare against it.
         self._last_delivered = hub.store.last_id
@@ -212,7 +208,6 @@ class WebSocketTransport(BaseTransport):
             task.cancel()
         await asyncio.gather(*self._closers, return_exceptions=True)
         await super().stop()
-        self._hub = None
         log.info("WebSocket transport stopped")
 
     def is_connected(self) -> bool:
@@ -301,7 +296,9 @@ class WebSocketTransport(BaseTransport):
         if connection not in self._live:
             return
         self._live.discard(connection)
-        backlog = connection.pending_bytes if connection.pending is not None else connection.transport.get_write_buffer_size()
+        backlog = (
+            connection.pending_bytes if connection.pending is not None else connection.transport.get_write_buffer_size()
+        )
         log.warning(
             "session %s: cut off, %d bytes unsent (max_backlog_bytes is %d); it can reconnect and resume",
             connection.who,
@@ -342,10 +339,12 @@ class WebSocketTransport(BaseTransport):
             )
         head = request.method == "HEAD"
         if request.method not in ("GET", "HEAD"):
-            return routes.text_response(http.HTTPStatus.METHOD_NOT_ALLOWED, "Only GET is supported.\n", Allow="GET, HEAD")
+            return routes.text_response(
+                http.HTTPStatus.METHOD_NOT_ALLOWED, "Only GET is supported.\n", Allow="GET, HEAD"
+            )
         path = routes.request_path(request)
         if path == "/healthz":
-            hub = self._hub
+            hub = self.hub
             if hub is not None and hub.running:
                 return routes.text_response(http.HTTPStatus.OK, "ok\n", head=head)
             return routes.text_response(http.HTTPStatus.SERVICE_UNAVAILABLE, "stopping\n", head=head)
@@ -365,7 +364,7 @@ class WebSocketTransport(BaseTransport):
 
     def info(self) -> dict[str, Any]:
         """What ``/ws-info`` reports: transports running, address, people connected."""
-        hub = self._hub
+        hub = self.hub
         health = hub.transport_status() if hub is not None else {}
         running = [name for name, status in health.items() if status.get("healthy")]
         return {
@@ -382,7 +381,7 @@ class WebSocketTransport(BaseTransport):
     async def _handle(self, connection: ServerConnection) -> None:
         """Run one chat connection from handshake to close."""
         assert isinstance(connection, ChatConnection)
-        hub = self._hub
+        hub = self.hub
         if hub is None:
             return
         if len(self._connections) >= self.settings.max_connections:
@@ -432,7 +431,9 @@ class WebSocketTransport(BaseTransport):
                 return
             if connection.next_is_binary():
                 log.warning("session %s: closed, sent a binary frame", connection.who)
-                await self._close(connection, CloseCode.UNSUPPORTED_DATA, "Binary frames are not supported; send JSON text.")
+                await self._close(
+                    connection, CloseCode.UNSUPPORTED_DATA, "Binary frames are not supported; send JSON text."
+                )
                 return
             try:
                 await self._dispatch(connection, raw)
@@ -443,7 +444,11 @@ class WebSocketTransport(BaseTransport):
         """Log closes the server chose because of what the client sent."""
         protocol = connection.protocol
         sent = protocol.close_sent
-        if sent is None or protocol.close_rcvd_then_sent or sent.code in (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY):
+        if (
+            sent is None
+            or protocol.close_rcvd_then_sent
+            or sent.code in (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
+        ):
             return  # the client closed (we only echoed its code), or a normal close
         if sent.code == CloseCode.MESSAGE_TOO_BIG:
             log.warning(
@@ -490,7 +495,9 @@ class WebSocketTransport(BaseTransport):
             log.exception("session %s: unexpected error while handling a frame", connection.who)
             await self._send_error(connection, "INTERNAL_ERROR", _INTERNAL)
 
-    async def _refuse(self, connection: ChatConnection, code: str, message: str, retry_after: float | None = None) -> None:
+    async def _refuse(
+        self, connection: ChatConnection, code: str, message: str, retry_after: float | None = None
+    ) -> None:
         if code not in ERROR_CODES:  # a plugin's own error class: keep the wire vocabulary closed
             code = "INVALID_MESSAGE"
         log.warning("session %s: %s: %s", connection.who, code, message)
@@ -531,9 +538,7 @@ class WebSocketTransport(BaseTransport):
             raise ProtocolViolation(
                 "INVALID_MESSAGE", "lastSeenId must be the id of the last message you saw (a whole number, 0 for all)."
             )
-        identity = await hub.authenticate(
-            Credentials(user_id=user_id, role=role, token=token, transport=self.name)
-        )
+        identity = await hub.authenticate(Credentials(user_id=user_id, role=role, token=token, transport=self.name))
         await self._join(hub, connection, identity, last_seen)
 
     async def _join(self, hub: Hub, connection: ChatConnection, identity: Identity, last_seen: int | None) -> None:
@@ -625,7 +630,9 @@ class WebSocketTransport(BaseTransport):
         assert connection.identity is not None
         text = data.get("text")
         if text is None:
-            raise ProtocolViolation("INVALID_MESSAGE", 'A message needs text: {"type": "message", "data": {"text": "hello"}}.')
+            raise ProtocolViolation(
+                "INVALID_MESSAGE", 'A message needs text: {"type": "message", "data": {"text": "hello"}}.'
+            )
         if not isinstance(text, str):
             raise ProtocolViolation("INVALID_MESSAGE", "text must be a string.")
         if not text.isascii() and not _encodable(text):
@@ -635,7 +642,9 @@ class WebSocketTransport(BaseTransport):
             if _is_int(client_id):
                 client_id = str(client_id)
             if not isinstance(client_id, str) or len(client_id) > _MAX_CLIENT_ID or not _encodable(client_id):
-                raise ProtocolViolation("INVALID_MESSAGE", f"id must be a string of at most {_MAX_CLIENT_ID} characters.")
+                raise ProtocolViolation(
+                    "INVALID_MESSAGE", f"id must be a string of at most {_MAX_CLIENT_ID} characters."
+                )
         mentions = data.get("mentions")
         if mentions is not None and (not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions)):
             raise ProtocolViolation("INVALID_MESSAGE", "mentions must be a list of user ids.")
@@ -681,7 +690,7 @@ class WebSocketTransport(BaseTransport):
         await self._send_bytes(connection, answer)
 
     def _running_hub(self) -> Hub:
-        hub = self._hub
+        hub = self.hub
         if hub is None:
             raise ChatbusError("The chat server is shutting down; reconnect in a moment.")
         return hub

@@ -48,7 +48,9 @@ class WebSocketSettings(TransportSettings):
         description="largest total size of the frames in auth_response.missed or a history answer; the oldest are left out",
     )
     compression: Literal["deflate"] | None = Field(None, description="'deflate' (permessage-deflate) or none")
-    typing_interval: float = Field(1.0, ge=0, description="least seconds between two relayed typing frames of a connection")
+    typing_interval: float = Field(
+        1.0, ge=0, description="least seconds between two relayed typing frames of a connection"
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -104,7 +104,7 @@ class Client:
         options.setdefault("close_timeout", 2)
         return cls(await connect(url, **options))
 
-    async def __aenter__(self) -> Client:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

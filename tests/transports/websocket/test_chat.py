@@ -11,44 +11,43 @@ from websockets.asyncio.client import connect
 
 from chatbus import Settings
 
-from .helpers import Client, running, wait_until
+from .helpers import running, wait_until
 
 
 async def test_connect_and_authenticate_as_the_earlier_clients_did() -> None:
-    async with running() as server:
-        # Exactly the frames an earlier client sends, on the bare address it used.
-        async with connect(f"ws://127.0.0.1:{server.port}", open_timeout=5) as ws:
-            await ws.send(json.dumps({"type": "auth", "data": {"userId": "alice", "role": "developer"}}))
-            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
-            assert frame["type"] == "auth_response"
-            data = frame["data"]
-            assert data["success"] is True
-            assert data["userId"] == "alice" and data["role"] == "developer"
-            assert data["agents"] == ["alice"]
-            assert data["users"] == [{"id": "alice", "role": "developer", "kind": "human", "status": "online"}]
-            assert isinstance(data["sessionId"], str) and data["sessionId"]
-            assert "missed" not in data
+    # Exactly the frames an earlier client sends, on the bare address it used.
+    async with running() as server, connect(f"ws://127.0.0.1:{server.port}", open_timeout=5) as ws:
+        await ws.send(json.dumps({"type": "auth", "data": {"userId": "alice", "role": "developer"}}))
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert frame["type"] == "auth_response"
+        data = frame["data"]
+        assert data["success"] is True
+        assert data["userId"] == "alice" and data["role"] == "developer"
+        assert data["agents"] == ["alice"]
+        assert data["users"] == [{"id": "alice", "role": "developer", "kind": "human", "status": "online"}]
+        assert isinstance(data["sessionId"], str) and data["sessionId"]
+        assert "missed" not in data
 
-            async def next_frame(kind: str) -> dict[str, Any]:
-                # Frames of the extensions (presence, ...) may come in between; old clients ignore them.
-                while True:
-                    frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
-                    if frame["type"] == kind:
-                        return frame
-                    assert frame["type"] == "presence", frame
+        async def next_frame(kind: str) -> dict[str, Any]:
+            # Frames of the extensions (presence, ...) may come in between; old clients ignore them.
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if frame["type"] == kind:
+                    return frame
+                assert frame["type"] == "presence", frame
 
-            await ws.send(json.dumps({"type": "ping"}))
-            pong = await next_frame("pong")
-            assert datetime.fromisoformat(pong["data"]["timestamp"]).utcoffset() is not None
+        await ws.send(json.dumps({"type": "ping"}))
+        pong = await next_frame("pong")
+        assert datetime.fromisoformat(pong["data"]["timestamp"]).utcoffset() is not None
 
-            await ws.send(json.dumps({"type": "message", "data": {"text": "hello", "id": "c-1"}}))
-            echo = await next_frame("message")
-            message = echo["data"]
-            assert message["id"] == 1 and message["clientId"] == "c-1"
-            assert message["text"] == "hello" and message["sender"] == "alice"
-            assert message["mentions"] == [] and message["isCommand"] is False and message["replyTo"] is None
-            assert message["room"] == "general" and message["transport"] == "websocket"
-            assert datetime.fromisoformat(message["timestamp"]).utcoffset().total_seconds() == 0
+        await ws.send(json.dumps({"type": "message", "data": {"text": "hello", "id": "c-1"}}))
+        echo = await next_frame("message")
+        message = echo["data"]
+        assert message["id"] == 1 and message["clientId"] == "c-1"
+        assert message["text"] == "hello" and message["sender"] == "alice"
+        assert message["mentions"] == [] and message["isCommand"] is False and message["replyTo"] is None
+        assert message["room"] == "general" and message["transport"] == "websocket"
+        assert datetime.fromisoformat(message["timestamp"]).utcoffset().total_seconds() == 0
 
 
 async def test_session_ids_are_unique_per_connection() -> None:
@@ -233,4 +232,3 @@ async def test_ws_info_counts_connected_users() -> None:
         for client in (alice1, alice2, bob):
             await client.close()
         await wait_until(lambda: server.transport.info()["connections"] == 0)
-

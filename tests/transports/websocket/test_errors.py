@@ -7,7 +7,6 @@ people chatting beside it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -68,7 +67,9 @@ async def refused(client: Client, caplog: pytest.LogCaptureFixture, code: str) -
 
 # error codes -----------------------------------------------------------------
 @pytest.mark.parametrize("payload", ["{not json", "", "nul\x00l", '{"type": "message"'])
-async def test_invalid_json(server: Server, pair: tuple[Client, Client], caplog: pytest.LogCaptureFixture, payload: str) -> None:
+async def test_invalid_json(
+    server: Server, pair: tuple[Client, Client], caplog: pytest.LogCaptureFixture, payload: str
+) -> None:
     carol = await server.client("carol")
     caplog.clear()
     await carol.send_raw(payload)
@@ -125,7 +126,12 @@ async def test_invalid_message(
 
 @pytest.mark.parametrize(
     "auth",
-    [{"userId": 42}, {"userId": "carol", "role": ["admin"]}, {"userId": "carol", "lastSeenId": -1}, {"userId": "carol", "lastSeenId": "7"}],
+    [
+        {"userId": 42},
+        {"userId": "carol", "role": ["admin"]},
+        {"userId": "carol", "lastSeenId": -1},
+        {"userId": "carol", "lastSeenId": "7"},
+    ],
 )
 async def test_auth_with_wrong_field_types_is_invalid_message(
     server: Server, pair: tuple[Client, Client], caplog: pytest.LogCaptureFixture, auth: dict[str, Any]
@@ -274,7 +280,9 @@ async def test_internal_error_says_only_that(caplog: pytest.LogCaptureFixture) -
 
 
 # close codes -------------------------------------------------------------------
-async def test_binary_frame_closes_1003(server: Server, pair: tuple[Client, Client], caplog: pytest.LogCaptureFixture) -> None:
+async def test_binary_frame_closes_1003(
+    server: Server, pair: tuple[Client, Client], caplog: pytest.LogCaptureFixture
+) -> None:
     carol = await server.client("carol")
     caplog.clear()
     await carol.send_raw(b"\x00\x01binary")

@@ -50,7 +50,16 @@ def hostile_payloads(rng: random.Random) -> list[Payload]:
             payloads.append((raw, True))  # almost always invalid UTF-8
         else:
             payloads.append((raw.decode("latin-1"), True))
-    shapes: list[object] = [{"text": 0.5}, {"text": None}, {"userId": [1]}, {"room": "a b"}, {"before": "1"}, [], "s", 5]
+    shapes: list[object] = [
+        {"text": 0.5},
+        {"text": None},
+        {"userId": [1]},
+        {"room": "a b"},
+        {"before": "1"},
+        [],
+        "s",
+        5,
+    ]
     for _ in range(40):
         junk = {"type": rng.choice(["message", "auth", "typing", "history", "?"]), "data": rng.choice(shapes)}
         payloads.append((json.dumps(junk), True))

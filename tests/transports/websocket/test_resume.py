@@ -151,9 +151,7 @@ async def test_resume_under_churn_every_client_sees_every_message_once(tmp_path:
         steady = await server.client("steady")
         done = asyncio.Event()
         total = 300
-        churners = [
-            asyncio.create_task(churn(server, f"user{n}", random.Random(n), done, total)) for n in range(4)
-        ]
+        churners = [asyncio.create_task(churn(server, f"user{n}", random.Random(n), done, total)) for n in range(4)]
 
         async def send_all() -> None:
             people = [await server.client(f"sender{n}") for n in range(2)]

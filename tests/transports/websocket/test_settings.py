@@ -58,8 +58,16 @@ def test_bad_settings_name_the_key(options: dict[str, object], key: str) -> None
 
 @pytest.mark.parametrize(
     ("host", "public"),
-    [("127.0.0.1", False), ("localhost", False), ("::1", False), ("127.5.5.5", False),
-     ("0.0.0.0", True), ("::", True), ("192.168.1.10", True), ("chat.example.org", True)],
+    [
+        ("127.0.0.1", False),
+        ("localhost", False),
+        ("::1", False),
+        ("127.5.5.5", False),
+        ("0.0.0.0", True),
+        ("::", True),
+        ("192.168.1.10", True),
+        ("chat.example.org", True),
+    ],
 )
 def test_listens_publicly(host: str, public: bool) -> None:
     assert WebSocketTransport(host=host).listens_publicly() is public
