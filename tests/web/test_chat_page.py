@@ -503,3 +503,39 @@ def test_reconnects_with_growing_delays_and_retry_now(pages: Pages, server: Chat
     assert alice.evaluate("window.chatbus.state().delays") == []
     send(alice, "back online")
     expect(message_items(alice, "back online")).to_have_count(1)
+
+
+def test_keyboard_only_use_and_screen_reader_announcements(pages: Pages) -> None:
+    bob = pages.join("bob")
+    alice = pages.open()
+    # Everything on the join form is reachable with Tab, in reading order.
+    alice.get_by_label("Your user id").focus()
+    alice.keyboard.type("alice")
+    alice.keyboard.press("Tab")
+    expect(alice.get_by_label("Your role")).to_be_focused()
+    alice.keyboard.type("tester")
+    alice.keyboard.press("Enter")
+    wait_connected(alice)
+    expect(alice.get_by_label("Message", exact=True)).to_be_focused()
+
+    send(bob, "first from bob")
+    send(bob, "second from bob")
+    # New messages from others are read out by screen readers.
+    expect(alice.locator("#announcer")).to_contain_text("bob: second from bob")
+    # The first thing Tab reaches is a link that leads to the message box.
+    skip = alice.get_by_role("link", name="Skip to the message box")
+    assert alice.evaluate("document.querySelector('a, button, input, textarea, [tabindex]') === document.querySelector('.skip-link')")
+    skip.focus()
+    expect(skip).to_be_in_viewport()
+    alice.keyboard.press("Enter")
+    expect(alice.get_by_label("Message", exact=True)).to_be_focused()
+
+    # Shift+Tab from the box reaches the newest message and its Reply button.
+    alice.keyboard.press("Shift+Tab")
+    expect(alice.get_by_role("button", name="Reply to bob").last).to_be_focused()
+    alice.keyboard.press("Shift+Tab")
+    expect(message_items(alice, "second from bob")).to_be_focused()
+    alice.keyboard.press("ArrowUp")
+    expect(message_items(alice, "first from bob")).to_be_focused()
+    alice.keyboard.press("Escape")
+    expect(alice.get_by_label("Message", exact=True)).to_be_focused()

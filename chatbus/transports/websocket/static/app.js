@@ -26,6 +26,7 @@
   const REPLAY_LIMIT = 500; // the server's default replay limit for `missed`
   const TYPING_SEND_EVERY_MS = 3000;
   const TYPING_SHOW_FOR_MS = 6000;
+  const TYPING_AFTER_SEND_MS = 1200;
   const PING_EVERY_MS = 25000;
   const PONG_WAIT_MS = 10000;
   const RECONNECT_FIRST_MS = 1000;
@@ -176,6 +177,7 @@
     typing: new Map(), // userId -> expires at
     typingTimer: 0,
     lastTypingSent: 0,
+    typingUnsupported: false,
     replyTo: null, // {id, sender, text}
     outstanding: new Map(), // clientId -> {text, replyTo, at}
     rateLimitedUntil: 0,
@@ -189,6 +191,7 @@
 
   // ------------------------------------------------------------------ elements
   const ui = {
+    skipLink: $("skip-link"),
     joinView: $("join-view"),
     joinForm: $("join-form"),
     userId: $("user-id"),
@@ -243,6 +246,7 @@
   function showJoin(message, { focusToken = false, tokenProblem = "" } = {}) {
     ui.chatView.hidden = true;
     ui.joinView.hidden = false;
+    ui.skipLink.hidden = true;
     ui.me.hidden = true;
     ui.peopleToggle.hidden = true;
     ui.roomName.hidden = true;
@@ -356,6 +360,7 @@
   function enterChat() {
     ui.joinView.hidden = true;
     ui.chatView.hidden = false;
+    ui.skipLink.hidden = false;
     ui.me.hidden = false;
     ui.peopleToggle.hidden = false;
     ui.roomName.hidden = false;
@@ -733,6 +738,14 @@
         showError("The server forgot who you are; joining again…");
         closeSocket(1000, "joining again");
         onSocketClosed(null);
+        break;
+      case "UNKNOWN_TYPE":
+        // A server that predates the history and typing extensions: do without them.
+        if (state.historyRequests.length) {
+          onHistory({ messages: [], hasMore: false });
+        } else {
+          state.typingUnsupported = true;
+        }
         break;
       case "INTERNAL_ERROR":
         restoreOutstanding(data);
@@ -1298,7 +1311,9 @@
     closeCompletion();
     clearDivider();
     if (ui.errorLine.dataset.kind !== "rate") hideError();
-    state.lastTypingSent = 0;
+    // Typing again right after sending shows again soon, but no sooner than
+    // servers relay typing (about once a second per connection).
+    state.lastTypingSent = Math.min(state.lastTypingSent, now() - TYPING_SEND_EVERY_MS + TYPING_AFTER_SEND_MS);
     scrollToBottom();
   }
 
@@ -1321,7 +1336,7 @@
   function onComposerInput() {
     autosize();
     updateCompletion();
-    if (state.phase === "ready" && ui.input.value.trim() && now() - state.lastTypingSent > TYPING_SEND_EVERY_MS) {
+    if (state.phase === "ready" && !state.typingUnsupported && ui.input.value.trim() && now() - state.lastTypingSent > TYPING_SEND_EVERY_MS) {
       state.lastTypingSent = now();
       sendFrame("typing", ROOM !== DEFAULT_ROOM ? { room: ROOM } : {});
     }
