@@ -286,11 +286,6 @@ class WebSocketTransport(BaseTransport):
         for connection in behind:
             self._cut_off(connection)
 
-    def _write_now(self, connection: ChatConnection, data: bytes) -> None:
-        """Write one frame to one connection without waiting (used to flush held frames)."""
-        connection.protocol.send_text(data)
-        connection.send_data()
-
     def _cut_off(self, connection: ChatConnection) -> None:
         """Stop writing to a connection that fell too far behind and close it (1013)."""
         if connection not in self._live:
@@ -457,7 +452,8 @@ class WebSocketTransport(BaseTransport):
                 self.settings.max_frame_bytes,
             )
         elif sent.code in (CloseCode.PROTOCOL_ERROR, CloseCode.INVALID_DATA, CloseCode.INTERNAL_ERROR):
-            log.warning("session %s: closed (%d) after a WebSocket protocol error", connection.who, sent.code)
+            # WebSocket protocol errors and keepalive timeouts, closed by the library.
+            log.warning("session %s: closed (%d %s)", connection.who, sent.code, sent.reason or "no reason")
 
     async def _dispatch(self, connection: ChatConnection, raw: bytes) -> None:
         """Handle one frame; every refusal is one ``error`` frame and one log line."""
@@ -488,8 +484,8 @@ class WebSocketTransport(BaseTransport):
             raise
         except ChatbusError as exc:
             # Not the sender's fault (storage failed, the hub is stopping); the
-            # message is written for people.
-            log.error("session %s: %s: %s", connection.who, type(exc).__name__, exc)
+            # message is written for people, and whoever raised it logged the cause.
+            log.warning("session %s: %s: %s", connection.who, type(exc).__name__, exc)
             await self._send_error(connection, "INTERNAL_ERROR", str(exc))
         except Exception:
             log.exception("session %s: unexpected error while handling a frame", connection.who)
@@ -583,11 +579,14 @@ class WebSocketTransport(BaseTransport):
             await self._delivered_through(floor)
         held, connection.pending = connection.pending, None
         connection.pending_bytes = 0
-        if connection not in self._live or held is None:
-            return  # cut off while signing in
+        if connection not in self._live or held is None or connection.protocol.state is not _OPEN:
+            return  # cut off, or closed by the client, while signing in
         for message_id, frame in held:
             if message_id is None or message_id > floor:
-                self._write_now(connection, frame)
+                connection.protocol.send_text(frame)
+        connection.send_data()
+        if connection.transport.get_write_buffer_size() > self.settings.max_backlog_bytes:
+            self._cut_off(connection)
 
     async def _delivered_through(self, message_id: int) -> None:
         """Wait until the hub has handed this transport every message up to ``message_id``."""
