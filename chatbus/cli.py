@@ -1,4 +1,4 @@
-"""The ``chatbus`` command: serve, plugins, agents, version."""
+"""The ``chatbus`` command: serve, plugins, agents, status, version."""
 
 from __future__ import annotations
 
@@ -80,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     listing = agents_sub.add_parser("list", help="show the roster")
     _common(listing)
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    status = sub.add_parser("status", help="show the health of each transport of a running server")
+    status.add_argument("--config", metavar="PATH", help="a chatbus.toml file to read (for the default --url)")
+    status.add_argument(
+        "--url",
+        metavar="URL",
+        help="the server's address, e.g. http://127.0.0.1:8081 (default: from the websocket settings)",
+    )
+    status.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="how long to wait (default 5)")
+    status.add_argument("--json", action="store_true", help="print the server's JSON answer")
 
     sub.add_parser("version", help="print the version")
     return parser
@@ -238,6 +248,61 @@ async def _agents(args: argparse.Namespace, settings: Settings) -> int:
         await hub.store.close()
 
 
+# status --------------------------------------------------------------------
+def _status_url(args: argparse.Namespace) -> str:
+    """The ``/ws-info`` address of the server: ``--url``, else the websocket settings."""
+    if args.url:
+        url = str(args.url).strip()
+        if url.startswith(("ws://", "wss://")):
+            url = "http" + url[2:]
+        elif "://" not in url:
+            url = f"http://{url}"
+    else:
+        section = Settings.load(args.config).section("websocket")
+        host = str(section.get("host") or "127.0.0.1")
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        host = f"[{host}]" if ":" in host else host
+        url = f"http://{host}:{section.get('port') or 8081}"
+    scheme, _, rest = url.partition("://")
+    if "/" not in rest or rest.endswith("/"):
+        url = url.rstrip("/") + "/ws-info"
+    return url
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print each transport's health; exit 0 when all are healthy, 1 otherwise."""
+    import urllib.error
+    import urllib.request
+
+    url = _status_url(args)
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as answer:  # noqa: S310 - an address the operator gave
+            info = json.loads(answer.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        raise ChatbusError(f"{url} answered {exc.code}; is that a chatbus server (with the websocket transport)?") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ChatbusError(f"no chatbus server answers at {url} ({reason}); is chatbus serve running there?") from None
+    except ValueError:
+        raise ChatbusError(f"{url} did not answer with JSON; is that a chatbus server?") from None
+    health = info.get("health") if isinstance(info, dict) else None
+    if not isinstance(health, dict):
+        raise ChatbusError(f"{url} does not report transport health; is that a chatbus server?")
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        state = "running" if info.get("running") else "stopping"
+        print(f"chatbus at {url}: {state}, {info.get('connected_users', 0)} people connected")
+        rows = [("TRANSPORT", "HEALTH", "DETAIL")]
+        for name, status in sorted(health.items()):
+            ok = isinstance(status, dict) and status.get("healthy") is True
+            detail = str(status.get("detail", "")) if isinstance(status, dict) else ""
+            rows.append((name, "healthy" if ok else "UNHEALTHY", detail))
+        _print_table(rows)
+    healthy = all(isinstance(s, dict) and s.get("healthy") is True for s in health.values())
+    return 0 if healthy and info.get("running") else 1
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(f"chatbus {__version__}")
     return 0
@@ -250,7 +315,13 @@ def _print_table(rows: Sequence[Sequence[str]]) -> None:
         print("  ".join([*cells, row[-1]]).rstrip())
 
 
-COMMANDS = {"serve": cmd_serve, "plugins": cmd_plugins, "agents": cmd_agents, "version": cmd_version}
+COMMANDS = {
+    "serve": cmd_serve,
+    "plugins": cmd_plugins,
+    "agents": cmd_agents,
+    "status": cmd_status,
+    "version": cmd_version,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
