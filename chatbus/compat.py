@@ -202,9 +202,7 @@ class CommunicationManager:
                 return
             ready = threading.Event()
             failure: list[BaseException] = []
-            self._thread = threading.Thread(
-                target=self._serve, args=(ready, failure), name="chatbus-hub", daemon=True
-            )
+            self._thread = threading.Thread(target=self._serve, args=(ready, failure), name="chatbus-hub", daemon=True)
             self._thread.start()
         if not ready.wait(_START_TIMEOUT):
             self.stop_polling()

@@ -87,9 +87,11 @@ def test_an_agent_manager_written_for_the_earlier_system_works_end_to_end(
 
         def answer(to: int, starts: str) -> dict[str, Any]:
             return expect(
-                lambda f: f["type"] == "agent_response"
-                and f["data"]["replyTo"] == to
-                and f["data"]["text"].startswith(starts)
+                lambda f: (
+                    f["type"] == "agent_response"
+                    and f["data"]["replyTo"] == to
+                    and f["data"]["text"].startswith(starts)
+                )
             )
 
         ws.send(json.dumps({"type": "auth", "data": {"userId": "carol", "role": "developer"}}))

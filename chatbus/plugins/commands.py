@@ -57,7 +57,7 @@ def describe_agent(agent: Agent) -> str:
 
 
 def _name(value: str) -> str:
-    return value[1:] if value.startswith("@") else value
+    return value.removeprefix("@")
 
 
 Handler = Callable[[Message, "Hub"], Awaitable[str]]
@@ -124,9 +124,7 @@ class CommandsPlugin:
         running = ", ".join(stats.get("transports_running", ())) or "none"
         people = stats["connected_users"]
         return (
-            f"Agents: {stats['agents']['total']} ({busy}).\n"
-            f"Transports running: {running}.\n"
-            f"People connected: {people}."
+            f"Agents: {stats['agents']['total']} ({busy}).\nTransports running: {running}.\nPeople connected: {people}."
         )
 
     def _refuse(self, message: Message, action: str) -> str | None:

@@ -260,7 +260,9 @@ async def test_request_help_posts_as_the_agent_and_marks_it_stuck(chat: tuple[Hu
     hub, transport = chat
     message = await hub.request_help("alice", task="deploy to staging", progress=60, issue="the staging server is down")
     assert message.sender == "alice" and message.kind == "agent"
-    assert "help" in message.text and "deploy to staging" in message.text and "the staging server is down" in message.text
+    assert (
+        "help" in message.text and "deploy to staging" in message.text and "the staging server is down" in message.text
+    )
     assert message.mentions == ("team",)
     assert hub.agent_status("alice") == Agent("alice", "developer", tuple(COMMAND), "stuck", "deploy to staging", 60)
     assert AgentStatus("alice", "stuck", "deploy to staging", 60) in transport.events

@@ -84,10 +84,16 @@ def test_queued_replies_say_where_the_task_stands() -> None:
     ("details", "expected"),
     [
         ({"status": "idle"}, "I'm idle: no task right now."),
-        ({"status": "working", "task": "x", "progress": 40, "queued": 2}, "I'm working on x (40% done). 2 more tasks queued."),
+        (
+            {"status": "working", "task": "x", "progress": 40, "queued": 2},
+            "I'm working on x (40% done). 2 more tasks queued.",
+        ),
         ({"status": "working", "task": "x", "progress": None}, "I'm working on x."),
         ({"status": "stuck", "task": "x"}, "I'm stuck on x and have asked the team for help."),
-        ({"status": "completed", "task": "x", "queued": 1}, "I've completed x and I'm free for the next task. 1 more task queued."),
+        (
+            {"status": "completed", "task": "x", "queued": 1},
+            "I've completed x and I'm free for the next task. 1 more task queued.",
+        ),
     ],
 )
 def test_status_replies(details: dict[str, object], expected: str) -> None:
@@ -97,7 +103,9 @@ def test_status_replies(details: dict[str, object], expected: str) -> None:
 def test_the_other_reply_kinds() -> None:
     greeting = default_reply(ALICE, "greeting", {"sender": "bob"}, greeting="Hi {sender}, {agent} the {role} here.")
     assert greeting == "Hi bob, alice the developer here."
-    assert default_reply(ALICE, "greeting", {"sender": "bob"}, greeting="Hi {nobody}") == "Hi bob! I'm alice (developer)."
+    assert (
+        default_reply(ALICE, "greeting", {"sender": "bob"}, greeting="Hi {nobody}") == "Hi bob! I'm alice (developer)."
+    )
     assert "@alice status?" in (default_reply(ALICE, "unclear", {"sender": "bob"}, greeting="") or "")
     assert default_reply(ALICE, "completed", {"task": "x", "output": "done"}, greeting="") == "✅ Completed: x\ndone"
     assert default_reply(ALICE, "help", {"task": "x", "issue": "no disk", "progress": 30}, greeting="") == (
@@ -109,7 +117,15 @@ def test_the_other_reply_kinds() -> None:
     assert "interrupted" in (default_reply(ALICE, "interrupted", {"task": "x"}, greeting="") or "")
     assert default_reply(ALICE, "no such kind", {}, greeting="") is None
     assert set(KINDS) == {
-        "greeting", "unclear", "acknowledge", "queued", "status", "completed", "help", "timeout", "interrupted"
+        "greeting",
+        "unclear",
+        "acknowledge",
+        "queued",
+        "status",
+        "completed",
+        "help",
+        "timeout",
+        "interrupted",
     }
 
 

@@ -120,7 +120,9 @@ async def test_a_hanging_command_goes_stuck_and_is_stopped() -> None:
         assert "still running after 1 second" in frames[-1]["data"]["text"]
         assert statuses(frames, "alice")[-1] == ("stuck", "run the hang test", None)
         frames = await collect(carol, reply_to(asked["id"], "alice", "⏹️"))
-        assert frames[-1]["data"]["text"].startswith("⏹️ Stopped run the hang test: it was still running after 2 seconds.")
+        assert frames[-1]["data"]["text"].startswith(
+            "⏹️ Stopped run the hang test: it was still running after 2 seconds."
+        )
         await carol.close()
 
 
@@ -133,9 +135,11 @@ async def test_two_agents_mentioned_together_both_answer_once() -> None:
         answers: list[dict[str, Any]] = []
         frames = await collect(
             carol,
-            lambda f: f["type"] == "agent_response"
-            and f["data"]["replyTo"] == asked["id"]
-            and (answers.append(f["data"]) or len(answers) == 4),
+            lambda f: (
+                f["type"] == "agent_response"
+                and f["data"]["replyTo"] == asked["id"]
+                and (answers.append(f["data"]) or len(answers) == 4)
+            ),
         )
         acks = [a for a in answers if a["text"].startswith("Got it!")]
         done = [a for a in answers if a["text"].startswith("✅")]
@@ -153,16 +157,26 @@ async def test_a_second_task_is_queued_and_done_after_the_first() -> None:
         await carol.say("@alice please make the slow build")
         await carol.say("@alice please add a news entry")
         frames = await collect(
-            carol, lambda f: f["type"] == "agent_response" and f["data"]["text"].startswith("✅ Completed: add a news entry")
+            carol,
+            lambda f: f["type"] == "agent_response" and f["data"]["text"].startswith("✅ Completed: add a news entry"),
         )
         chat = [f["data"] for f in frames if f["type"] in ("message", "agent_response")]
         first, second = (m["id"] for m in chat if m["sender"] == "carol")
         answers = [(m["replyTo"], m["text"]) for m in chat if m["sender"] == "alice"]
         assert answers == [
             (first, "Got it! I'll make the slow build."),
-            (second, "I'm busy with make the slow build right now. I've queued add a news entry: it's next in my queue."),
-            (first, "✅ Completed: make the slow build\nagent alice starting: make the slow build\nwrote result.txt in alice"),
-            (second, "✅ Completed: add a news entry\nagent alice starting: add a news entry\nwrote result.txt in alice"),
+            (
+                second,
+                "I'm busy with make the slow build right now. I've queued add a news entry: it's next in my queue.",
+            ),
+            (
+                first,
+                "✅ Completed: make the slow build\nagent alice starting: make the slow build\nwrote result.txt in alice",
+            ),
+            (
+                second,
+                "✅ Completed: add a news entry\nagent alice starting: add a news entry\nwrote result.txt in alice",
+            ),
         ]
         assert [s for s in statuses(frames, "alice") if s[0] != "working" or s[2] is None] == [
             ("working", "make the slow build", None),

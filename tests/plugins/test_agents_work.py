@@ -57,7 +57,10 @@ async def test_a_worker_command_goes_working_to_completed(tmp_path: Path) -> Non
         asked = await transport.say("carol", "@alice please create a login component")
         done = await transport.wait_for(lambda m: m.text.startswith("✅"), 10)
         assert done.sender == "alice" and done.reply_to == asked.id
-        assert done.text == "✅ Completed: create a login component\nagent alice starting: create a login component\nwrote result.txt in alice"
+        assert (
+            done.text
+            == "✅ Completed: create a login component\nagent alice starting: create a login component\nwrote result.txt in alice"
+        )
         assert (tmp_path / "agents" / "alice" / "result.txt").read_text() == "create a login component"
         task = "create a login component"
         assert statuses(transport.events) == [

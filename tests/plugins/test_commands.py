@@ -50,7 +50,9 @@ async def test_status_of_one_agent_and_of_the_chat(chat: tuple[Hub, MemoryTransp
     await hub.set_agent_status("alice", "stuck", "deploy")
     assert await answer(transport, "carol", "/status alice") == "alice (developer): stuck on deploy"
     assert await answer(transport, "carol", "/status @alice") == "alice (developer): stuck on deploy"
-    assert await answer(transport, "carol", "/status nobody") == "There is no agent called 'nobody'. /agents lists them."
+    assert (
+        await answer(transport, "carol", "/status nobody") == "There is no agent called 'nobody'. /agents lists them."
+    )
     assert await answer(transport, "carol", "/status") == (
         "Agents: 1 (1 stuck).\nTransports running: memory.\nPeople connected: 2."
     )

@@ -29,7 +29,51 @@ IntentKind = Literal["task", "status", "greeting", "unclear"]
 
 #: Words that make a mention a task request when the request starts with them.
 TASK_VERBS: frozenset[str] = frozenset(
-    ["add", "build", "change", "check", "clean", "configure", "create", "debug", "delete", "deploy", "design", "document", "draft", "fix", "generate", "implement", "improve", "install", "investigate", "look", "make", "merge", "migrate", "move", "optimize", "prepare", "refactor", "remove", "rename", "replace", "review", "rewrite", "run", "set", "setup", "ship", "start", "test", "translate", "try", "update", "upgrade", "write"]
+    [
+        "add",
+        "build",
+        "change",
+        "check",
+        "clean",
+        "configure",
+        "create",
+        "debug",
+        "delete",
+        "deploy",
+        "design",
+        "document",
+        "draft",
+        "fix",
+        "generate",
+        "implement",
+        "improve",
+        "install",
+        "investigate",
+        "look",
+        "make",
+        "merge",
+        "migrate",
+        "move",
+        "optimize",
+        "prepare",
+        "refactor",
+        "remove",
+        "rename",
+        "replace",
+        "review",
+        "rewrite",
+        "run",
+        "set",
+        "setup",
+        "ship",
+        "start",
+        "test",
+        "translate",
+        "try",
+        "update",
+        "upgrade",
+        "write",
+    ]
 )
 
 _MENTION_RUN = r"(?:@[A-Za-z0-9_.\-]+[\s,;:]*(?:(?:and|&)\s+)?)+"
@@ -48,9 +92,7 @@ _TRAILING_MENTIONS = re.compile(r"[\s,;:]*(?:@[A-Za-z0-9_.\-]+[\s,;:]*)+[.!?]*\s
 _LEADING_GREETING = re.compile(rf"^\s*{_GREETING_WORDS}\b[\s,;:!.\-]*", re.IGNORECASE)
 _LEADING_FILLER = re.compile(rf"^\s*{_FILLER}\b[\s,;:]*", re.IGNORECASE)
 _INNER_FILLER = re.compile(rf"(?<![A-Za-z0-9]){_FILLER}\b\s*", re.IGNORECASE)
-_TRAILING_FILLER = re.compile(
-    r"[\s,;]*\b(?:please|pls|plz|thanks|thank\s+you|thx|for\s+me)\b[\s.!?]*$", re.IGNORECASE
-)
+_TRAILING_FILLER = re.compile(r"[\s,;]*\b(?:please|pls|plz|thanks|thank\s+you|thx|for\s+me)\b[\s.!?]*$", re.IGNORECASE)
 _TRAILING_PUNCTUATION = re.compile(r"[\s.!?]+$")
 _ONLY_GREETING = re.compile(
     rf"^(?:{_GREETING_WORDS}|are\s+you\s+there|you\s+there|ping|welcome)?[\s,;:!.?\-]*$", re.IGNORECASE
@@ -134,4 +176,6 @@ def understand(text: str) -> Intent:
 
 def _has_verb(text: str) -> bool:
     """A task verb as a word anywhere, after a comma or "to" ("the build broke, fix it")."""
-    return re.search(r"(?:^|[,;:]\s*|\bto\s+)(" + "|".join(sorted(TASK_VERBS)) + r")\b", text, re.IGNORECASE) is not None
+    return (
+        re.search(r"(?:^|[,;:]\s*|\bto\s+)(" + "|".join(sorted(TASK_VERBS)) + r")\b", text, re.IGNORECASE) is not None
+    )

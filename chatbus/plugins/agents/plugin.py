@@ -49,7 +49,7 @@ STATE_KEY = "agents.work"
 
 NO_WORKER = (
     "I have no worker command, so I cannot do tasks yet. Give me one with "
-    "`chatbus agents hire NAME ROLE --command \"PROGRAM ARGS {task}\"`"
+    '`chatbus agents hire NAME ROLE --command "PROGRAM ARGS {task}"`'
 )
 
 
@@ -376,7 +376,12 @@ class AgentsPlugin:
                 issue = f"it is still running after {_duration(self.settings.stuck_after)}"
                 issue += f"; the last output was:\n{tail}" if tail else " and has printed nothing"
                 await hub.request_help(
-                    name, task=job.task, issue=issue, progress=work.last_progress, reply_to=job.message_id, room=job.room
+                    name,
+                    task=job.task,
+                    issue=issue,
+                    progress=work.last_progress,
+                    reply_to=job.message_id,
+                    room=job.room,
                 )
                 done, _ = await asyncio.wait({doing}, timeout=self.settings.timeout - self.settings.stuck_after)
             if not done:

@@ -59,7 +59,7 @@ def _greeting(agent: Agent, d: Mapping[str, Any], template: str) -> str:
 def _unclear(agent: Agent, d: Mapping[str, Any]) -> str:
     return (
         f"I'm not sure what you need, {d.get('sender', 'there')}. Tell me what to do, like "
-        f"\"@{agent.name} please fix the login bug\", or ask \"@{agent.name} status?\"."
+        f'"@{agent.name} please fix the login bug", or ask "@{agent.name} status?".'
     )
 
 

@@ -187,7 +187,9 @@ async def run_command(work: Work, command: Sequence[str], *, kill_grace: float =
             start_new_session=True,
         )
     except FileNotFoundError:
-        return WorkResult(False, error=f"my worker command {argv[0]!r} was not found; install it or hire me with another --command")
+        return WorkResult(
+            False, error=f"my worker command {argv[0]!r} was not found; install it or hire me with another --command"
+        )
     except PermissionError:
         return WorkResult(False, error=f"my worker command {argv[0]!r} is not allowed to run; check its permissions")
     except OSError as exc:

@@ -1,0 +1,1 @@
+# Lets the tests import the example's modules from this folder.
