@@ -247,6 +247,7 @@
     ui.chatView.hidden = true;
     ui.joinView.hidden = false;
     ui.skipLink.hidden = true;
+    document.body.dataset.view = "join";
     ui.me.hidden = true;
     ui.peopleToggle.hidden = true;
     ui.roomName.hidden = true;
@@ -361,6 +362,7 @@
     ui.joinView.hidden = true;
     ui.chatView.hidden = false;
     ui.skipLink.hidden = false;
+    document.body.dataset.view = "chat";
     ui.me.hidden = false;
     ui.peopleToggle.hidden = false;
     ui.roomName.hidden = false;
