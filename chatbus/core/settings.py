@@ -40,6 +40,7 @@ __all__ = [
     "RateLimitSettings",
     "Settings",
     "TokenGrant",
+    "split_names",
 ]
 
 DEFAULT_CONFIG_FILE = "chatbus.toml"
@@ -58,6 +59,9 @@ def _split_names(value: Any) -> Any:
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
 
+
+#: For the list settings of transports and plugins (environment values are strings).
+split_names = _split_names
 
 NameList = Annotated[list[str], NoDecode]
 

@@ -8,11 +8,11 @@ longest message text is the hub-wide ``max_text_length`` setting.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from chatbus.core.settings import split_names
 from chatbus.core.transport import TransportSettings
 
 __all__ = ["WebSocketSettings"]
@@ -56,15 +56,7 @@ class WebSocketSettings(TransportSettings):
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         """Accept ``a,b``, a JSON list, or a list (environment variables are strings)."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                try:
-                    return json.loads(text)
-                except json.JSONDecodeError:
-                    raise ValueError("not a valid JSON list") from None
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
+        return split_names(value)
 
     @field_validator("allowed_origins")
     @classmethod
