@@ -385,7 +385,7 @@ class WebSocketTransport(BaseTransport):
                 connection.session_id,
                 len(self._connections),
             )
-            await connection.close(CloseCode.TRY_AGAIN_LATER, "The chat is full; try again in a minute.")
+            await self._close(connection, CloseCode.TRY_AGAIN_LATER, "The chat is full; try again in a minute.")
             return
         connection.plain = not connection.protocol.extensions
         self._connections.add(connection)
