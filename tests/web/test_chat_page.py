@@ -494,6 +494,10 @@ def test_reconnects_with_growing_delays_and_retry_now(pages: Pages, server: Chat
     assert 800 <= first <= 1200 and 1600 <= second <= 2400 and 3200 <= third <= 4800
     expect(alice.locator("#connection-text")).to_contain_text(re.compile(r"Disconnected: retrying in \d+ s"))
     screenshot(alice, "disconnected")
+    # A message typed meanwhile is kept, with a note, until it can be sent.
+    send(alice, "typed while offline")
+    expect(alice.locator("#error-line")).to_contain_text("not connected")
+    expect(alice.get_by_label("Message", exact=True)).to_have_value("typed while offline")
 
     # "Retry now" does not wait for the timer.
     server.start()
@@ -501,8 +505,8 @@ def test_reconnects_with_growing_delays_and_retry_now(pages: Pages, server: Chat
     expect(alice.locator("#connection")).to_have_attribute("data-state", "ready", timeout=2500)
     expect(alice.locator("#connection-text")).to_have_text("Connected")
     assert alice.evaluate("window.chatbus.state().delays") == []
-    send(alice, "back online")
-    expect(message_items(alice, "back online")).to_have_count(1)
+    alice.get_by_label("Message", exact=True).press("Enter")
+    expect(message_items(alice, "typed while offline")).to_have_count(1)
 
 
 def test_keyboard_only_use_and_screen_reader_announcements(pages: Pages) -> None:
@@ -539,3 +543,19 @@ def test_keyboard_only_use_and_screen_reader_announcements(pages: Pages) -> None
     expect(message_items(alice, "first from bob")).to_be_focused()
     alice.keyboard.press("Escape")
     expect(alice.get_by_label("Message", exact=True)).to_be_focused()
+
+
+@pytest.mark.parametrize("server_options", [{"max_text_length": 40}])
+def test_too_long_message_is_explained_and_kept(pages: Pages) -> None:
+    alice = pages.join("alice")
+    text = "This message is much longer than forty characters, sadly."
+    send(alice, text)
+    expect(alice.locator("#error-line")).to_contain_text("the limit is 40")
+    expect(alice.get_by_label("Message", exact=True)).to_have_value(text)
+    expect(message_items(alice)).to_have_count(0)
+    # Dismissing the notice returns to the box; a shorter text goes through.
+    alice.get_by_role("button", name="Dismiss this notice").click()
+    expect(alice.locator("#error-line")).to_be_hidden()
+    expect(alice.get_by_label("Message", exact=True)).to_be_focused()
+    send(alice, "Short and sweet.")
+    expect(message_items(alice, "Short and sweet.")).to_have_count(1)
