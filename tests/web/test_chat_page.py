@@ -67,10 +67,11 @@ def test_two_people_chat_with_each_other(pages: Pages) -> None:
     expect(on_bob.locator(".mention")).to_have_text("@alice")
     expect(on_bob.locator(".mention-me")).to_have_count(0)
 
+    screenshot(alice, "chat-desktop-light")
+
     # When bob leaves, alice's list updates.
     bob.get_by_role("button", name="Leave").click()
     expect(alice.locator("#people-list .member", has_text="bob")).to_have_count(0)
-    screenshot(alice, "chat-desktop-light")
 
 
 def test_reply_shows_the_quoted_message_and_jumps_to_it(pages: Pages) -> None:
