@@ -140,6 +140,7 @@ class TelegramTransport(BaseTransport):
         self._chat_problems: dict[ChatKey, str] = {}
         self._rooms: dict[ChatKey, str] = dict(self.settings.chat_ids)
         self._migrated: dict[int, int] = {}
+        self._resolved: dict[str, int] = {}
         self._offset: int | None = None
         self._delivered = 0
         self._identities: dict[tuple[int, str], Identity] = {}
@@ -424,8 +425,11 @@ class TelegramTransport(BaseTransport):
 
     # chats -------------------------------------------------------------------------
     def _current(self, chat: ChatKey) -> ChatKey:
-        """The id to send to: a group that became a supergroup has a new one."""
-        return self._migrated.get(chat, chat) if isinstance(chat, int) else chat
+        """The id to send to: a group that became a supergroup has a new one, and
+        an ``@username`` is its numeric id once known."""
+        if isinstance(chat, str):
+            return self._resolved.get(chat, chat)
+        return self._migrated.get(chat, chat)
 
     def _room_of(self, chat_id: int, username: str | None) -> tuple[ChatKey, str] | None:
         for key, room in self._rooms.items():
@@ -458,6 +462,7 @@ class TelegramTransport(BaseTransport):
                 log.debug("telegram: cannot check chat %s now: %s", chat, self._redact(str(exc)))
             else:
                 if isinstance(chat, str):
+                    self._resolved[chat] = info.id
                     log.info("telegram: %s is chat %s", chat, info.id)
 
     # inbound -------------------------------------------------------------------------
@@ -616,6 +621,8 @@ class TelegramTransport(BaseTransport):
                 )
             return
         key, room = found
+        if isinstance(key, str):
+            self._resolved[key] = chat.id
         if message.from_user is not None and message.from_user.id == self._me_id:
             return  # our own words never come back in
         text = message.text or message.caption

@@ -114,3 +114,13 @@ async def test_custom_format(api: FakeBotAPI) -> None:
         [sent] = await api.wait_sent(1)
         assert sent.text == "general · ana\nhello <you>"
         assert sent.bold() == ["ana"]
+
+
+async def test_a_chat_configured_by_its_public_username(api: FakeBotAPI) -> None:
+    hub, web, telegram = build_hub(api, chat_ids="@team_chat")
+    async with hub:
+        api.post(CHAT, "hello from the group", user=api.user(5, username="alice"))
+        await web.wait_for(lambda m: m.text == "hello from the group")
+        await web.say("ana", "hello group")
+        [sent] = await api.wait_sent(1)  # the group's own message was not echoed back to it
+        assert (sent.chat_id, sent.text) == (CHAT, "ana: hello group")
