@@ -214,6 +214,12 @@ async def _agents(args: argparse.Namespace, settings: Settings) -> int:
                     raise ConfigError(f"--command cannot be split into words: {exc}") from None
             agent = await hub.hire(args.name, args.role, command)
             print(f"hired {agent.name} ({agent.role})" + (f" with command {shlex.join(agent.command)}" if agent.command else ""))
+            if agent.command and not any("{task}" in part for part in agent.command):
+                print(
+                    "note: the command has no {task}, so the task reaches it only as the "
+                    "CHATBUS_TASK environment variable",
+                    file=sys.stderr,
+                )
             return 0
         if args.agents_command == "fire":
             if await hub.fire(args.name):
