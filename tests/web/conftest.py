@@ -119,6 +119,7 @@ class ChatServer:
 
     @property
     def url(self) -> str:
+        """The address of the chat page."""
         return f"http://127.0.0.1:{self.port}/"
 
 
@@ -152,6 +153,7 @@ def server_options() -> dict[str, Any]:
 
 @pytest.fixture
 def server(tmp_path: Path, server_options: dict[str, Any]) -> Iterator[ChatServer]:
+    """A running chatbus with its SQLite database in the test's tmp dir."""
     chat = ChatServer(tmp_path / "chat.db", settings=server_options)
     try:
         chat.start()
@@ -170,9 +172,8 @@ class Pages:
         self.errors: list[str] = []
 
     def open(self, *, width: int = 1200, height: int = 800, scheme: str = "light", **options: Any) -> Any:
-        context = self.browser.new_context(
-            viewport={"width": width, "height": height}, color_scheme=scheme, **options
-        )
+        """A fresh browser context (a new person) with the chat page loaded."""
+        context = self.browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme, **options)
         context.set_default_timeout(WAIT_MS)
         self.contexts.append(context)
         page = context.new_page()
@@ -188,6 +189,7 @@ class Pages:
         return page
 
     def close(self) -> None:
+        """Close every browser context opened by this test."""
         for context in self.contexts:
             context.close()
 
@@ -204,6 +206,7 @@ def join(page: Any, user_id: str, role: str = "", token: str = "") -> None:
 
 
 def wait_connected(page: Any) -> None:
+    """Wait until the chat view is shown and the connection indicator says connected."""
     page.wait_for_selector("#chat-view:not([hidden])")
     page.wait_for_selector('#connection[data-state="ready"]')
 
@@ -224,7 +227,9 @@ def message_items(page: Any, text: str | None = None) -> Any:
 
 
 def shown_texts(page: Any) -> list[str]:
-    return page.locator("#messages li.msg .msg-text").all_text_contents()
+    """The text of every message shown, top to bottom."""
+    texts: list[str] = page.locator("#messages li.msg .msg-text").all_text_contents()
+    return texts
 
 
 def wait_until(page: Any, expression: str, *, arg: Any = None, timeout_ms: int = WAIT_MS) -> Any:
@@ -253,6 +258,7 @@ def screenshot(page: Any, name: str) -> Path:
 
 @pytest.fixture
 def pages(browser: Any, server: ChatServer) -> Iterator[Pages]:
+    """Pages on ``server``; fails the test when any of them reported a script error."""
     opened = Pages(browser, server)
     try:
         yield opened
