@@ -97,7 +97,7 @@ def check_template(template: str) -> None:
         raise ValueError("the format must contain {text}, e.g. <b>{sender}</b>: {text}")
     unknown = fields - _FIELDS
     if unknown:
-        raise ValueError(f"the format may use only {{sender}}, {{text}} and {{room}}, not {{{sorted(unknown)[0]}}}")
+        raise ValueError(f"the format may use only {{sender}}, {{text}} and {{room}}, not {{{min(unknown)}}}")
     sample = template.format(sender="sender", text="text", room="room")
     parser = _Visible()
     parser.feed(sample)

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-__all__ = ["Fault", "FakeBotAPI", "Sent", "parse_telegram_html"]
+__all__ = ["FakeBotAPI", "Fault", "Sent", "parse_telegram_html"]
 
 _ALLOWED_TAGS = {
     "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline", "ins": "underline",
@@ -484,8 +484,9 @@ class FakeBotAPI:
             raise _ApiError(403, "Forbidden: bot was kicked from the supergroup chat")
         markup = str(params.get("text", ""))
         parse_mode = params.get("parse_mode")
+        entities: list[dict[str, Any]] = []
         if parse_mode is None:
-            visible, entities = markup, []
+            visible = markup
         elif str(parse_mode).upper() == "HTML":
             try:
                 visible, entities = parse_telegram_html(markup)

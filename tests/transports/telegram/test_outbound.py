@@ -9,7 +9,7 @@ from .fakebot import FakeBotAPI
 
 
 async def test_web_message_appears_with_the_sender_in_bold_and_escaped(api: FakeBotAPI) -> None:
-    hub, web, telegram = build_hub(api)
+    hub, web, _telegram = build_hub(api)
     async with hub:
         await web.say("ana.b", "if a < b && c > d then <i>nothing</i> is italic")
         [sent] = await api.wait_sent(1)
@@ -21,7 +21,7 @@ async def test_web_message_appears_with_the_sender_in_bold_and_escaped(api: Fake
 
 
 async def test_agent_and_system_messages_are_relayed_too(api: FakeBotAPI) -> None:
-    hub, web, telegram = build_hub(api)
+    hub, _web, _telegram = build_hub(api)
     async with hub:
         await hub.hire("coder", "developer")
         await hub.send("on it", sender="coder")
@@ -34,7 +34,7 @@ async def test_agent_and_system_messages_are_relayed_too(api: FakeBotAPI) -> Non
 
 
 async def test_a_10000_character_message_arrives_whole_in_parts(api: FakeBotAPI) -> None:
-    hub, web, telegram = build_hub(api)
+    hub, web, _telegram = build_hub(api)
     lines = [f"line {n:04d}: a < b & c > d" + " word" * (n % 17) for n in range(400)]
     text = "\n".join(lines)[:9_999] + "."
     assert len(text) == 10_000
@@ -53,7 +53,7 @@ async def test_a_10000_character_message_arrives_whole_in_parts(api: FakeBotAPI)
 
 
 async def test_one_huge_word_is_cut_only_because_it_must_be(api: FakeBotAPI) -> None:
-    hub, web, telegram = build_hub(api)
+    hub, web, _telegram = build_hub(api)
     word = "".join(chr(ord("a") + n % 26) for n in range(10_000))
     async with hub:
         await web.say("ana", word)
@@ -62,7 +62,7 @@ async def test_one_huge_word_is_cut_only_because_it_must_be(api: FakeBotAPI) -> 
 
 
 async def test_an_agent_reply_to_a_telegram_message_is_a_telegram_reply(api: FakeBotAPI) -> None:
-    hub, web, telegram = build_hub(api)
+    hub, web, _telegram = build_hub(api)
     async with hub:
         await hub.hire("coder", "developer")
         posted = api.post(CHAT, "@coder status?", user=api.user(5, username="alice"))
@@ -76,11 +76,11 @@ async def test_an_agent_reply_to_a_telegram_message_is_a_telegram_reply(api: Fak
 async def test_replies_survive_a_restart(api: FakeBotAPI, db_path: object) -> None:
     from .conftest import sqlite
 
-    hub, web, telegram = build_hub(api, store=sqlite(db_path))  # type: ignore[arg-type]
+    hub, web, _ = build_hub(api, store=sqlite(db_path))  # type: ignore[arg-type]
     async with hub:
         first = await web.say("ana", "question for later")
         [relayed] = await api.wait_sent(1)
-    hub, web, telegram = build_hub(api, store=sqlite(db_path))  # type: ignore[arg-type]
+    hub, web, _telegram = build_hub(api, store=sqlite(db_path))  # type: ignore[arg-type]
     async with hub:
         await web.say("ana", "answer", reply_to=first.id)
         sent = await api.wait_sent(2)
@@ -93,12 +93,12 @@ async def test_replies_survive_a_restart(api: FakeBotAPI, db_path: object) -> No
 
 
 async def test_rooms_go_to_their_own_chats_and_a_chat_sees_other_chats_of_its_room(api: FakeBotAPI) -> None:
-    hub, web, telegram = build_hub(api, chat_ids={str(CHAT): "general", str(OTHER_CHAT): "general"})
+    hub, web, _telegram = build_hub(api, chat_ids={str(CHAT): "general", str(OTHER_CHAT): "general"})
     async with hub:
         api.post(CHAT, "from the team chat", user=api.user(5, username="alice"))
         await web.wait_for(lambda m: m.text == "from the team chat")
-        [sent] = await api.wait_sent(1)
-        assert (sent.chat_id, sent.text) == (OTHER_CHAT, "alice: from the team chat")
+        [first] = await api.wait_sent(1)
+        assert (first.chat_id, first.text) == (OTHER_CHAT, "alice: from the team chat")
         await web.say("ana", "elsewhere", room="ops")  # no chat for this room
         await web.say("ana", "to both")
         sent = await api.wait_sent(3)
@@ -106,7 +106,7 @@ async def test_rooms_go_to_their_own_chats_and_a_chat_sees_other_chats_of_its_ro
 
 
 async def test_custom_format(api: FakeBotAPI) -> None:
-    hub, web, telegram = build_hub(
+    hub, web, _telegram = build_hub(
         api, format="<i>{room}</i> · <b>{sender}</b>\n{text}", settings=Settings.isolated(db=":memory:")
     )
     async with hub:
@@ -117,7 +117,7 @@ async def test_custom_format(api: FakeBotAPI) -> None:
 
 
 async def test_a_chat_configured_by_its_public_username(api: FakeBotAPI) -> None:
-    hub, web, telegram = build_hub(api, chat_ids="@team_chat")
+    hub, web, _telegram = build_hub(api, chat_ids="@team_chat")
     async with hub:
         api.post(CHAT, "hello from the group", user=api.user(5, username="alice"))
         await web.wait_for(lambda m: m.text == "hello from the group")

@@ -15,6 +15,10 @@ from chatbus import TransportError
 from .conftest import CHAT, build_hub, sqlite
 from .fakebot import FakeBotAPI
 
+# python-telegram-bot's own RetryAfter constructor reads its deprecated
+# ``retry_after`` attribute; the transport itself reads the wait as a timedelta.
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     """Wait until ``predicate()`` holds, checking every few milliseconds."""
@@ -58,7 +62,7 @@ async def test_a_burst_of_5xx_and_dropped_connections_recovers(api: FakeBotAPI, 
 
 
 async def test_a_bad_token_fails_start_up_with_one_clear_error(api: FakeBotAPI) -> None:
-    hub, web, telegram = build_hub(api, token="999:not-the-token")
+    hub, _web, _telegram = build_hub(api, token="999:not-the-token")
     with pytest.raises(TransportError) as caught:
         await hub.start()
     message = str(caught.value)
@@ -123,7 +127,7 @@ async def test_messages_stored_while_telegram_was_away_are_relayed_after_a_resta
 
 
 async def test_no_update_is_replayed_after_a_restart(api: FakeBotAPI, db_path: Path) -> None:
-    hub, web, telegram = build_hub(api, store=sqlite(db_path))
+    hub, web, _ = build_hub(api, store=sqlite(db_path))
     async with hub:
         api.post(CHAT, "once", user=api.user(5, username="alice"))
         await web.wait_for(lambda m: m.text == "once")
@@ -133,7 +137,7 @@ async def test_no_update_is_replayed_after_a_restart(api: FakeBotAPI, db_path: P
     api.updates.insert(0, {"update_id": api.confirmed_up_to, "message": {
         "message_id": 1, "date": 0, "chat": api.chats[CHAT].as_dict(),
         "from": api.user(5, username="alice"), "text": "once"}})  # fmt: skip
-    hub, web, telegram = build_hub(api, store=sqlite(db_path))
+    hub, web, _telegram = build_hub(api, store=sqlite(db_path))
     async with hub:
         api.post(CHAT, "twice?", user=api.user(5, username="alice"))
         await web.wait_for(lambda m: m.text == "twice?")
@@ -210,7 +214,7 @@ async def test_a_token_revoked_later_is_unhealthy_and_relayed_after_a_fixed_rest
 
 async def test_a_group_upgraded_to_a_supergroup_is_followed(api: FakeBotAPI) -> None:
     api.add_chat(-4242, "Small group", type="group")
-    hub, web, telegram = build_hub(api, chat_ids="-4242")
+    hub, web, _telegram = build_hub(api, chat_ids="-4242")
     async with hub:
         api.migrate(-4242, -1004242)
         await web.say("ana", "still here?")

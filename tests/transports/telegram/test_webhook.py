@@ -57,7 +57,7 @@ async def test_a_taken_webhook_port_is_a_clear_start_up_error(api: FakeBotAPI) -
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        hub, web, telegram = build_hub(api, webhook_url=f"https://example.invalid/hook", webhook_port=port)
+        hub, _web, _telegram = build_hub(api, webhook_url="https://example.invalid/hook", webhook_port=port)
         with pytest.raises(TransportError) as caught:
             await hub.start()
     assert f"127.0.0.1:{port}" in str(caught.value)
