@@ -48,6 +48,7 @@ from telegram.request import HTTPXRequest
 
 from chatbus.core.errors import AuthError, ChatbusError, ConfigError, StoreError, TransportError
 from chatbus.core.message import Credentials, Identity, Message
+from chatbus.core.store import Store
 from chatbus.core.transport import BaseTransport, Health
 
 from .formatting import Rendered, escape, render
@@ -160,6 +161,9 @@ class TelegramTransport(BaseTransport):
         self._ready = asyncio.Event()
         self._connected = asyncio.Event()
         self._fatal = self._link_problem = None
+        self._warned_fatal = False
+        self._chat_problems.clear()
+        self._identities.clear()
         self._bot = self._make_bot()
         try:
             await self._load_state()
@@ -310,7 +314,7 @@ class TelegramTransport(BaseTransport):
             await self._poll()
 
     # state kept in the store ---------------------------------------------------
-    def _store(self) -> Any:
+    def _store(self) -> Store:
         if self.hub is None:
             raise _Stopped
         return self.hub.store
