@@ -21,7 +21,7 @@ from chatbus.transports.websocket import WebSocketTransport
 from .conftest import CHAT, telegram_options
 from .fakebot import FakeBotAPI
 
-TIMEOUT = 5.0
+TIMEOUT = 10.0
 Frame = dict[str, Any]
 
 
