@@ -45,7 +45,16 @@ _TAGS = frozenset(
 
 def utf16_length(text: str) -> int:
     """Length as Telegram counts it: UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _valid_unicode(text: str) -> str:
+    """``text`` with lone surrogates (which no wire format can carry) as U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+    return text
 
 
 def escape(text: str) -> str:
@@ -175,6 +184,7 @@ def render(template: str, *, sender: str, text: str, room: str, limit: int = MAX
     Every part carries the template (so each shows who speaks); the room for
     the text is what the template leaves of ``limit``.
     """
+    text = _valid_unicode(text)
     frame = template.format(sender=escape(sender), text="", room=escape(room))
     budget = limit - utf16_length(visible_text(frame))
     if budget < 1:

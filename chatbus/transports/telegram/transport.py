@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import httpx
 from telegram import Message as TgMessage
 from telegram import ReplyParameters, Update
 from telegram.constants import ChatMemberStatus, ParseMode
@@ -906,6 +907,15 @@ class TelegramTransport(BaseTransport):
                 log.error("telegram: Telegram refused a message for chat %s: %s; it is skipped", chat, exc.message)
                 return None
             except TelegramError as exc:  # network errors, timeouts, 5xx, unreadable answers
+                if self._stopping.is_set():
+                    raise _Stopped from None
+                if not _transient(exc):
+                    log.error(
+                        "telegram: a message for chat %s cannot be sent (%s); it is skipped",
+                        chat,
+                        self._redact(str(exc)),
+                    )
+                    return None
                 self._link_trouble(exc, "cannot send to the Telegram Bot API")
                 await self._sleep(delay)
                 delay = min(delay * 2, self.settings.retry_max_delay)
@@ -921,6 +931,18 @@ class TelegramTransport(BaseTransport):
                 await asyncio.wait_for(self._stopping.wait(), seconds)
         if self._stopping.is_set():
             raise _Stopped
+
+
+def _transient(exc: TelegramError) -> bool:
+    """Whether trying again can help: network trouble, timeouts and 5xx answers
+    can pass; a failure inside the HTTP layer that is not about the network
+    (a value it cannot encode) fails the same way every time."""
+    cause = exc.__cause__
+    if isinstance(exc, TimedOut) or cause is None:
+        return True
+    return isinstance(cause, (httpx.HTTPError, OSError, TelegramError, ValueError)) and not isinstance(
+        cause, UnicodeError
+    )
 
 
 def _origin_chat(message: Message) -> int | None:

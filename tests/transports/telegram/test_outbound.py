@@ -124,3 +124,12 @@ async def test_a_chat_configured_by_its_public_username(api: FakeBotAPI) -> None
         await web.say("ana", "hello group")
         [sent] = await api.wait_sent(1)  # the group's own message was not echoed back to it
         assert (sent.chat_id, sent.text) == (CHAT, "ana: hello group")
+
+
+async def test_a_text_no_wire_can_carry_is_relayed_with_a_replacement_and_blocks_nothing(api: FakeBotAPI) -> None:
+    hub, web, _ = build_hub(api)
+    async with hub:
+        await web.say("ana", "broken \ud800 surrogate")
+        await web.say("ana", "next")
+        sent = await api.wait_sent(2)
+        assert [s.text for s in sent] == ["ana: broken \ufffd surrogate", "ana: next"]
