@@ -223,3 +223,19 @@ async def test_a_group_upgraded_to_a_supergroup_is_followed(api: FakeBotAPI) -> 
         api.post(-1004242, "yes", user=api.user(5, username="alice"))
         await web.wait_for(lambda m: m.text == "yes")
         assert await hub.store.get_state("telegram:migrated:-4242") == "-1004242"
+
+
+async def test_telegram_unreachable_at_start_up_does_not_keep_the_chat_from_starting(api: FakeBotAPI) -> None:
+    await api.stop()
+    hub, web, telegram = build_hub(api)
+    async with hub:
+        assert hub.running
+        assert not telegram.health().healthy
+        assert "cannot reach the Telegram Bot API" in telegram.health().detail
+        await web.say("ana", "said before Telegram was reachable")
+        await api.start()
+        [sent] = await api.wait_sent(1)
+        assert sent.text == "ana: said before Telegram was reachable"
+        api.post(CHAT, "hello", user=api.user(5, username="alice"))
+        await web.wait_for(lambda m: m.text == "hello")
+        await eventually(lambda: telegram.health().healthy)
