@@ -3,7 +3,7 @@
 The server is a real hub with the WebSocket transport and a SQLite database in
 the test's tmp dir, running on its own thread and event loop so that the
 synchronous Playwright API can drive the browser from the test. Chromium is
-launched once per session; each test opens its own browser contexts (separate
+launched once per test module; each test opens its own browser contexts (separate
 cookies and localStorage, like separate people).
 
 Without ``/usr/bin/chromium`` the tests are skipped, unless ``CI=true``: then a
@@ -123,9 +123,14 @@ class ChatServer:
         return f"http://127.0.0.1:{self.port}/"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright."""
+    """Debian's Chromium, headless, driven by Playwright.
+
+    One browser per test module: Playwright's synchronous API keeps an event
+    loop running on the main thread while it is open, which would get in the
+    way of the asyncio tests that run after these.
+    """
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: install it with `apt-get install chromium`"
         if os.environ.get("CI", "").lower() == "true":
