@@ -77,3 +77,27 @@ def test_agents_roster_from_the_command_line(tmp_path: Path) -> None:
     assert fired.returncode == 0
     again = run_chatbus("agents", "fire", "alice", "--db", db)
     assert again.returncode == 1 and "no agent called 'alice'" in again.stderr
+
+
+def test_serve_logs_where_it_listens_and_stops_on_sigterm_with_status_0(tmp_path: Path) -> None:
+    from tests.support import ChatbusProcess
+
+    with ChatbusProcess("serve", "--port", "0", "--db", str(tmp_path / "chat.db"), cwd=tmp_path) as server:
+        line = server.stderr.wait_for("listening on", timeout=30)
+        assert "open the web chat at http://127.0.0.1:" in line
+        assert server.terminate() == 0
+    assert not any("Traceback" in line for line in server.stderr.drain())
+
+
+def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_chatbus("serve", "--port", str(port), "--db", str(tmp_path / "chat.db"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "--port" in result.stderr
+    assert "Traceback" not in result.stderr

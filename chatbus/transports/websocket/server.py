@@ -13,9 +13,12 @@ can reconnect and resume with ``lastSeenId``.
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import http
 import ipaddress
 import logging
+import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,7 +29,7 @@ from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import Event, State
 
-from chatbus.core.errors import AuthError, ChatbusError, InvalidMessage, RateLimited
+from chatbus.core.errors import AuthError, ChatbusError, InvalidMessage, RateLimited, TransportError
 from chatbus.core.message import DEFAULT_ROOM, Credentials, Identity, Message, Typing, valid_name
 from chatbus.core.transport import BaseTransport, Health, TransportSettings
 
@@ -161,13 +164,24 @@ class WebSocketTransport(BaseTransport):
 
     # lifecycle -----------------------------------------------------------
     async def start(self, hub: Hub) -> None:
-        """Listen; a port already in use is an ``OSError`` the hub reports."""
+        """Listen; an address that cannot be used is a ``TransportError`` saying what to do."""
         await super().start(hub)
         # Everything up to here is stored and will never be delivered; resumes
         # compare against it.
         self._last_delivered = hub.store.last_id
         s = self.settings
-        self._server = await serve(
+        try:
+            self._server = await self._listen()
+        except OSError as exc:
+            await super().stop()
+            raise TransportError(_bind_failure(s.host, s.port, exc)) from exc
+        sockets = self._server.sockets
+        self._port = sockets[0].getsockname()[1] if sockets else s.port
+        log.info("listening on %s; open the web chat at %s", self.url, "http" + self.url[2:])
+
+    async def _listen(self) -> Server:
+        s = self.settings
+        return await serve(
             self._handle,
             s.host,
             s.port,
@@ -181,9 +195,6 @@ class WebSocketTransport(BaseTransport):
             open_timeout=s.auth_timeout,
             server_header="chatbus",
         )
-        sockets = self._server.sockets
-        self._port = sockets[0].getsockname()[1] if sockets else s.port
-        log.info("WebSocket transport listening on %s", self.url)
 
     async def stop(self) -> None:
         """Close every connection with 1001 (going away) and stop listening."""
@@ -722,3 +733,13 @@ def _room(data: Mapping[str, Any]) -> str:
     if not valid_name(room):
         raise ProtocolViolation("INVALID_MESSAGE", "room must be 1-64 letters, digits, '_', '-' or '.'.")
     return str(room)
+
+
+def _bind_failure(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is already in use; stop the program using it "
+            "or choose another port with --port (CHATBUS_WEBSOCKET__PORT)"
+        )
+    reason = os.strerror(exc.errno).lower() if exc.errno and not isinstance(exc, socket.gaierror) else "unknown address"
+    return f"cannot listen on {host}:{port} ({reason}); choose another address with --host and --port"
