@@ -82,9 +82,16 @@ class Member:
     role: str
     kind: Kind
     status: str  # "online" for people; the work status for agents
+    current_task: str | None = None
+    progress: int | None = None
 
-    def as_dict(self) -> dict[str, str]:
-        return {"id": self.user_id, "role": self.role, "kind": self.kind, "status": self.status}
+    def as_dict(self) -> dict[str, Any]:
+        """The ``users`` entry of ``auth_response``; agents also say what they are doing."""
+        entry: dict[str, Any] = {"id": self.user_id, "role": self.role, "kind": self.kind, "status": self.status}
+        if self.kind == "agent":
+            entry["currentTask"] = self.current_task
+            entry["progress"] = self.progress
+        return entry
 
 
 class Hooks:
@@ -698,7 +705,7 @@ class Hub:
         out = [Member(i.user_id, i.role, i.kind, "online") for i, _ in self._online.values()]
         online = set(self._online)
         out.extend(
-            Member(agent.name, agent.role, "agent", agent.status)
+            Member(agent.name, agent.role, "agent", agent.status, agent.current_task, agent.progress)
             for agent in self.agents.values()
             if agent.name not in online
         )

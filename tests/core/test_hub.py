@@ -418,7 +418,14 @@ async def test_agent_status_is_stored_and_published() -> None:
         assert stored is not None and stored.status == "working" and stored.command == ("worker", "{task}")
         assert hub.stats()["agents"]["by_status"]["working"] == 1
         assert [m.as_dict() for m in hub.members()] == [
-            {"id": "alice", "role": "developer", "kind": "agent", "status": "working"}
+            {
+                "id": "alice",
+                "role": "developer",
+                "kind": "agent",
+                "status": "working",
+                "currentTask": "build the login page",
+                "progress": 100,
+            }
         ]
         with pytest.raises(InvalidMessage):
             await hub.set_agent_status("alice", "sleeping")  # type: ignore[arg-type]

@@ -178,7 +178,7 @@ def encode_with_list(kind: str, data: Mapping[str, Any], key: str, items: Sequen
     return b"".join((head[:-2], separator, json.dumps(key).encode(), b":[", joined, b"]}}"))
 
 
-def users_data(members: Iterable[Member]) -> tuple[list[str], list[dict[str, str]]]:
+def users_data(members: Iterable[Member]) -> tuple[list[str], list[dict[str, Any]]]:
     """``agents`` (the ids old clients show as the user list) and ``users`` of ``auth_response``."""
     users = [member.as_dict() for member in members]
     return [user["id"] for user in users], users

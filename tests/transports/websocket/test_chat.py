@@ -123,7 +123,14 @@ async def test_agent_and_system_messages_arrive_as_agent_response() -> None:
         await server.hub.hire("coder", "developer")
         alice = await server.client("alice")
         assert "coder" in alice.auth["agents"]
-        assert {"id": "coder", "role": "developer", "kind": "agent", "status": "idle"} in alice.auth["users"]
+        assert {
+            "id": "coder",
+            "role": "developer",
+            "kind": "agent",
+            "status": "idle",
+            "currentTask": None,
+            "progress": None,
+        } in alice.auth["users"]
         await server.hub.send("on it", sender="coder", reply_to=None)
         await server.hub.send("maintenance at noon")
         agent, system = await alice.chat(2)
