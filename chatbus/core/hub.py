@@ -671,7 +671,12 @@ class Hub:
         if not isinstance(identity, Identity):
             log.error("on_auth returned %r instead of an Identity", identity)
             raise AuthError("Authentication is misconfigured on the server; tell its operator.")
-        if identity.kind == "human" and (identity.user_id in self.agents or identity.user_id == SYSTEM_SENDER):
+        if identity.kind == "human" and (
+            identity.user_id in self.agents
+            or identity.user_id == SYSTEM_SENDER
+            # hired from the command line since the roster was last read
+            or (self.running and await self.store.get_agent(identity.user_id) is not None)
+        ):
             raise AuthError(f"The name {identity.user_id!r} belongs to an agent; choose another user id.")
         return identity
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chatbus import AgentStatus, Hub, Presence, hookimpl
+from chatbus import AgentStatus, AuthError, Hub, Presence, hookimpl
 from chatbus.core.message import Agent, Message
 from chatbus.core.settings import Settings
 from chatbus.plugins.agents import Work, WorkResult
@@ -296,6 +296,8 @@ async def test_agents_hired_and_fired_from_outside_the_server_are_picked_up(tmp_
     await other.open()
     try:
         await other.save_agent(Agent("zed", "reviewer"))
+        with pytest.raises(AuthError, match="belongs to an agent"):
+            await transport.join("zed")
         asked = await transport.say("carol", "@zed hello")
         assert (await reply(transport, asked, "zed")).text.startswith("Hi carol! I'm zed (reviewer).")
         await other.remove_agent("zed")
