@@ -139,6 +139,7 @@ def test_markup_in_messages_is_shown_as_text_and_never_runs(pages: Pages, server
     bob = pages.join("bob")
     for text in XSS_TEXTS:
         send(alice, text)
+    expect(message_items(alice)).to_have_count(len(XSS_TEXTS))  # stored before the agent speaks
     # An agent's task and reply with markup go through other code paths.
     server.call(server.hub.hire("helper", "<b>agent</b>"))  # type: ignore[union-attr]
     server.call(server.hub.set_agent_status("helper", "working", "<img src=x onerror=\"window.__pwned='task'\">", 10))  # type: ignore[union-attr]
@@ -171,6 +172,7 @@ def test_links_open_only_for_web_addresses(pages: Pages) -> None:
 def test_page_reconnects_after_a_restart_and_shows_missed_messages_once(pages: Pages, server: ChatServer) -> None:
     alice = pages.join("alice")
     send(alice, "before the restart")
+    expect(message_items(alice, "before the restart")).to_have_count(1)  # stored before the next one
     server.call(server.hub.send("system says hi", sender="system"))  # type: ignore[union-attr]
     expect(message_items(alice)).to_have_count(2)
 
