@@ -129,6 +129,7 @@ class Client:
         self.out = b""
         self.failure: str | None = None
         self.close_code: int | None = None
+        self.close_reason = ""
         self.ended: str | None = None  # how the connection ended, once it has
         self.received = 0  # message frames of any trial, ever
         # trial state
@@ -142,6 +143,14 @@ class Client:
     @property
     def authed(self) -> bool:
         return self.state == _OPEN
+
+    def describe_failure(self) -> str:
+        """Why this client is not signed in, for the report."""
+        if self.failure:
+            return self.failure
+        if self.close_code is not None:
+            return f"closed by the server with code {self.close_code} ({self.close_reason})"
+        return self.ended or f"not signed in (state {self.state})"
 
     @property
     def settled(self) -> bool:
@@ -422,6 +431,7 @@ class Client:
         elif opcode == 0x8:  # close: note the code, echo it, wait for the server to hang up
             code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
             self.close_code = code
+            self.close_reason = payload[2:].decode(errors="replace")
             if self.state == _AUTH:
                 self.failure = f"closed by the server with code {code} before auth_response"
             if self.state != _CLOSING:
@@ -468,6 +478,8 @@ class Worker:
         self.unexpected = 0
         self.error_frames = 0
         self.first_error: str | None = None
+        # Between commands nothing is measured: read in batches.
+        self.idle_quantum = 0.05
 
     def poll(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for socket events and handle them."""
@@ -482,6 +494,18 @@ class Worker:
                 client.writable()
             if events & ~_WRITE and client.sock is not None and client.reading:
                 client.readable()
+
+    def pump(self, timeout: float, quantum: float) -> None:
+        """Handle socket events for up to ``timeout`` seconds; with a
+        ``quantum``, read what is ready now and then let data pile up, so
+        each read takes many frames (for idle clients, whose latency does
+        not matter, reading every frame as it comes costs more than the
+        server spends sending it)."""
+        if quantum:
+            self.poll(0.0)
+            time.sleep(max(0.0, min(quantum, timeout)))
+        else:
+            self.poll(timeout)
 
     # parsing -----------------------------------------------------------------
     def classify(self, payload: bytes) -> tuple[Any, ...]:
@@ -519,7 +543,7 @@ class Worker:
 
     # commands ----------------------------------------------------------------
     def connect(
-        self, url: str, clients: list[tuple[int, str, bool]], concurrency: int, timeout: float
+        self, url: str, clients: list[tuple[int, str, bool]], concurrency: int, timeout: float, quantum: float = 0.0
     ) -> dict[str, Any]:
         """Open and sign in the given clients (index, user id, slow), those not signed in already."""
         started = monotonic()
@@ -544,7 +568,7 @@ class Worker:
                 client = waiting.pop()
                 client.start(address)
                 busy.append(client)
-            self.poll(0.02)
+            self.pump(0.02, quantum)
             still: list[Client] = []
             for client in busy:
                 (done if client.settled else still).append(client)
@@ -557,7 +581,7 @@ class Worker:
         return {
             "ok": len(done) - len(failed),
             "failed": len(failed),
-            "failures": [c.failure or f"state {c.state}" for c in failed[:5]],
+            "failures": [c.describe_failure() for c in failed[:5]],
             "seconds": monotonic() - started,
         }
 
@@ -571,10 +595,17 @@ class Worker:
         mine: dict[int, int],
         receivers: list[int],
         drain: float,
+        quantum: float = 0.0,
     ) -> dict[str, Any]:
         """Send this worker's share of the trial on schedule, wait for every
         receiver to have everything (or ``drain`` seconds after the last
-        scheduled send), and report."""
+        scheduled send), and report.
+
+        With ``quantum`` (seconds) the sockets are read at most that often,
+        so each read takes several frames: far less generator CPU per
+        delivery, at the price of frames that share a read sharing its
+        receive timestamp (the last one's).
+        """
         self.cache.clear()
         self.hist = array("Q", [0]) * HIST_SIZE
         self.unexpected = self.error_frames = 0
@@ -598,7 +629,6 @@ class Worker:
         first_send = last_send = max_lag = 0.0
         end = t0 + count / rate
         give_up = end + drain
-        poll = self.poll
         while True:
             now = wallclock()
             if i < total:
@@ -621,7 +651,7 @@ class Worker:
                 if trial.pending <= 0 or now > give_up:
                     break
                 wait = min(0.05, give_up - now)
-            poll(min(0.05, wait))
+            self.pump(min(0.05, wait), quantum)
         usage1 = resource.getrusage(resource.RUSAGE_SELF)
         self.trial = None
         report = self._report(trial, usage1.ru_utime - usage0.ru_utime, usage1.ru_stime - usage0.ru_stime)
@@ -730,7 +760,7 @@ class Worker:
         }
         while True:
             while not self.command_waiting:
-                self.poll(1.0)
+                self.pump(1.0, self.idle_quantum)
             self.command_waiting = False
             while self.conn.poll():
                 name, kwargs = self.conn.recv()
