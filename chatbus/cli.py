@@ -25,7 +25,7 @@ log = logging.getLogger("chatbus.cli")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # noqa: D102 - argparse's contract
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(2, f"chatbus: error: {message}\n")
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version as _dist_version
-from typing import Any
+from typing import Any, Self
 
 import pluggy
 
@@ -323,7 +323,7 @@ class Hub:
                         self.register(instantiate_plugin(import_object(spec), self), name=name)
                     except ChatbusError:
                         raise
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - reported with its name; the others still load
                         self._broken(name, "plugin", "chatbus", _own_version(), exc)
         if load_entrypoints:
             for ep in iter_entry_points(PLUGIN_GROUP):
@@ -334,7 +334,7 @@ class Hub:
                     self.register(instantiate_plugin(ep.load(), self), name=ep.name, dist=(dist, version))
                 except (PluginError, ConfigError):
                     raise
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - reported with its name; the others still load
                     self._broken(ep.name, "plugin", dist, version, exc)
         for plugin in extra:
             self.register(instantiate_plugin(plugin, self))
@@ -489,14 +489,14 @@ class Hub:
     async def _wait_tasks(self, timeout: float) -> None:
         if not self._tasks:
             return
-        done, pending = await asyncio.wait(list(self._tasks), timeout=timeout)
+        _, pending = await asyncio.wait(list(self._tasks), timeout=timeout)
         for task in pending:
             task.cancel()
         if pending:
             log.warning("cancelled %d plugin task(s) still running at shutdown", len(pending))
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def __aenter__(self) -> Hub:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

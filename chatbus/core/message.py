@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 __all__ = [
@@ -46,7 +46,7 @@ def valid_name(value: object) -> bool:
 
 def utcnow() -> datetime:
     """The current time in UTC, with its offset."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

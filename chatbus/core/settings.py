@@ -187,7 +187,7 @@ class Settings(BaseSettings):
     def _known_level(cls, value: str) -> str:
         level = value.upper()
         if not isinstance(logging.getLevelName(level), int):
-            raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+            raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")  # noqa: TRY004 - pydantic's contract
         return level
 
     @classmethod

@@ -32,7 +32,7 @@ _SECRET_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
 
 def _chat_key(value: Any) -> ChatKey:
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a chat id")
+        raise ValueError(f"{value!r} is not a chat id")  # noqa: TRY004 - pydantic reports ValueError as a setting error
     if isinstance(value, int):
         if value == 0:
             raise ValueError("0 is not a chat id")

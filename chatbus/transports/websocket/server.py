@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import http
 import ipaddress
 import logging
+import os
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
