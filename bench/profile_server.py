@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,42 +34,46 @@ if str(HERE) not in sys.path:
 
 import fanout
 
-__all__ = ["AREAS", "area_of", "main"]
+__all__ = ["AREAS", "LEAF_AREAS", "OWNER_AREAS", "area_of", "main"]
 
-# (area, substring of the frame's file or function), first match wins; the
-# order puts chatbus's own code before the libraries it calls.
-AREAS: tuple[tuple[str, str], ...] = (
-    ("chatbus store (SQLite)", "chatbus/core/store.py"),
-    ("chatbus ws transport: fan-out", "_fan_out"),
-    ("chatbus ws transport: wire encoding", "websocket/wire.py"),
-    ("chatbus ws transport: frame handling", "chatbus/transports/websocket/"),
+# What the innermost frame is doing, when it is one of the known heavy
+# operations: (area, substring of "function (file:line)"). First match wins.
+LEAF_AREAS: tuple[tuple[str, str], ...] = (
+    ("socket writes (send syscalls)", "_SelectorSocketTransport.write"),
+    ("socket reads (recv syscalls)", "_read_ready"),
+    ("permessage-deflate", "permessage_deflate"),
+    ("JSON encoding and parsing", "json/"),
+    ("SQLite (store thread)", "chatbus/core/store.py"),
+    ("logging", "logging/"),
+    ("thread pool hand-offs", "concurrent/futures"),
+    ("thread pool hand-offs", "threading.py"),
+)
+# Otherwise, whose code it is: the innermost frame that matches.
+OWNER_AREAS: tuple[tuple[str, str], ...] = (
+    ("chatbus ws transport: fan-out loop", "_fan_out"),
+    ("chatbus ws transport: frames in and out", "chatbus/transports/websocket/"),
     ("chatbus plugins (hooks)", "chatbus/plugins/"),
     ("chatbus hub pipeline", "chatbus/core/hub.py"),
-    ("chatbus messages and logs", "chatbus/core/"),
-    ("logging", "logging/"),
-    ("sqlite3", "sqlite3"),
-    ("json", "json/"),
-    ("pluggy", "pluggy/"),
-    ("websockets: broadcast", "broadcast"),
-    ("websockets: sending", "send"),
-    ("websockets: reading frames", "websockets/"),
-    ("asyncio event loop and sockets", "asyncio/"),
+    ("chatbus core (messages, store)", "chatbus/core/"),
     ("baseline server", "baseline_server.py"),
-    ("threads and executors", "concurrent/"),
-    ("threads and executors", "threading.py"),
+    ("websockets: broadcast", "broadcast ("),
+    ("websockets: frames and protocol", "websockets/"),
+    ("pluggy", "pluggy/"),
+    ("asyncio event loop", "asyncio/"),
+    ("asyncio event loop", "selectors.py"),
 )
+AREAS = LEAF_AREAS + OWNER_AREAS
 
 
 def area_of(stack: Sequence[str]) -> str:
-    """The area a sample belongs to: the innermost frame of chatbus's own code
-    that matches, else the innermost library frame that does."""
+    """The area a sample belongs to: a known heavy operation when the
+    innermost frame is one, else the innermost frame whose code is known."""
+    if stack:
+        for name, pattern in LEAF_AREAS:
+            if pattern in stack[-1]:
+                return name
     for frame in reversed(stack):
-        if "chatbus/" in frame:
-            for name, pattern in AREAS:
-                if pattern in frame:
-                    return name
-    for frame in reversed(stack):
-        for name, pattern in AREAS:
+        for name, pattern in OWNER_AREAS:
             if pattern in frame:
                 return name
     return "other"
@@ -104,6 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the load (default 10)")
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--senders", type=int, default=10)
+    parser.add_argument(
+        "--sign-in",
+        type=int,
+        metavar="N",
+        help="instead of a message load, profile N distinct users signing in (scenario 3's work)",
+    )
     parser.add_argument("--sample-rate", type=int, default=250, help="py-spy samples per second (default 250)")
     parser.add_argument("--top", type=int, default=25, help="functions to list (default 25)")
     parser.add_argument("--svg", type=Path, help="also write a flame graph here")
@@ -113,60 +124,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not Path(spy).exists():
         print("profile_server: py-spy is not installed; run .venv/bin/pip install py-spy", file=sys.stderr)
         return 1
-    opts = fanout.Options(s3_connections=args.clients)
+    opts = fanout.Options(s3_connections=max(args.clients, args.sign_in or 0))
     fanout.prepare_limits(opts)
     scratch = Path(tempfile.mkdtemp(prefix="fanout-profile-"))
     raw = scratch / "samples.txt"
     clients = list(range(args.clients))
     with fanout.workers_running(2) as workers:
         load = fanout.Load(workers)
-        server = fanout.Server(args.server, args.compression, max_connections=args.clients + 100)
+        server = fanout.Server(args.server, args.compression, max_connections=opts.s3_connections + 100)
         try:
-            joined = load.connect(server, clients)
-            if joined["failed"]:
-                raise fanout.BenchError(f"{joined['failed']} clients could not connect: {joined['failures']}")
-            load.trial(server, clients, args.senders, args.rate, 1.0, 5.0)  # warm up
+            if not args.sign_in:
+                joined = load.connect(server, clients)
+                if joined["failed"]:
+                    raise fanout.BenchError(f"{joined['failed']} clients could not connect: {joined['failures']}")
+                load.trial(server, clients, args.senders, args.rate, 1.0, 5.0, opts.read_quantum)  # warm up
             server.settle()
             record = subprocess.Popen(
-                [
-                    spy,
-                    "record",
-                    "--pid",
-                    str(server.process.pid),
-                    "--rate",
-                    str(args.sample_rate),
-                    "--duration",
-                    str(int(args.seconds + 2)),
-                    "--format",
-                    "raw",
-                    "--output",
-                    str(raw),
-                    "--nonblocking",
-                    "--threads",
-                ],
+                [spy, "record", "--pid", str(server.process.pid), "--rate", str(args.sample_rate)]
+                + ["--format", "raw", "--output", str(raw), "--nonblocking", "--threads"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )
-            time.sleep(0.5)
-            result = load.trial(server, clients, args.senders, args.rate, args.seconds, 10.0)
-            _, errors = record.communicate(timeout=args.seconds + 30)
-            if record.returncode != 0 or not raw.exists():
+            time.sleep(1.0)
+            cpu = server.cpu_seconds()
+            if args.sign_in:
+                joined = load.connect(server, list(range(args.sign_in)), timeout=600.0)
+                cpu = server.cpu_seconds() - cpu
+                units, unit = joined["ok"], "sign-in"
+                headline = f"{joined['ok']}/{args.sign_in} distinct users signed in in {joined['seconds']:.1f} s"
+            else:
+                result = load.trial(server, clients, args.senders, args.rate, args.seconds, 10.0, opts.read_quantum)
+                cpu = server.cpu_seconds() - cpu
+                units, unit = result.deliveries, "delivery"
+                headline = result.summary()
+            record.send_signal(signal.SIGINT)
+            _, errors = record.communicate(timeout=60)
+            if not raw.exists():
                 raise fanout.BenchError(f"py-spy failed: {errors.decode(errors='replace')[-2000:]}")
         finally:
             server.stop()
-    print(f"{args.server} ({args.compression}): {result.summary()}")
+    print(f"{args.server} ({args.compression}): {headline}")
     samples = read_samples(raw)
     total = sum(count for _, count in samples)
-    if not total or not result.deliveries:
-        print("profile_server: no samples or no deliveries", file=sys.stderr)
+    if not total or not units:
+        print("profile_server: no samples or nothing done", file=sys.stderr)
         return 1
     # py-spy counts samples of running (non-idle) threads; the share of each
-    # area, times the server's CPU per delivery, is its cost per delivery.
-    per_delivery = result.server_cpu_us
-    print(
-        f"server CPU {per_delivery:.2f} us per delivery over {result.deliveries:,} deliveries; "
-        f"{total:,} samples of running threads"
-    )
+    # area, times the server's CPU per unit of work, is its cost per unit.
+    per_unit = cpu / units * 1e6
+    print(f"server CPU {per_unit:.2f} us per {unit} over {units:,} ({cpu:.2f} s); {total:,} samples of running threads")
     areas: Counter[str] = Counter()
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -182,12 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             inclusive[frame] += count
 
     def row(name: str, count: int) -> str:
-        return f"  {count / total * per_delivery:7.2f} us  {count / total:6.1%}  {name}"
+        return f"  {count / total * per_unit:9.2f} us  {count / total:6.1%}  {name}"
 
-    print("by thread:")
+    print(f"by thread (us per {unit}):")
     for name, count in threads.most_common():
         print(row(name, count))
-    print("by area (innermost chatbus frame that matches, else innermost library frame):")
+    print("by area (the innermost frame's operation when it is a known heavy one, else whose code it is):")
     for name, count in areas.most_common():
         print(row(name, count))
     print(f"by function, own time (top {args.top}):")
