@@ -103,11 +103,11 @@ class Options:
             repetitions=1,
             s1_seconds=1.0,
             s1_bisect=2,
-            s2_clients=300,
-            s2_seconds=3.0,
+            s2_clients=200,
+            s2_seconds=2.0,
             s3_connections=500,
             s3_seconds=30.0,
-            s4_seconds=2.0,
+            s4_seconds=1.5,
         )
         for key, value in changes.items():
             setattr(base, key, value)
@@ -416,6 +416,8 @@ class TrialResult:
     client_cpu_us: float  # load-generator CPU per delivery
     error_frames: int
     first_problem: str | None
+    payload_bytes: float  # one message frame, uncompressed
+    wire_bytes: float  # bytes received per delivery, compressed where negotiated
 
     @property
     def correct(self) -> bool:
@@ -491,6 +493,12 @@ class TrialResult:
             server_cpu_us=cpu / deliveries * 1e6 if deliveries else math.nan,
             client_cpu_us=sum(r["cpu"] for r in replies) / deliveries * 1e6 if deliveries else math.nan,
             error_frames=sum(r["error_frames"] for r in replies),
+            payload_bytes=(
+                sum(r["payload_bytes"] for r in replies) / sum(r["payloads"] for r in replies)
+                if any(r["payloads"] for r in replies)
+                else math.nan
+            ),
+            wire_bytes=sum(r["rx_bytes"] for r in replies) / deliveries if deliveries else math.nan,
             first_problem=problems[0] if problems else None,
         )
 
@@ -715,6 +723,8 @@ def figures_of(block: dict[str, Any]) -> dict[str, float]:
             s1_p99_ms=s1.p99_ms,
             s1_server_us_per_delivery=s1.server_cpu_us,
             s1_generator_us_per_delivery=s1.client_cpu_us,
+            s1_payload_bytes=s1.payload_bytes,
+            s1_wire_bytes=s1.wire_bytes,
         )
     s2: TrialResult | None = block.get("s2")
     if s2 is not None:
@@ -765,6 +775,8 @@ LABELS = [
     ("s1_p99_ms", "S1 latency p99 (ms)", "{:.2f}"),
     ("s1_server_us_per_delivery", "S1 server CPU per delivery (us)", "{:.2f}"),
     ("s1_generator_us_per_delivery", "S1 generator CPU per delivery (us)", "{:.2f}"),
+    ("s1_payload_bytes", "S1 message frame size (bytes, uncompressed)", "{:.0f}"),
+    ("s1_wire_bytes", "S1 bytes received per delivery (on the wire)", "{:.0f}"),
     ("s2_p50_ms", "S2 latency p50 (ms, 1,000 clients, 20 msg/s)", "{:.2f}"),
     ("s2_p99_ms", "S2 latency p99 (ms)", "{:.2f}"),
     ("s2_max_ms", "S2 latency max (ms)", "{:.2f}"),

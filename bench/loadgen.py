@@ -313,6 +313,7 @@ class Client:
         if not data:
             self.lost("closed by the server")
             return
+        self.worker.rx_bytes += len(data)
         if ancillary and ancillary[0][1] == _SO_TIMESTAMPNS:
             seconds, nanoseconds = _TIMESPEC.unpack(ancillary[0][2])
             self.feed(data, seconds + nanoseconds * 1e-9)
@@ -478,6 +479,7 @@ class Worker:
         self.unexpected = 0
         self.error_frames = 0
         self.first_error: str | None = None
+        self.payload_bytes = self.payloads = self.rx_bytes = 0
         # Between commands nothing is measured: read in batches.
         self.idle_quantum = 0.05
 
@@ -533,6 +535,8 @@ class Worker:
                 number = int(found.group(2))
                 if number < trial.count:
                     result = (_MESSAGE, number, message_id, float(found.group(3)))
+                    self.payload_bytes += len(payload)
+                    self.payloads += 1
                     trial.ids[number] = message_id
         elif kind == "auth_response":
             return (_AUTH_OK,) if isinstance(data, dict) and data.get("success") is True else (_AUTH_FAILED,)
@@ -609,6 +613,7 @@ class Worker:
         self.cache.clear()
         self.hist = array("Q", [0]) * HIST_SIZE
         self.unexpected = self.error_frames = 0
+        self.payload_bytes = self.payloads = self.rx_bytes = 0
         self.first_error = None
         ready = [self.clients[i] for i in receivers if i in self.clients]
         trial = Trial(tag, count, ready)
@@ -702,6 +707,9 @@ class Worker:
             "cpu": user + system,
             "cpu_user": user,
             "cpu_system": system,
+            "payload_bytes": self.payload_bytes,
+            "payloads": self.payloads,
+            "rx_bytes": self.rx_bytes,
         }
 
     def close(self, indices: list[int] | None, timeout: float) -> dict[str, Any]:
