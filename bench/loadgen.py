@@ -74,6 +74,7 @@ _RECV_SIZE = 256 * 1024
 _SO_TIMESTAMPNS = 35
 _ANCILLARY = socket.CMSG_SPACE(16)
 _TIMESPEC = struct.Struct("qq")
+_SLOW_RCVBUF = 16 * 1024
 _LINGER_ABORT = struct.pack("ii", 1, 0)
 
 # client states
@@ -166,6 +167,11 @@ class Client:
             sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         except OSError:
             pass  # no kernel timestamps: the read time is used
+        if self.slow:
+            # A small receive window, so that what the client does not read
+            # piles up in the server's own buffers within seconds instead of
+            # first filling megabytes of kernel buffers on both sides.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SLOW_RCVBUF)
         self.sock = sock
         self.fd = sock.fileno()
         self.worker.by_fd[self.fd] = self
