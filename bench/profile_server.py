@@ -91,6 +91,18 @@ def short(frame: str) -> str:
     return f"{name} ({path})"
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of each thread of ``pid``, by thread id."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        out[task.name] = (int(fields[11]) + int(fields[12])) / fanout.CLK_TCK
+    return out
+
+
 def read_samples(raw: Path) -> list[tuple[list[str], int]]:
     samples = []
     for line in raw.read_text(errors="replace").splitlines():
@@ -147,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             time.sleep(1.0)
             cpu = server.cpu_seconds()
+            threads_before = thread_cpu(server.process.pid)
             if args.sign_in:
                 joined = load.connect(server, list(range(args.sign_in)), timeout=600.0)
                 cpu = server.cpu_seconds() - cpu
@@ -157,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cpu = server.cpu_seconds() - cpu
                 units, unit = result.deliveries, "delivery"
                 headline = result.summary()
+            threads_after = thread_cpu(server.process.pid)
             record.send_signal(signal.SIGINT)
             _, errors = record.communicate(timeout=60)
             if not raw.exists():
@@ -190,7 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     def row(name: str, count: int) -> str:
         return f"  {count / total * per_unit:9.2f} us  {count / total:6.1%}  {name}"
 
-    print(f"by thread (us per {unit}):")
+    print(f"by thread, measured from /proc (us per {unit}):")
+    names = {label.split("(", 1)[1].split(")", 1)[0]: label for label in threads if "(" in label}
+    for tid, seconds in sorted(threads_after.items(), key=lambda item: -item[1]):
+        used = seconds - threads_before.get(tid, 0.0)
+        if used > 0:
+            print(f"  {used / units * 1e6:9.2f} us  {used / cpu:6.1%}  {names.get(tid, 'thread ' + tid)}")
+    print(f"by thread, sampled (us per {unit}):")
     for name, count in threads.most_common():
         print(row(name, count))
     print("by area (the innermost frame's operation when it is a known heavy one, else whose code it is):")
