@@ -164,7 +164,13 @@ class Server:
         self.command = command
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            command, cwd=self.folder, env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            command,
+            cwd=self.folder,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=loadgen.die_with_parent,  # noqa: PLW1509 - the coordinator is single-threaded
         )
         self._wait_ready(20.0)
 

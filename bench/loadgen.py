@@ -31,11 +31,13 @@ wall-clock times of this machine.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
 import resource
 import select
+import signal
 import socket
 import struct
 import time
@@ -51,7 +53,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-__all__ = ["HIST_SIZE", "Client", "Worker", "bucket_top", "bucket_value", "worker_main"]
+__all__ = ["HIST_SIZE", "Client", "Worker", "bucket_top", "bucket_value", "die_with_parent", "worker_main"]
 
 monotonic = time.monotonic
 wallclock = time.time
@@ -75,6 +77,7 @@ _SO_TIMESTAMPNS = 35
 _ANCILLARY = socket.CMSG_SPACE(16)
 _TIMESPEC = struct.Struct("qq")
 _SLOW_RCVBUF = 16 * 1024
+_PR_SET_PDEATHSIG = 1
 _LINGER_ABORT = struct.pack("ii", 1, 0)
 
 # client states
@@ -793,9 +796,20 @@ class Worker:
                 self.conn.send((name, result))
 
 
+def die_with_parent() -> None:
+    """Ask Linux to end this process (SIGTERM) when its parent dies, so no
+    server or worker outlives a benchmark that was killed."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: the benchmark still stops its children itself
+
+
 def worker_main(conn: Connection, nice: int = 0) -> None:
     """Entry point of a worker process; ``nice`` lowers its priority so the
     server under test gets the CPU first."""
+    die_with_parent()
     if nice:
         os.nice(nice)
     Worker(conn).serve()
