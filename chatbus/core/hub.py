@@ -282,6 +282,13 @@ class Hub:
         self.transports: dict[str, Transport] = {}
         self.agents: dict[str, Agent] = {}
         self._online: dict[str, tuple[Identity, int]] = {}
+        # Everyone here, kept ready: a sign-in lists them all, and with
+        # thousands online rebuilding the list each time would dominate.
+        self._people: dict[str, Member] = {}
+        self._agent_members: dict[str, tuple[Agent, Member]] = {}
+        self._member_list: tuple[Member, ...] | None = None
+        #: Changes whenever ``members()`` would answer differently.
+        self.members_version = 0
         self._feeds: list[_Feed] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
@@ -427,6 +434,7 @@ class Hub:
         await self.store.open()
         try:
             self.agents = {agent.name: agent for agent in await self.store.list_agents()}
+            self._members_changed()
             self._next_dispatch = self.store.last_id + 1
             self._running = True
             self._stopping = False
@@ -484,6 +492,8 @@ class Hub:
             self._running = False
             self._stopping = False
             self._online.clear()
+            self._people.clear()
+            self._members_changed()
             log.info("hub stopped")
 
     async def _wait_tasks(self, timeout: float) -> None:
@@ -687,6 +697,8 @@ class Hub:
             self._online[identity.user_id] = (entry[0], entry[1] + 1)
             return
         self._online[identity.user_id] = (identity, 1)
+        self._people[identity.user_id] = Member(identity.user_id, identity.role, identity.kind, "online")
+        self._members_changed()
         self.publish(Presence(identity.user_id, identity.role, identity.kind, "online"))
         await self.hooks.connect(identity, transport, self)
 
@@ -699,22 +711,43 @@ class Hub:
             self._online[identity.user_id] = (entry[0], entry[1] - 1)
             return
         del self._online[identity.user_id]
+        self._people.pop(identity.user_id, None)
+        self._members_changed()
         self.publish(Presence(identity.user_id, identity.role, identity.kind, "offline"))
         await self.hooks.disconnect(identity, transport, self)
 
     def typing(self, identity: Identity, room: str = DEFAULT_ROOM, transport: str | None = None) -> None:
         self.publish(Typing(identity.user_id, room, transport))
 
-    def members(self) -> list[Member]:
-        """Everyone here now: connected people, then hired agents."""
-        out = [Member(i.user_id, i.role, i.kind, "online") for i, _ in self._online.values()]
-        online = set(self._online)
-        out.extend(
-            Member(agent.name, agent.role, "agent", agent.status, agent.current_task, agent.progress)
-            for agent in self.agents.values()
-            if agent.name not in online
-        )
-        return out
+    def members(self) -> tuple[Member, ...]:
+        """Everyone here now: connected people, then hired agents.
+
+        The answer is cached until someone arrives, leaves or an agent
+        changes (``members_version`` then moves on), and a member who did not
+        change is the same object as before, so callers can cache per member.
+        """
+        if self._member_list is None:
+            people = self._people
+            agents = tuple(self._agent_member(agent) for agent in self.agents.values() if agent.name not in people)
+            self._member_list = (*people.values(), *agents)
+        return self._member_list
+
+    def _agent_member(self, agent: Agent) -> Member:
+        cached = self._agent_members.get(agent.name)
+        if cached is not None and cached[0] is agent:
+            return cached[1]
+        member = Member(agent.name, agent.role, "agent", agent.status, agent.current_task, agent.progress)
+        self._agent_members[agent.name] = (agent, member)
+        return member
+
+    def _members_changed(self) -> None:
+        self._member_list = None
+        self.members_version += 1
+
+    @property
+    def people_online(self) -> int:
+        """How many people (not agents) are connected now."""
+        return len(self._people)
 
     def is_online(self, user_id: str) -> bool:
         return user_id in self._online or user_id in self.agents
@@ -732,6 +765,7 @@ class Hub:
             agent = Agent(name, role, agent.command, previous.status, previous.current_task, previous.progress)
         await self.store.save_agent(agent)
         self.agents[name] = agent
+        self._members_changed()
         if previous is None and self._running:
             self.publish(Presence(name, role, "agent", "online"))
         return agent
@@ -740,6 +774,8 @@ class Hub:
         """Remove an agent from the roster."""
         removed = await self.store.remove_agent(name)
         agent = self.agents.pop(name, None)
+        self._agent_members.pop(name, None)
+        self._members_changed()
         if agent is not None and self._running:
             self.publish(Presence(name, agent.role, "agent", "offline"))
         return removed or agent is not None
@@ -760,6 +796,7 @@ class Hub:
         if agent is None:
             raise InvalidMessage(f"There is no agent called {name!r}.")
         self.agents[name] = agent
+        self._members_changed()
         self.publish(AgentStatus(name, status, current_task, progress))
         return agent
 
@@ -773,6 +810,7 @@ class Hub:
         gone = {name: self.agents[name] for name in removed}
         self.agents.clear()
         self.agents.update(fresh)
+        self._members_changed()
         if self.running:
             for name in added:
                 self.publish(Presence(name, fresh[name].role, "agent", "online"))

@@ -21,7 +21,7 @@ import os
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -30,7 +30,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import Event, State
 
 from chatbus.core.errors import AuthError, ChatbusError, InvalidMessage, RateLimited, TransportError
-from chatbus.core.message import DEFAULT_ROOM, Credentials, Identity, Message, Typing, valid_name
+from chatbus.core.message import DEFAULT_ROOM, Credentials, Identity, Message, Presence, Typing, valid_name
 from chatbus.core.transport import BaseTransport, Health, TransportSettings
 
 from . import http as routes
@@ -41,16 +41,17 @@ from .wire import (
     decode_frame,
     encode,
     encode_with_list,
+    encode_with_raw,
     error_frame,
     event_frame,
+    json_list,
     message_frame,
     newest_within,
     pong_frame,
-    users_data,
 )
 
 if TYPE_CHECKING:
-    from chatbus.core.hub import Hub
+    from chatbus.core.hub import Hub, Member
     from chatbus.core.message import Event as HubEvent
 
 __all__ = ["ChatConnection", "WebSocketTransport"]
@@ -108,6 +109,16 @@ class ChatConnection(ServerConnection):
 Handler = Callable[[ChatConnection, dict[str, Any]], Awaitable[None]]
 
 
+class _Outgoing(NamedTuple):
+    """A frame waiting for the next flush: its JSON, its serialized frame, the
+    message id it carries (None for events), and who must not get it."""
+
+    data: bytes
+    wire: bytes
+    message_id: int | None
+    skip_user: str | None
+
+
 class WebSocketTransport(BaseTransport):
     """Serves the chat over WebSocket, and the web page over HTTP, on one port.
 
@@ -129,6 +140,10 @@ class WebSocketTransport(BaseTransport):
         self._live: set[ChatConnection] = set()
         self._closers: set[asyncio.Task[None]] = set()
         self._last_delivered = 0
+        self._outbox: list[_Outgoing] = []
+        self._flush_scheduled = False
+        self._roster_cache: tuple[object, int, bytes, bytes] | None = None
+        self._member_fragments: dict[str, tuple[Member, bytes]] = {}
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._port: int | None = None
         self._handlers: dict[str, Handler] = {
@@ -246,56 +261,106 @@ class WebSocketTransport(BaseTransport):
     # delivery ------------------------------------------------------------
     async def deliver(self, message: Message) -> None:
         """Write a stored message to every signed-in connection (the sender too)."""
-        self._last_delivered = message.id
         if self._live:
             self._fan_out(encode(message_frame(message)), message.id)
-        if self._waiters:
-            self._wake(message.id)
+        else:
+            self._delivered(message.id)
 
     async def notify(self, event: HubEvent) -> None:
-        """Presence and agent status to everyone; typing to everyone but the typist."""
-        if self._live:
-            skip = event.user_id if isinstance(event, Typing) else None
-            self._fan_out(encode(event_frame(event)), None, skip)
+        """Presence and agent status to everyone; typing to everyone but the typist.
+
+        In a chat with more than ``presence_limit`` people, people's comings
+        and goings are not broadcast: each would cost a frame to every
+        connection, which grows with the square of the crowd.
+        """
+        if not self._live:
+            return
+        if isinstance(event, Presence) and event.kind == "human" and self._crowded():
+            return
+        skip = event.user_id if isinstance(event, Typing) else None
+        self._fan_out(encode(event_frame(event)), None, skip)
+
+    def _crowded(self) -> bool:
+        hub = self.hub
+        return hub is not None and hub.people_online > self.settings.presence_limit
 
     def _fan_out(self, data: bytes, message_id: int | None, skip_user: str | None = None) -> None:
-        """Write one encoded frame to every signed-in connection without waiting.
+        """Queue one encoded frame for every signed-in connection.
 
-        The frame is serialized once and the same bytes go to every socket
-        (connections that negotiated compression go through their own
-        protocol object). Connections still signing in get it queued; a
-        connection whose unsent backlog is over the bound is cut off.
+        Frames queued during one turn of the event loop go out together in
+        :meth:`_flush`: one socket write per connection however many
+        messages arrived, instead of one write (one system call) per
+        message per connection.
         """
-        wire = Frame(_TEXT, data).serialize(mask=False)
+        self._outbox.append(_Outgoing(data, Frame(_TEXT, data).serialize(mask=False), message_id, skip_user))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Write the queued frames to every signed-in connection without waiting.
+
+        Connections with no extension negotiated all get the same bytes
+        (frames serialized once); connections that negotiated compression
+        go through their own protocol object. Connections still signing in
+        get the frames held; a connection whose unsent backlog is over the
+        bound is cut off.
+        """
+        self._flush_scheduled = False
+        outbox, self._outbox = self._outbox, []
+        if not outbox:
+            return
+        try:
+            self._write_out(outbox)
+        except Exception:  # a bug here must not stop later deliveries
+            log.exception("could not write %d frame(s) to the connections", len(outbox))
+        last = next((item.message_id for item in reversed(outbox) if item.message_id is not None), None)
+        if last is not None:
+            self._delivered(last)
+
+    def _write_out(self, outbox: list[_Outgoing]) -> None:
+        skips = {item.skip_user for item in outbox if item.skip_user is not None}
+        blob = b"".join(item.wire for item in outbox)
         limit = self.settings.max_backlog_bytes
         behind: list[ChatConnection] = []
         for connection in self._live:
-            if skip_user is not None and connection.identity is not None and connection.identity.user_id == skip_user:
-                continue
+            user = connection.identity.user_id if connection.identity is not None else None
+            mine = outbox if user not in skips else [item for item in outbox if item.skip_user != user]
             pending = connection.pending
             if pending is not None:
-                pending.append((message_id, data))
-                connection.pending_bytes += len(data)
+                for item in mine:
+                    pending.append((item.message_id, item.data))
+                    connection.pending_bytes += len(item.data)
                 if connection.pending_bytes > limit:
                     behind.append(connection)
                 continue
-            if connection.protocol.state is not _OPEN:
+            if connection.protocol.state is not _OPEN or not mine:
                 continue
             transport = connection.transport
             if transport.get_write_buffer_size() > limit:
                 behind.append(connection)
                 continue
             try:
-                if connection.plain:
-                    transport.write(wire)
-                else:
-                    connection.protocol.send_text(data)
+                if not connection.plain:
+                    for item in mine:
+                        connection.protocol.send_text(item.data)
                     connection.send_data()
+                elif mine is outbox:
+                    transport.write(blob)
+                else:
+                    transport.write(b"".join(item.wire for item in mine))
             except Exception as exc:  # noqa: BLE001 - one broken socket must not stop the others
                 log.warning("session %s: could not write a frame: %s", connection.who, type(exc).__name__)
                 behind.append(connection)
         for connection in behind:
             self._cut_off(connection)
+
+    def _delivered(self, message_id: int) -> None:
+        """Every message up to ``message_id`` has reached the connections (or
+        their held frames); release sign-ins waiting for that."""
+        self._last_delivered = message_id
+        if self._waiters:
+            self._wake(message_id)
 
     def _cut_off(self, connection: ChatConnection) -> None:
         """Stop writing to a connection that fell too far behind and close it (1013)."""
@@ -563,26 +628,25 @@ class WebSocketTransport(BaseTransport):
         await hub.connect(identity, self.name)
         connection.joined = True
         missed, more = await self._missed(hub, last_seen) if last_seen is not None else (None, False)
-        agents, users = users_data(hub.members())
+        agents, users = self._roster(hub)
         answer: dict[str, Any] = {
             "success": True,
             "userId": identity.user_id,
             "role": identity.role,
             "sessionId": connection.session_id,
-            "agents": agents,
-            "users": users,
         }
+        lists = {"agents": agents, "users": users}
         if missed is None:
             log.info("session %s: signed in", connection.who)
-            await self._reply(connection, {"type": "auth_response", "data": answer})
             floor = 0
         else:
             frames, left_out = newest_within(missed, self.settings.replay_max_bytes)
             kept = missed[len(missed) - len(frames) :]
             answer["missedHasMore"] = more or left_out > 0
+            lists["missed"] = json_list(frames)
             log.info("session %s: signed in, %d missed message(s) after %d", connection.who, len(kept), last_seen)
-            await self._send_bytes(connection, encode_with_list("auth_response", answer, "missed", frames))
             floor = kept[-1].id if kept else 0
+        await self._send_bytes(connection, encode_with_raw("auth_response", answer, lists))
         # ``missed`` may hold messages that are stored but not yet handed to
         # this transport; keep holding live frames until they have been, so
         # none of them is sent twice.
@@ -598,6 +662,34 @@ class WebSocketTransport(BaseTransport):
         connection.send_data()
         if connection.transport.get_write_buffer_size() > self.settings.max_backlog_bytes:
             self._cut_off(connection)
+
+    def _roster(self, hub: Hub) -> tuple[bytes, bytes]:
+        """``agents`` and ``users`` of ``auth_response`` as encoded JSON lists.
+
+        Kept until the hub's member list changes. ``agents`` names everyone;
+        ``users`` describes agents and at most ``presence_limit`` people
+        (their entries encoded once and reused), so a sign-in among thousands
+        of people stays cheap.
+        """
+        version = hub.members_version
+        cached = self._roster_cache
+        if cached is not None and cached[0] is hub and cached[1] == version:
+            return cached[2], cached[3]
+        members = hub.members()
+        people = hub.people_online  # members() lists people first, then agents
+        described = members[: min(people, self.settings.presence_limit)] + members[people:]
+        old = self._member_fragments
+        fresh: dict[str, tuple[Member, bytes]] = {}
+        for member in described:
+            entry = old.get(member.user_id)
+            if entry is None or entry[0] is not member:
+                entry = (member, encode(member.as_dict()))
+            fresh[member.user_id] = entry
+        self._member_fragments = fresh
+        agents = encode([member.user_id for member in members])
+        users = json_list([entry[1] for entry in fresh.values()])
+        self._roster_cache = (hub, version, agents, users)
+        return agents, users
 
     async def _delivered_through(self, message_id: int) -> None:
         """Wait until the hub has handed this transport every message up to ``message_id``."""

@@ -48,6 +48,14 @@ class WebSocketSettings(TransportSettings):
         description="largest total size of the frames in auth_response.missed or a history answer; the oldest are left out",
     )
     compression: Literal["deflate"] | None = Field(None, description="'deflate' (permessage-deflate) or none")
+    presence_limit: int = Field(
+        250,
+        ge=0,
+        description=(
+            "while more people than this are connected, their arrivals and departures are not broadcast one by "
+            "one and auth_response.users lists only this many of them (agents always); agents lists everyone"
+        ),
+    )
     typing_interval: float = Field(
         1.0, ge=0, description="least seconds between two relayed typing frames of a connection"
     )

@@ -23,9 +23,11 @@ __all__ = [
     "decode_frame",
     "encode",
     "encode_with_list",
+    "encode_with_raw",
     "error_frame",
     "event_frame",
     "history_frame",
+    "json_list",
     "message_frame",
     "newest_within",
     "pong_frame",
@@ -67,8 +69,8 @@ def timestamp(moment: datetime | None = None) -> str:
     return (moment or utcnow()).isoformat(timespec="microseconds")
 
 
-def encode(frame: Mapping[str, Any]) -> bytes:
-    """A frame as the UTF-8 JSON bytes of one text frame (compact, not ASCII-escaped)."""
+def encode(frame: Any) -> bytes:
+    """A frame (or any JSON value) as compact UTF-8 JSON bytes, not ASCII-escaped."""
     text = _encoder.encode(frame)
     try:
         return text.encode()
@@ -168,14 +170,29 @@ def newest_within(messages: Sequence[Message], budget: int) -> tuple[list[bytes]
     return kept, len(messages) - len(kept)
 
 
+def json_list(items: Iterable[bytes]) -> bytes:
+    """A JSON array of already-encoded JSON values."""
+    return b"[" + b",".join(items) + b"]"
+
+
+def encode_with_raw(kind: str, data: Mapping[str, Any], raw: Mapping[str, bytes]) -> bytes:
+    """Encode ``{"type": kind, "data": {**data, **raw}}`` where the values of
+    ``raw`` are already-encoded JSON, so nothing is encoded twice."""
+    head = encode({"type": kind, "data": data})
+    assert head.endswith(b"}}")
+    parts = [head[:-2]]
+    separator = b"," if data else b""
+    for key, value in raw.items():
+        parts += (separator, encode(key), b":", value)
+        separator = b","
+    parts.append(b"}}")
+    return b"".join(parts)
+
+
 def encode_with_list(kind: str, data: Mapping[str, Any], key: str, items: Sequence[bytes]) -> bytes:
     """Encode ``{"type": kind, "data": {**data, key: [items]}}`` where ``items``
     are already-encoded JSON values, so nothing is encoded twice."""
-    head = encode({"type": kind, "data": data})
-    assert head.endswith(b"}}")
-    joined = b",".join(items)
-    separator = b"," if data else b""
-    return b"".join((head[:-2], separator, json.dumps(key).encode(), b":[", joined, b"]}}"))
+    return encode_with_raw(kind, data, {key: json_list(items)})
 
 
 def users_data(members: Iterable[Member]) -> tuple[list[str], list[dict[str, Any]]]:
