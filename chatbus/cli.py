@@ -123,7 +123,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(settings))
 
 
+def _raise_open_file_limit() -> None:
+    """Every connection is an open file; many systems start a process with a
+    soft limit of 1,024, far below what the hard limit allows."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            log.debug("could not raise the open-file limit from %d", soft)
+
+
 async def _serve(settings: Settings) -> int:
+    _raise_open_file_limit()
     hub = Hub(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
