@@ -947,6 +947,32 @@ def prepare_limits(opts: Options) -> dict[str, Any]:
     }
 
 
+def source_revision() -> str:
+    """The commit of the chatbus source tree being measured, marked when it has
+    uncommitted changes (an editable install runs the working tree)."""
+    root = HERE.parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "chatbus"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if not commit:
+        return "unknown"
+    return f"{commit} with uncommitted changes in chatbus/" if dirty else commit
+
+
 def machine() -> dict[str, Any]:
     from websockets.version import version as websockets_version
 
@@ -957,6 +983,7 @@ def machine() -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - not installed: reported as such
         chatbus_version = "not installed"
     return {
+        "chatbus_source": source_revision(),
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),
@@ -998,7 +1025,8 @@ def run(opts: Options) -> dict[str, Any]:
     info = machine()
     log(
         f"fanout: {info['cores']} cores ({info['usable_cores']} usable), Python {info['python']}, "
-        f"websockets {info['websockets']}, chatbus {info['chatbus']}, load average {info['load_average_at_start'][0]:.2f}"
+        f"websockets {info['websockets']}, chatbus {info['chatbus']} ({info['chatbus_source']}), "
+        f"load average {info['load_average_at_start'][0]:.2f}"
     )
     log(
         f"fanout: {opts.repetitions} repetition(s), compression {', '.join(opts.modes)}, {opts.workers} generator "
