@@ -1,4 +1,4 @@
-"""The ``chatbus`` command: serve, plugins, agents, status, version."""
+"""The ``chatbus`` command: serve, plugins, agents, status, send, version."""
 
 from __future__ import annotations
 
@@ -91,6 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="how long to wait (default 5)")
     status.add_argument("--json", action="store_true", help="print the server's JSON answer")
 
+    send = sub.add_parser("send", help="post a message to a running server, as a person")
+    send.add_argument("text", help="the message")
+    send.add_argument("--user", required=True, metavar="ID", help="who is speaking")
+    send.add_argument("--role", default="user", help="their role (default user)")
+    send.add_argument("--token", help="their token, when the server runs token auth")
+    send.add_argument("--room", default="general", help="the room (default general)")
+    send.add_argument("--reply-to", type=int, metavar="ID", help="the id of the message this answers")
+    send.add_argument("--config", metavar="PATH", help="a chatbus.toml file to read (for the default --url)")
+    send.add_argument("--url", metavar="URL", help="the server's address (default: from the websocket settings)")
+    send.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="how long to wait (default 10)")
+
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -174,7 +185,9 @@ def _transport_infos() -> list[PluginInfo]:
             infos.append(PluginInfo(ep.name, "transport", dist, version, error=describe_error(exc)))
             continue
         hooks = sorted(
-            name for name in ("start", "stop", "deliver", "notify", "is_connected") if callable(getattr(cls, name, None))
+            name
+            for name in ("start", "stop", "deliver", "notify", "is_connected")
+            if callable(getattr(cls, name, None))
         )
         infos.append(PluginInfo(ep.name, "transport", dist, version, hooks=hooks))
     return infos
@@ -230,7 +243,10 @@ async def _agents(args: argparse.Namespace, settings: Settings) -> int:
                 except ValueError as exc:
                     raise ConfigError(f"--command cannot be split into words: {exc}") from None
             agent = await hub.hire(args.name, args.role, command)
-            print(f"hired {agent.name} ({agent.role})" + (f" with command {shlex.join(agent.command)}" if agent.command else ""))
+            print(
+                f"hired {agent.name} ({agent.role})"
+                + (f" with command {shlex.join(agent.command)}" if agent.command else "")
+            )
             if agent.command and not any("{task}" in part for part in agent.command):
                 print(
                     "note: the command has no {task}, so the task reaches it only as the "
@@ -272,8 +288,8 @@ async def _agents(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # status --------------------------------------------------------------------
-def _status_url(args: argparse.Namespace) -> str:
-    """The ``/ws-info`` address of the server: ``--url``, else the websocket settings."""
+def _server_url(args: argparse.Namespace) -> str:
+    """The running server's http address: ``--url``, else the websocket settings."""
     if args.url:
         url = str(args.url).strip()
         if url.startswith(("ws://", "wss://")):
@@ -286,10 +302,70 @@ def _status_url(args: argparse.Namespace) -> str:
         host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         host = f"[{host}]" if ":" in host else host
         url = f"http://{host}:{section.get('port') or 8081}"
+    return url
+
+
+def _status_url(args: argparse.Namespace) -> str:
+    """The ``/ws-info`` address of the server."""
+    url = _server_url(args)
     rest = url.partition("://")[2]
     if "/" not in rest or rest.endswith("/"):
         url = url.rstrip("/") + "/ws-info"
     return url
+
+
+# send ----------------------------------------------------------------------
+def cmd_send(args: argparse.Namespace) -> int:
+    """Post one message to a running server over its WebSocket, as a person."""
+    import uuid
+
+    from websockets.exceptions import WebSocketException
+    from websockets.sync.client import connect
+
+    url = _server_url(args)
+    scheme, _, rest = url.partition("://")
+    ws_url = ("wss" if scheme == "https" else "ws") + "://" + rest.split("/", 1)[0] + "/"
+    client_id = f"cli-{uuid.uuid4().hex[:12]}"
+    auth: dict[str, Any] = {"userId": args.user, "role": args.role}
+    if args.token:
+        auth["token"] = args.token
+    message: dict[str, Any] = {"text": args.text, "id": client_id, "room": args.room}
+    if args.reply_to is not None:
+        message["replyTo"] = args.reply_to
+    try:
+        with connect(ws_url, open_timeout=args.timeout, close_timeout=2, max_size=None) as ws:
+            ws.send(json.dumps({"type": "auth", "data": auth}))
+            _await_frame(ws, "auth_response", args.timeout)
+            ws.send(json.dumps({"type": "message", "data": message}))
+            echo = _await_frame(ws, "message", args.timeout, lambda data: data.get("clientId") == client_id)
+    except (OSError, TimeoutError, WebSocketException) as exc:
+        reason = (
+            type(exc).__name__
+            if isinstance(exc, WebSocketException)
+            else (getattr(exc, "strerror", None) or "no answer")
+        )
+        raise ChatbusError(
+            f"could not talk to a chatbus server at {ws_url} ({reason}); is chatbus serve running there?"
+        ) from None
+    print(f"sent message {echo.get('id')} to #{echo.get('room', args.room)}")
+    return 0
+
+
+def _await_frame(ws: Any, kind: str, timeout: float, accept: Any = None) -> dict[str, Any]:
+    """The data of the next frame of ``kind`` (an ``error`` frame is raised as the server's words)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        frame = json.loads(ws.recv(timeout=left))
+        data = frame.get("data") or {}
+        if frame.get("type") == "error":
+            raise ChatbusError(f"the server refused: {data.get('message', data.get('code', 'no reason given'))}")
+        if frame.get("type") == kind and (accept is None or accept(data)):
+            return data
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -302,7 +378,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         with urllib.request.urlopen(url, timeout=args.timeout) as answer:
             info = json.loads(answer.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
-        raise ChatbusError(f"{url} answered {exc.code}; is that a chatbus server (with the websocket transport)?") from None
+        raise ChatbusError(
+            f"{url} answered {exc.code}; is that a chatbus server (with the websocket transport)?"
+        ) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ChatbusError(f"no chatbus server answers at {url} ({reason}); is chatbus serve running there?") from None
@@ -343,6 +421,7 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "agents": cmd_agents,
     "status": cmd_status,
+    "send": cmd_send,
     "version": cmd_version,
 }
 

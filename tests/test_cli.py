@@ -101,3 +101,35 @@ def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "--port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_send_posts_a_message_to_a_running_server(tmp_path: Path) -> None:
+    from tests.support import ChatbusProcess
+
+    with ChatbusProcess("serve", "--port", "0", "--db", str(tmp_path / "chat.db"), cwd=tmp_path) as server:
+        line = server.stderr.wait_for("open the web chat at", timeout=30)
+        url = line.rsplit(" ", 1)[-1]
+        sent = run_chatbus("send", "deploy finished @alice", "--user", "ci-bot", "--url", url)
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stdout.strip() == "sent message 1 to #general"
+        reply = run_chatbus("send", "thanks", "--user", "alice", "--reply-to", "1", "--url", url)
+        assert reply.stdout.strip() == "sent message 2 to #general"
+        refused = run_chatbus("send", "   ", "--user", "alice", "--url", url)
+        assert refused.returncode == 1
+        assert "the server refused: Message text is empty" in refused.stderr
+        assert server.terminate() == 0
+    with sqlite3.connect(tmp_path / "chat.db") as raw:
+        rows = raw.execute("SELECT id, sender, text, mentions, reply_to FROM messages ORDER BY id").fetchall()
+    assert rows == [(1, "ci-bot", "deploy finished @alice", '["alice"]', None), (2, "alice", "thanks", "[]", 1)]
+
+
+def test_send_without_a_server_is_one_clear_line() -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_chatbus("send", "hello", "--user", "alice", "--url", f"http://127.0.0.1:{port}", "--timeout", "3")
+    assert result.returncode == 1
+    assert "is chatbus serve running there?" in result.stderr
+    assert "Traceback" not in result.stderr
