@@ -81,6 +81,8 @@ def area_of(stack: Sequence[str]) -> str:
 
 def short(frame: str) -> str:
     """``function (path:line)`` with the path cut to the package."""
+    if frame.startswith(("thread (", "process ")):
+        return frame  # py-spy's thread label, not a code frame
     name, _, where = frame.partition(" (")
     where = where.rstrip(")")
     for marker in ("site-packages/", "/work/main/", "python3.11/"):
