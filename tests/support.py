@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import queue
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -51,33 +52,28 @@ class _LineReader:
             self._queue.put(line.rstrip("\n"))
         self._queue.put(None)
 
-    def wait_for(self, words: str, timeout: float) -> str:
-        for line in self.lines:
-            if words in line:
-                return line
+    def _arriving(self, timeout: float) -> Iterator[str]:
+        """Lines as they arrive, until the stream ends or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             try:
                 line = self._queue.get(timeout=left)
             except queue.Empty:
-                break
+                return
             if line is None:
-                break
+                return
             self.lines.append(line)
+            yield line
+
+    def wait_for(self, words: str, timeout: float) -> str:
+        for line in itertools.chain(list(self.lines), self._arriving(timeout)):
             if words in line:
                 return line
         raise AssertionError(f"{words!r} did not appear within {timeout} s; got:\n" + "\n".join(self.lines))
 
     def drain(self, timeout: float = 1.0) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.lines.append(line)
+        for _ in self._arriving(timeout):
+            pass
         return self.lines
 
 
