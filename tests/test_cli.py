@@ -133,3 +133,17 @@ def test_send_without_a_server_is_one_clear_line() -> None:
     assert result.returncode == 1
     assert "is chatbus serve running there?" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_json_log_lines_when_asked(tmp_path: Path) -> None:
+    from tests.support import ChatbusProcess
+
+    env = chatbus_env({"CHATBUS_LOG_FORMAT": "json", "CHATBUS_LOG_LEVEL": "info"})
+    with ChatbusProcess("serve", "--port", "0", "--db", str(tmp_path / "chat.db"), env=env, cwd=tmp_path) as server:
+        line = server.stderr.wait_for("open the web chat at", timeout=30)
+        assert server.terminate() == 0
+    entry = json.loads(line)
+    assert entry["level"] == "INFO" and entry["logger"] == "chatbus.transports.websocket"
+    assert "open the web chat at http://127.0.0.1:" in entry["message"]
+    for other in server.stderr.drain():
+        json.loads(other)  # every line is one JSON object
