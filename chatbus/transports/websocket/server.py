@@ -13,6 +13,7 @@ can reconnect and resume with ``lastSeenId``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import http
 import ipaddress
@@ -94,6 +95,35 @@ class ChatConnection(ServerConnection):
         if isinstance(event, Frame) and (event.opcode is _TEXT or event.opcode is _BINARY):
             self._binary.append(event.opcode is _BINARY)
         super().process_event(event)
+
+    def send_data(self) -> None:
+        """Write what the protocol has queued in one write, not one per frame.
+
+        With compression every frame goes through the protocol object; a
+        fan-out of several frames then costs one system call instead of one
+        per frame. An end-of-stream marker (closing) is handled as the
+        library does.
+        """
+        chunks = self.protocol.data_to_send()
+        if all(chunks):
+            if chunks:
+                self.transport.write(b"".join(chunks))
+            return
+        pending: list[bytes] = []
+        for chunk in chunks:
+            if chunk:
+                pending.append(chunk)
+                continue
+            if pending:
+                self.transport.write(b"".join(pending))
+                pending.clear()
+            if self.transport.can_write_eof():
+                with contextlib.suppress(Exception):  # as the library: the connection is closing anyway
+                    self.transport.write_eof()
+            else:
+                self.transport.close()
+        if pending:
+            self.transport.write(b"".join(pending))
 
     def next_is_binary(self) -> bool:
         """Whether the message ``recv`` just returned arrived in a binary frame."""
