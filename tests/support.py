@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 CHATBUS = [sys.executable, "-m", "chatbus.cli"]
 
@@ -35,7 +35,13 @@ def run_chatbus(
 ) -> subprocess.CompletedProcess[str]:
     """Run a chatbus command to completion."""
     return subprocess.run(
-        [*CHATBUS, *args], env=dict(env or chatbus_env()), cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [*CHATBUS, *args],
+        check=False,
+        env=dict(env or chatbus_env()),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -112,13 +118,22 @@ class ChatbusProcess:
             self.process.wait(timeout=5)
             raise AssertionError(f"chatbus did not stop within {timeout} s of SIGTERM") from None
 
-    def __enter__(self) -> ChatbusProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=5)
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie (Linux ``/proc``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def pip_install_to(target: Path, package: Path) -> None:
@@ -144,6 +159,7 @@ def pip_install_to(target: Path, package: Path) -> None:
             str(target),
             str(package),
         ],
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,

@@ -14,7 +14,7 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support import ChatbusProcess, chatbus_env, run_chatbus
+from tests.support import ChatbusProcess, alive, chatbus_env, run_chatbus
 
 WORKER = Path(__file__).parent / "workers" / "worker.py"
 COMMAND = shlex.join([sys.executable, str(WORKER)]) + " {task}"
@@ -51,14 +51,6 @@ class Client:
     def close(self) -> None:
         self.ws.close()
 
-
-def alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def answer(to: int, sender: str, starts: str) -> Callable[[dict[str, Any]], bool]:

@@ -13,18 +13,11 @@ from chatbus import AgentStatus, Hub
 from chatbus.core.message import Event
 from chatbus.core.settings import Settings
 from chatbus.testing import FakeClock, MemoryTransport
+from tests.support import alive
 
 WORKER = Path(__file__).parent / "workers" / "worker.py"
 COMMAND = [sys.executable, str(WORKER), "{task}"]
 
-
-def alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def until(condition: Any, timeout: float = 5.0) -> None:

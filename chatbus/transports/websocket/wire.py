@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from chatbus.core.hub import Member
 from chatbus.core.message import AgentStatus, Event, Message, Presence, Typing, utcnow
 
 __all__ = [
@@ -34,7 +33,6 @@ __all__ = [
     "presence_frame",
     "timestamp",
     "typing_frame",
-    "users_data",
 ]
 
 #: The error codes of the protocol, in the order PROTOCOL.md lists them.
@@ -193,12 +191,6 @@ def encode_with_list(kind: str, data: Mapping[str, Any], key: str, items: Sequen
     """Encode ``{"type": kind, "data": {**data, key: [items]}}`` where ``items``
     are already-encoded JSON values, so nothing is encoded twice."""
     return encode_with_raw(kind, data, {key: json_list(items)})
-
-
-def users_data(members: Iterable[Member]) -> tuple[list[str], list[dict[str, Any]]]:
-    """``agents`` (the ids old clients show as the user list) and ``users`` of ``auth_response``."""
-    users = [member.as_dict() for member in members]
-    return [user["id"] for user in users], users
 
 
 def decode_frame(raw: bytes) -> tuple[str, dict[str, Any]]:
