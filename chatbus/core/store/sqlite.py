@@ -1,219 +1,33 @@
-"""The message log, the agents' roster and transports' id maps.
+"""The default store: one SQLite file in WAL mode, with a versioned schema.
 
-:class:`SQLiteStore` is the default: one file, WAL mode, a versioned schema.
 All database work runs on one thread of its own, so the event loop never
 waits on disk; appends are committed in batches (every append that arrives
 while a commit is running goes into the next one), so throughput does not
-cost one commit per message. :class:`MemoryStore` keeps everything in memory
-for tests.
-
-Ids are allocated by the store in memory (strictly increasing, never reused:
-a restart continues after the highest stored id) and a message is handed to
-transports only after ``append`` has returned, that is after it is committed.
+cost one commit per message.
 """
 
 from __future__ import annotations
 
-import abc
 import asyncio
-import bisect
 import json
 import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import StoreError
-from .message import DEFAULT_ROOM, Agent, Message
+from ..errors import StoreError
+from ..message import DEFAULT_ROOM, Agent, Message
+from .base import Store
 
-__all__ = ["MemoryStore", "SQLiteStore", "Store", "open_store"]
+__all__ = ["MIGRATIONS", "SQLiteStore"]
 
 log = logging.getLogger("chatbus.store")
 
 T = TypeVar("T")
-
-_AGENT_FIELDS = frozenset({"role", "command", "status", "current_task", "progress"})
-
-
-class Store(abc.ABC):
-    """What the hub and plugins need from storage."""
-
-    def __init__(self) -> None:
-        self._last_id = 0
-
-    # lifecycle ---------------------------------------------------------
-    @abc.abstractmethod
-    async def open(self) -> None: ...
-
-    @abc.abstractmethod
-    async def close(self) -> None: ...
-
-    # messages ----------------------------------------------------------
-    @property
-    def last_id(self) -> int:
-        """The highest id allocated so far (0 for an empty log)."""
-        return self._last_id
-
-    def allocate_id(self) -> int:
-        """The next message id; strictly increasing, never reused."""
-        self._last_id += 1
-        return self._last_id
-
-    @abc.abstractmethod
-    async def append(self, message: Message) -> None:
-        """Store a message durably; returns once it is committed."""
-
-    @abc.abstractmethod
-    async def get(self, message_id: int) -> Message | None: ...
-
-    @abc.abstractmethod
-    async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
-        """Messages with an id above ``after_id``, oldest first, at most ``limit``."""
-
-    @abc.abstractmethod
-    async def before(
-        self, before_id: int | None, limit: int, room: str | None = DEFAULT_ROOM
-    ) -> tuple[list[Message], bool]:
-        """The ``limit`` newest messages below ``before_id`` (all when ``None``),
-        oldest first, and whether older ones exist."""
-
-    # roster ------------------------------------------------------------
-    @abc.abstractmethod
-    async def list_agents(self) -> list[Agent]: ...
-
-    @abc.abstractmethod
-    async def get_agent(self, name: str) -> Agent | None: ...
-
-    @abc.abstractmethod
-    async def save_agent(self, agent: Agent) -> None:
-        """Add an agent, or replace the one with the same name."""
-
-    @abc.abstractmethod
-    async def remove_agent(self, name: str) -> bool:
-        """Remove an agent; False when there was none of that name."""
-
-    async def update_agent(self, name: str, **fields: Any) -> Agent | None:
-        """Change some fields of an agent (status, current_task, progress, ...)."""
-        unknown = set(fields) - _AGENT_FIELDS
-        if unknown:
-            raise TypeError(f"unknown agent fields: {sorted(unknown)}")
-        agent = await self.get_agent(name)
-        if agent is None:
-            return None
-        agent = replace(agent, **fields)
-        await self.save_agent(agent)
-        return agent
-
-    # transports' id maps -----------------------------------------------
-    @abc.abstractmethod
-    async def map_external(self, transport: str, hub_id: int, external_id: str) -> None:
-        """Remember that ``hub_id`` is ``external_id`` on ``transport``."""
-
-    @abc.abstractmethod
-    async def hub_id_for(self, transport: str, external_id: str) -> int | None: ...
-
-    @abc.abstractmethod
-    async def external_ids_for(self, transport: str, hub_id: int) -> list[str]: ...
-
-    # small key-value state (offsets, markers) --------------------------
-    @abc.abstractmethod
-    async def get_state(self, key: str) -> str | None: ...
-
-    @abc.abstractmethod
-    async def set_state(self, key: str, value: str | None) -> None:
-        """Set a value; ``None`` deletes it."""
-
-
-def open_store(db: str) -> Store:
-    """The store for a ``db`` setting: ``:memory:`` or a SQLite file path."""
-    return MemoryStore() if db == ":memory:" else SQLiteStore(db)
-
-
-class MemoryStore(Store):
-    """Everything in memory; for tests and throwaway hubs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._messages: list[Message] = []
-        self._ids: list[int] = []
-        self._agents: dict[str, Agent] = {}
-        self._external: dict[tuple[str, str], int] = {}
-        self._state: dict[str, str] = {}
-
-    async def open(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    async def append(self, message: Message) -> None:
-        self._messages.append(message)
-        self._ids.append(message.id)
-
-    async def get(self, message_id: int) -> Message | None:
-        index = bisect.bisect_left(self._ids, message_id)
-        if index < len(self._ids) and self._ids[index] == message_id:
-            return self._messages[index]
-        return None
-
-    async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
-        start = bisect.bisect_right(self._ids, after_id)
-        out: list[Message] = []
-        for message in self._messages[start:]:
-            if room is None or message.room == room:
-                out.append(message)
-                if len(out) >= limit:
-                    break
-        return out
-
-    async def before(
-        self, before_id: int | None, limit: int, room: str | None = DEFAULT_ROOM
-    ) -> tuple[list[Message], bool]:
-        end = len(self._ids) if before_id is None else bisect.bisect_left(self._ids, before_id)
-        picked: list[Message] = []
-        index = end - 1
-        while index >= 0 and len(picked) <= limit:
-            message = self._messages[index]
-            if room is None or message.room == room:
-                picked.append(message)
-            index -= 1
-        has_more = len(picked) > limit
-        return list(reversed(picked[:limit])), has_more
-
-    async def list_agents(self) -> list[Agent]:
-        return sorted(self._agents.values(), key=lambda agent: agent.name)
-
-    async def get_agent(self, name: str) -> Agent | None:
-        return self._agents.get(name)
-
-    async def save_agent(self, agent: Agent) -> None:
-        self._agents[agent.name] = agent
-
-    async def remove_agent(self, name: str) -> bool:
-        return self._agents.pop(name, None) is not None
-
-    async def map_external(self, transport: str, hub_id: int, external_id: str) -> None:
-        self._external[(transport, external_id)] = hub_id
-
-    async def hub_id_for(self, transport: str, external_id: str) -> int | None:
-        return self._external.get((transport, external_id))
-
-    async def external_ids_for(self, transport: str, hub_id: int) -> list[str]:
-        return [ext for (name, ext), hid in self._external.items() if name == transport and hid == hub_id]
-
-    async def get_state(self, key: str) -> str | None:
-        return self._state.get(key)
-
-    async def set_state(self, key: str, value: str | None) -> None:
-        if value is None:
-            self._state.pop(key, None)
-        else:
-            self._state[key] = value
 
 
 # Each entry moves the schema one version up; never edit a released one.
@@ -482,8 +296,7 @@ class SQLiteStore(Store):
     async def save_agent(self, agent: Agent) -> None:
         await self._run(
             self._execute,
-            "INSERT OR REPLACE INTO agents (name, role, command, status, current_task, progress)"
-            " VALUES (?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO agents (name, role, command, status, current_task, progress) VALUES (?,?,?,?,?,?)",
             (
                 agent.name,
                 agent.role,

@@ -1,0 +1,103 @@
+"""What the hub and plugins need from storage, whichever store keeps it."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import replace
+from typing import Any
+
+from ..message import DEFAULT_ROOM, Agent, Message
+
+__all__ = ["AGENT_FIELDS", "Store"]
+
+#: The roster fields ``update_agent`` may change.
+AGENT_FIELDS = frozenset({"role", "command", "status", "current_task", "progress"})
+
+
+class Store(abc.ABC):
+    """What the hub and plugins need from storage."""
+
+    def __init__(self) -> None:
+        self._last_id = 0
+
+    # lifecycle ---------------------------------------------------------
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # messages ----------------------------------------------------------
+    @property
+    def last_id(self) -> int:
+        """The highest id allocated so far (0 for an empty log)."""
+        return self._last_id
+
+    def allocate_id(self) -> int:
+        """The next message id; strictly increasing, never reused."""
+        self._last_id += 1
+        return self._last_id
+
+    @abc.abstractmethod
+    async def append(self, message: Message) -> None:
+        """Store a message durably; returns once it is committed."""
+
+    @abc.abstractmethod
+    async def get(self, message_id: int) -> Message | None: ...
+
+    @abc.abstractmethod
+    async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
+        """Messages with an id above ``after_id``, oldest first, at most ``limit``."""
+
+    @abc.abstractmethod
+    async def before(
+        self, before_id: int | None, limit: int, room: str | None = DEFAULT_ROOM
+    ) -> tuple[list[Message], bool]:
+        """The ``limit`` newest messages below ``before_id`` (all when ``None``),
+        oldest first, and whether older ones exist."""
+
+    # roster ------------------------------------------------------------
+    @abc.abstractmethod
+    async def list_agents(self) -> list[Agent]: ...
+
+    @abc.abstractmethod
+    async def get_agent(self, name: str) -> Agent | None: ...
+
+    @abc.abstractmethod
+    async def save_agent(self, agent: Agent) -> None:
+        """Add an agent, or replace the one with the same name."""
+
+    @abc.abstractmethod
+    async def remove_agent(self, name: str) -> bool:
+        """Remove an agent; False when there was none of that name."""
+
+    async def update_agent(self, name: str, **fields: Any) -> Agent | None:
+        """Change some fields of an agent (status, current_task, progress, ...)."""
+        unknown = set(fields) - AGENT_FIELDS
+        if unknown:
+            raise TypeError(f"unknown agent fields: {sorted(unknown)}")
+        agent = await self.get_agent(name)
+        if agent is None:
+            return None
+        agent = replace(agent, **fields)
+        await self.save_agent(agent)
+        return agent
+
+    # transports' id maps -----------------------------------------------
+    @abc.abstractmethod
+    async def map_external(self, transport: str, hub_id: int, external_id: str) -> None:
+        """Remember that ``hub_id`` is ``external_id`` on ``transport``."""
+
+    @abc.abstractmethod
+    async def hub_id_for(self, transport: str, external_id: str) -> int | None: ...
+
+    @abc.abstractmethod
+    async def external_ids_for(self, transport: str, hub_id: int) -> list[str]: ...
+
+    # small key-value state (offsets, markers) --------------------------
+    @abc.abstractmethod
+    async def get_state(self, key: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def set_state(self, key: str, value: str | None) -> None:
+        """Set a value; ``None`` deletes it."""

@@ -1,0 +1,92 @@
+"""A store that keeps everything in memory; for tests and throwaway hubs."""
+
+from __future__ import annotations
+
+import bisect
+
+from ..message import DEFAULT_ROOM, Agent, Message
+from .base import Store
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore(Store):
+    """Everything in memory; for tests and throwaway hubs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._messages: list[Message] = []
+        self._ids: list[int] = []
+        self._agents: dict[str, Agent] = {}
+        self._external: dict[tuple[str, str], int] = {}
+        self._state: dict[str, str] = {}
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def append(self, message: Message) -> None:
+        self._messages.append(message)
+        self._ids.append(message.id)
+
+    async def get(self, message_id: int) -> Message | None:
+        index = bisect.bisect_left(self._ids, message_id)
+        if index < len(self._ids) and self._ids[index] == message_id:
+            return self._messages[index]
+        return None
+
+    async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
+        start = bisect.bisect_right(self._ids, after_id)
+        out: list[Message] = []
+        for message in self._messages[start:]:
+            if room is None or message.room == room:
+                out.append(message)
+                if len(out) >= limit:
+                    break
+        return out
+
+    async def before(
+        self, before_id: int | None, limit: int, room: str | None = DEFAULT_ROOM
+    ) -> tuple[list[Message], bool]:
+        end = len(self._ids) if before_id is None else bisect.bisect_left(self._ids, before_id)
+        picked: list[Message] = []
+        index = end - 1
+        while index >= 0 and len(picked) <= limit:
+            message = self._messages[index]
+            if room is None or message.room == room:
+                picked.append(message)
+            index -= 1
+        has_more = len(picked) > limit
+        return list(reversed(picked[:limit])), has_more
+
+    async def list_agents(self) -> list[Agent]:
+        return sorted(self._agents.values(), key=lambda agent: agent.name)
+
+    async def get_agent(self, name: str) -> Agent | None:
+        return self._agents.get(name)
+
+    async def save_agent(self, agent: Agent) -> None:
+        self._agents[agent.name] = agent
+
+    async def remove_agent(self, name: str) -> bool:
+        return self._agents.pop(name, None) is not None
+
+    async def map_external(self, transport: str, hub_id: int, external_id: str) -> None:
+        self._external[(transport, external_id)] = hub_id
+
+    async def hub_id_for(self, transport: str, external_id: str) -> int | None:
+        return self._external.get((transport, external_id))
+
+    async def external_ids_for(self, transport: str, hub_id: int) -> list[str]:
+        return [ext for (name, ext), hid in self._external.items() if name == transport and hid == hub_id]
+
+    async def get_state(self, key: str) -> str | None:
+        return self._state.get(key)
+
+    async def set_state(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._state.pop(key, None)
+        else:
+            self._state[key] = value
