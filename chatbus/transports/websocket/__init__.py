@@ -7,7 +7,8 @@ talks to WebSocket clients sends exactly the same frames.
 
 from __future__ import annotations
 
-from .server import ChatConnection, WebSocketTransport
+from .connection import ChatConnection
+from .server import WebSocketTransport
 from .settings import WebSocketSettings
 from .wire import (
     ERROR_CODES,

@@ -13,28 +13,27 @@ can reconnect and resume with ``lastSeenId``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import http
 import ipaddress
 import logging
 import os
 import socket
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import CloseCode, Frame, Opcode
+from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
-from websockets.protocol import Event, State
+from websockets.protocol import State
 
 from chatbus.core.errors import AuthError, ChatbusError, InvalidMessage, RateLimited, TransportError
 from chatbus.core.message import DEFAULT_ROOM, Credentials, Identity, Message, Presence, Typing, valid_name
 from chatbus.core.transport import BaseTransport, Health, TransportSettings
 
 from . import http as routes
+from .connection import ChatConnection, serialize_text
 from .settings import WebSocketSettings
 from .wire import (
     ERROR_CODES,
@@ -60,80 +59,10 @@ __all__ = ["ChatConnection", "WebSocketTransport"]
 log = logging.getLogger("chatbus.transports.websocket")
 
 _OPEN = State.OPEN
-_TEXT = Opcode.TEXT
-_BINARY = Opcode.BINARY
 _MAX_CLIENT_ID = 128
 _HISTORY_MAX = 200
 _HISTORY_DEFAULT = 50
 _INTERNAL = "Internal server error; nothing was changed. Try again, and tell the chat's operator if it keeps happening."
-
-
-class ChatConnection(ServerConnection):
-    """A websockets server connection plus what chatbus keeps per connection."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        #: Unique per connection; sent as ``sessionId`` and used in every log line.
-        self.session_id: str = self.id.hex[:16]
-        #: Who signed in on this connection (None until ``auth`` succeeds).
-        self.identity: Identity | None = None
-        #: True once the hub counts this connection in presence.
-        self.joined = False
-        #: While signing in: frames held back until ``auth_response`` is sent.
-        self.pending: list[tuple[int | None, bytes]] | None = None
-        self.pending_bytes = 0
-        #: Whether frames can be written pre-serialized (no extension negotiated).
-        self.plain = True
-        self.last_typing = float("-inf")
-        # For each data message received, whether it was binary; read by the
-        # handler in the same order as ``recv`` returns the messages.
-        self._binary: deque[bool] = deque()
-
-    def process_event(self, event: Event) -> None:
-        """Note whether each incoming message is text or binary before the
-        library assembles it (``recv(decode=False)`` hides the difference)."""
-        if isinstance(event, Frame) and (event.opcode is _TEXT or event.opcode is _BINARY):
-            self._binary.append(event.opcode is _BINARY)
-        super().process_event(event)
-
-    def send_data(self) -> None:
-        """Write what the protocol has queued in one write, not one per frame.
-
-        With compression every frame goes through the protocol object; a
-        fan-out of several frames then costs one system call instead of one
-        per frame. An end-of-stream marker (closing) is handled as the
-        library does.
-        """
-        chunks = self.protocol.data_to_send()
-        if all(chunks):
-            if chunks:
-                self.transport.write(b"".join(chunks))
-            return
-        pending: list[bytes] = []
-        for chunk in chunks:
-            if chunk:
-                pending.append(chunk)
-                continue
-            if pending:
-                self.transport.write(b"".join(pending))
-                pending.clear()
-            if self.transport.can_write_eof():
-                with contextlib.suppress(Exception):  # as the library: the connection is closing anyway
-                    self.transport.write_eof()
-            else:
-                self.transport.close()
-        if pending:
-            self.transport.write(b"".join(pending))
-
-    def next_is_binary(self) -> bool:
-        """Whether the message ``recv`` just returned arrived in a binary frame."""
-        return self._binary.popleft() if self._binary else False
-
-    @property
-    def who(self) -> str:
-        """``session (user)`` for log lines."""
-        user = self.identity.user_id if self.identity is not None else "not signed in"
-        return f"{self.session_id} ({user})"
 
 
 Handler = Callable[[ChatConnection, dict[str, Any]], Awaitable[None]]
@@ -254,7 +183,7 @@ class WebSocketTransport(BaseTransport):
         except TimeoutError:
             # Clients that stopped reading never see the close frame: drop them.
             for connection in list(self._connections):
-                connection.transport.abort()
+                connection.drop()
             try:
                 async with asyncio.timeout(self.settings.close_timeout):
                     await server.wait_closed()
@@ -280,7 +209,7 @@ class WebSocketTransport(BaseTransport):
             connections=len(self._connections),
             users=len(self.connected_users()),
             url=self.url if self.is_connected() else None,
-            largest_backlog=max((c.transport.get_write_buffer_size() for c in self._connections), default=0),
+            largest_backlog=max((c.unsent for c in self._connections), default=0),
         )
         return figures
 
@@ -322,7 +251,7 @@ class WebSocketTransport(BaseTransport):
         messages arrived, instead of one write (one system call) per
         message per connection.
         """
-        self._outbox.append(_Outgoing(data, Frame(_TEXT, data).serialize(mask=False), message_id, skip_user))
+        self._outbox.append(_Outgoing(data, serialize_text(data), message_id, skip_user))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -364,21 +293,11 @@ class WebSocketTransport(BaseTransport):
                 if connection.pending_bytes > limit:
                     behind.append(connection)
                 continue
-            if connection.protocol.state is not _OPEN or not mine:
-                continue
-            transport = connection.transport
-            if transport.get_write_buffer_size() > limit:
-                behind.append(connection)
+            if not mine:
                 continue
             try:
-                if not connection.plain:
-                    for item in mine:
-                        connection.protocol.send_text(item.data)
-                    connection.send_data()
-                elif mine is outbox:
-                    transport.write(blob)
-                else:
-                    transport.write(b"".join(item.wire for item in mine))
+                if not connection.write_frames(mine, blob if mine is outbox else None, limit):
+                    behind.append(connection)
             except Exception as exc:  # noqa: BLE001 - one broken socket must not stop the others
                 log.warning("session %s: could not write a frame: %s", connection.who, type(exc).__name__)
                 behind.append(connection)
@@ -397,9 +316,7 @@ class WebSocketTransport(BaseTransport):
         if connection not in self._live:
             return
         self._live.discard(connection)
-        backlog = (
-            connection.pending_bytes if connection.pending is not None else connection.transport.get_write_buffer_size()
-        )
+        backlog = connection.pending_bytes if connection.pending is not None else connection.unsent
         log.warning(
             "session %s: cut off, %d bytes unsent (max_backlog_bytes is %d); it can reconnect and resume",
             connection.who,
@@ -416,11 +333,7 @@ class WebSocketTransport(BaseTransport):
     async def _close(self, connection: ChatConnection, code: int, reason: str) -> None:
         """Close with ``code``; a client that does not read the close frame in
         time is dropped (its backlog would keep the close waiting forever)."""
-        try:
-            async with asyncio.timeout(self.settings.close_timeout):
-                await connection.close(code, reason)
-        except TimeoutError:
-            connection.transport.abort()
+        await connection.close_within(code, reason, self.settings.close_timeout)
 
     # HTTP ----------------------------------------------------------------
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -493,7 +406,6 @@ class WebSocketTransport(BaseTransport):
             )
             await self._close(connection, CloseCode.TRY_AGAIN_LATER, "The chat is full; try again in a minute.")
             return
-        connection.plain = not connection.protocol.extensions
         self._connections.add(connection)
         try:
             await self._converse(connection)
@@ -543,13 +455,8 @@ class WebSocketTransport(BaseTransport):
 
     def _log_close(self, connection: ChatConnection) -> None:
         """Log closes the server chose because of what the client sent."""
-        protocol = connection.protocol
-        sent = protocol.close_sent
-        if (
-            sent is None
-            or protocol.close_rcvd_then_sent
-            or sent.code in (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
-        ):
+        sent = connection.close_chosen()
+        if sent is None or sent.code in (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY):
             return  # the client closed (we only echoed its code), or a normal close
         if sent.code == CloseCode.MESSAGE_TOO_BIG:
             log.warning(
@@ -684,13 +591,10 @@ class WebSocketTransport(BaseTransport):
             await self._delivered_through(floor)
         held, connection.pending = connection.pending, None
         connection.pending_bytes = 0
-        if connection not in self._live or held is None or connection.protocol.state is not _OPEN:
+        if connection not in self._live or held is None or connection.state is not _OPEN:
             return  # cut off, or closed by the client, while signing in
-        for message_id, frame in held:
-            if message_id is None or message_id > floor:
-                connection.protocol.send_text(frame)
-        connection.send_data()
-        if connection.transport.get_write_buffer_size() > self.settings.max_backlog_bytes:
+        connection.send_texts(frame for message_id, frame in held if message_id is None or message_id > floor)
+        if connection.unsent > self.settings.max_backlog_bytes:
             self._cut_off(connection)
 
     def _roster(self, hub: Hub) -> tuple[bytes, bytes]:
