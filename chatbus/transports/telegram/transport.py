@@ -28,22 +28,13 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
 from telegram import Message as TgMessage
 from telegram import ReplyParameters, Update
 from telegram.constants import ChatMemberStatus, ParseMode
-from telegram.error import (
-    BadRequest,
-    ChatMigrated,
-    Conflict,
-    Forbidden,
-    InvalidToken,
-    RetryAfter,
-    TelegramError,
-    TimedOut,
-)
+from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, ExtBot, Updater
 from telegram.request import HTTPXRequest
 
@@ -52,6 +43,7 @@ from chatbus.core.message import Credentials, Identity, Message
 from chatbus.core.store import Store
 from chatbus.core.transport import BaseTransport, Health
 
+from .errors import TOKEN_REVOKED, Backoff, Failure, Fatal, Outcome, Stopped, classify
 from .formatting import Rendered, escape, render
 from .inbound import Sender, address_command, entity_mentions, sender_of
 from .settings import ChatKey, TelegramSettings
@@ -75,32 +67,12 @@ _REPLY_CACHE = 2048
 _NOTICE_INTERVAL = 30.0
 #: Seconds ``stop`` lets the update being handled (and a message being sent) finish.
 _STOP_GRACE = 5.0
-# Telegram's wording for a chat the bot can no longer write to.
-_CHAT_GONE = (
-    "chat not found",
-    "group chat was deactivated",
-    "chat_write_forbidden",
-    "not enough rights",
-    "have no rights to send",
-    "bot is not a member",
-    "peer_id_invalid",
+#: What an operator reads when the token is refused at start-up.
+_TOKEN_REJECTED = (
+    "Telegram rejected the bot token (401 Unauthorized). Copy the token again from @BotFather "
+    "into CHATBUS_TELEGRAM__TOKEN (or TELEGRAM_BOT_TOKEN); if you set telegram.base_url, check "
+    "that it ends with /bot"
 )
-
-
-class _Stopped(Exception):
-    """The transport is stopping: give up the current work without recording it."""
-
-
-class _Fatal(Exception):
-    """The bot cannot work any more (token revoked): stop sending until restarted."""
-
-
-def _seconds(exc: RetryAfter) -> float:
-    """The wait a ``RetryAfter`` asks for, whatever type python-telegram-bot uses."""
-    value = getattr(exc, "_retry_after", None)
-    if value is None:
-        value = exc.retry_after
-    return float(value.total_seconds() if hasattr(value, "total_seconds") else value)
 
 
 class TelegramTransport(BaseTransport):
@@ -268,18 +240,14 @@ class TelegramTransport(BaseTransport):
         assert self._bot is not None
         try:
             await self._bot.initialize()
-        except InvalidToken:
-            problem = (
-                "Telegram rejected the bot token (401 Unauthorized). Copy the token again from @BotFather "
-                "into CHATBUS_TELEGRAM__TOKEN (or TELEGRAM_BOT_TOKEN); if you set telegram.base_url, check "
-                "that it ends with /bot"
-            )
-            if first:
-                raise TransportError(problem) from None
-            self._set_fatal(problem)
-            return
         except TelegramError as exc:
-            self._link_trouble(exc, "cannot reach the Telegram Bot API")
+            failure = classify(exc)
+            if failure.outcome is Outcome.TOKEN_REJECTED:
+                if first:
+                    raise TransportError(_TOKEN_REJECTED) from exc
+                self._set_fatal(_TOKEN_REJECTED)
+                return
+            self._link_trouble(failure, "cannot reach the Telegram Bot API")
             if first:
                 log.warning("telegram: will keep trying to reach %s in the background", self.settings.public_base_url())
             return
@@ -292,16 +260,15 @@ class TelegramTransport(BaseTransport):
         """Connect when needed, check the chats, relay what was missed, then read updates."""
         try:
             await self._run_until_stopped()
-        except _Stopped:
+        except Stopped:
             return
         except TransportError as exc:
             self._set_fatal(str(exc))
 
     async def _run_until_stopped(self) -> None:
-        delay = self.settings.retry_initial_delay
+        backoff = Backoff(self.settings.retry_initial_delay, self.settings.retry_max_delay)
         while not self._connected.is_set():
-            await self._sleep(delay)
-            delay = min(delay * 2, self.settings.retry_max_delay)
+            await self._sleep(backoff.next())
             await self._connect()
             if self._fatal:
                 return
@@ -317,7 +284,7 @@ class TelegramTransport(BaseTransport):
     # state kept in the store ---------------------------------------------------
     def _store(self) -> Store:
         if self.hub is None:
-            raise _Stopped
+            raise Stopped
         return self.hub.store
 
     def _offset_key(self) -> str:
@@ -368,12 +335,21 @@ class TelegramTransport(BaseTransport):
             log.error("telegram: %s. Telegram is no longer relayed until chatbus is restarted.", problem)
         self._fatal = problem
 
-    def _link_trouble(self, exc: BaseException, what: str) -> None:
-        problem = f"{what} at {self.settings.public_base_url()}: {self._redact(str(exc)) or type(exc).__name__}; retrying"
+    def _link_trouble(self, failure: Failure, what: str) -> None:
+        problem = f"{what} at {self.settings.public_base_url()}: {self._redact(failure.detail)}; retrying"
         if self._link_problem is None:
             log.warning("telegram: %s", problem)
         else:
             log.debug("telegram: %s", problem)
+        self._link_problem = problem
+
+    def _conflict(self, failure: Failure) -> None:
+        problem = (
+            "another program is reading this bot's updates (only one may per token); stop it, "
+            f"or it takes messages meant for chatbus ({self._redact(failure.detail)})"
+        )
+        if self._link_problem != problem:
+            log.warning("telegram: %s", problem)
         self._link_problem = problem
 
     def _link_ok(self) -> None:
@@ -394,9 +370,7 @@ class TelegramTransport(BaseTransport):
         return text.replace(self.settings.token.get_secret_value(), "<token>")
 
     def is_connected(self) -> bool:
-        return (
-            self.hub is not None and self._connected.is_set() and self._fatal is None and self._link_problem is None
-        )
+        return self.hub is not None and self._connected.is_set() and self._fatal is None and self._link_problem is None
 
     def health(self) -> Health:
         """Unhealthy while the token is refused, the Bot API unreachable, or a chat unusable."""
@@ -450,32 +424,39 @@ class TelegramTransport(BaseTransport):
         for chat in list(self._rooms):
             try:
                 info = await self._bot.get_chat(self._current(chat))
-            except ChatMigrated as exc:
-                if isinstance(chat, int):
-                    await self._record_migration(chat, exc.new_chat_id)
-            except Forbidden:
-                self._chat_failed(chat, "the bot is not a member of this chat; add it to the group")
-            except BadRequest as exc:
-                if "not found" in exc.message.lower():
-                    self._chat_failed(chat, "chat not found; check the id and add the bot to the group")
-                else:
-                    log.warning("telegram: cannot check chat %s: %s", chat, self._redact(exc.message))
-            except InvalidToken:
-                self._set_fatal("Telegram no longer accepts the bot token (401); was it revoked in @BotFather?")
-                return
             except TelegramError as exc:
-                log.debug("telegram: cannot check chat %s now: %s", chat, self._redact(str(exc)))
-            else:
-                if isinstance(chat, str):
-                    self._resolved[chat] = info.id
-                    log.info("telegram: %s is chat %s", chat, info.id)
+                if not await self._chat_check_failed(chat, classify(exc)):
+                    return
+                continue
+            if isinstance(chat, str):
+                self._resolved[chat] = info.id
+                log.info("telegram: %s is chat %s", chat, info.id)
+
+    async def _chat_check_failed(self, chat: ChatKey, failure: Failure) -> bool:
+        """Note what ``getChat`` said about ``chat``; False when no chat can be checked (token refused)."""
+        match failure.outcome:
+            case Outcome.MIGRATED:
+                if isinstance(chat, int) and failure.new_chat_id is not None:
+                    await self._record_migration(chat, failure.new_chat_id)
+            case Outcome.BOT_REMOVED:
+                self._chat_failed(chat, "the bot is not a member of this chat; add it to the group")
+            case Outcome.CHAT_NOT_FOUND:
+                self._chat_failed(chat, "chat not found; check the id and add the bot to the group")
+            case Outcome.CHAT_CLOSED | Outcome.BAD_MARKUP | Outcome.BAD_REPLY | Outcome.REFUSED:
+                log.warning("telegram: cannot check chat %s: %s", chat, self._redact(failure.detail))
+            case Outcome.TOKEN_REJECTED:
+                self._set_fatal(TOKEN_REVOKED)
+                return False
+            case _:
+                log.debug("telegram: cannot check chat %s now: %s", chat, self._redact(failure.detail))
+        return True
 
     # inbound -------------------------------------------------------------------------
     async def _poll(self) -> None:
         """Long polling: ``getUpdates`` from the saved offset, handle each update, save the offset."""
         assert self._bot is not None
         bot = self._bot
-        delay = self.settings.retry_initial_delay
+        backoff = Backoff(self.settings.retry_initial_delay, self.settings.retry_max_delay)
         bootstrapped = False
         while not self._stopping.is_set():
             try:
@@ -487,43 +468,40 @@ class TelegramTransport(BaseTransport):
                         offset=self._offset, timeout=self.settings.poll_timeout, allowed_updates=ALLOWED_UPDATES
                     )
                 )
-            except InvalidToken:
-                self._set_fatal("Telegram no longer accepts the bot token (401); was it revoked in @BotFather?")
-                return
-            except Conflict as exc:
-                problem = (
-                    "another program is reading this bot's updates (only one may per token); stop it, "
-                    f"or it takes messages meant for chatbus ({self._redact(exc.message)})"
-                )
-                if self._link_problem != problem:
-                    log.warning("telegram: %s", problem)
-                self._link_problem = problem
-                await self._sleep(delay)
-                delay = min(delay * 2, self.settings.retry_max_delay)
-                continue
-            except RetryAfter as exc:
-                await self._sleep(_seconds(exc))
-                continue
-            except TimedOut as exc:
-                self._link_trouble(exc, "no answer from the Telegram Bot API")
-                await self._sleep(min(delay, 1.0))
-                continue
             except TelegramError as exc:
-                self._link_trouble(exc, "cannot reach the Telegram Bot API")
-                await self._sleep(delay)
-                delay = min(delay * 2, self.settings.retry_max_delay)
+                if not await self._poll_failed(classify(exc), backoff):
+                    return
                 continue
             self._link_ok()
-            delay = self.settings.retry_initial_delay
+            backoff.reset()
             for update in updates:
                 if self._offset is not None and update.update_id < self._offset:
                     continue
                 if not await self._handle_safely(update):
                     break
 
+    async def _poll_failed(self, failure: Failure, backoff: Backoff) -> bool:
+        """Wait as ``failure`` asks before the next poll; False when polling cannot go on (token refused)."""
+        match failure.outcome:
+            case Outcome.TOKEN_REJECTED:
+                self._set_fatal(TOKEN_REVOKED)
+                return False
+            case Outcome.FLOOD_WAIT:
+                await self._sleep(failure.retry_after)
+            case Outcome.TIMED_OUT:
+                self._link_trouble(failure, "no answer from the Telegram Bot API")
+                await self._sleep(min(backoff.delay, 1.0))
+            case Outcome.CONFLICT:
+                self._conflict(failure)
+                await self._sleep(backoff.next())
+            case _:
+                self._link_trouble(failure, "cannot reach the Telegram Bot API")
+                await self._sleep(backoff.next())
+        return True
+
     async def _interruptible(self, wait: Awaitable[T]) -> T:
         """Await ``wait`` (a long poll, the next webhook update) so that ``stop``
-        can cut it short; raises ``_Stopped`` when it does."""
+        can cut it short; raises ``Stopped`` when it does."""
         waiting: asyncio.Future[T] = asyncio.ensure_future(wait)
         self._waiting = waiting
         try:
@@ -531,7 +509,7 @@ class TelegramTransport(BaseTransport):
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if self._stopping.is_set() and (task is None or not task.cancelling()):
-                raise _Stopped from None
+                raise Stopped from None
             raise
         finally:
             self._waiting = None
@@ -559,22 +537,24 @@ class TelegramTransport(BaseTransport):
                 secret_token=secret,
                 bootstrap_retries=2,
             )
-        except OSError as exc:
+        except OSError as exc:  # the local server, not the Bot API: no classification needed
             self._updater = None
             raise TransportError(
                 f"cannot listen for the Telegram webhook on {s.webhook_listen}:{s.webhook_port}: "
                 f"{exc.strerror or exc}; choose another telegram.webhook_port"
-            ) from None
-        except InvalidToken:
-            self._updater = None
-            raise TransportError("Telegram rejected the bot token when setting the webhook; check it") from None
+            ) from exc
         except TelegramError as exc:
             self._updater = None
-            raise TransportError(
-                f"Telegram refused the webhook {s.webhook_url}: {self._redact(str(exc))}; it must be a public "
-                "https:// address that reaches telegram.webhook_listen:webhook_port"
-            ) from None
+            raise self._webhook_refused(classify(exc)) from exc
         log.info("telegram: webhook %s registered; listening on %s:%s", s.webhook_url, s.webhook_listen, s.webhook_port)
+
+    def _webhook_refused(self, failure: Failure) -> TransportError:
+        if failure.outcome is Outcome.TOKEN_REJECTED:
+            return TransportError("Telegram rejected the bot token when setting the webhook; check it")
+        return TransportError(
+            f"Telegram refused the webhook {self.settings.webhook_url}: {self._redact(failure.detail)}; it must be "
+            "a public https:// address that reaches telegram.webhook_listen:webhook_port"
+        )
 
     async def _read_webhook_updates(self) -> None:
         assert self._updater is not None
@@ -592,7 +572,7 @@ class TelegramTransport(BaseTransport):
         """Handle one update and save the offset; False when it must be tried again later."""
         try:
             await self._handle(update)
-        except _Stopped:
+        except Stopped:
             return False
         except StoreError as exc:
             log.error("telegram: update %s could not be stored (%s); trying again", update.update_id, exc)
@@ -641,7 +621,7 @@ class TelegramTransport(BaseTransport):
             return
         hub = self.hub
         if hub is None:
-            raise _Stopped
+            raise Stopped
         try:
             identity = await self._identity(sender)
         except AuthError as exc:
@@ -666,7 +646,7 @@ class TelegramTransport(BaseTransport):
             )
         except (StoreError, TransportError):
             if not hub.running:
-                raise _Stopped from None
+                raise Stopped from None
             raise
         except ChatbusError as exc:
             log.info("telegram: message from %s in chat %s refused: %s", identity.user_id, chat.id, exc)
@@ -699,7 +679,7 @@ class TelegramTransport(BaseTransport):
             return identity
         hub = self.hub
         if hub is None:
-            raise _Stopped
+            raise Stopped
         extra = {"verified": True, "display_name": sender.display_name, "telegram_id": sender.telegram_id}
         try:
             identity = await hub.authenticate(
@@ -710,7 +690,9 @@ class TelegramTransport(BaseTransport):
             if fallback == sender.user_id:
                 raise
             # The name is taken (an agent has it): use the Telegram user id instead.
-            log.info("telegram: %s is taken in chatbus; %s appears as %s", sender.user_id, sender.display_name, fallback)
+            log.info(
+                "telegram: %s is taken in chatbus; %s appears as %s", sender.user_id, sender.display_name, fallback
+            )
             identity = await hub.authenticate(
                 Credentials(user_id=fallback, role=self.settings.role, transport=NAME, extra=extra)
             )
@@ -735,7 +717,7 @@ class TelegramTransport(BaseTransport):
         self._spawn(self._send_quietly(chat_id, part, message_id), "notice")
 
     async def _send_quietly(self, chat: ChatKey, part: Rendered, reply_mid: int) -> None:
-        with contextlib.suppress(_Stopped, _Fatal):
+        with contextlib.suppress(Stopped, Fatal):
             await self._send(chat, part, reply_mid)
 
     # outbound ----------------------------------------------------------------------
@@ -746,7 +728,7 @@ class TelegramTransport(BaseTransport):
         await self._wait_ready()
         try:
             await self._relay(message)
-        except (_Stopped, _Fatal):
+        except (Stopped, Fatal):
             return
 
     async def _wait_ready(self) -> None:
@@ -786,7 +768,7 @@ class TelegramTransport(BaseTransport):
                     if message.id > last:
                         break
                     await self._relay(message, resume=True)
-        except (_Stopped, _Fatal):
+        except (Stopped, Fatal):
             return
         finally:
             self._ready.set()
@@ -804,7 +786,7 @@ class TelegramTransport(BaseTransport):
             if not self._warned_fatal:
                 self._warned_fatal = True
                 log.error("telegram: not relaying messages from %d on: %s", message.id, self._fatal)
-            raise _Fatal
+            raise Fatal
         origin = _origin_chat(message)
         for chat, room in list(self._rooms.items()):
             if room != message.room:
@@ -859,90 +841,96 @@ class TelegramTransport(BaseTransport):
 
     async def _send(self, chat: ChatKey, part: Rendered, reply_mid: int | None) -> TgMessage | None:
         """Send one part until it is sent; None when Telegram refuses it for good."""
-        bot = self._bot
+        bot, s = self._bot, self.settings
         if bot is None:
-            raise _Stopped
-        text = part.html
-        parse_mode: str | None = ParseMode.HTML
-        delay = self.settings.retry_initial_delay
+            raise Stopped
+        attempt = _Attempt(part.html, ParseMode.HTML, reply_mid, Backoff(s.retry_initial_delay, s.retry_max_delay))
         while True:
             if self._stopping.is_set():
-                raise _Stopped
+                raise Stopped
             if self._fatal:
-                raise _Fatal
-            reply = ReplyParameters(reply_mid, allow_sending_without_reply=True) if reply_mid else None
+                raise Fatal
+            reply = ReplyParameters(attempt.reply_mid, allow_sending_without_reply=True) if attempt.reply_mid else None
             try:
                 sent = await bot.send_message(
-                    chat_id=self._current(chat), text=text, parse_mode=parse_mode, reply_parameters=reply
+                    chat_id=self._current(chat),
+                    text=attempt.text,
+                    parse_mode=attempt.parse_mode,
+                    reply_parameters=reply,
                 )
-            except RetryAfter as exc:
-                wait = _seconds(exc)
-                log.info("telegram: flood limit in chat %s; waiting %.0f s", chat, wait)
-                await self._sleep(wait)
-                continue
-            except ChatMigrated as exc:
-                if isinstance(chat, int):
-                    await self._record_migration(chat, exc.new_chat_id)
-                    continue
-                self._chat_failed(chat, f"this chat moved to {exc.new_chat_id}; put that id in telegram.chat_ids")
+            except TelegramError as exc:
+                failure = classify(exc)
+            else:
+                self._link_ok()
+                self._chat_ok(chat)
+                return sent
+            if not await self._send_failed(chat, part, attempt, failure):
                 return None
-            except InvalidToken:
-                self._set_fatal("Telegram no longer accepts the bot token (401); was it revoked in @BotFather?")
-                raise _Fatal from None
-            except Forbidden as exc:
-                self._chat_failed(chat, f"{self._redact(exc.message)}; add the bot back to the chat")
-                return None
-            except BadRequest as exc:
-                reason = exc.message.lower()
-                if "parse entities" in reason and parse_mode is not None:
-                    log.warning("telegram: Telegram could not read the HTML of a message (%s); sending it as plain text", exc.message)
-                    text, parse_mode = part.plain, None
-                    continue
-                if "replied" in reason and reply_mid is not None:
-                    reply_mid = None
-                    continue
-                if any(gone in reason for gone in _CHAT_GONE):
-                    self._chat_failed(chat, f"{self._redact(exc.message)}; check the chat id and the bot's rights")
-                    return None
-                log.error("telegram: Telegram refused a message for chat %s: %s; it is skipped", chat, exc.message)
-                return None
-            except TelegramError as exc:  # network errors, timeouts, 5xx, unreadable answers
-                if self._stopping.is_set():
-                    raise _Stopped from None
-                if not _transient(exc):
-                    log.error(
-                        "telegram: a message for chat %s cannot be sent (%s); it is skipped",
-                        chat,
-                        self._redact(str(exc)),
-                    )
-                    return None
-                self._link_trouble(exc, "cannot send to the Telegram Bot API")
-                await self._sleep(delay)
-                delay = min(delay * 2, self.settings.retry_max_delay)
-                continue
-            self._link_ok()
-            self._chat_ok(chat)
-            return sent
+
+    async def _send_failed(self, chat: ChatKey, part: Rendered, attempt: _Attempt, failure: Failure) -> bool:
+        """Act on a failed send: True to try again (the attempt perhaps changed), False to skip the part."""
+        match failure.outcome:
+            case Outcome.FLOOD_WAIT:
+                log.info("telegram: flood limit in chat %s; waiting %.0f s", chat, failure.retry_after)
+                await self._sleep(failure.retry_after)
+                return True
+            case Outcome.MIGRATED:
+                if isinstance(chat, int) and failure.new_chat_id is not None:
+                    await self._record_migration(chat, failure.new_chat_id)
+                    return True
+                self._chat_failed(chat, f"this chat moved to {failure.new_chat_id}; put that id in telegram.chat_ids")
+                return False
+            case Outcome.TOKEN_REJECTED:
+                self._set_fatal(TOKEN_REVOKED)
+                raise Fatal
+            case Outcome.BOT_REMOVED:
+                self._chat_failed(chat, f"{self._redact(failure.detail)}; add the bot back to the chat")
+                return False
+            case Outcome.BAD_MARKUP if attempt.parse_mode is not None:
+                log.warning(
+                    "telegram: Telegram could not read the HTML of a message (%s); sending it as plain text",
+                    failure.detail,
+                )
+                attempt.text, attempt.parse_mode = part.plain, None
+                return True
+            case Outcome.BAD_REPLY if attempt.reply_mid is not None:
+                attempt.reply_mid = None
+                return True
+            case Outcome.CHAT_NOT_FOUND | Outcome.CHAT_CLOSED:
+                self._chat_failed(chat, f"{self._redact(failure.detail)}; check the chat id and the bot's rights")
+                return False
+            case Outcome.BAD_MARKUP | Outcome.BAD_REPLY | Outcome.REFUSED:
+                log.error("telegram: Telegram refused a message for chat %s: %s; it is skipped", chat, failure.detail)
+                return False
+        # Network trouble, timeouts, 5xx, unreadable answers, or a request that cannot be made.
+        if self._stopping.is_set():
+            raise Stopped
+        if failure.outcome is Outcome.BROKEN:
+            log.error(
+                "telegram: a message for chat %s cannot be sent (%s); it is skipped", chat, self._redact(failure.detail)
+            )
+            return False
+        self._link_trouble(failure, "cannot send to the Telegram Bot API")
+        await self._sleep(attempt.backoff.next())
+        return True
 
     async def _sleep(self, seconds: float) -> None:
-        """Wait, but stop waiting (with ``_Stopped``) as soon as the transport stops."""
+        """Wait, but stop waiting (with ``Stopped``) as soon as the transport stops."""
         if seconds > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), seconds)
         if self._stopping.is_set():
-            raise _Stopped
+            raise Stopped
 
 
-def _transient(exc: TelegramError) -> bool:
-    """Whether trying again can help: network trouble, timeouts and 5xx answers
-    can pass; a failure inside the HTTP layer that is not about the network
-    (a value it cannot encode) fails the same way every time."""
-    cause = exc.__cause__
-    if isinstance(exc, TimedOut) or cause is None:
-        return True
-    return isinstance(cause, (httpx.HTTPError, OSError, TelegramError, ValueError)) and not isinstance(
-        cause, UnicodeError
-    )
+@dataclass(slots=True)
+class _Attempt:
+    """How the next try of one part is made: it changes as Telegram refuses parts of it."""
+
+    text: str
+    parse_mode: str | None
+    reply_mid: int | None
+    backoff: Backoff
 
 
 def _origin_chat(message: Message) -> int | None:
