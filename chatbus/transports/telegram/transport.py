@@ -22,10 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-import json
 import logging
 import secrets
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -47,6 +45,7 @@ from .errors import TOKEN_REVOKED, Backoff, Failure, Fatal, Outcome, Stopped, cl
 from .formatting import Rendered, escape, render
 from .inbound import Sender, address_command, entity_mentions, sender_of
 from .settings import ChatKey, TelegramSettings
+from .state import RelayState
 
 if TYPE_CHECKING:
     from chatbus.core.hub import Hub
@@ -60,9 +59,6 @@ T = TypeVar("T")
 NAME = "telegram"
 #: The update types the bot asks for: messages, channel posts, and changes of its own membership.
 ALLOWED_UPDATES = ("message", "channel_post", "my_chat_member")
-#: Telegram forgets update ids after a week without updates and starts again lower.
-_OFFSET_MAX_AGE = 6 * 24 * 3600
-_DELIVERED_KEY = "telegram:delivered"
 _REPLY_CACHE = 2048
 _NOTICE_INTERVAL = 30.0
 #: Seconds ``stop`` lets the update being handled (and a message being sent) finish.
@@ -112,11 +108,7 @@ class TelegramTransport(BaseTransport):
         self._fatal: str | None = None
         self._link_problem: str | None = None
         self._chat_problems: dict[ChatKey, str] = {}
-        self._rooms: dict[ChatKey, str] = dict(self.settings.chat_ids)
-        self._migrated: dict[int, int] = {}
-        self._resolved: dict[str, int] = {}
-        self._offset: int | None = None
-        self._delivered = 0
+        self._state = RelayState(self.settings)
         self._identities: dict[tuple[int, str], Identity] = {}
         self._online: dict[str, Identity] = {}
         self._warned_chats: set[int] = set()
@@ -139,7 +131,7 @@ class TelegramTransport(BaseTransport):
         self._identities.clear()
         self._bot = self._make_bot()
         try:
-            await self._load_state()
+            await self._state.load(self._store())
             await self._connect(first=True)
             if self._connected.is_set() and self.settings.webhook:
                 await self._start_webhook()
@@ -151,7 +143,7 @@ class TelegramTransport(BaseTransport):
         mode = "webhook" if self.settings.webhook else "long polling"
         log.info(
             "telegram: relaying %d chat(s) by %s through %s",
-            len(self._rooms),
+            len(self._state.rooms),
             mode,
             f"@{self._username}" if self._username else self.settings.public_base_url(),
         )
@@ -175,11 +167,11 @@ class TelegramTransport(BaseTransport):
         if self._updater is not None and self._updater.running:
             with contextlib.suppress(Exception):
                 await self._updater.stop()
-        elif self._bot is not None and self._offset is not None and self.is_connected():
+        elif self._bot is not None and self._state.offset is not None and self.is_connected():
             # Tell Telegram the handled updates are done, so no other reader sees them again.
             with contextlib.suppress(TelegramError, TimeoutError):
                 await asyncio.wait_for(
-                    self._bot.get_updates(offset=self._offset, timeout=0, allowed_updates=ALLOWED_UPDATES), 3
+                    self._bot.get_updates(offset=self._state.offset, timeout=0, allowed_updates=ALLOWED_UPDATES), 3
                 )
         for identity in list(self._online.values()):
             with contextlib.suppress(Exception):
@@ -281,53 +273,10 @@ class TelegramTransport(BaseTransport):
         else:
             await self._poll()
 
-    # state kept in the store ---------------------------------------------------
     def _store(self) -> Store:
         if self.hub is None:
             raise Stopped
         return self.hub.store
-
-    def _offset_key(self) -> str:
-        return f"telegram:{self.settings.token.get_secret_value().partition(':')[0]}:offset"
-
-    async def _load_state(self) -> None:
-        store = self._store()
-        raw = await store.get_state(self._offset_key())
-        if raw:
-            try:
-                saved = json.loads(raw)
-                if time.time() - float(saved["at"]) < _OFFSET_MAX_AGE:
-                    self._offset = int(saved["next"])
-            except (ValueError, KeyError, TypeError):
-                log.warning("telegram: ignoring an unreadable saved update offset")
-        delivered = await store.get_state(_DELIVERED_KEY)
-        if delivered is None or not delivered.isdigit():
-            # First start: relay from now on, not the whole history.
-            self._delivered = store.last_id
-            await store.set_state(_DELIVERED_KEY, str(self._delivered))
-        else:
-            self._delivered = int(delivered)
-        for chat in list(self._rooms):
-            if isinstance(chat, int):
-                moved = await store.get_state(f"telegram:migrated:{chat}")
-                if moved and moved.lstrip("-").isdigit():
-                    self._migrated[chat] = int(moved)
-
-    async def _save_offset(self, next_offset: int) -> None:
-        self._offset = next_offset
-        await self._store().set_state(self._offset_key(), json.dumps({"next": next_offset, "at": time.time()}))
-
-    async def _record_migration(self, old: int, new: int) -> None:
-        if self._migrated.get(old) == new:
-            return
-        self._migrated[old] = new
-        log.warning(
-            "telegram: group %s became supergroup %s; chatbus follows it, but put %s in telegram.chat_ids",
-            old,
-            new,
-            new,
-        )
-        await self._store().set_state(f"telegram:migrated:{old}", str(new))
 
     # health ------------------------------------------------------------------------
     def _set_fatal(self, problem: str) -> None:
@@ -397,39 +346,23 @@ class TelegramTransport(BaseTransport):
                 "healthy": chat not in self._chat_problems,
                 "detail": self._chat_problems.get(chat, "ok"),
             }
-            for chat, room in self._rooms.items()
+            for chat, room in self._state.rooms.items()
         }
-        out["lastRelayedId"] = self._delivered
+        out["lastRelayedId"] = self._state.delivered
         return out
-
-    # chats -------------------------------------------------------------------------
-    def _current(self, chat: ChatKey) -> ChatKey:
-        """The id to send to: a group that became a supergroup has a new one, and
-        an ``@username`` is its numeric id once known."""
-        if isinstance(chat, str):
-            return self._resolved.get(chat, chat)
-        return self._migrated.get(chat, chat)
-
-    def _room_of(self, chat_id: int, username: str | None) -> tuple[ChatKey, str] | None:
-        for key, room in self._rooms.items():
-            if key == chat_id or self._current(key) == chat_id:
-                return key, room
-            if isinstance(key, str) and username and key[1:].lower() == username.lower():
-                return key, room
-        return None
 
     async def _check_chats(self) -> None:
         """``getChat`` for each configured chat: resolve ``@names`` and report chats the bot cannot use."""
         assert self._bot is not None
-        for chat in list(self._rooms):
+        for chat in list(self._state.rooms):
             try:
-                info = await self._bot.get_chat(self._current(chat))
+                info = await self._bot.get_chat(self._state.current(chat))
             except TelegramError as exc:
                 if not await self._chat_check_failed(chat, classify(exc)):
                     return
                 continue
             if isinstance(chat, str):
-                self._resolved[chat] = info.id
+                self._state.resolved[chat] = info.id
                 log.info("telegram: %s is chat %s", chat, info.id)
 
     async def _chat_check_failed(self, chat: ChatKey, failure: Failure) -> bool:
@@ -437,7 +370,7 @@ class TelegramTransport(BaseTransport):
         match failure.outcome:
             case Outcome.MIGRATED:
                 if isinstance(chat, int) and failure.new_chat_id is not None:
-                    await self._record_migration(chat, failure.new_chat_id)
+                    await self._state.record_migration(self._store(), chat, failure.new_chat_id)
             case Outcome.BOT_REMOVED:
                 self._chat_failed(chat, "the bot is not a member of this chat; add it to the group")
             case Outcome.CHAT_NOT_FOUND:
@@ -465,7 +398,7 @@ class TelegramTransport(BaseTransport):
                     bootstrapped = True
                 updates = await self._interruptible(
                     bot.get_updates(
-                        offset=self._offset, timeout=self.settings.poll_timeout, allowed_updates=ALLOWED_UPDATES
+                        offset=self._state.offset, timeout=self.settings.poll_timeout, allowed_updates=ALLOWED_UPDATES
                     )
                 )
             except TelegramError as exc:
@@ -475,7 +408,7 @@ class TelegramTransport(BaseTransport):
             self._link_ok()
             backoff.reset()
             for update in updates:
-                if self._offset is not None and update.update_id < self._offset:
+                if self._state.offset is not None and update.update_id < self._state.offset:
                     continue
                 if not await self._handle_safely(update):
                     break
@@ -563,7 +496,7 @@ class TelegramTransport(BaseTransport):
             update = await self._interruptible(queue.get())
             if not isinstance(update, Update):
                 continue
-            if self._offset is not None and update.update_id < self._offset:
+            if self._state.offset is not None and update.update_id < self._state.offset:
                 continue  # Telegram delivered it again
             while not await self._handle_safely(update):
                 await self._sleep(self.settings.retry_initial_delay)
@@ -581,7 +514,7 @@ class TelegramTransport(BaseTransport):
         except Exception:
             log.exception("telegram: update %s could not be handled; skipping it", update.update_id)
         try:
-            await self._save_offset(update.update_id + 1)
+            await self._state.save_offset(self._store(), update.update_id + 1)
         except StoreError as exc:
             log.error("telegram: cannot save the update offset: %s", exc)
         return True
@@ -594,10 +527,10 @@ class TelegramTransport(BaseTransport):
         if message is None:
             return
         chat = message.chat
-        if message.migrate_to_chat_id and self._room_of(chat.id, chat.username) is not None:
-            await self._record_migration(chat.id, message.migrate_to_chat_id)
+        if message.migrate_to_chat_id and self._state.room_of(chat.id, chat.username) is not None:
+            await self._state.record_migration(self._store(), chat.id, message.migrate_to_chat_id)
             return
-        found = self._room_of(chat.id, chat.username)
+        found = self._state.room_of(chat.id, chat.username)
         if found is None:
             if chat.id not in self._warned_chats:
                 self._warned_chats.add(chat.id)
@@ -607,7 +540,7 @@ class TelegramTransport(BaseTransport):
             return
         key, room = found
         if isinstance(key, str):
-            self._resolved[key] = chat.id
+            self._state.resolved[key] = chat.id
         if message.from_user is not None and message.from_user.id == self._me_id:
             return  # our own words never come back in
         text = message.text or message.caption
@@ -659,7 +592,7 @@ class TelegramTransport(BaseTransport):
     def _membership_changed(self, update: Update) -> None:
         change = update.my_chat_member
         assert change is not None
-        found = self._room_of(change.chat.id, change.chat.username)
+        found = self._state.room_of(change.chat.id, change.chat.username)
         if found is None:
             return
         key, _ = found
@@ -747,8 +680,8 @@ class TelegramTransport(BaseTransport):
             store = self._store()
             last = store.last_id
             limit = self.settings.catch_up
-            if last > self._delivered:
-                start = self._delivered
+            if last > self._state.delivered:
+                start = self._state.delivered
                 if limit == 0 or last - start > limit:
                     skipped_to = max(start, last - limit)
                     if skipped_to > start:
@@ -760,7 +693,7 @@ class TelegramTransport(BaseTransport):
                             limit,
                         )
                     start = skipped_to
-                    await self._mark_delivered(start)
+                    await self._state.mark_delivered(self._store(), start)
                 missed = await store.since(start, max(limit, 1), None) if limit else []
                 if missed:
                     log.info("telegram: relaying %d message(s) stored while Telegram was not reached", len(missed))
@@ -773,14 +706,8 @@ class TelegramTransport(BaseTransport):
         finally:
             self._ready.set()
 
-    async def _mark_delivered(self, message_id: int) -> None:
-        if message_id <= self._delivered:
-            return
-        self._delivered = message_id
-        await self._store().set_state(_DELIVERED_KEY, str(message_id))
-
     async def _relay(self, message: Message, *, resume: bool = False) -> None:
-        if message.id <= self._delivered:
+        if message.id <= self._state.delivered:
             return
         if self._fatal:
             if not self._warned_fatal:
@@ -788,13 +715,13 @@ class TelegramTransport(BaseTransport):
                 log.error("telegram: not relaying messages from %d on: %s", message.id, self._fatal)
             raise Fatal
         origin = _origin_chat(message)
-        for chat, room in list(self._rooms.items()):
+        for chat, room in list(self._state.rooms.items()):
             if room != message.room:
                 continue
-            if origin is not None and (origin == chat or origin == self._current(chat)):
+            if origin is not None and (origin == chat or origin == self._state.current(chat)):
                 continue  # the people in that chat wrote it; they have seen it
             await self._relay_to(message, chat, resume=resume)
-        await self._mark_delivered(message.id)
+        await self._state.mark_delivered(self._store(), message.id)
 
     async def _relay_to(self, message: Message, chat: ChatKey, *, resume: bool) -> None:
         parts = render(self.settings.format, sender=message.sender, text=message.text, room=message.room)
@@ -802,7 +729,7 @@ class TelegramTransport(BaseTransport):
         if resume:
             # After a crash part of it may have gone out already: send only the rest.
             ids = await self._store().external_ids_for(NAME, message.id)
-            skip = sum(1 for ext in ids if ext.rpartition(":")[0] in (str(chat), str(self._current(chat))))
+            skip = sum(1 for ext in ids if ext.rpartition(":")[0] in self._state.names(chat))
         reply_mid = await self._reply_target(message.reply_to, chat) if message.reply_to else None
         for index, part in enumerate(parts[skip:], start=skip):
             sent = await self._send(chat, part, reply_mid if index == 0 else None)
@@ -821,7 +748,7 @@ class TelegramTransport(BaseTransport):
 
     async def _reply_target(self, hub_id: int, chat: ChatKey) -> int | None:
         """The Telegram message in ``chat`` that hub message ``hub_id`` is (its first part)."""
-        targets = {str(chat), str(self._current(chat))}
+        targets = self._state.names(chat)
         cached = self._replies.get(hub_id)
         if cached:
             for chat_id, message_id in cached.items():
@@ -853,7 +780,7 @@ class TelegramTransport(BaseTransport):
             reply = ReplyParameters(attempt.reply_mid, allow_sending_without_reply=True) if attempt.reply_mid else None
             try:
                 sent = await bot.send_message(
-                    chat_id=self._current(chat),
+                    chat_id=self._state.current(chat),
                     text=attempt.text,
                     parse_mode=attempt.parse_mode,
                     reply_parameters=reply,
@@ -876,7 +803,7 @@ class TelegramTransport(BaseTransport):
                 return True
             case Outcome.MIGRATED:
                 if isinstance(chat, int) and failure.new_chat_id is not None:
-                    await self._record_migration(chat, failure.new_chat_id)
+                    await self._state.record_migration(self._store(), chat, failure.new_chat_id)
                     return True
                 self._chat_failed(chat, f"this chat moved to {failure.new_chat_id}; put that id in telegram.chat_ids")
                 return False
