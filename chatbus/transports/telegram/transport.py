@@ -25,7 +25,7 @@ import importlib.util
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,14 +38,13 @@ from telegram.request import HTTPXRequest
 
 from chatbus.core.errors import AuthError, ChatbusError, ConfigError, StoreError, TransportError
 from chatbus.core.message import Credentials, Identity, Message
-from chatbus.core.store import Store
 from chatbus.core.transport import BaseTransport, Health
 
 from .errors import TOKEN_REVOKED, Backoff, Failure, Fatal, Outcome, Stopped, classify
 from .formatting import Rendered, escape, render
 from .inbound import Sender, address_command, entity_mentions, sender_of
+from .session import NAME, Session
 from .settings import ChatKey, TelegramSettings
-from .state import RelayState
 
 if TYPE_CHECKING:
     from chatbus.core.hub import Hub
@@ -56,7 +55,6 @@ log = logging.getLogger("chatbus.telegram")
 
 T = TypeVar("T")
 
-NAME = "telegram"
 #: The update types the bot asks for: messages, channel posts, and changes of its own membership.
 ALLOWED_UPDATES = ("message", "channel_post", "my_chat_member")
 _REPLY_CACHE = 2048
@@ -97,55 +95,46 @@ class TelegramTransport(BaseTransport):
                 )
             settings = options
         super().__init__(settings)
-        self._bot: ExtBot[Any] | None = None
+        self._session = Session(self.settings)
+        self._state = self._session.state
+        self._condition = self._session.condition
         self._updater: Updater | None = None
-        self._me_id: int | None = None
-        self._username: str | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._stopping = asyncio.Event()
         self._ready = asyncio.Event()
         self._connected = asyncio.Event()
-        self._fatal: str | None = None
-        self._link_problem: str | None = None
-        self._chat_problems: dict[ChatKey, str] = {}
-        self._state = RelayState(self.settings)
         self._identities: dict[tuple[int, str], Identity] = {}
         self._online: dict[str, Identity] = {}
         self._warned_chats: set[int] = set()
         self._replies: OrderedDict[int, dict[int | str, int]] = OrderedDict()
         self._warned_fatal = False
         self._noticed: dict[tuple[int, int], float] = {}
-        self._waiting: asyncio.Future[Any] | None = None
 
     # lifecycle ---------------------------------------------------------------
     async def start(self, hub: Hub) -> None:
         """Check the token (a rejected one is a clear error), then poll or serve the webhook."""
         await super().start(hub)
         _quiet_http_logs()
-        self._stopping = asyncio.Event()
+        self._session.begin(hub, self._make_bot())
         self._ready = asyncio.Event()
         self._connected = asyncio.Event()
-        self._fatal = self._link_problem = None
         self._warned_fatal = False
-        self._chat_problems.clear()
         self._identities.clear()
-        self._bot = self._make_bot()
         try:
-            await self._state.load(self._store())
+            await self._state.load(self._session.store())
             await self._connect(first=True)
             if self._connected.is_set() and self.settings.webhook:
                 await self._start_webhook()
         except BaseException:
             await self._close_bot()
+            self._session.end()
             self.hub = None
             raise
-        self._spawn(self._run(), "run")
+        self._session.spawn(self._run(), "run")
         mode = "webhook" if self.settings.webhook else "long polling"
         log.info(
             "telegram: relaying %d chat(s) by %s through %s",
             len(self._state.rooms),
             mode,
-            f"@{self._username}" if self._username else self.settings.public_base_url(),
+            f"@{self._session.username}" if self._session.username else self.settings.public_base_url(),
         )
 
     async def stop(self) -> None:
@@ -153,31 +142,25 @@ class TelegramTransport(BaseTransport):
         hub = self.hub
         if hub is None:
             return
-        self._stopping.set()
-        # An update being handled is finished (so its offset is saved and it is
-        # not read again after a restart); only the wait for the next one is cut.
-        if self._waiting is not None:
-            self._waiting.cancel()
-        tasks = list(self._tasks)
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=_STOP_GRACE)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._session.halt(_STOP_GRACE)
         if self._updater is not None and self._updater.running:
             with contextlib.suppress(Exception):
                 await self._updater.stop()
-        elif self._bot is not None and self._state.offset is not None and self.is_connected():
+        elif self._session.bot is not None and self._state.offset is not None and self.is_connected():
             # Tell Telegram the handled updates are done, so no other reader sees them again.
             with contextlib.suppress(TelegramError, TimeoutError):
                 await asyncio.wait_for(
-                    self._bot.get_updates(offset=self._state.offset, timeout=0, allowed_updates=ALLOWED_UPDATES), 3
+                    self._session.bot.get_updates(
+                        offset=self._state.offset, timeout=0, allowed_updates=ALLOWED_UPDATES
+                    ),
+                    3,
                 )
         for identity in list(self._online.values()):
             with contextlib.suppress(Exception):
                 await hub.disconnect(identity, NAME)
         self._online.clear()
         await self._close_bot()
+        self._session.end()
         await super().stop()
 
     def _make_bot(self) -> ExtBot[Any]:
@@ -212,40 +195,30 @@ class TelegramTransport(BaseTransport):
                 if self._updater.running:
                     await self._updater.stop()
             self._updater = None
-        if self._bot is not None:
+        if self._session.bot is not None:
             with contextlib.suppress(Exception):
-                await self._bot.shutdown()
-            self._bot = None
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=f"chatbus-telegram-{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("telegram: %s failed", task.get_name(), exc_info=task.exception())
+                await self._session.bot.shutdown()
+            self._session.bot = None
 
     async def _connect(self, *, first: bool = False) -> None:
         """``getMe``: learn who the bot is. A rejected token is fatal; network trouble is retried."""
-        assert self._bot is not None
+        bot = self._session.live_bot()
         try:
-            await self._bot.initialize()
+            await bot.initialize()
         except TelegramError as exc:
             failure = classify(exc)
             if failure.outcome is Outcome.TOKEN_REJECTED:
                 if first:
                     raise TransportError(_TOKEN_REJECTED) from exc
-                self._set_fatal(_TOKEN_REJECTED)
+                self._condition.set_fatal(_TOKEN_REJECTED)
                 return
-            self._link_trouble(failure, "cannot reach the Telegram Bot API")
+            self._condition.link_trouble(failure, "cannot reach the Telegram Bot API")
             if first:
                 log.warning("telegram: will keep trying to reach %s in the background", self.settings.public_base_url())
             return
-        me = self._bot.bot
-        self._me_id, self._username = me.id, me.username
-        self._link_ok()
+        me = bot.bot
+        self._session.me_id, self._session.username = me.id, me.username
+        self._condition.link_ok()
         self._connected.set()
 
     async def _run(self) -> None:
@@ -255,17 +228,17 @@ class TelegramTransport(BaseTransport):
         except Stopped:
             return
         except TransportError as exc:
-            self._set_fatal(str(exc))
+            self._condition.set_fatal(str(exc))
 
     async def _run_until_stopped(self) -> None:
         backoff = Backoff(self.settings.retry_initial_delay, self.settings.retry_max_delay)
         while not self._connected.is_set():
-            await self._sleep(backoff.next())
+            await self._session.sleep(backoff.next())
             await self._connect()
-            if self._fatal:
+            if self._condition.fatal:
                 return
         await self._check_chats()
-        self._spawn(self._catch_up(), "catch-up")
+        self._session.spawn(self._catch_up(), "catch-up")
         if self.settings.webhook:
             if self._updater is None:
                 await self._start_webhook()
@@ -273,78 +246,32 @@ class TelegramTransport(BaseTransport):
         else:
             await self._poll()
 
-    def _store(self) -> Store:
-        if self.hub is None:
-            raise Stopped
-        return self.hub.store
-
-    # health ------------------------------------------------------------------------
-    def _set_fatal(self, problem: str) -> None:
-        if self._fatal is None:
-            log.error("telegram: %s. Telegram is no longer relayed until chatbus is restarted.", problem)
-        self._fatal = problem
-
-    def _link_trouble(self, failure: Failure, what: str) -> None:
-        problem = f"{what} at {self.settings.public_base_url()}: {self._redact(failure.detail)}; retrying"
-        if self._link_problem is None:
-            log.warning("telegram: %s", problem)
-        else:
-            log.debug("telegram: %s", problem)
-        self._link_problem = problem
-
-    def _conflict(self, failure: Failure) -> None:
-        problem = (
-            "another program is reading this bot's updates (only one may per token); stop it, "
-            f"or it takes messages meant for chatbus ({self._redact(failure.detail)})"
-        )
-        if self._link_problem != problem:
-            log.warning("telegram: %s", problem)
-        self._link_problem = problem
-
-    def _link_ok(self) -> None:
-        if self._link_problem is not None:
-            log.info("telegram: the Bot API answers again")
-        self._link_problem = None
-
-    def _chat_failed(self, chat: ChatKey, problem: str) -> None:
-        if self._chat_problems.get(chat) != problem:
-            log.error("telegram: chat %s: %s", chat, problem)
-        self._chat_problems[chat] = problem
-
-    def _chat_ok(self, chat: ChatKey) -> None:
-        if self._chat_problems.pop(chat, None) is not None:
-            log.info("telegram: chat %s works again", chat)
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self.settings.token.get_secret_value(), "<token>")
-
     def is_connected(self) -> bool:
-        return self.hub is not None and self._connected.is_set() and self._fatal is None and self._link_problem is None
+        condition = self._condition
+        return (
+            self.hub is not None
+            and self._connected.is_set()
+            and condition.fatal is None
+            and condition.link_problem is None
+        )
 
     def health(self) -> Health:
         """Unhealthy while the token is refused, the Bot API unreachable, or a chat unusable."""
         if self.hub is None:
             return Health(False, "not running")
-        if self._fatal:
-            return Health(False, self._fatal)
-        if self._link_problem:
-            return Health(False, self._link_problem)
-        if not self._connected.is_set():
-            return Health(False, "connecting to the Telegram Bot API")
-        if self._chat_problems:
-            return Health(False, "; ".join(f"chat {chat}: {problem}" for chat, problem in self._chat_problems.items()))
-        return Health(True, "ok")
+        return self._condition.health(connected=self._connected.is_set())
 
     def status(self) -> dict[str, Any]:
         """Health plus the bot, the mode and each chat, for ``/ws-info`` and ``chatbus status``."""
         out = super().status()
-        out["bot"] = f"@{self._username}" if self._username else None
+        username = self._session.username
+        out["bot"] = f"@{username}" if username else None
         out["mode"] = "webhook" if self.settings.webhook else "polling"
         out["chats"] = {
             str(chat): {
                 "room": room,
-                "healthy": chat not in self._chat_problems,
-                "detail": self._chat_problems.get(chat, "ok"),
+                "healthy": chat not in self._condition.chat_problems,
+                "detail": self._condition.chat_problems.get(chat, "ok"),
             }
             for chat, room in self._state.rooms.items()
         }
@@ -353,10 +280,10 @@ class TelegramTransport(BaseTransport):
 
     async def _check_chats(self) -> None:
         """``getChat`` for each configured chat: resolve ``@names`` and report chats the bot cannot use."""
-        assert self._bot is not None
+        bot = self._session.live_bot()
         for chat in list(self._state.rooms):
             try:
-                info = await self._bot.get_chat(self._state.current(chat))
+                info = await bot.get_chat(self._state.current(chat))
             except TelegramError as exc:
                 if not await self._chat_check_failed(chat, classify(exc)):
                     return
@@ -370,33 +297,32 @@ class TelegramTransport(BaseTransport):
         match failure.outcome:
             case Outcome.MIGRATED:
                 if isinstance(chat, int) and failure.new_chat_id is not None:
-                    await self._state.record_migration(self._store(), chat, failure.new_chat_id)
+                    await self._state.record_migration(self._session.store(), chat, failure.new_chat_id)
             case Outcome.BOT_REMOVED:
-                self._chat_failed(chat, "the bot is not a member of this chat; add it to the group")
+                self._condition.chat_failed(chat, "the bot is not a member of this chat; add it to the group")
             case Outcome.CHAT_NOT_FOUND:
-                self._chat_failed(chat, "chat not found; check the id and add the bot to the group")
+                self._condition.chat_failed(chat, "chat not found; check the id and add the bot to the group")
             case Outcome.CHAT_CLOSED | Outcome.BAD_MARKUP | Outcome.BAD_REPLY | Outcome.REFUSED:
-                log.warning("telegram: cannot check chat %s: %s", chat, self._redact(failure.detail))
+                log.warning("telegram: cannot check chat %s: %s", chat, self._condition.redact(failure.detail))
             case Outcome.TOKEN_REJECTED:
-                self._set_fatal(TOKEN_REVOKED)
+                self._condition.set_fatal(TOKEN_REVOKED)
                 return False
             case _:
-                log.debug("telegram: cannot check chat %s now: %s", chat, self._redact(failure.detail))
+                log.debug("telegram: cannot check chat %s now: %s", chat, self._condition.redact(failure.detail))
         return True
 
     # inbound -------------------------------------------------------------------------
     async def _poll(self) -> None:
         """Long polling: ``getUpdates`` from the saved offset, handle each update, save the offset."""
-        assert self._bot is not None
-        bot = self._bot
+        bot = self._session.live_bot()
         backoff = Backoff(self.settings.retry_initial_delay, self.settings.retry_max_delay)
         bootstrapped = False
-        while not self._stopping.is_set():
+        while not self._session.stopping.is_set():
             try:
                 if not bootstrapped:
                     await bot.delete_webhook(drop_pending_updates=self.settings.drop_pending_updates)
                     bootstrapped = True
-                updates = await self._interruptible(
+                updates = await self._session.interruptible(
                     bot.get_updates(
                         offset=self._state.offset, timeout=self.settings.poll_timeout, allowed_updates=ALLOWED_UPDATES
                     )
@@ -405,7 +331,7 @@ class TelegramTransport(BaseTransport):
                 if not await self._poll_failed(classify(exc), backoff):
                     return
                 continue
-            self._link_ok()
+            self._condition.link_ok()
             backoff.reset()
             for update in updates:
                 if self._state.offset is not None and update.update_id < self._state.offset:
@@ -417,39 +343,24 @@ class TelegramTransport(BaseTransport):
         """Wait as ``failure`` asks before the next poll; False when polling cannot go on (token refused)."""
         match failure.outcome:
             case Outcome.TOKEN_REJECTED:
-                self._set_fatal(TOKEN_REVOKED)
+                self._condition.set_fatal(TOKEN_REVOKED)
                 return False
             case Outcome.FLOOD_WAIT:
-                await self._sleep(failure.retry_after)
+                await self._session.sleep(failure.retry_after)
             case Outcome.TIMED_OUT:
-                self._link_trouble(failure, "no answer from the Telegram Bot API")
-                await self._sleep(min(backoff.delay, 1.0))
+                self._condition.link_trouble(failure, "no answer from the Telegram Bot API")
+                await self._session.sleep(min(backoff.delay, 1.0))
             case Outcome.CONFLICT:
-                self._conflict(failure)
-                await self._sleep(backoff.next())
+                self._condition.conflict(failure)
+                await self._session.sleep(backoff.next())
             case _:
-                self._link_trouble(failure, "cannot reach the Telegram Bot API")
-                await self._sleep(backoff.next())
+                self._condition.link_trouble(failure, "cannot reach the Telegram Bot API")
+                await self._session.sleep(backoff.next())
         return True
-
-    async def _interruptible(self, wait: Awaitable[T]) -> T:
-        """Await ``wait`` (a long poll, the next webhook update) so that ``stop``
-        can cut it short; raises ``Stopped`` when it does."""
-        waiting: asyncio.Future[T] = asyncio.ensure_future(wait)
-        self._waiting = waiting
-        try:
-            return await waiting
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if self._stopping.is_set() and (task is None or not task.cancelling()):
-                raise Stopped from None
-            raise
-        finally:
-            self._waiting = None
 
     async def _start_webhook(self) -> None:
         """Run python-telegram-bot's webhook server and register its URL with Telegram."""
-        assert self._bot is not None
+        bot = self._session.live_bot()
         s = self.settings
         secret = s.webhook_secret.get_secret_value() if s.webhook_secret else secrets.token_urlsafe(32)
         if importlib.util.find_spec("tornado") is None:
@@ -457,7 +368,7 @@ class TelegramTransport(BaseTransport):
                 "webhook mode needs python-telegram-bot's webhooks extra: pip install 'chatbus[webhooks]', "
                 "or remove telegram.webhook_url to use long polling"
             )
-        self._updater = Updater(bot=self._bot, update_queue=asyncio.Queue())
+        self._updater = Updater(bot=bot, update_queue=asyncio.Queue())
         try:
             await self._updater.initialize()
             await self._updater.start_webhook(
@@ -485,21 +396,21 @@ class TelegramTransport(BaseTransport):
         if failure.outcome is Outcome.TOKEN_REJECTED:
             return TransportError("Telegram rejected the bot token when setting the webhook; check it")
         return TransportError(
-            f"Telegram refused the webhook {self.settings.webhook_url}: {self._redact(failure.detail)}; it must be "
+            f"Telegram refused the webhook {self.settings.webhook_url}: {self._condition.redact(failure.detail)}; it must be "
             "a public https:// address that reaches telegram.webhook_listen:webhook_port"
         )
 
     async def _read_webhook_updates(self) -> None:
         assert self._updater is not None
         queue = self._updater.update_queue
-        while not self._stopping.is_set():
-            update = await self._interruptible(queue.get())
+        while not self._session.stopping.is_set():
+            update = await self._session.interruptible(queue.get())
             if not isinstance(update, Update):
                 continue
             if self._state.offset is not None and update.update_id < self._state.offset:
                 continue  # Telegram delivered it again
             while not await self._handle_safely(update):
-                await self._sleep(self.settings.retry_initial_delay)
+                await self._session.sleep(self.settings.retry_initial_delay)
 
     async def _handle_safely(self, update: Update) -> bool:
         """Handle one update and save the offset; False when it must be tried again later."""
@@ -509,12 +420,12 @@ class TelegramTransport(BaseTransport):
             return False
         except StoreError as exc:
             log.error("telegram: update %s could not be stored (%s); trying again", update.update_id, exc)
-            await self._sleep(self.settings.retry_initial_delay)
+            await self._session.sleep(self.settings.retry_initial_delay)
             return False
         except Exception:
             log.exception("telegram: update %s could not be handled; skipping it", update.update_id)
         try:
-            await self._state.save_offset(self._store(), update.update_id + 1)
+            await self._state.save_offset(self._session.store(), update.update_id + 1)
         except StoreError as exc:
             log.error("telegram: cannot save the update offset: %s", exc)
         return True
@@ -528,7 +439,7 @@ class TelegramTransport(BaseTransport):
             return
         chat = message.chat
         if message.migrate_to_chat_id and self._state.room_of(chat.id, chat.username) is not None:
-            await self._state.record_migration(self._store(), chat.id, message.migrate_to_chat_id)
+            await self._state.record_migration(self._session.store(), chat.id, message.migrate_to_chat_id)
             return
         found = self._state.room_of(chat.id, chat.username)
         if found is None:
@@ -541,12 +452,12 @@ class TelegramTransport(BaseTransport):
         key, room = found
         if isinstance(key, str):
             self._state.resolved[key] = chat.id
-        if message.from_user is not None and message.from_user.id == self._me_id:
+        if message.from_user is not None and message.from_user.id == self._session.me_id:
             return  # our own words never come back in
         text = message.text or message.caption
         if not text:
             return
-        text = address_command(text, bot_username=self._username)
+        text = address_command(text, bot_username=self._session.username)
         if text is None:
             return  # a command for another bot
         sender = sender_of(message)
@@ -563,9 +474,9 @@ class TelegramTransport(BaseTransport):
             return
         reply_to = None
         if message.reply_to_message is not None:
-            reply_to = await self._store().hub_id_for(NAME, f"{chat.id}:{message.reply_to_message.message_id}")
+            reply_to = await self._session.store().hub_id_for(NAME, f"{chat.id}:{message.reply_to_message.message_id}")
         external = f"{chat.id}:{message.message_id}"
-        if await self._store().hub_id_for(NAME, external) is not None:
+        if await self._session.store().hub_id_for(NAME, external) is not None:
             return  # already in the hub (read again after an interrupted shutdown)
         try:
             stored = await hub.receive(
@@ -575,7 +486,7 @@ class TelegramTransport(BaseTransport):
                 reply_to=reply_to,
                 transport=NAME,
                 client_id=external,
-                mentions=entity_mentions(message, bot_username=self._username),
+                mentions=entity_mentions(message, bot_username=self._session.username),
             )
         except (StoreError, TransportError):
             if not hub.running:
@@ -586,8 +497,8 @@ class TelegramTransport(BaseTransport):
             self._notify_sender(chat.id, message.message_id, str(exc), sender.telegram_id)
             return
         self._remember(stored.id, chat.id, message.message_id)
-        self._chat_ok(key)
-        await self._store().map_external(NAME, stored.id, external)
+        self._condition.chat_ok(key)
+        await self._session.store().map_external(NAME, stored.id, external)
 
     def _membership_changed(self, update: Update) -> None:
         change = update.my_chat_member
@@ -598,11 +509,11 @@ class TelegramTransport(BaseTransport):
         key, _ = found
         member = change.new_chat_member
         if member.status in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED):
-            self._chat_failed(key, "the bot was removed from this chat; add it back to relay messages")
+            self._condition.chat_failed(key, "the bot was removed from this chat; add it back to relay messages")
         elif member.status == ChatMemberStatus.RESTRICTED and not getattr(member, "can_send_messages", True):
-            self._chat_failed(key, "the bot may not send messages in this chat; give it that right")
+            self._condition.chat_failed(key, "the bot may not send messages in this chat; give it that right")
         else:
-            self._chat_ok(key)
+            self._condition.chat_ok(key)
 
     async def _identity(self, sender: Sender) -> Identity:
         """The hub identity of a Telegram user, authenticated once and put online."""
@@ -647,7 +558,7 @@ class TelegramTransport(BaseTransport):
             return
         self._noticed[(chat_id, who)] = now
         part = Rendered(f"⚠️ {escape(text)}", f"⚠️ {text}")
-        self._spawn(self._send_quietly(chat_id, part, message_id), "notice")
+        self._session.spawn(self._send_quietly(chat_id, part, message_id), "notice")
 
     async def _send_quietly(self, chat: ChatKey, part: Rendered, reply_mid: int) -> None:
         with contextlib.suppress(Stopped, Fatal):
@@ -656,7 +567,7 @@ class TelegramTransport(BaseTransport):
     # outbound ----------------------------------------------------------------------
     async def deliver(self, message: Message) -> None:
         """Relay one stored hub message to the chats of its room (called in id order)."""
-        if self.hub is None or self._stopping.is_set():
+        if self.hub is None or self._session.stopping.is_set():
             return
         await self._wait_ready()
         try:
@@ -667,7 +578,7 @@ class TelegramTransport(BaseTransport):
     async def _wait_ready(self) -> None:
         if self._ready.is_set():
             return
-        waiters = [asyncio.ensure_future(self._ready.wait()), asyncio.ensure_future(self._stopping.wait())]
+        waiters = [asyncio.ensure_future(self._ready.wait()), asyncio.ensure_future(self._session.stopping.wait())]
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -677,7 +588,7 @@ class TelegramTransport(BaseTransport):
     async def _catch_up(self) -> None:
         """Relay what was stored while this transport could not (down, stopped, Telegram away)."""
         try:
-            store = self._store()
+            store = self._session.store()
             last = store.last_id
             limit = self.settings.catch_up
             if last > self._state.delivered:
@@ -693,7 +604,7 @@ class TelegramTransport(BaseTransport):
                             limit,
                         )
                     start = skipped_to
-                    await self._state.mark_delivered(self._store(), start)
+                    await self._state.mark_delivered(self._session.store(), start)
                 missed = await store.since(start, max(limit, 1), None) if limit else []
                 if missed:
                     log.info("telegram: relaying %d message(s) stored while Telegram was not reached", len(missed))
@@ -709,10 +620,10 @@ class TelegramTransport(BaseTransport):
     async def _relay(self, message: Message, *, resume: bool = False) -> None:
         if message.id <= self._state.delivered:
             return
-        if self._fatal:
+        if self._condition.fatal:
             if not self._warned_fatal:
                 self._warned_fatal = True
-                log.error("telegram: not relaying messages from %d on: %s", message.id, self._fatal)
+                log.error("telegram: not relaying messages from %d on: %s", message.id, self._condition.fatal)
             raise Fatal
         origin = _origin_chat(message)
         for chat, room in list(self._state.rooms.items()):
@@ -721,14 +632,14 @@ class TelegramTransport(BaseTransport):
             if origin is not None and (origin == chat or origin == self._state.current(chat)):
                 continue  # the people in that chat wrote it; they have seen it
             await self._relay_to(message, chat, resume=resume)
-        await self._state.mark_delivered(self._store(), message.id)
+        await self._state.mark_delivered(self._session.store(), message.id)
 
     async def _relay_to(self, message: Message, chat: ChatKey, *, resume: bool) -> None:
         parts = render(self.settings.format, sender=message.sender, text=message.text, room=message.room)
         skip = 0
         if resume:
             # After a crash part of it may have gone out already: send only the rest.
-            ids = await self._store().external_ids_for(NAME, message.id)
+            ids = await self._session.store().external_ids_for(NAME, message.id)
             skip = sum(1 for ext in ids if ext.rpartition(":")[0] in self._state.names(chat))
         reply_mid = await self._reply_target(message.reply_to, chat) if message.reply_to else None
         for index, part in enumerate(parts[skip:], start=skip):
@@ -737,7 +648,7 @@ class TelegramTransport(BaseTransport):
                 return
             external = f"{sent.chat.id}:{sent.message_id}"
             self._remember(message.id, sent.chat.id, sent.message_id)
-            await self._store().map_external(NAME, message.id, external)
+            await self._session.store().map_external(NAME, message.id, external)
 
     def _remember(self, hub_id: int, chat_id: int, message_id: int) -> None:
         entry = self._replies.setdefault(hub_id, {})
@@ -754,7 +665,7 @@ class TelegramTransport(BaseTransport):
             for chat_id, message_id in cached.items():
                 if str(chat_id) in targets:
                     return message_id
-        store = self._store()
+        store = self._session.store()
         for external in await store.external_ids_for(NAME, hub_id):
             chat_part, _, message_part = external.rpartition(":")
             if chat_part in targets and message_part.isdigit():
@@ -768,14 +679,14 @@ class TelegramTransport(BaseTransport):
 
     async def _send(self, chat: ChatKey, part: Rendered, reply_mid: int | None) -> TgMessage | None:
         """Send one part until it is sent; None when Telegram refuses it for good."""
-        bot, s = self._bot, self.settings
+        bot, s = self._session.bot, self.settings
         if bot is None:
             raise Stopped
         attempt = _Attempt(part.html, ParseMode.HTML, reply_mid, Backoff(s.retry_initial_delay, s.retry_max_delay))
         while True:
-            if self._stopping.is_set():
+            if self._session.stopping.is_set():
                 raise Stopped
-            if self._fatal:
+            if self._condition.fatal:
                 raise Fatal
             reply = ReplyParameters(attempt.reply_mid, allow_sending_without_reply=True) if attempt.reply_mid else None
             try:
@@ -788,8 +699,8 @@ class TelegramTransport(BaseTransport):
             except TelegramError as exc:
                 failure = classify(exc)
             else:
-                self._link_ok()
-                self._chat_ok(chat)
+                self._condition.link_ok()
+                self._condition.chat_ok(chat)
                 return sent
             if not await self._send_failed(chat, part, attempt, failure):
                 return None
@@ -799,19 +710,23 @@ class TelegramTransport(BaseTransport):
         match failure.outcome:
             case Outcome.FLOOD_WAIT:
                 log.info("telegram: flood limit in chat %s; waiting %.0f s", chat, failure.retry_after)
-                await self._sleep(failure.retry_after)
+                await self._session.sleep(failure.retry_after)
                 return True
             case Outcome.MIGRATED:
                 if isinstance(chat, int) and failure.new_chat_id is not None:
-                    await self._state.record_migration(self._store(), chat, failure.new_chat_id)
+                    await self._state.record_migration(self._session.store(), chat, failure.new_chat_id)
                     return True
-                self._chat_failed(chat, f"this chat moved to {failure.new_chat_id}; put that id in telegram.chat_ids")
+                self._condition.chat_failed(
+                    chat, f"this chat moved to {failure.new_chat_id}; put that id in telegram.chat_ids"
+                )
                 return False
             case Outcome.TOKEN_REJECTED:
-                self._set_fatal(TOKEN_REVOKED)
+                self._condition.set_fatal(TOKEN_REVOKED)
                 raise Fatal
             case Outcome.BOT_REMOVED:
-                self._chat_failed(chat, f"{self._redact(failure.detail)}; add the bot back to the chat")
+                self._condition.chat_failed(
+                    chat, f"{self._condition.redact(failure.detail)}; add the bot back to the chat"
+                )
                 return False
             case Outcome.BAD_MARKUP if attempt.parse_mode is not None:
                 log.warning(
@@ -824,30 +739,26 @@ class TelegramTransport(BaseTransport):
                 attempt.reply_mid = None
                 return True
             case Outcome.CHAT_NOT_FOUND | Outcome.CHAT_CLOSED:
-                self._chat_failed(chat, f"{self._redact(failure.detail)}; check the chat id and the bot's rights")
+                self._condition.chat_failed(
+                    chat, f"{self._condition.redact(failure.detail)}; check the chat id and the bot's rights"
+                )
                 return False
             case Outcome.BAD_MARKUP | Outcome.BAD_REPLY | Outcome.REFUSED:
                 log.error("telegram: Telegram refused a message for chat %s: %s; it is skipped", chat, failure.detail)
                 return False
         # Network trouble, timeouts, 5xx, unreadable answers, or a request that cannot be made.
-        if self._stopping.is_set():
+        if self._session.stopping.is_set():
             raise Stopped
         if failure.outcome is Outcome.BROKEN:
             log.error(
-                "telegram: a message for chat %s cannot be sent (%s); it is skipped", chat, self._redact(failure.detail)
+                "telegram: a message for chat %s cannot be sent (%s); it is skipped",
+                chat,
+                self._condition.redact(failure.detail),
             )
             return False
-        self._link_trouble(failure, "cannot send to the Telegram Bot API")
-        await self._sleep(attempt.backoff.next())
+        self._condition.link_trouble(failure, "cannot send to the Telegram Bot API")
+        await self._session.sleep(attempt.backoff.next())
         return True
-
-    async def _sleep(self, seconds: float) -> None:
-        """Wait, but stop waiting (with ``Stopped``) as soon as the transport stops."""
-        if seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), seconds)
-        if self._stopping.is_set():
-            raise Stopped
 
 
 @dataclass(slots=True)

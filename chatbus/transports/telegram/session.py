@@ -1,0 +1,128 @@
+"""What the parts of the Telegram transport share while it runs.
+
+Reading updates (``updates.py``) and relaying hub messages (``outbound.py``)
+work on the same hub, bot, stop signal, relay state and health. One
+:class:`Session` holds them, so each part gets exactly these and nothing of
+the others' insides. Waits go through :meth:`Session.sleep` and
+:meth:`Session.interruptible`, so ``stop`` never waits for a flood limit or
+a long poll to run out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from telegram.ext import ExtBot
+
+from chatbus.core.store import Store
+
+from .errors import Stopped
+from .health import Condition
+from .settings import TelegramSettings
+from .state import RelayState
+
+if TYPE_CHECKING:
+    from chatbus.core.hub import Hub
+
+__all__ = ["NAME", "Session"]
+
+log = logging.getLogger("chatbus.telegram")
+
+T = TypeVar("T")
+
+#: The transport's name: in the hub, in external ids and in store keys.
+NAME = "telegram"
+
+
+class Session:
+    """The hub, the bot and the stop signal of the current run, plus the relay
+    state and condition, which outlive a restart of the same transport."""
+
+    def __init__(self, settings: TelegramSettings) -> None:
+        self.settings = settings
+        self.state = RelayState(settings)
+        self.condition = Condition(settings)
+        self.hub: Hub | None = None
+        self.bot: ExtBot[Any] | None = None
+        #: Who the bot is, once ``getMe`` answered.
+        self.me_id: int | None = None
+        self.username: str | None = None
+        self.stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._waiting: asyncio.Future[Any] | None = None
+
+    def begin(self, hub: Hub, bot: ExtBot[Any]) -> None:
+        """A new run on ``hub`` through ``bot``: nothing is stopping and nothing known to be wrong."""
+        self.hub, self.bot = hub, bot
+        self.stopping = asyncio.Event()
+        self.condition.reset()
+
+    def end(self) -> None:
+        """The run is over: work still in progress gives up with ``Stopped``."""
+        self.hub = None
+
+    def store(self) -> Store:
+        """The hub's store; ``Stopped`` when the transport is not running."""
+        if self.hub is None:
+            raise Stopped
+        return self.hub.store
+
+    def live_bot(self) -> ExtBot[Any]:
+        """The bot; ``Stopped`` once it is shut down."""
+        if self.bot is None:
+            raise Stopped
+        return self.bot
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait, but stop waiting (with ``Stopped``) as soon as the transport stops."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), seconds)
+        if self.stopping.is_set():
+            raise Stopped
+
+    async def interruptible(self, wait: Awaitable[T]) -> T:
+        """Await ``wait`` (a long poll, the next webhook update) so that ``stop``
+        can cut it short; raises ``Stopped`` when it does."""
+        waiting: asyncio.Future[T] = asyncio.ensure_future(wait)
+        self._waiting = waiting
+        try:
+            return await waiting
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self.stopping.is_set() and (task is None or not task.cancelling()):
+                raise Stopped from None
+            raise
+        finally:
+            self._waiting = None
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run ``coro`` in the background until it ends or the transport stops."""
+        task = asyncio.get_running_loop().create_task(coro, name=f"chatbus-telegram-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("telegram: %s failed", task.get_name(), exc_info=task.exception())
+
+    async def halt(self, grace: float) -> None:
+        """Signal the stop, then give background work ``grace`` seconds to finish.
+
+        An update being handled is finished (so its offset is saved and it is
+        not read again after a restart); only the wait for the next one is cut.
+        """
+        self.stopping.set()
+        if self._waiting is not None:
+            self._waiting.cancel()
+        tasks = list(self._tasks)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
