@@ -24,14 +24,11 @@ import contextlib
 import importlib.util
 import logging
 import secrets
-from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from telegram import Message as TgMessage
-from telegram import ReplyParameters, Update
-from telegram.constants import ChatMemberStatus, ParseMode
+from telegram import Update
+from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, ExtBot, Updater
 from telegram.request import HTTPXRequest
@@ -40,9 +37,10 @@ from chatbus.core.errors import AuthError, ChatbusError, ConfigError, StoreError
 from chatbus.core.message import Credentials, Identity, Message
 from chatbus.core.transport import BaseTransport, Health
 
-from .errors import TOKEN_REVOKED, Backoff, Failure, Fatal, Outcome, Stopped, classify
-from .formatting import Rendered, escape, render
+from .errors import TOKEN_REVOKED, Backoff, Failure, Outcome, Stopped, classify
+from .formatting import Rendered, escape
 from .inbound import Sender, address_command, entity_mentions, sender_of
+from .outbound import Outbound
 from .session import NAME, Session
 from .settings import ChatKey, TelegramSettings
 
@@ -57,7 +55,6 @@ T = TypeVar("T")
 
 #: The update types the bot asks for: messages, channel posts, and changes of its own membership.
 ALLOWED_UPDATES = ("message", "channel_post", "my_chat_member")
-_REPLY_CACHE = 2048
 _NOTICE_INTERVAL = 30.0
 #: Seconds ``stop`` lets the update being handled (and a message being sent) finish.
 _STOP_GRACE = 5.0
@@ -99,13 +96,11 @@ class TelegramTransport(BaseTransport):
         self._state = self._session.state
         self._condition = self._session.condition
         self._updater: Updater | None = None
-        self._ready = asyncio.Event()
+        self._outbound = Outbound(self._session)
         self._connected = asyncio.Event()
         self._identities: dict[tuple[int, str], Identity] = {}
         self._online: dict[str, Identity] = {}
         self._warned_chats: set[int] = set()
-        self._replies: OrderedDict[int, dict[int | str, int]] = OrderedDict()
-        self._warned_fatal = False
         self._noticed: dict[tuple[int, int], float] = {}
 
     # lifecycle ---------------------------------------------------------------
@@ -114,9 +109,8 @@ class TelegramTransport(BaseTransport):
         await super().start(hub)
         _quiet_http_logs()
         self._session.begin(hub, self._make_bot())
-        self._ready = asyncio.Event()
+        self._outbound.reset()
         self._connected = asyncio.Event()
-        self._warned_fatal = False
         self._identities.clear()
         try:
             await self._state.load(self._session.store())
@@ -238,7 +232,7 @@ class TelegramTransport(BaseTransport):
             if self._condition.fatal:
                 return
         await self._check_chats()
-        self._session.spawn(self._catch_up(), "catch-up")
+        self._session.spawn(self._outbound.catch_up(), "catch-up")
         if self.settings.webhook:
             if self._updater is None:
                 await self._start_webhook()
@@ -496,7 +490,7 @@ class TelegramTransport(BaseTransport):
             log.info("telegram: message from %s in chat %s refused: %s", identity.user_id, chat.id, exc)
             self._notify_sender(chat.id, message.message_id, str(exc), sender.telegram_id)
             return
-        self._remember(stored.id, chat.id, message.message_id)
+        self._outbound.remember(stored.id, chat.id, message.message_id)
         self._condition.chat_ok(key)
         await self._session.store().map_external(NAME, stored.id, external)
 
@@ -558,228 +552,11 @@ class TelegramTransport(BaseTransport):
             return
         self._noticed[(chat_id, who)] = now
         part = Rendered(f"⚠️ {escape(text)}", f"⚠️ {text}")
-        self._session.spawn(self._send_quietly(chat_id, part, message_id), "notice")
+        self._session.spawn(self._outbound.send_quietly(chat_id, part, message_id), "notice")
 
-    async def _send_quietly(self, chat: ChatKey, part: Rendered, reply_mid: int) -> None:
-        with contextlib.suppress(Stopped, Fatal):
-            await self._send(chat, part, reply_mid)
-
-    # outbound ----------------------------------------------------------------------
     async def deliver(self, message: Message) -> None:
         """Relay one stored hub message to the chats of its room (called in id order)."""
-        if self.hub is None or self._session.stopping.is_set():
-            return
-        await self._wait_ready()
-        try:
-            await self._relay(message)
-        except (Stopped, Fatal):
-            return
-
-    async def _wait_ready(self) -> None:
-        if self._ready.is_set():
-            return
-        waiters = [asyncio.ensure_future(self._ready.wait()), asyncio.ensure_future(self._session.stopping.wait())]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-
-    async def _catch_up(self) -> None:
-        """Relay what was stored while this transport could not (down, stopped, Telegram away)."""
-        try:
-            store = self._session.store()
-            last = store.last_id
-            limit = self.settings.catch_up
-            if last > self._state.delivered:
-                start = self._state.delivered
-                if limit == 0 or last - start > limit:
-                    skipped_to = max(start, last - limit)
-                    if skipped_to > start:
-                        log.warning(
-                            "telegram: messages %d-%d were never relayed and are too old to catch up "
-                            "(telegram.catch_up = %d)",
-                            start + 1,
-                            skipped_to,
-                            limit,
-                        )
-                    start = skipped_to
-                    await self._state.mark_delivered(self._session.store(), start)
-                missed = await store.since(start, max(limit, 1), None) if limit else []
-                if missed:
-                    log.info("telegram: relaying %d message(s) stored while Telegram was not reached", len(missed))
-                for message in missed:
-                    if message.id > last:
-                        break
-                    await self._relay(message, resume=True)
-        except (Stopped, Fatal):
-            return
-        finally:
-            self._ready.set()
-
-    async def _relay(self, message: Message, *, resume: bool = False) -> None:
-        if message.id <= self._state.delivered:
-            return
-        if self._condition.fatal:
-            if not self._warned_fatal:
-                self._warned_fatal = True
-                log.error("telegram: not relaying messages from %d on: %s", message.id, self._condition.fatal)
-            raise Fatal
-        origin = _origin_chat(message)
-        for chat, room in list(self._state.rooms.items()):
-            if room != message.room:
-                continue
-            if origin is not None and (origin == chat or origin == self._state.current(chat)):
-                continue  # the people in that chat wrote it; they have seen it
-            await self._relay_to(message, chat, resume=resume)
-        await self._state.mark_delivered(self._session.store(), message.id)
-
-    async def _relay_to(self, message: Message, chat: ChatKey, *, resume: bool) -> None:
-        parts = render(self.settings.format, sender=message.sender, text=message.text, room=message.room)
-        skip = 0
-        if resume:
-            # After a crash part of it may have gone out already: send only the rest.
-            ids = await self._session.store().external_ids_for(NAME, message.id)
-            skip = sum(1 for ext in ids if ext.rpartition(":")[0] in self._state.names(chat))
-        reply_mid = await self._reply_target(message.reply_to, chat) if message.reply_to else None
-        for index, part in enumerate(parts[skip:], start=skip):
-            sent = await self._send(chat, part, reply_mid if index == 0 else None)
-            if sent is None:
-                return
-            external = f"{sent.chat.id}:{sent.message_id}"
-            self._remember(message.id, sent.chat.id, sent.message_id)
-            await self._session.store().map_external(NAME, message.id, external)
-
-    def _remember(self, hub_id: int, chat_id: int, message_id: int) -> None:
-        entry = self._replies.setdefault(hub_id, {})
-        entry.setdefault(chat_id, message_id)
-        self._replies.move_to_end(hub_id)
-        while len(self._replies) > _REPLY_CACHE:
-            self._replies.popitem(last=False)
-
-    async def _reply_target(self, hub_id: int, chat: ChatKey) -> int | None:
-        """The Telegram message in ``chat`` that hub message ``hub_id`` is (its first part)."""
-        targets = self._state.names(chat)
-        cached = self._replies.get(hub_id)
-        if cached:
-            for chat_id, message_id in cached.items():
-                if str(chat_id) in targets:
-                    return message_id
-        store = self._session.store()
-        for external in await store.external_ids_for(NAME, hub_id):
-            chat_part, _, message_part = external.rpartition(":")
-            if chat_part in targets and message_part.isdigit():
-                return int(message_part)
-        original = await store.get(hub_id)
-        if original is not None and original.transport == NAME and original.client_id:
-            chat_part, _, message_part = original.client_id.rpartition(":")
-            if chat_part in targets and message_part.isdigit():
-                return int(message_part)
-        return None
-
-    async def _send(self, chat: ChatKey, part: Rendered, reply_mid: int | None) -> TgMessage | None:
-        """Send one part until it is sent; None when Telegram refuses it for good."""
-        bot, s = self._session.bot, self.settings
-        if bot is None:
-            raise Stopped
-        attempt = _Attempt(part.html, ParseMode.HTML, reply_mid, Backoff(s.retry_initial_delay, s.retry_max_delay))
-        while True:
-            if self._session.stopping.is_set():
-                raise Stopped
-            if self._condition.fatal:
-                raise Fatal
-            reply = ReplyParameters(attempt.reply_mid, allow_sending_without_reply=True) if attempt.reply_mid else None
-            try:
-                sent = await bot.send_message(
-                    chat_id=self._state.current(chat),
-                    text=attempt.text,
-                    parse_mode=attempt.parse_mode,
-                    reply_parameters=reply,
-                )
-            except TelegramError as exc:
-                failure = classify(exc)
-            else:
-                self._condition.link_ok()
-                self._condition.chat_ok(chat)
-                return sent
-            if not await self._send_failed(chat, part, attempt, failure):
-                return None
-
-    async def _send_failed(self, chat: ChatKey, part: Rendered, attempt: _Attempt, failure: Failure) -> bool:
-        """Act on a failed send: True to try again (the attempt perhaps changed), False to skip the part."""
-        match failure.outcome:
-            case Outcome.FLOOD_WAIT:
-                log.info("telegram: flood limit in chat %s; waiting %.0f s", chat, failure.retry_after)
-                await self._session.sleep(failure.retry_after)
-                return True
-            case Outcome.MIGRATED:
-                if isinstance(chat, int) and failure.new_chat_id is not None:
-                    await self._state.record_migration(self._session.store(), chat, failure.new_chat_id)
-                    return True
-                self._condition.chat_failed(
-                    chat, f"this chat moved to {failure.new_chat_id}; put that id in telegram.chat_ids"
-                )
-                return False
-            case Outcome.TOKEN_REJECTED:
-                self._condition.set_fatal(TOKEN_REVOKED)
-                raise Fatal
-            case Outcome.BOT_REMOVED:
-                self._condition.chat_failed(
-                    chat, f"{self._condition.redact(failure.detail)}; add the bot back to the chat"
-                )
-                return False
-            case Outcome.BAD_MARKUP if attempt.parse_mode is not None:
-                log.warning(
-                    "telegram: Telegram could not read the HTML of a message (%s); sending it as plain text",
-                    failure.detail,
-                )
-                attempt.text, attempt.parse_mode = part.plain, None
-                return True
-            case Outcome.BAD_REPLY if attempt.reply_mid is not None:
-                attempt.reply_mid = None
-                return True
-            case Outcome.CHAT_NOT_FOUND | Outcome.CHAT_CLOSED:
-                self._condition.chat_failed(
-                    chat, f"{self._condition.redact(failure.detail)}; check the chat id and the bot's rights"
-                )
-                return False
-            case Outcome.BAD_MARKUP | Outcome.BAD_REPLY | Outcome.REFUSED:
-                log.error("telegram: Telegram refused a message for chat %s: %s; it is skipped", chat, failure.detail)
-                return False
-        # Network trouble, timeouts, 5xx, unreadable answers, or a request that cannot be made.
-        if self._session.stopping.is_set():
-            raise Stopped
-        if failure.outcome is Outcome.BROKEN:
-            log.error(
-                "telegram: a message for chat %s cannot be sent (%s); it is skipped",
-                chat,
-                self._condition.redact(failure.detail),
-            )
-            return False
-        self._condition.link_trouble(failure, "cannot send to the Telegram Bot API")
-        await self._session.sleep(attempt.backoff.next())
-        return True
-
-
-@dataclass(slots=True)
-class _Attempt:
-    """How the next try of one part is made: it changes as Telegram refuses parts of it."""
-
-    text: str
-    parse_mode: str | None
-    reply_mid: int | None
-    backoff: Backoff
-
-
-def _origin_chat(message: Message) -> int | None:
-    """The Telegram chat a hub message came from, if it came from Telegram."""
-    if message.transport != NAME or not message.client_id:
-        return None
-    chat, _, _ = message.client_id.rpartition(":")
-    try:
-        return int(chat)
-    except ValueError:
-        return None
+        await self._outbound.deliver(message)
 
 
 def _quiet_http_logs() -> None:
