@@ -13,12 +13,15 @@ from .core.errors import (
     StoreError,
     TransportError,
 )
-from .core.hookspecs import hookimpl
+from .core.hookspecs import hookimpl, hookspec
 from .core.hub import Hub, Member
 from .core.message import (
+    DEFAULT_ROOM,
+    SYSTEM_SENDER,
     Agent,
     AgentStatus,
     Credentials,
+    Event,
     Identity,
     Incoming,
     Message,
@@ -26,19 +29,25 @@ from .core.message import (
     Presence,
     RateDecision,
     Typing,
+    valid_name,
 )
+from .core.sections import PluginSettings, TransportSettings
 from .core.settings import Settings
 from .core.store import MemoryStore, SQLiteStore, Store
-from .core.transport import BaseTransport, Health, Transport, TransportSettings
+from .core.transport import BaseTransport, BuiltFromOptions, Health, Notifiable, Reachable, Reporting, Transport
 
 __all__ = [
+    "DEFAULT_ROOM",
+    "SYSTEM_SENDER",
     "Agent",
     "AgentStatus",
     "AuthError",
     "BaseTransport",
+    "BuiltFromOptions",
     "ChatbusError",
     "ConfigError",
     "Credentials",
+    "Event",
     "Health",
     "Hub",
     "Identity",
@@ -48,11 +57,15 @@ __all__ = [
     "MemoryStore",
     "Message",
     "MessageTooLarge",
+    "Notifiable",
     "Parsed",
     "PluginError",
+    "PluginSettings",
     "Presence",
     "RateDecision",
     "RateLimited",
+    "Reachable",
+    "Reporting",
     "SQLiteStore",
     "Settings",
     "Store",
@@ -63,6 +76,8 @@ __all__ = [
     "Typing",
     "__version__",
     "hookimpl",
+    "hookspec",
+    "valid_name",
 ]
 
 

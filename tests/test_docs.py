@@ -10,14 +10,18 @@ import pytest
 
 import chatbus
 from chatbus.core import hookspecs
+from chatbus.plugins.agents import hookspecs as agent_hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-HOOKS = sorted(
-    name
-    for name, value in vars(hookspecs).items()
+#: Every hook: the core's and those the built-in plugins add.
+SPECS = {
+    name: value
+    for module in (hookspecs, agent_hookspecs)
+    for name, value in vars(module).items()
     if callable(value) and hasattr(value, hookspecs.PROJECT + "_spec")
-)
+}
+HOOKS = sorted(SPECS)
 TEST_SOURCES = "\n".join(
     path.read_text() for folder in ("tests", "examples") for path in (ROOT / folder).rglob("test_*.py")
 )
@@ -29,13 +33,13 @@ def test_the_hook_list_is_found() -> None:
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_has_a_one_line_contract(hook: str) -> None:
-    doc = inspect.getdoc(getattr(hookspecs, hook)) or ""
+    doc = inspect.getdoc(SPECS[hook]) or ""
     assert doc and "\n" not in doc.strip(), f"{hook} needs a one-line docstring"
 
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_is_in_the_readme_with_its_signature(hook: str) -> None:
-    parameters = ", ".join(inspect.signature(getattr(hookspecs, hook)).parameters)
+    parameters = ", ".join(inspect.signature(SPECS[hook]).parameters)
     names = re.findall(rf"`{hook}\(([^)]*)\)", README)
     assert names, f"README.md does not document the hook {hook}"
     documented = ", ".join(part.split(":")[0].strip() for part in names[0].split(","))

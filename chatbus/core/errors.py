@@ -65,9 +65,7 @@ class RateLimited(ChatbusError):
     def __init__(self, retry_after: float, message: str | None = None) -> None:
         self.retry_after = max(0.0, float(retry_after))
         wait = _format_wait(self.retry_after)
-        super().__init__(
-            message or f"You are sending messages too fast. Wait {wait} and send again."
-        )
+        super().__init__(message or f"You are sending messages too fast. Wait {wait} and send again.")
 
 
 class StoreError(ChatbusError):

@@ -6,6 +6,13 @@ implementation that returns something other than ``None``; the built-in
 plugins implement them with ``trylast=True`` so an installed plugin wins. Any
 implementation may be ``async def``: the hub awaits it (for first-result hooks
 it awaits each answer before deciding whether to go on).
+
+Every call goes through pluggy, so ``wrapper=True`` implementations and
+``pm.add_hookcall_monitoring`` work as pluggy documents them; a wrapper sees
+an ``async def`` implementation's answer as an awaitable (see
+:mod:`chatbus.core.hooks`). A plugin adds hooks of its own by implementing
+``add_hookspecs``; the agents plugin adds ``agent_reply`` and ``agent_work``
+that way (:mod:`chatbus.plugins.agents.hookspecs`).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .hub import Hub
-    from .message import Agent, Credentials, Identity, Incoming, Message, Parsed, RateDecision
+    from .message import Credentials, Identity, Incoming, Message, Parsed, RateDecision
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
 
@@ -66,11 +73,6 @@ def on_shutdown(hub: Hub) -> Any:
     """The hub has stopped its transports and is about to close its store; all called."""
 
 
-@hookspec(firstresult=True)
-def agent_reply(agent: Agent, kind: str, details: dict[str, Any], message: Message | None) -> str | None:
-    """Return the text ``agent`` posts for a reply ``kind`` (greeting, acknowledge, queued, status, completed, help, ...) with ``details``; first result wins."""
-
-
-@hookspec(firstresult=True)
-def agent_work(work: Any) -> Any:
-    """Do ``work.task`` for ``work.agent`` (a ``chatbus.plugins.agents.Work``) and return a ``WorkResult``; may be async; first result wins."""
+@hookspec(historic=True)
+def add_hookspecs(pm: pluggy.PluginManager) -> None:
+    """Add a plugin's own hook specs with ``pm.add_hookspecs(module)``; called once as the plugin registers (as pytest's ``pytest_addhooks``)."""

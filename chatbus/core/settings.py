@@ -5,9 +5,10 @@ environment variables (nested with ``__``), the earlier system's variable
 names (``COMMUNICATION_TRANSPORT``, ``WEBSOCKET_HOST``, ...), a ``.env`` file,
 then ``chatbus.toml`` (or the file given with ``--config``).
 
-Each transport validates its own section (``websocket``, ``telegram``, or the
-name of a third-party transport) with its own settings model when the hub
-builds it, so the core knows no transport's options.
+Each transport and plugin validates its own section (``websocket``,
+``ratelimit``, or the name of a third-party one) with its own settings model
+when the hub builds it (:mod:`chatbus.core.sections`), so the core knows no
+transport's or plugin's options.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -30,18 +32,11 @@ from pydantic_settings import (
 )
 
 from .errors import ConfigError
-from .transport import describe_validation_error
+from .sections import describe_validation_error
 
-__all__ = [
-    "AgentSettings",
-    "AuthSettings",
-    "MentionSettings",
-    "PluginSettings",
-    "RateLimitSettings",
-    "Settings",
-    "TokenGrant",
-    "split_names",
-]
+__all__ = ["PluginSelection", "Settings", "split_names"]
+
+log = logging.getLogger("chatbus.settings")
 
 DEFAULT_CONFIG_FILE = "chatbus.toml"
 _config_file: ContextVar[Path | None] = ContextVar("chatbus_config_file", default=None)
@@ -70,40 +65,7 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class RateLimitSettings(_Section):
-    """The built-in rate limiter: a token bucket per sender plus an hourly cap."""
-
-    burst: int = Field(5, ge=1)
-    per_second: float = Field(1.0, gt=0)
-    per_hour: int = Field(600, ge=1)
-
-
-class TokenGrant(_Section):
-    """Who a token logs in as; the role comes from here, never from the client."""
-
-    user_id: str = Field(validation_alias=AliasChoices("userId", "user_id"))
-    role: str = "user"
-
-
-class AuthSettings(_Section):
-    """The built-in auth plugin."""
-
-    mode: Literal["open", "token"] = "open"
-    tokens: Annotated[dict[str, TokenGrant], NoDecode] = Field(default_factory=dict)
-    allow_open_public: bool = False
-
-    @field_validator("tokens", mode="before")
-    @classmethod
-    def _tokens_from_json(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError:
-                raise ValueError('expected JSON like {"TOKEN": {"userId": "alice", "role": "developer"}}') from None
-        return value
-
-
-class PluginSettings(_Section):
+class PluginSelection(_Section):
     """Which plugins load: block some by name, or allow only a list."""
 
     disable: NameList = Field(default_factory=list)
@@ -111,37 +73,6 @@ class PluginSettings(_Section):
     strict: bool = False
 
     _split = field_validator("disable", "only", mode="before")(classmethod(lambda cls, v: _split_names(v)))
-
-
-class MentionSettings(_Section):
-    """The built-in mention parser."""
-
-    strip_suffix: str = "-bot"
-
-
-class AgentSettings(_Section):
-    """The built-in agents: how their worker commands run and how they speak.
-
-    ``stuck_after`` seconds into a task the agent asks the team for help;
-    at ``timeout`` seconds its command is killed. Each agent works in
-    ``workdir/<name>``. ``roster_refresh`` is how often the running server
-    re-reads the roster, so agents hired with the CLI join within seconds.
-    """
-
-    stuck_after: float = Field(600.0, gt=0)
-    timeout: float = Field(3600.0, gt=0)
-    workdir: str = "./agents"
-    output_lines: int = Field(10, ge=1, le=1000)
-    output_chars: int = Field(1500, ge=80, le=100_000)
-    kill_grace: float = Field(5.0, ge=0)
-    roster_refresh: float = Field(5.0, gt=0)
-    greeting: str = "Hi {sender}! I'm {agent} ({role}). Give me a task, like \"@{agent} please add a test\", or ask \"@{agent} status?\"."
-
-    @model_validator(mode="after")
-    def _timeout_after_stuck(self) -> AgentSettings:
-        if self.timeout < self.stuck_after:
-            raise ValueError("agents.timeout must be at least agents.stuck_after")
-        return self
 
 
 class Settings(BaseSettings):
@@ -159,11 +90,7 @@ class Settings(BaseSettings):
     transports: NameList = Field(default_factory=lambda: ["websocket"], min_length=1)
     db: str = "./chatbus.db"
     max_text_length: int = Field(4000, ge=1, le=1_000_000)
-    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
-    auth: AuthSettings = Field(default_factory=AuthSettings)
-    mentions: MentionSettings = Field(default_factory=MentionSettings)
-    plugins: PluginSettings = Field(default_factory=PluginSettings)
-    agents: AgentSettings = Field(default_factory=AgentSettings)
+    plugins: PluginSelection = Field(default_factory=PluginSelection)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     websocket: dict[str, Any] = Field(default_factory=dict)
@@ -243,14 +170,24 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             raise ConfigError(describe_validation_error(exc)) from None
 
-    def section(self, name: str) -> dict[str, Any]:
-        """The options of one transport or plugin (``[name]`` in TOML, ``CHATBUS_NAME__KEY``)."""
-        value = getattr(self, name, None)
-        if value is None and self.model_extra:
-            value = self.model_extra.get(name)
-        if isinstance(value, BaseModel):
-            return value.model_dump()
-        return dict(value) if isinstance(value, dict) else {}
+    def section(self, name: str, *, aliases: Sequence[str] = ()) -> dict[str, Any]:
+        """The options of one transport or plugin (``[name]`` in TOML, ``CHATBUS_NAME__KEY``).
+
+        ``aliases`` are older names of the section, still read; where both
+        give a key, ``name`` wins.
+        """
+        merged: dict[str, Any] = {}
+        for key in (*aliases, name):
+            value = getattr(self, key, None) if key in type(self).model_fields else None
+            if value is None and self.model_extra:
+                value = self.model_extra.get(key)
+            if isinstance(value, BaseModel):
+                value = value.model_dump()
+            if isinstance(value, dict):
+                if key != name and value:
+                    log.warning("settings section %r is read as %r; rename it", key, name)
+                merged.update(value)
+        return merged
 
 
 class _IsolatedSettings(Settings):

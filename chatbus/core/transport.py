@@ -6,9 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from .errors import ConfigError
+from .sections import TransportSettings, validate_section
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -16,7 +14,16 @@ if TYPE_CHECKING:
     from .hub import Hub
     from .message import Event, Message
 
-__all__ = ["BaseTransport", "Health", "Transport", "TransportSettings", "describe_validation_error"]
+__all__ = [
+    "BaseTransport",
+    "BuiltFromOptions",
+    "Health",
+    "Notifiable",
+    "Reachable",
+    "Reporting",
+    "Transport",
+    "TransportSettings",
+]
 
 
 @runtime_checkable
@@ -28,6 +35,10 @@ class Transport(Protocol):
     own users have already seen it. It should return quickly; the hub calls it
     from a task of its own per transport, so a slow transport only delays
     itself.
+
+    Beyond these, a transport may offer the optional capabilities below; the
+    hub and the built-in plugins use each one when a transport has it, and
+    :class:`BaseTransport` has all of them with sensible defaults.
     """
 
     name: str
@@ -41,6 +52,40 @@ class Transport(Protocol):
     def is_connected(self) -> bool: ...
 
 
+@runtime_checkable
+class BuiltFromOptions(Protocol):
+    """Optional, on the class: ``from_options(section)`` builds the transport
+    from its settings section; without it the class is called with no arguments."""
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Transport: ...
+
+
+@runtime_checkable
+class Notifiable(Protocol):
+    """Optional: ``notify(event)`` receives presence, agent status and typing
+    events (:data:`chatbus.core.message.Event`), in order, from the same
+    per-transport queue as ``deliver``."""
+
+    async def notify(self, event: Event) -> None: ...
+
+
+@runtime_checkable
+class Reachable(Protocol):
+    """Optional: ``listens_publicly()`` is True when people beyond this machine
+    can connect; the built-in auth plugin then refuses open authentication."""
+
+    def listens_publicly(self) -> bool: ...
+
+
+@runtime_checkable
+class Reporting(Protocol):
+    """Optional: ``status()`` gives figures for ``/ws-info`` and ``chatbus status``:
+    at least ``healthy`` (bool) and ``detail`` (text for an operator)."""
+
+    def status(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Health:
     """A transport's own view of whether it works."""
@@ -49,30 +94,14 @@ class Health:
     detail: str = "ok"
 
 
-class TransportSettings(BaseModel):
-    """Base for a transport's settings model: unknown keys are an error."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def describe_validation_error(error: ValidationError, section: str = "") -> str:
-    """One line naming the first bad key and what is allowed there."""
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first.get("loc", ()))
-    key = f"{section}.{key}" if section and key else (section or key)
-    value = first.get("input")
-    shown = "" if isinstance(value, Mapping) else f", got {value!r}"
-    env = "CHATBUS_" + key.upper().replace(".", "__") if key else ""
-    where = f"{key} ({env})" if env else "configuration"
-    return f"invalid setting {where}: {first.get('msg', 'invalid value')}{shown}"
-
-
 class BaseTransport:
     """Shared chores for transports: settings, health and context management.
 
     Subclasses set ``name`` and ``settings_model`` and implement ``start``,
-    ``stop``, ``deliver`` and ``is_connected``. ``notify`` receives presence,
-    agent status and typing events; the default ignores them.
+    ``stop``, ``deliver`` and ``is_connected``. Every optional capability is
+    here with a default: ``from_options`` validates the section with
+    ``settings_model``, ``notify`` ignores events, ``listens_publicly`` says
+    False, ``status`` reports :meth:`health`.
     """
 
     name: str = "transport"
@@ -82,10 +111,7 @@ class BaseTransport:
         if settings is None:
             settings = {}
         if isinstance(settings, Mapping):
-            try:
-                settings = self.settings_model.model_validate(dict(settings))
-            except ValidationError as exc:
-                raise ConfigError(describe_validation_error(exc, self.name)) from None
+            settings = validate_section(self.settings_model, settings, self.name)
         self.settings = settings
         self.hub: Hub | None = None
 
@@ -108,6 +134,10 @@ class BaseTransport:
 
     def is_connected(self) -> bool:
         return self.hub is not None
+
+    def listens_publicly(self) -> bool:
+        """Whether people beyond this machine can connect; override when they can."""
+        return False
 
     def health(self) -> Health:
         return Health(self.is_connected(), "ok" if self.is_connected() else "not running")

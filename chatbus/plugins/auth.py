@@ -14,16 +14,14 @@ Either way, a transport that has verified a user itself (Telegram does) passes
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+from typing import Any, Literal
 
-from chatbus.core.errors import AuthError, ConfigError
-from chatbus.core.hookspecs import hookimpl
-from chatbus.core.message import Credentials, Identity, valid_name
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-if TYPE_CHECKING:
-    from chatbus.core.hub import Hub
+from chatbus import AuthError, ConfigError, Credentials, Hub, Identity, PluginSettings, Reachable, hookimpl, valid_name
 
-__all__ = ["Authenticator"]
+__all__ = ["AuthSettings", "Authenticator", "TokenGrant"]
 
 _BAD_USER_ID = "User ids are 1-64 letters, digits, '_', '-' or '.'; choose another one."
 
@@ -36,19 +34,48 @@ def _role(value: Any) -> str:
     return value.strip()
 
 
-class Authenticator:
-    """Registered as ``auth``; configured by ``auth.*`` settings."""
+class TokenGrant(BaseModel):
+    """Who a token logs in as; the role comes from here, never from the client."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.settings = hub.settings.auth
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    user_id: str = Field(validation_alias=AliasChoices("userId", "user_id"))
+    role: str = "user"
+
+
+class AuthSettings(PluginSettings):
+    """``[auth]``: open or token authentication."""
+
+    mode: Literal["open", "token"] = "open"
+    tokens: dict[str, TokenGrant] = Field(default_factory=dict)
+    allow_open_public: bool = False
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _tokens_from_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError('expected JSON like {"TOKEN": {"userId": "alice", "role": "developer"}}') from None
+        return value
+
+
+class Authenticator:
+    """Registered as ``auth``; configured by the ``[auth]`` section."""
+
+    name = "auth"
+    settings_model = AuthSettings
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self.settings = settings
 
     @hookimpl(trylast=True)
     def on_startup(self, hub: Hub) -> None:
         if self.settings.mode != "open" or self.settings.allow_open_public:
             return
         for transport in hub.transports.values():
-            listens_publicly = getattr(transport, "listens_publicly", None)
-            if callable(listens_publicly) and listens_publicly():
+            if isinstance(transport, Reachable) and transport.listens_publicly():
                 raise ConfigError(
                     f"open authentication lets anyone join under any name, and transport "
                     f"{transport.name!r} listens on a non-loopback address; use token auth "

@@ -20,12 +20,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from chatbus.core.errors import ChatbusError
-from chatbus.core.hookspecs import hookimpl
-from chatbus.core.message import Agent, Message
+from chatbus import Agent, ChatbusError, Message, hookimpl
 
 if TYPE_CHECKING:
-    from chatbus.core.hub import Hub
+    from chatbus import Hub
 
 __all__ = ["MANAGER_ROLE", "CommandsPlugin", "describe_agent"]
 

@@ -15,15 +15,10 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import TYPE_CHECKING
 
-from chatbus.core.hookspecs import hookimpl
-from chatbus.core.message import Parsed
+from chatbus import Parsed, PluginSettings, hookimpl
 
-if TYPE_CHECKING:
-    from chatbus.core.hub import Hub
-
-__all__ = ["MentionParser", "parse", "parse_command", "parse_mentions"]
+__all__ = ["MentionParser", "MentionSettings", "parse", "parse_command", "parse_mentions"]
 
 _MENTION = re.compile(r"(?<![A-Za-z0-9_.\-@])@([A-Za-z0-9_.\-]+)")
 _COMMAND = re.compile(r"/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]+))?(?=\s|$)(.*)", re.DOTALL)
@@ -66,11 +61,20 @@ def parse(text: str, strip_suffix: str = "-bot") -> Parsed:
     return Parsed(parse_mentions(text, strip_suffix), command, args)
 
 
-class MentionParser:
-    """Registered as ``mentions``; reads ``mentions.strip_suffix`` from the settings."""
+class MentionSettings(PluginSettings):
+    """``[mentions]``: the built-in mention parser."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.strip_suffix = hub.settings.mentions.strip_suffix
+    strip_suffix: str = "-bot"
+
+
+class MentionParser:
+    """Registered as ``mentions``; configured by the ``[mentions]`` section."""
+
+    name = "mentions"
+    settings_model = MentionSettings
+
+    def __init__(self, settings: MentionSettings) -> None:
+        self.strip_suffix = settings.strip_suffix
 
     @hookimpl(trylast=True)
     def parse_message(self, text: str) -> Parsed:

@@ -12,17 +12,28 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import ClassVar
 
-from chatbus.core.hookspecs import hookimpl
-from chatbus.core.message import Identity, Incoming, RateDecision
+from pydantic import Field
 
-if TYPE_CHECKING:
-    from chatbus.core.hub import Hub
+from chatbus import Hub, Identity, Incoming, PluginSettings, RateDecision, hookimpl
 
-__all__ = ["RateLimiter", "TokenBucket"]
+__all__ = ["RateLimitSettings", "RateLimiter", "TokenBucket"]
 
 HOUR = 3600.0
+
+
+class RateLimitSettings(PluginSettings):
+    """``[ratelimit]``: a token bucket per sender plus an hourly cap.
+
+    The older section name ``rate_limit`` is still read.
+    """
+
+    section_aliases: ClassVar[tuple[str, ...]] = ("rate_limit",)
+
+    burst: int = Field(5, ge=1)
+    per_second: float = Field(1.0, gt=0)
+    per_hour: int = Field(600, ge=1)
 
 
 @dataclass
@@ -95,14 +106,16 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """Registered as ``ratelimit``; configured by ``rate_limit.*`` settings."""
+    """Registered as ``ratelimit``; configured by the ``[ratelimit]`` section."""
 
-    def __init__(self, hub: Hub) -> None:
-        limits = hub.settings.rate_limit
+    name = "ratelimit"
+    settings_model = RateLimitSettings
+
+    def __init__(self, hub: Hub, settings: RateLimitSettings) -> None:
         self.buckets = TokenBucket(
-            burst=limits.burst,
-            per_second=limits.per_second,
-            per_hour=limits.per_hour,
+            burst=settings.burst,
+            per_second=settings.per_second,
+            per_hour=settings.per_hour,
             clock=hub.clock,
         )
 

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from chatbus import ConfigError, Settings
+from chatbus import ConfigError, Hub, MemoryStore, Settings
+from chatbus.plugins.auth import AuthSettings
+from chatbus.plugins.ratelimit import RateLimitSettings
+
+
+def limits(settings: Settings) -> RateLimitSettings:
+    return RateLimitSettings.read(settings, "ratelimit")
+
+
+def auth(settings: Settings) -> AuthSettings:
+    return AuthSettings.read(settings, "auth")
 
 
 def test_defaults_need_nothing_configured() -> None:
@@ -14,8 +24,8 @@ def test_defaults_need_nothing_configured() -> None:
     assert settings.transports == ["websocket"]
     assert settings.db == "./chatbus.db"
     assert settings.max_text_length == 4000
-    assert (settings.rate_limit.burst, settings.rate_limit.per_second, settings.rate_limit.per_hour) == (5, 1.0, 600)
-    assert settings.auth.mode == "open"
+    assert (limits(settings).burst, limits(settings).per_second, limits(settings).per_hour) == (5, 1.0, 600)
+    assert auth(settings).mode == "open"
     assert (settings.log_level, settings.log_format) == ("INFO", "text")
     assert settings.plugins.disable == [] and settings.plugins.only is None
 
@@ -41,10 +51,10 @@ def test_environment_with_prefix_and_nesting(monkeypatch: pytest.MonkeyPatch) ->
     assert settings.transports == ["websocket", "telegram"]
     assert settings.db == ":memory:"
     assert settings.max_text_length == 100
-    assert (settings.rate_limit.burst, settings.rate_limit.per_second, settings.rate_limit.per_hour) == (9, 0.5, 50)
-    assert settings.auth.mode == "token"
-    assert settings.auth.tokens["s3cret"].user_id == "alice"
-    assert settings.auth.tokens["s3cret"].role == "manager"
+    assert (limits(settings).burst, limits(settings).per_second, limits(settings).per_hour) == (9, 0.5, 50)
+    assert auth(settings).mode == "token"
+    assert auth(settings).tokens["s3cret"].user_id == "alice"
+    assert auth(settings).tokens["s3cret"].role == "manager"
     assert (settings.log_level, settings.log_format) == ("DEBUG", "json")
     assert settings.plugins.disable == ["ratelimit", "mentions"]
     assert settings.plugins.only == ["auth"]
@@ -88,7 +98,7 @@ def test_toml_file_and_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     settings = Settings.load()
     assert settings.db == "from-toml.db"
     assert settings.max_text_length == 60  # .env wins over the TOML file
-    assert settings.rate_limit.burst == 2 and settings.rate_limit.per_hour == 7
+    assert limits(settings).burst == 2 and limits(settings).per_hour == 7
     assert settings.section("websocket") == {"port": 7000}
     assert settings.section("console") == {"prompt": "> "}  # a third-party transport's section
     assert settings.section("telegram") == {"token": "from-dotenv"}
@@ -124,9 +134,27 @@ def test_an_invalid_value_names_the_key_and_what_is_allowed(
 ) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as failure:
-        Settings.load()
+        # The core's keys are checked as the settings are read, each plugin's
+        # section as the hub builds the plugin: chatbus serve does both at once.
+        Hub(Settings.load(), store=MemoryStore(), transports=[], load_entrypoints=False)
     assert words in str(failure.value)
     assert "\n" not in str(failure.value)
+
+
+def test_the_rate_limiter_reads_its_section_by_its_plugin_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATBUS_RATE_LIMIT__BURST", "3")
+    monkeypatch.setenv("CHATBUS_RATELIMIT__BURST", "4")
+    monkeypatch.setenv("CHATBUS_RATE_LIMIT__PER_HOUR", "70")
+    settings = Settings.load()
+    assert (limits(settings).burst, limits(settings).per_hour) == (4, 70)
+
+
+def test_a_misspelled_key_in_a_plugin_section_is_refused_with_the_nearest_name(tmp_path: Path) -> None:
+    (tmp_path / "chatbus.toml").write_text("[ratelimit]\nbrust = 10\n")
+    with pytest.raises(ConfigError) as failure:
+        Hub(Settings.load(tmp_path / "chatbus.toml"), store=MemoryStore(), transports=[], load_entrypoints=False)
+    assert "ratelimit.brust (CHATBUS_RATELIMIT__BRUST)" in str(failure.value)
+    assert "did you mean 'burst'?" in str(failure.value)
 
 
 def test_a_malformed_toml_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ async def reply(transport: MemoryTransport, to: Message, sender: str, timeout: f
 async def settle(hub: Hub) -> None:
     """Let every on_message handler that is running finish."""
     for _ in range(3):
-        await asyncio.gather(*list(hub._tasks), return_exceptions=True)
+        await hub.settle()
         await asyncio.sleep(0)
 
 
@@ -224,7 +224,7 @@ async def test_every_text_can_be_replaced_through_agent_reply() -> None:
         assert (await reply(transport, hello, "alice")).text == "Arr, alice greeting: -"
         worker.gate("fix the sails").set()
         await transport.wait_for_event(lambda e: isinstance(e, AgentStatus) and e.current_task == "fix the mast")
-        help_message = await hub.request_help("alice", issue="the mast is gone")
+        help_message = await hub.pm.get_plugin("agents").request_help("alice", issue="the mast is gone")
         assert help_message.text == "@team I need help with fix the mast (25% done): the mast is gone"
         await settle(hub)
         assert not any(m.text.startswith("✅") for m in transport.delivered)
@@ -258,7 +258,9 @@ async def test_a_failing_plugin_falls_back_and_asks_for_help_without_leaking_its
 # hub-level API ------------------------------------------------------------------
 async def test_request_help_posts_as_the_agent_and_marks_it_stuck(chat: tuple[Hub, MemoryTransport]) -> None:
     hub, transport = chat
-    message = await hub.request_help("alice", task="deploy to staging", progress=60, issue="the staging server is down")
+    message = await hub.pm.get_plugin("agents").request_help(
+        "alice", task="deploy to staging", progress=60, issue="the staging server is down"
+    )
     assert message.sender == "alice" and message.kind == "agent"
     assert (
         "help" in message.text and "deploy to staging" in message.text and "the staging server is down" in message.text

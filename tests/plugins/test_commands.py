@@ -94,7 +94,7 @@ async def test_unknown_commands_and_commands_from_agents_are_left_alone(chat: tu
     unknown = await transport.say("carol", "/deploy now")
     from_agent = await hub.send("/hire zed reviewer", sender="alice", role="manager")
     for _ in range(3):
-        await asyncio.gather(*list(hub._tasks), return_exceptions=True)
+        await hub.settle()
         await asyncio.sleep(0)
     answered = {m.reply_to for m in transport.delivered}
     assert unknown.id not in answered and from_agent.id not in answered

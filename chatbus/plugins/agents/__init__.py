@@ -1,7 +1,8 @@
 """The built-in ``agents`` plugin: agents that answer mentions and do real work.
 
-``AgentsPlugin`` is what chatbus registers under the name ``agents``. Plugin
-authors replace parts of it through two first-result hooks:
+``AgentsPlugin`` is what chatbus registers under the name ``agents``. It adds
+two first-result hooks of its own (:mod:`.hookspecs`) through which plugin
+authors replace parts of it:
 
 ``agent_reply(agent, kind, details, message)``
     the text an agent posts (see :mod:`chatbus.plugins.agents.texts` for the
@@ -14,13 +15,16 @@ authors replace parts of it through two first-result hooks:
 from __future__ import annotations
 
 from .intent import Intent, understand
-from .plugin import STATE_KEY, AgentsPlugin, Job
+from .jobs import STATE_KEY, Job
+from .plugin import AgentsPlugin
+from .settings import AgentSettings
 from .texts import KINDS, default_reply
 from .work import Work, WorkResult, expand_command, run_command
 
 __all__ = [
     "KINDS",
     "STATE_KEY",
+    "AgentSettings",
     "AgentsPlugin",
     "Intent",
     "Job",

@@ -9,7 +9,7 @@ built-in implementation answers. The kinds and their ``details``:
 ``queued``       task, imperative, position (1 = next), current (the task being worked on)
 ``status``       status, task, progress, queued (how many tasks wait)
 ``completed``    task, output (the last lines, may be empty)
-``help``         task, issue, progress (also posted by ``Hub.request_help``)
+``help``         task, issue, progress (also posted by ``AgentsPlugin.request_help``)
 ``timeout``      task, seconds, output
 ``interrupted``  task
 """
@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from chatbus.core.message import Agent
+from chatbus import Agent
 
-__all__ = ["KINDS", "default_reply", "shorten"]
+__all__ = ["KINDS", "default_reply", "duration", "shorten"]
 
 _TASK_SHOWN = 200
 
@@ -32,7 +32,8 @@ def shorten(text: str, limit: int = _TASK_SHOWN) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """``45 seconds`` or ``10 minutes``: a wait or a run time, as people say it."""
     if seconds < 120:
         whole = max(1, round(seconds))
         return f"{whole} second{'s' if whole != 1 else ''}"
@@ -100,7 +101,7 @@ def _help(agent: Agent, d: Mapping[str, Any]) -> str:
 
 
 def _timeout(agent: Agent, d: Mapping[str, Any]) -> str:
-    head = f"⏹️ Stopped {shorten(d['task'])}: it was still running after {_duration(float(d['seconds']))}."
+    head = f"⏹️ Stopped {shorten(d['task'])}: it was still running after {duration(float(d['seconds']))}."
     return _with_output(head, d.get("output") or "")
 
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatbus.core.message import Agent
+from chatbus import Agent
 
 if TYPE_CHECKING:
-    from chatbus.core.hub import Hub
+    from chatbus import Hub
 
 __all__ = ["Work", "WorkResult", "expand_command", "run_command"]
 

@@ -1,0 +1,133 @@
+"""Handing stored messages and events to the transports.
+
+Each transport is fed from a queue of its own by a task of its own
+(:class:`Feed`), so one slow or failing transport never delays another, and
+every transport sees the messages in id order: commits may finish out of
+order, and :class:`Deliveries` holds a message back until every lower id is
+stored (or has failed to be).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+
+from .message import Event, Message
+from .transport import Notifiable, Transport
+
+__all__ = ["Deliveries", "Feed"]
+
+log = logging.getLogger("chatbus.hub")
+
+_WARN_FIRST_AT = 1000
+
+
+class Feed:
+    """Feeds one transport from its own queue, in order, isolating failures."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.queue: asyncio.Queue[Message | Event] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+        self._notify = transport.notify if isinstance(transport, Notifiable) else None
+        self._warned_at = _WARN_FIRST_AT
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"chatbus-feed-{self.transport.name}")
+
+    def put(self, item: Message | Event) -> None:
+        self.queue.put_nowait(item)
+        size = self.queue.qsize()
+        if size >= self._warned_at:
+            log.warning("transport %r is falling behind: %d items waiting", self.transport.name, size)
+            self._warned_at *= 10
+
+    async def _run(self) -> None:
+        queue = self.queue
+        while True:
+            item = await queue.get()
+            try:
+                if isinstance(item, Message):
+                    await self.transport.deliver(item)
+                elif self._notify is not None:
+                    await self._notify(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("transport %r failed to deliver %r", self.transport.name, _describe(item))
+            finally:
+                queue.task_done()
+            if queue.empty() and self._warned_at > _WARN_FIRST_AT:
+                self._warned_at = _WARN_FIRST_AT
+
+    async def drain(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.queue.join(), timeout)
+        except TimeoutError:
+            log.warning(
+                "transport %r still had %d items to deliver at shutdown", self.transport.name, self.queue.qsize()
+            )
+
+    async def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+            self.task = None
+
+
+def _describe(item: Message | Event) -> str:
+    return f"message {item.id}" if isinstance(item, Message) else type(item).__name__
+
+
+class Deliveries:
+    """Every running transport's feed, and the in-order hand-off of stored messages.
+
+    ``on_dispatch`` is called with each message as it is handed on (the hub
+    runs ``on_message`` there), in id order, once per stored message.
+    """
+
+    def __init__(self, on_dispatch: Callable[[Message], None]) -> None:
+        self.feeds: list[Feed] = []
+        self._on_dispatch = on_dispatch
+        self._ready: dict[int, Message | None] = {}
+        self._next = 1
+
+    def resume_after(self, last_id: int) -> None:
+        """The next message to hand on is ``last_id + 1`` (everything up to it was stored earlier)."""
+        self._next = last_id + 1
+        self._ready.clear()
+
+    def start(self, transports: Iterable[Transport]) -> None:
+        """Feed ``transports`` from now on."""
+        for transport in transports:
+            feed = Feed(transport)
+            feed.start()
+            self.feeds.append(feed)
+
+    def stored(self, message: Message, ok: bool) -> None:
+        """``message`` is committed (or failed to be); hand on whatever is now in order."""
+        self._ready[message.id] = message if ok else None
+        while self._next in self._ready:
+            ready = self._ready.pop(self._next)
+            self._next += 1
+            if ready is not None:
+                self._dispatch(ready)
+
+    def _dispatch(self, message: Message) -> None:
+        for feed in self.feeds:
+            feed.put(message)
+        self._on_dispatch(message)
+
+    def notify(self, event: Event) -> None:
+        """Hand a presence, agent-status or typing event to every transport."""
+        for feed in self.feeds:
+            feed.put(event)
+
+    async def drain(self, timeout: float) -> None:
+        await asyncio.gather(*(feed.drain(timeout) for feed in self.feeds))
+
+    async def stop(self) -> None:
+        for feed in self.feeds:
+            await feed.cancel()
+        self.feeds.clear()

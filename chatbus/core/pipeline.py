@@ -1,0 +1,145 @@
+"""The flow of one message, from a transport or a plugin to the store.
+
+A message from a person goes: validate, ``rate_limit``, ``parse_message``,
+number it, store it; once stored it is handed to every transport in id order
+and ``on_message`` runs (:mod:`~chatbus.core.delivery`). Messages from agents
+and the system skip the rate limiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from .errors import InvalidMessage, MessageTooLarge, RateLimited
+from .message import DEFAULT_ROOM, SYSTEM_SENDER, Identity, Incoming, Kind, Message, Parsed, utcnow, valid_name
+
+if TYPE_CHECKING:
+    from .delivery import Deliveries
+    from .hooks import Hooks
+    from .roster import Roster
+    from .store import Store
+
+__all__ = ["Pipeline"]
+
+_EMPTY_PARSE = Parsed()
+
+
+class Pipeline:
+    """Checks, numbers and stores messages; ``check_running`` raises when the hub is not running."""
+
+    def __init__(
+        self,
+        *,
+        hooks: Hooks,
+        store: Store,
+        deliveries: Deliveries,
+        roster: Roster,
+        max_text_length: int,
+        check_running: Callable[[], None],
+    ) -> None:
+        self.hooks = hooks
+        self.store = store
+        self.deliveries = deliveries
+        self.roster = roster
+        self.max_text_length = max_text_length
+        self.check_running = check_running
+
+    def check_text(self, text: object) -> str:
+        if not isinstance(text, str):
+            raise InvalidMessage("Message text must be a string.")
+        if not text.strip():
+            raise InvalidMessage("Message text is empty; type something before sending.")
+        limit = self.max_text_length
+        if len(text) > limit:
+            raise MessageTooLarge(
+                f"Message is {len(text)} characters long; the limit is {limit}. Split it into shorter messages."
+            )
+        return text
+
+    async def receive(
+        self,
+        identity: Identity,
+        text: str,
+        *,
+        room: str = DEFAULT_ROOM,
+        reply_to: int | None = None,
+        transport: str | None = None,
+        client_id: str | None = None,
+        mentions: Sequence[str] = (),
+    ) -> Message:
+        """A message from a person; see :meth:`chatbus.Hub.receive`."""
+        self.check_running()
+        text = self.check_text(text)
+        if not valid_name(room):
+            raise InvalidMessage("Room names are 1-64 letters, digits, '_', '-' or '.'.")
+        if reply_to is not None and (isinstance(reply_to, bool) or not isinstance(reply_to, int) or reply_to < 1):
+            raise InvalidMessage("replyTo must be the id of a message (a positive whole number).")
+        extra = tuple(mentions)
+        if identity.kind == "human":
+            incoming = Incoming(identity, text, room, reply_to, transport, client_id, extra)
+            decision = await self.hooks.rate_limit(identity, incoming)
+            if decision is not None and not decision.allowed:
+                raise RateLimited(decision.retry_after)
+        return await self.accept(identity, text, room, reply_to, transport, client_id, extra)
+
+    async def send(
+        self,
+        text: str,
+        *,
+        sender: str = SYSTEM_SENDER,
+        reply_to: int | None = None,
+        room: str = DEFAULT_ROOM,
+        kind: Kind | None = None,
+        role: str | None = None,
+    ) -> Message:
+        """A message from an agent or the system; see :meth:`chatbus.Hub.send`."""
+        self.check_running()
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidMessage("Message text is empty.")
+        agent = self.roster.agents.get(sender)
+        if kind is None:
+            kind = "system" if sender == SYSTEM_SENDER else "agent"
+        if role is None:
+            role = agent.role if agent is not None else ("system" if kind == "system" else "agent")
+        identity = Identity(sender, role, kind)
+        return await self.accept(identity, text, room, reply_to, None, None, ())
+
+    async def accept(
+        self,
+        identity: Identity,
+        text: str,
+        room: str,
+        reply_to: int | None,
+        transport: str | None,
+        client_id: str | None,
+        extra_mentions: tuple[str, ...],
+    ) -> Message:
+        """Parse, number and store a message; it is delivered once stored, in id order."""
+        parsed = await self.hooks.parse(text) or _EMPTY_PARSE
+        mentions = parsed.mentions
+        if extra_mentions:
+            mentions = tuple(dict.fromkeys(mentions + extra_mentions))
+        message = Message(
+            id=self.store.allocate_id(),
+            text=text,
+            sender=identity.user_id,
+            timestamp=utcnow(),
+            room=room,
+            kind=identity.kind,
+            sender_role=identity.role,
+            mentions=mentions,
+            command=parsed.command,
+            command_args=parsed.args,
+            reply_to=reply_to,
+            transport=transport,
+            client_id=client_id,
+        )
+        stored = asyncio.ensure_future(self.store.append(message))
+        deliveries = self.deliveries
+        stored.add_done_callback(
+            lambda future: deliveries.stored(message, not future.cancelled() and future.exception() is None)
+        )
+        await asyncio.shield(stored)
+        return message

@@ -1,0 +1,216 @@
+"""Who is in the chat: people connected now, and the agents in the roster.
+
+:class:`Roster` counts each person's connections (the first puts them online,
+the last takes them offline), keeps the agents' roster and work status in the
+store, and tells the transports about every change through the ``notify``
+callback the hub gives it while it runs. It needs only a store, so the
+command line can hire and fire agents without building a hub.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidMessage
+from .message import SYSTEM_SENDER, Agent, AgentStatus, AgentStatusName, Event, Identity, Kind, Presence, valid_name
+from .store import Store
+
+__all__ = ["AGENT_STATUSES", "Member", "Roster"]
+
+AGENT_STATUSES: tuple[AgentStatusName, ...] = ("idle", "working", "stuck", "completed")
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """Someone in the chat right now: a connected person or a hired agent."""
+
+    user_id: str
+    role: str
+    kind: Kind
+    status: str  # "online" for people; the work status for agents
+    current_task: str | None = None
+    progress: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``users`` entry of ``auth_response``; agents also say what they are doing."""
+        entry: dict[str, Any] = {"id": self.user_id, "role": self.role, "kind": self.kind, "status": self.status}
+        if self.kind == "agent":
+            entry["currentTask"] = self.current_task
+            entry["progress"] = self.progress
+        return entry
+
+
+class Roster:
+    """People online and agents hired; see the module docstring."""
+
+    def __init__(self, store: Store, notify: Callable[[Event], None] | None = None) -> None:
+        self.store = store
+        #: Where changes are announced; None while the hub is not running.
+        self.notify = notify
+        self.agents: dict[str, Agent] = {}
+        self._online: dict[str, tuple[Identity, int]] = {}
+        # Everyone here, kept ready: a sign-in lists them all, and with
+        # thousands online rebuilding the list each time would dominate.
+        self._people: dict[str, Member] = {}
+        self._agent_members: dict[str, tuple[Agent, Member]] = {}
+        self._member_list: tuple[Member, ...] | None = None
+        #: Changes whenever ``members()`` would answer differently.
+        self.version = 0
+
+    def _announce(self, event: Event) -> None:
+        if self.notify is not None:
+            self.notify(event)
+
+    def _changed(self) -> None:
+        self._member_list = None
+        self.version += 1
+
+    # people ----------------------------------------------------------------
+    def arrive(self, identity: Identity) -> bool:
+        """Count a connection of ``identity``; True when it put them online."""
+        entry = self._online.get(identity.user_id)
+        if entry is not None:
+            self._online[identity.user_id] = (entry[0], entry[1] + 1)
+            return False
+        self._online[identity.user_id] = (identity, 1)
+        self._people[identity.user_id] = Member(identity.user_id, identity.role, identity.kind, "online")
+        self._changed()
+        self._announce(Presence(identity.user_id, identity.role, identity.kind, "online"))
+        return True
+
+    def leave(self, identity: Identity) -> bool:
+        """Count a closed connection of ``identity``; True when it took them offline."""
+        entry = self._online.get(identity.user_id)
+        if entry is None:
+            return False
+        if entry[1] > 1:
+            self._online[identity.user_id] = (entry[0], entry[1] - 1)
+            return False
+        del self._online[identity.user_id]
+        self._people.pop(identity.user_id, None)
+        self._changed()
+        self._announce(Presence(identity.user_id, identity.role, identity.kind, "offline"))
+        return True
+
+    def clear_people(self) -> None:
+        """Everyone is offline (the hub stopped)."""
+        self._online.clear()
+        self._people.clear()
+        self._changed()
+
+    @property
+    def people_online(self) -> int:
+        """How many people (not agents) are connected now."""
+        return len(self._people)
+
+    @property
+    def connected(self) -> int:
+        """How many identities have a connection now."""
+        return len(self._online)
+
+    def is_online(self, user_id: str) -> bool:
+        return user_id in self._online or user_id in self.agents
+
+    def is_person_online(self, user_id: str) -> bool:
+        entry = self._online.get(user_id)
+        return entry is not None and entry[0].kind == "human"
+
+    def members(self) -> tuple[Member, ...]:
+        """Everyone here now: connected people, then hired agents.
+
+        The answer is cached until someone arrives, leaves or an agent
+        changes (``version`` then moves on), and a member who did not change
+        is the same object as before, so callers can cache per member.
+        """
+        if self._member_list is None:
+            people = self._people
+            agents = tuple(self._agent_member(agent) for agent in self.agents.values() if agent.name not in people)
+            self._member_list = (*people.values(), *agents)
+        return self._member_list
+
+    def _agent_member(self, agent: Agent) -> Member:
+        cached = self._agent_members.get(agent.name)
+        if cached is not None and cached[0] is agent:
+            return cached[1]
+        member = Member(agent.name, agent.role, "agent", agent.status, agent.current_task, agent.progress)
+        self._agent_members[agent.name] = (agent, member)
+        return member
+
+    # agents ----------------------------------------------------------------
+    async def load(self) -> None:
+        """Read the roster from the store (at start)."""
+        self.agents = {agent.name: agent for agent in await self.store.list_agents()}
+        self._changed()
+
+    async def hire(self, name: str, role: str, command: Sequence[str] | None = None) -> Agent:
+        """Add an agent to the roster, or update its role and command."""
+        if not valid_name(name) or name == SYSTEM_SENDER:
+            raise InvalidMessage("Agent names are 1-64 letters, digits, '_', '-' or '.', and not 'system'.")
+        if self.is_person_online(name):
+            raise InvalidMessage(f"{name!r} is a person who is online now; choose another agent name.")
+        previous = self.agents.get(name) or await self.store.get_agent(name)
+        agent = Agent(name, role, tuple(command) if command else None)
+        if previous is not None:
+            agent = Agent(name, role, agent.command, previous.status, previous.current_task, previous.progress)
+        await self.store.save_agent(agent)
+        self.agents[name] = agent
+        self._changed()
+        if previous is None:
+            self._announce(Presence(name, role, "agent", "online"))
+        return agent
+
+    async def fire(self, name: str) -> bool:
+        """Remove an agent from the roster; False when there was none of that name."""
+        removed = await self.store.remove_agent(name)
+        agent = self.agents.pop(name, None)
+        self._agent_members.pop(name, None)
+        self._changed()
+        if agent is not None:
+            self._announce(Presence(name, agent.role, "agent", "offline"))
+        return removed or agent is not None
+
+    async def set_status(
+        self,
+        name: str,
+        status: AgentStatusName,
+        current_task: str | None = None,
+        progress: int | None = None,
+    ) -> Agent:
+        """Record an agent's status and announce it (``agent_status``)."""
+        if status not in AGENT_STATUSES:
+            raise InvalidMessage(f"Agent status must be one of {', '.join(AGENT_STATUSES)}.")
+        if progress is not None:
+            progress = max(0, min(100, int(progress)))
+        agent = await self.store.update_agent(name, status=status, current_task=current_task, progress=progress)
+        if agent is None:
+            raise InvalidMessage(f"There is no agent called {name!r}.")
+        self.agents[name] = agent
+        self._changed()
+        self._announce(AgentStatus(name, status, current_task, progress))
+        return agent
+
+    async def reload(self) -> tuple[list[str], list[str]]:
+        """Re-read the roster from the store, so agents hired or fired by another
+        process (``chatbus agents hire`` while the server runs) take part.
+        Returns the names added and removed; presence is announced for both."""
+        fresh = {agent.name: agent for agent in await self.store.list_agents()}
+        added = [name for name in fresh if name not in self.agents]
+        removed = [name for name in self.agents if name not in fresh]
+        gone = {name: self.agents[name] for name in removed}
+        self.agents.clear()
+        self.agents.update(fresh)
+        self._changed()
+        for name in added:
+            self._announce(Presence(name, fresh[name].role, "agent", "online"))
+        for name, agent in gone.items():
+            self._announce(Presence(name, agent.role, "agent", "offline"))
+        return added, removed
+
+    def by_status(self) -> dict[str, Any]:
+        """Agents in total and by status."""
+        counts = dict.fromkeys(AGENT_STATUSES, 0)
+        for agent in self.agents.values():
+            counts[agent.status] = counts.get(agent.status, 0) + 1
+        return {"total": len(self.agents), "by_status": counts}

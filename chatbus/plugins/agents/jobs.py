@@ -1,0 +1,84 @@
+"""The agents' work in hand: each agent's desk (the job it is doing, its queue)
+and how desks are kept in the store across restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from chatbus import DEFAULT_ROOM
+
+__all__ = ["STATE_KEY", "Desk", "Job", "dump_desks", "load_desks"]
+
+log = logging.getLogger("chatbus.agents")
+
+#: The store state key under which the agents' work in progress is kept.
+STATE_KEY = "agents.work"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A task someone gave an agent, and where to answer about it."""
+
+    task: str
+    message_id: int | None = None
+    room: str = DEFAULT_ROOM
+    sender: str | None = None
+    imperative: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        return cls(
+            task=str(data["task"]),
+            message_id=data.get("message_id"),
+            room=str(data.get("room") or DEFAULT_ROOM),
+            sender=data.get("sender"),
+            imperative=bool(data.get("imperative", True)),
+        )
+
+
+@dataclass
+class Desk:
+    """One agent's work: the job in hand, the queue, and the task doing it."""
+
+    current: Job | None = None
+    pending: deque[Job] = field(default_factory=deque)
+    runner: asyncio.Task[None] | None = None
+    #: The job that was in hand when the server stopped, reported once it is back.
+    interrupted: Job | None = None
+
+
+def load_desks(raw: str | None) -> dict[str, Desk]:
+    """Desks as :func:`dump_desks` saved them; the job that was in hand comes back as ``interrupted``."""
+    if not raw:
+        return {}
+    desks: dict[str, Desk] = {}
+    try:
+        saved = json.loads(raw)
+        for name, entry in saved.get("agents", {}).items():
+            desk = Desk()
+            if entry.get("current"):
+                desk.interrupted = Job.from_dict(entry["current"])
+            desk.pending.extend(Job.from_dict(job) for job in entry.get("pending", ()))
+            desks[name] = desk
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.error("the saved work of the agents could not be read; starting with empty queues")
+        return {}
+    return desks
+
+
+def dump_desks(desks: dict[str, Desk]) -> str | None:
+    """The job in hand and the queue of every busy desk, as JSON; None when all are idle."""
+    busy = {
+        name: {
+            "current": asdict(desk.current) if desk.current else None,
+            "pending": [asdict(job) for job in desk.pending],
+        }
+        for name, desk in desks.items()
+        if desk.current or desk.pending
+    }
+    return json.dumps({"version": 1, "agents": busy}) if busy else None

@@ -1,0 +1,38 @@
+"""``[agents]``: how the built-in agents' worker commands run and how they speak."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from chatbus import PluginSettings
+
+__all__ = ["AgentSettings"]
+
+_GREETING = (
+    'Hi {sender}! I\'m {agent} ({role}). Give me a task, like "@{agent} please add a test", or ask "@{agent} status?".'
+)
+
+
+class AgentSettings(PluginSettings):
+    """The built-in agents: how their worker commands run and how they speak.
+
+    ``stuck_after`` seconds into a task the agent asks the team for help;
+    at ``timeout`` seconds its command is killed. Each agent works in
+    ``workdir/<name>``. ``roster_refresh`` is how often the running server
+    re-reads the roster, so agents hired with the CLI join within seconds.
+    """
+
+    stuck_after: float = Field(600.0, gt=0)
+    timeout: float = Field(3600.0, gt=0)
+    workdir: str = "./agents"
+    output_lines: int = Field(10, ge=1, le=1000)
+    output_chars: int = Field(1500, ge=80, le=100_000)
+    kill_grace: float = Field(5.0, ge=0)
+    roster_refresh: float = Field(5.0, gt=0)
+    greeting: str = _GREETING
+
+    @model_validator(mode="after")
+    def _timeout_after_stuck(self) -> AgentSettings:
+        if self.timeout < self.stuck_after:
+            raise ValueError("agents.timeout must be at least agents.stuck_after")
+        return self
