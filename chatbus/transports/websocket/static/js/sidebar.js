@@ -1,0 +1,210 @@
+/*
+ * Who is here and what they are doing: the list of agents (with status, task
+ * and progress) and people online, kept current by `presence` and
+ * `agent_status` frames; the "is typing…" line; and, on a phone, the drawer
+ * the list lives in. Selecting someone mentions them in the message box.
+ *
+ * Safety rule for this module: text that came from the network is only ever put
+ * on the page with textContent, text nodes or attribute properties, never as
+ * HTML.
+ */
+import { refreshCompletion } from "./completion.js";
+import { appendMention, focusComposerEnd } from "./composer.js";
+import { $, avatar, el } from "./dom.js";
+import { AGENT_STATUSES, DEFAULT_ROOM } from "./protocol.js";
+import { applyAgentStatus, applyPresence, loadMembers, members } from "./people.js";
+import { ROOM, isMe, session } from "./session.js";
+
+const TYPING_SHOW_FOR_MS = 6000;
+
+const ui = {
+  sidebar: $("sidebar"),
+  sidebarClose: $("sidebar-close"),
+  peopleToggle: $("people-toggle"),
+  peopleCount: $("people-count"),
+  agentsList: $("agents-list"),
+  agentsCount: $("agents-count"),
+  agentsEmpty: $("agents-empty"),
+  peopleList: $("people-list"),
+  humansCount: $("humans-count"),
+  typing: $("typing"),
+};
+
+const typing = new Map(); // userId -> shown until (ms)
+let typingTimer = 0;
+
+// ------------------------------------------------------------ frames
+/** Everyone online, from `auth_response`. */
+export function showMembers(data) {
+  loadMembers(data);
+  renderMembers();
+}
+
+export function onPresence(data) {
+  if (typeof data.userId !== "string") return;
+  if (!applyPresence(data)) return;
+  if (data.status === "offline") {
+    typing.delete(data.userId);
+    renderTyping();
+  }
+  renderMembers();
+}
+
+export function onAgentStatus(data) {
+  if (typeof data.userId !== "string") return;
+  applyAgentStatus(data);
+  renderMembers();
+}
+
+export function onTyping(data) {
+  if (typeof data.userId !== "string") return;
+  if (isMe(data.userId)) return;
+  if ((data.room || DEFAULT_ROOM) !== ROOM) return;
+  typing.set(data.userId, Date.now() + TYPING_SHOW_FOR_MS);
+  renderTyping();
+}
+
+// ------------------------------------------------------------ typing line
+/** `userId`'s message arrived, so they stopped typing. */
+export function stopTyping(userId) {
+  if (typing.delete(userId)) renderTyping();
+}
+
+/** Forget who is typing (the line is redrawn by `renderTyping`). */
+export function clearTyping() {
+  typing.clear();
+}
+
+export function renderTyping() {
+  clearTimeout(typingTimer);
+  const at = Date.now();
+  for (const [name, until] of typing) if (until <= at) typing.delete(name);
+  const names = [...typing.keys()];
+  let text = "";
+  if (names.length === 1) text = `${names[0]} is typing…`;
+  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+  else if (names.length > 2) text = `${names.length} people are typing…`;
+  if (ui.typing.textContent !== text) ui.typing.textContent = text;
+  if (names.length) {
+    const next = Math.min(...typing.values()) - at;
+    typingTimer = setTimeout(renderTyping, Math.max(200, next));
+  }
+}
+
+// ------------------------------------------------------------ the lists
+export function renderMembers() {
+  const focusedId = document.activeElement && document.activeElement.closest && document.activeElement.closest(".member")?.dataset.id;
+  const all = [...members.values()];
+  const me = session.me ? session.me.userId : null;
+  const agents = all.filter((m) => m.kind === "agent").sort((a, b) => a.id.localeCompare(b.id));
+  const humans = all
+    .filter((m) => m.kind !== "agent")
+    .sort((a, b) => (a.id === me ? -1 : b.id === me ? 1 : a.id.localeCompare(b.id)));
+  ui.agentsList.replaceChildren(...agents.map(renderMember));
+  ui.peopleList.replaceChildren(...humans.map(renderMember));
+  ui.agentsCount.textContent = String(agents.length);
+  ui.humansCount.textContent = String(humans.length);
+  ui.peopleCount.textContent = String(all.length);
+  ui.agentsEmpty.hidden = agents.length > 0;
+  if (focusedId) {
+    const again = [...ui.sidebar.querySelectorAll(".member")].find((node) => node.dataset.id === focusedId);
+    again?.querySelector("button")?.focus();
+  }
+  refreshCompletion();
+}
+
+function renderMember(member) {
+  const me = isMe(member.id);
+  const isAgent = member.kind === "agent";
+  const nameLine = el(
+    "span",
+    { className: "member-name-line" },
+    el("span", { className: "member-name", text: member.id }),
+    isAgent ? el("span", { className: "badge badge-agent", text: "agent" }) : null,
+    me ? el("span", { className: "badge badge-you", text: "you" }) : null,
+  );
+  const details = el("span", { className: "member-details" }, nameLine);
+  if (member.role) details.append(el("span", { className: "member-role", text: member.role }));
+  let label = `${member.id}${member.role ? `, ${member.role}` : ""}`;
+  if (isAgent) label += agentDetails(member, details);
+  else label += me ? ", you" : ", online";
+  const button = el(
+    "button",
+    { type: "button", className: "member-button", title: me ? "This is you" : `Mention ${member.id}`, "aria-label": me ? label : `${label}. Mention ${member.id}` },
+    avatar(member.id, isAgent ? "agent" : "human"),
+    details,
+    el("span", { className: "presence-dot", "aria-hidden": "true" }),
+  );
+  if (me) button.disabled = true;
+  else button.addEventListener("click", () => mention(member.id));
+  return el("li", { className: `member member-${isAgent ? "agent" : "human"}`, dataset: { id: member.id, status: member.status || "" } }, button);
+}
+
+/** Add an agent's status, task and progress to `details`; the words for its label, to append. */
+function agentDetails(member, details) {
+  const status = AGENT_STATUSES.includes(member.status) ? member.status : "idle";
+  const statusLine = el("span", { className: "member-status-line" }, el("span", { className: `status status-${status}`, text: status }));
+  if (member.currentTask) statusLine.append(el("span", { className: "member-task", text: member.currentTask, title: member.currentTask }));
+  details.append(statusLine);
+  let label = `, agent, ${status}`;
+  if (member.currentTask) label += `: ${member.currentTask}`;
+  if (member.progress !== null && member.progress !== undefined) {
+    details.append(progressBar(member));
+    label += `, ${member.progress}% done`;
+  }
+  return label;
+}
+
+function progressBar(member) {
+  const fill = el("span", { className: "progress-fill" });
+  fill.style.width = `${member.progress}%`;
+  return el(
+    "span",
+    { className: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(member.progress), "aria-label": `${member.id} progress` },
+    el("span", { className: "progress-track" }, fill),
+    el("span", { className: "progress-text", text: `${member.progress}%` }),
+  );
+}
+
+/** Mention someone from the list: "@name " goes into the box, the drawer closes. */
+function mention(name) {
+  appendMention(name);
+  closeSidebar();
+  focusComposerEnd();
+}
+
+// ------------------------------------------------------------ the drawer
+function openSidebar() {
+  ui.sidebar.classList.add("open");
+  ui.peopleToggle.setAttribute("aria-expanded", "true");
+  ui.sidebarClose.focus();
+}
+
+function closeSidebar() {
+  if (!ui.sidebar.classList.contains("open")) return;
+  ui.sidebar.classList.remove("open");
+  ui.peopleToggle.setAttribute("aria-expanded", "false");
+}
+
+export function wireSidebar() {
+  ui.peopleToggle.addEventListener("click", () => {
+    if (ui.sidebar.classList.contains("open")) closeSidebar();
+    else openSidebar();
+  });
+  ui.sidebarClose.addEventListener("click", () => {
+    closeSidebar();
+    ui.peopleToggle.focus();
+  });
+  ui.sidebar.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && ui.sidebar.classList.contains("open")) {
+      closeSidebar();
+      ui.peopleToggle.focus();
+    }
+  });
+  document.addEventListener("click", (event) => {
+    // On a phone the list of people is a drawer: a tap outside it closes it.
+    if (!ui.sidebar.classList.contains("open")) return;
+    if (ui.sidebar.contains(event.target) || ui.peopleToggle.contains(event.target)) return;
+    closeSidebar();
+  });
+}

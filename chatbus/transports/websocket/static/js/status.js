@@ -1,0 +1,153 @@
+/*
+ * What the page tells the reader about the chat's state: the connection
+ * indicator (with its reconnect countdown), the error line above the message
+ * box and the rate-limit wait, screen-reader announcements, and the unread
+ * count in the tab title.
+ *
+ * Safety rule for this module: text that came from the network is only ever put
+ * on the page with textContent, text nodes or attribute properties, never as
+ * HTML.
+ */
+import { $, el } from "./dom.js";
+import { seconds } from "./text.js";
+import { ROOM, connection } from "./session.js";
+
+const ui = {
+  connection: $("connection"),
+  connectionText: $("connection-text"),
+  retryNow: $("retry-now"),
+  send: $("send-button"),
+  errorLine: $("error-line"),
+  errorText: $("error-text"),
+  announcer: $("announcer"),
+};
+
+const baseTitle = `#${ROOM} · chatbus`;
+let countdownTimer = 0;
+let rateTimer = 0;
+let rateLimitedUntil = 0;
+let unread = 0;
+
+// ------------------------------------------------------------- connection
+/** Show the connection's state; while waiting to reconnect, count the seconds down. */
+function showConnection(kind) {
+  clearInterval(countdownTimer);
+  countdownTimer = 0;
+  renderConnection(kind);
+  if (kind === "waiting") countdownTimer = setInterval(() => renderConnection("waiting"), 1000);
+}
+
+function renderConnection(kind) {
+  let text;
+  let show = false;
+  if (kind === "connecting") text = connection.everConnected ? "Reconnecting…" : "Connecting…";
+  else if (kind === "ready") text = "Connected";
+  else if (kind === "waiting") {
+    const left = seconds(connection.retryAt - Date.now());
+    text = navigator.onLine === false
+      ? "Offline: waiting for the network"
+      : `Disconnected: retrying in ${left} s`;
+    show = true;
+  } else text = "Not connected";
+  ui.connection.dataset.state = kind;
+  document.body.dataset.connection = kind;
+  if (ui.connectionText.textContent !== text) ui.connectionText.textContent = text;
+  ui.retryNow.hidden = !show;
+  ui.send.disabled = kind !== "ready";
+  ui.send.title = kind === "ready" ? "" : "Not connected right now";
+}
+
+// ------------------------------------------------------------- error line
+export function showError(text, kind = "error") {
+  clearInterval(rateTimer);
+  ui.errorLine.dataset.kind = kind;
+  ui.errorText.textContent = text;
+  ui.errorLine.hidden = false;
+}
+
+export function hideError() {
+  clearInterval(rateTimer);
+  ui.errorLine.hidden = true;
+  ui.errorText.textContent = "";
+  delete ui.errorLine.dataset.kind;
+}
+
+/** Whether the error line is showing. */
+export function errorShown() {
+  return !ui.errorLine.hidden;
+}
+
+/** What the error line is about: "error", "rate" (a rate-limit wait), or undefined. */
+export function errorKind() {
+  return ui.errorLine.dataset.kind;
+}
+
+/** The server refused a message as too fast: nothing may be sent for `wait` seconds. */
+export function limitRate(wait) {
+  rateLimitedUntil = Date.now() + wait * 1000;
+}
+
+export function rateLimited() {
+  return Date.now() < rateLimitedUntil;
+}
+
+/** Say how long to wait before sending again, counting down until it is over. */
+export function showRateLimit() {
+  const update = () => {
+    const left = rateLimitedUntil - Date.now();
+    if (left <= 0) {
+      hideError();
+      ui.send.disabled = connection.phase !== "ready";
+      return;
+    }
+    const text = `You are sending messages too fast. Wait ${seconds(left)} s, then send again; your message is still in the box.`;
+    if (ui.errorText.textContent !== text) ui.errorText.textContent = text;
+  };
+  showError("", "rate");
+  update();
+  rateTimer = setInterval(update, 250);
+}
+
+// ------------------------------------------------- announcements and title
+/** Have screen readers read `text` out (the last few stay in the live region for a while). */
+export function announce(text) {
+  const line = el("p", { text });
+  ui.announcer.append(line);
+  while (ui.announcer.childElementCount > 5) ui.announcer.firstElementChild.remove();
+  setTimeout(() => line.remove(), 15000);
+}
+
+/** One more message arrived while the tab was hidden. */
+export function countUnread() {
+  unread += 1;
+}
+
+export function updateTitle() {
+  const title = unread > 0 ? `(${unread}) ${baseTitle}` : baseTitle;
+  if (document.title !== title) document.title = title;
+}
+
+function onVisibilityChange() {
+  if (!document.hidden) {
+    unread = 0;
+    updateTitle();
+    connection.reconnectNow();
+  }
+}
+
+/** Forget the unread count and a rate-limit wait, and clear the error line (a new session). */
+export function resetStatus() {
+  unread = 0;
+  rateLimitedUntil = 0;
+  hideError();
+}
+
+export function wireStatus() {
+  connection.on("status", showConnection);
+  ui.retryNow.addEventListener("click", () => connection.reconnectNow());
+  document.addEventListener("visibilitychange", onVisibilityChange);
+  window.addEventListener("online", () => connection.reconnectNow());
+  window.addEventListener("offline", () => {
+    if (connection.phase === "waiting") renderConnection("waiting");
+  });
+}
