@@ -1,0 +1,72 @@
+/*
+ * The chatbus web chat page: wiring and start.
+ *
+ * Speaks the chatbus WebSocket protocol (version 1) to the server that served
+ * this page: join with `auth`, read `message` / `agent_response` frames, page
+ * back through `history`, show `presence`, `agent_status` and `typing`, and
+ * resume after a dropped connection with `lastSeenId` so nothing is missed or
+ * shown twice. Native ES modules, no build step; where things live:
+ *
+ *   protocol.js      frames and the connection (no page access; tested in a Worker)
+ *   session.js       the room, who we are, the one connection
+ *   chat.js          the session from join to leave; routes each server frame
+ *   join.js          the join form, remembering it, switching to the chat
+ *   messages.js      the message list: rendering, grouping, arrivals, keyboard
+ *   message-text.js  a message's text as nodes: links and @mentions
+ *   history.js       paging back, the top of the log, jumping to a quote
+ *   scroll.js        near-bottom, "N new messages", the divider
+ *   composer.js      the message box: send, reply, typing, unconfirmed messages
+ *   completion.js    @ completion in the message box
+ *   sidebar.js       people and agents online, presence, agent status, typing
+ *   people.js        who is here, as data
+ *   status.js        connection indicator, error line, announcements, title
+ *   dom.js, text.js  small helpers
+ *
+ * Safety rule for every module that renders: text that came from the network
+ * is only ever put on the page with textContent, text nodes or attribute
+ * properties, never as HTML.
+ */
+import { startSession, wireChat } from "./chat.js";
+import { focusComposer, wireComposer } from "./composer.js";
+import { $ } from "./dom.js";
+import { historyHasMore, jumpTo, loadOlder, renderLogTop, wireHistory } from "./history.js";
+import { openJoin, wireJoin } from "./join.js";
+import { shown, usePaging, wireMessages } from "./messages.js";
+import { scrollToBottom } from "./scroll.js";
+import { connection, session } from "./session.js";
+import { wireSidebar } from "./sidebar.js";
+import { wireStatus } from "./status.js";
+
+function wire() {
+  wireStatus();
+  wireJoin(startSession);
+  wireChat();
+  wireComposer();
+  wireMessages();
+  usePaging({ started: renderLogTop, older: () => loadOlder(), jump: jumpTo });
+  wireHistory();
+  wireSidebar();
+  $("jump-new").addEventListener("click", () => {
+    scrollToBottom();
+    focusComposer();
+  });
+}
+
+/** Page-side hooks for the browser tests and for people debugging in the console. */
+function exposeState() {
+  window.chatbus = Object.freeze({
+    state: () => ({
+      phase: connection.phase,
+      userId: session.me ? session.me.userId : null,
+      lastSeenId: connection.lastSeenId,
+      attempt: connection.attempt,
+      delays: [...connection.delays],
+      shown: [...shown.ids],
+      hasMore: historyHasMore(),
+    }),
+  });
+}
+
+wire();
+exposeState();
+openJoin();
