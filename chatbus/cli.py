@@ -17,7 +17,9 @@ from .core.errors import ChatbusError, ConfigError
 from .core.hub import Hub
 from .core.loader import TRANSPORT_GROUP, PluginInfo, describe_error, distribution_of, iter_entry_points
 from .core.logs import configure_logging
+from .core.roster import Roster
 from .core.settings import Settings
+from .core.store import open_store
 
 __all__ = ["main"]
 
@@ -39,7 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="chatbus", description="People and AI agents in one chat, over several transports.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    _add_serve(sub)
+    plugins = sub.add_parser("plugins", help="list the transports and plugins found, with their hooks")
+    _common(plugins)
+    plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_agents(sub)
+    _add_status(sub)
+    _add_send(sub)
+    sub.add_parser("version", help="print the version")
+    return parser
 
+
+def _add_serve(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run the chat with the configured transports")
     _common(serve)
     serve.add_argument("--host", help="address the WebSocket transport listens on (default 127.0.0.1)")
@@ -57,10 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
 
-    plugins = sub.add_parser("plugins", help="list the transports and plugins found, with their hooks")
-    _common(plugins)
-    plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+def _add_agents(sub: Any) -> None:
     agents = sub.add_parser("agents", help="hire, fire and list agents")
     agents_sub = agents.add_subparsers(dest="agents_command", metavar="ACTION", parser_class=_Parser)
     agents_sub.required = True
@@ -81,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(listing)
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+
+def _add_status(sub: Any) -> None:
     status = sub.add_parser("status", help="show the health of each transport of a running server")
     status.add_argument("--config", metavar="PATH", help="a chatbus.toml file to read (for the default --url)")
     status.add_argument(
@@ -91,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="how long to wait (default 5)")
     status.add_argument("--json", action="store_true", help="print the server's JSON answer")
 
+
+def _add_send(sub: Any) -> None:
     send = sub.add_parser("send", help="post a message to a running server, as a person")
     send.add_argument("text", help="the message")
     send.add_argument("--user", required=True, metavar="ID", help="who is speaking")
@@ -101,9 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--config", metavar="PATH", help="a chatbus.toml file to read (for the default --url)")
     send.add_argument("--url", metavar="URL", help="the server's address (default: from the websocket settings)")
     send.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="how long to wait (default 10)")
-
-    sub.add_parser("version", help="print the version")
-    return parser
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
@@ -232,8 +244,9 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 async def _agents(args: argparse.Namespace, settings: Settings) -> int:
-    hub = Hub(settings, transports=[], load_entrypoints=False, builtins=False)
-    await hub.store.open()
+    store = open_store(settings.db)
+    await store.open()
+    roster = Roster(store)
     try:
         if args.agents_command == "hire":
             command = None
@@ -242,7 +255,7 @@ async def _agents(args: argparse.Namespace, settings: Settings) -> int:
                     command = shlex.split(args.worker)
                 except ValueError as exc:
                     raise ConfigError(f"--command cannot be split into words: {exc}") from None
-            agent = await hub.hire(args.name, args.role, command)
+            agent = await roster.hire(args.name, args.role, command)
             print(
                 f"hired {agent.name} ({agent.role})"
                 + (f" with command {shlex.join(agent.command)}" if agent.command else "")
@@ -255,12 +268,12 @@ async def _agents(args: argparse.Namespace, settings: Settings) -> int:
                 )
             return 0
         if args.agents_command == "fire":
-            if await hub.fire(args.name):
+            if await roster.fire(args.name):
                 print(f"fired {args.name}")
                 return 0
             print(f"chatbus: error: there is no agent called {args.name!r}", file=sys.stderr)
             return 1
-        agents = await hub.store.list_agents()
+        agents = await store.list_agents()
         if getattr(args, "json", False):
             print(
                 json.dumps(
@@ -284,7 +297,7 @@ async def _agents(args: argparse.Namespace, settings: Settings) -> int:
         _print_table(rows)
         return 0
     finally:
-        await hub.store.close()
+        await store.close()
 
 
 # status --------------------------------------------------------------------

@@ -39,7 +39,7 @@ from .core.hookspecs import hookimpl
 from .core.hub import Hub
 from .core.loader import TRANSPORT_GROUP, iter_entry_points
 from .core.message import SYSTEM_SENDER, Message, valid_name
-from .core.settings import Settings
+from .core.settings import Settings, expand_transports
 
 __all__ = ["CommunicationManager", "CompatMessage", "MessageHandler"]
 
@@ -103,15 +103,11 @@ def installed_transports() -> list[str]:
 def _transport_names(transport_type: str) -> list[str]:
     """``websocket``, ``telegram``, ``both`` or ``a,b`` as a list of installed transports."""
     installed = installed_transports()
-    wanted = [part.strip().lower() for part in transport_type.split(",") if part.strip()]
-    names: list[str] = []
-    for name in wanted:
-        for one in ("websocket", "telegram") if name == "both" else (name,):
-            if one not in installed:
-                choices = ", ".join([*installed, "both"])
-                raise ValueError(f"unknown transport type {transport_type!r}: choose one of {choices}")
-            if one not in names:
-                names.append(one)
+    names = expand_transports([part.strip().lower() for part in transport_type.split(",") if part.strip()])
+    unknown = [name for name in names if name not in installed]
+    if unknown:
+        choices = ", ".join([*installed, "both"])
+        raise ValueError(f"unknown transport type {transport_type!r}: choose one of {choices}")
     if not names:
         raise ValueError(f"no transport type given: choose one of {', '.join([*installed, 'both'])}")
     return names

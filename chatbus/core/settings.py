@@ -34,7 +34,7 @@ from pydantic_settings import (
 from .errors import ConfigError
 from .sections import describe_validation_error
 
-__all__ = ["PluginSelection", "Settings", "split_names"]
+__all__ = ["BOTH", "PluginSelection", "Settings", "expand_transports", "split_names"]
 
 log = logging.getLogger("chatbus.settings")
 
@@ -57,6 +57,20 @@ def _split_names(value: Any) -> Any:
 
 #: For the list settings of transports and plugins (environment values are strings).
 split_names = _split_names
+
+#: What ``both`` stands for in a list of transports (as the earlier system named them).
+BOTH = ("websocket", "telegram")
+
+
+def expand_transports(names: list[Any]) -> list[Any]:
+    """Transport names in order, each once, with ``both`` standing for websocket and telegram."""
+    expanded: list[Any] = []
+    for name in names:
+        for one in BOTH if name == "both" else (name,):
+            if one not in expanded:
+                expanded.append(one)
+    return expanded
+
 
 NameList = Annotated[list[str], NoDecode]
 
@@ -100,14 +114,7 @@ class Settings(BaseSettings):
     @classmethod
     def _split_transports(cls, value: Any) -> Any:
         value = _split_names(value)
-        if isinstance(value, list):
-            expanded: list[str] = []
-            for name in value:
-                for one in ("websocket", "telegram") if name == "both" else (name,):
-                    if one not in expanded:
-                        expanded.append(one)
-            return expanded
-        return value
+        return expand_transports(value) if isinstance(value, list) else value
 
     @field_validator("log_level")
     @classmethod
