@@ -9,12 +9,23 @@ are not limited. The clock is the hub's, so tests are exact.
 
 from __future__ import annotations
 
-from chatbus import Hub, Identity, Incoming, RateDecision, hookimpl
+from pydantic import Field
+
+from chatbus import Hub, Identity, Incoming, PluginSettings, RateDecision, hookimpl
+
+
+class SlowModeSettings(PluginSettings):
+    """``[slowmode]``: seconds between two messages of one person in one room."""
+
+    interval: float = Field(10.0, gt=0)
 
 
 class SlowMode:
-    def __init__(self, hub: Hub) -> None:
-        self.interval = float(hub.settings.section("slowmode").get("interval", 10))
+    name = "slowmode"
+    settings_model = SlowModeSettings
+
+    def __init__(self, hub: Hub, settings: SlowModeSettings) -> None:
+        self.interval = settings.interval
         self.clock = hub.clock
         self.last_sent: dict[tuple[str, str], float] = {}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatbus import RateLimited, Settings
-from chatbus.testing import FakeClock, MemoryTransport
+from chatbus import ConfigError, RateLimited, Settings
+from chatbus.testing import FakeClock, MemoryTransport, make_hub
 from chatbus_example_plugins.slowmode import SlowMode
 
 
@@ -42,3 +42,8 @@ async def test_it_replaces_the_builtin_burst(chatbus_transport: MemoryTransport,
     for _ in range(10):
         await chatbus_transport.say("alice", "tick")
         chatbus_clock.advance(30)
+
+
+def test_a_misspelled_setting_is_refused() -> None:
+    with pytest.raises(ConfigError, match="did you mean 'interval'"):
+        make_hub([SlowMode], settings=Settings.isolated(db=":memory:", slowmode={"intervall": 5}))
