@@ -12,7 +12,7 @@ from typing import Any
 
 from chatbus import Settings, SQLiteStore
 
-from ..transports.websocket.helpers import Client, Server, running
+from tests.transports.websocket.helpers import Client, Server, running
 
 WORKER = Path(__file__).parent / "workers" / "worker.py"
 COMMAND = [sys.executable, str(WORKER), "{task}"]
