@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from chatbus import Settings, SQLiteStore
-
 from tests.transports.websocket.helpers import Client, Server, running
 
 WORKER = Path(__file__).parent / "workers" / "worker.py"
