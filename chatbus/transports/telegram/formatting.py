@@ -101,7 +101,9 @@ def check_template(template: str) -> None:
     try:
         fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     except ValueError as exc:
-        raise ValueError(f"the format is not a valid template ({exc}); write e.g. <b>{{sender}}</b>: {{text}}") from None
+        raise ValueError(
+            f"the format is not a valid template ({exc}); write e.g. <b>{{sender}}</b>: {{text}}"
+        ) from None
     if "text" not in fields:
         raise ValueError("the format must contain {text}, e.g. <b>{sender}</b>: {text}")
     unknown = fields - _FIELDS

@@ -71,7 +71,9 @@ def parse_chat_ids(value: Any, default_room: str = DEFAULT_ROOM) -> dict[ChatKey
             try:
                 value = json.loads(text)
             except json.JSONDecodeError:
-                raise ValueError("not valid JSON; write a list like [-100123] or a mapping like {\"-100123\": \"dev\"}") from None
+                raise ValueError(
+                    'not valid JSON; write a list like [-100123] or a mapping like {"-100123": "dev"}'
+                ) from None
         else:
             value = [part for part in text.split(",") if part.strip()]
     if isinstance(value, (int, str)):

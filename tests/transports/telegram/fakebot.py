@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -68,7 +68,9 @@ def parse_telegram_html(markup: str) -> tuple[str, list[dict[str, Any]]]:
                 raise ParseError(f'Unsupported start tag "{tag}" at byte offset {i}')
             if closing:
                 if not stack or stack[-1][0] != tag:
-                    raise ParseError(f'Unmatched end tag at byte offset {i}, expected "</{stack[-1][0] if stack else ""}>"')
+                    raise ParseError(
+                        f'Unmatched end tag at byte offset {i}, expected "</{stack[-1][0] if stack else ""}>"'
+                    )
                 opened, start = stack.pop()
                 if position > start:
                     entities.append({"type": _ALLOWED_TAGS[opened], "offset": start, "length": position - start})
@@ -82,7 +84,7 @@ def parse_telegram_html(markup: str) -> tuple[str, list[dict[str, Any]]]:
                 raise ParseError(f"Character '&' is reserved and must be escaped (byte offset {i})")
             name = match.group(1)
             if name.startswith("#x"):
-                decoded = chr(int(name[2:], 16))
+                decoded = chr(int(name.removeprefix("#x"), 16))
             elif name.startswith("#"):
                 decoded = chr(int(name[1:]))
             elif name in _NAMED_ENTITIES:
@@ -220,8 +222,9 @@ class FakeBotAPI:
             await asyncio.gather(self._pusher, return_exceptions=True)
             self._pusher = None
 
-    async def __aenter__(self) -> FakeBotAPI:
-        return await self.start()
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
@@ -232,7 +235,9 @@ class FakeBotAPI:
         return f"http://127.0.0.1:{self.port}/bot"
 
     # hooks for tests -------------------------------------------------------------
-    def add_chat(self, chat_id: int, title: str = "Team", *, type: str = "supergroup", username: str | None = None) -> None:
+    def add_chat(
+        self, chat_id: int, title: str = "Team", *, type: str = "supergroup", username: str | None = None
+    ) -> None:
         self.chats[chat_id] = _Chat(chat_id, title, type, username)
 
     def fail(self, method: str, fault: Fault | None = None, *, times: int = 1, **kwargs: Any) -> None:
@@ -254,7 +259,14 @@ class FakeBotAPI:
         self.chats[new_id] = _Chat(new_id, old.title, "supergroup", old.username)
 
     @staticmethod
-    def user(user_id: int, *, username: str | None = None, first_name: str = "User", last_name: str | None = None, is_bot: bool = False) -> dict[str, Any]:
+    def user(
+        user_id: int,
+        *,
+        username: str | None = None,
+        first_name: str = "User",
+        last_name: str | None = None,
+        is_bot: bool = False,
+    ) -> dict[str, Any]:
         data: dict[str, Any] = {"id": user_id, "is_bot": is_bot, "first_name": first_name}
         if username:
             data["username"] = username
@@ -445,7 +457,10 @@ class FakeBotAPI:
 
     async def _api_getUpdates(self, params: dict[str, Any]) -> Any:
         if self.webhook is not None:
-            raise _ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
+            raise _ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+            )
         offset = params.get("offset")
         if offset is not None:
             self._confirm(int(offset))
@@ -473,13 +488,19 @@ class FakeBotAPI:
                 finally:
                     self.polls_waiting -= 1
         if self._poll_generation != generation:
-            raise _ApiError(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
+            raise _ApiError(
+                409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+            )
         return ready()
 
     async def _api_sendMessage(self, params: dict[str, Any]) -> Any:
         chat = self._chat(params.get("chat_id"))
         if chat.migrated_to is not None:
-            raise _ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat", {"migrate_to_chat_id": chat.migrated_to})
+            raise _ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": chat.migrated_to},
+            )
         if not chat.member:
             raise _ApiError(403, "Forbidden: bot was kicked from the supergroup chat")
         markup = str(params.get("text", ""))

@@ -44,7 +44,11 @@ def test_counts_utf16_units_like_telegram() -> None:
 @given(
     st.lists(
         st.one_of(
-            st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters=" \n\t"), min_size=1, max_size=30),
+            st.text(
+                alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters=" \n\t"),
+                min_size=1,
+                max_size=30,
+            ),
             st.sampled_from([" ", "\n", "  ", "<", "&", "&amp;", "<b>", "😀"]),
         ),
         max_size=80,

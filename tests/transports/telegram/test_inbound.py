@@ -26,7 +26,12 @@ async def test_message_with_mentions_and_reply_reaches_the_hub(api: FakeBotAPI) 
             user=api.user(501, username="alice", first_name="Alice", last_name="Liddell"),
             entities=[
                 {"type": "mention", "offset": 0, "length": 6},
-                {"type": "text_mention", "offset": 23, "length": 5, "user": api.user(777, first_name="Grace", last_name="Hopper")},
+                {
+                    "type": "text_mention",
+                    "offset": 23,
+                    "length": 5,
+                    "user": api.user(777, first_name="Grace", last_name="Hopper"),
+                },
             ],
             reply_to=relayed.message_id,
         )

@@ -41,7 +41,9 @@ async def test_flood_limit_waits_then_delivers_exactly_once(api: FakeBotAPI) -> 
         assert telegram.health().healthy
 
 
-async def test_a_burst_of_5xx_and_dropped_connections_recovers(api: FakeBotAPI, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_burst_of_5xx_and_dropped_connections_recovers(
+    api: FakeBotAPI, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="chatbus.telegram")
     hub, web, telegram = build_hub(api)
     async with hub:
