@@ -1,0 +1,128 @@
+"""``chatbus status`` and ``chatbus send``: talking to a running server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..core.errors import ChatbusError
+from ..core.settings import Settings
+from .common import print_table
+
+__all__ = ["cmd_send", "cmd_status"]
+
+
+def _server_url(args: argparse.Namespace) -> str:
+    """The running server's http address: ``--url``, else the websocket settings."""
+    if args.url:
+        url = str(args.url).strip()
+        if url.startswith(("ws://", "wss://")):
+            url = "http" + url[2:]
+        elif "://" not in url:
+            url = f"http://{url}"
+    else:
+        section = Settings.load(args.config).section("websocket")
+        host = str(section.get("host") or "127.0.0.1")
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        host = f"[{host}]" if ":" in host else host
+        url = f"http://{host}:{section.get('port') or 8081}"
+    return url
+
+
+def _status_url(args: argparse.Namespace) -> str:
+    """The ``/ws-info`` address of the server."""
+    url = _server_url(args)
+    rest = url.partition("://")[2]
+    if "/" not in rest or rest.endswith("/"):
+        url = url.rstrip("/") + "/ws-info"
+    return url
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """Post one message to a running server over its WebSocket, as a person."""
+    import uuid
+
+    from websockets.exceptions import WebSocketException
+    from websockets.sync.client import connect
+
+    url = _server_url(args)
+    scheme, _, rest = url.partition("://")
+    ws_url = ("wss" if scheme == "https" else "ws") + "://" + rest.split("/", 1)[0] + "/"
+    client_id = f"cli-{uuid.uuid4().hex[:12]}"
+    auth: dict[str, Any] = {"userId": args.user, "role": args.role}
+    if args.token:
+        auth["token"] = args.token
+    message: dict[str, Any] = {"text": args.text, "id": client_id, "room": args.room}
+    if args.reply_to is not None:
+        message["replyTo"] = args.reply_to
+    try:
+        with connect(ws_url, open_timeout=args.timeout, close_timeout=2, max_size=None) as ws:
+            ws.send(json.dumps({"type": "auth", "data": auth}))
+            _await_frame(ws, "auth_response", args.timeout)
+            ws.send(json.dumps({"type": "message", "data": message}))
+            echo = _await_frame(ws, "message", args.timeout, lambda data: data.get("clientId") == client_id)
+    except (OSError, TimeoutError, WebSocketException) as exc:
+        reason = (
+            type(exc).__name__
+            if isinstance(exc, WebSocketException)
+            else (getattr(exc, "strerror", None) or "no answer")
+        )
+        raise ChatbusError(
+            f"could not talk to a chatbus server at {ws_url} ({reason}); is chatbus serve running there?"
+        ) from None
+    print(f"sent message {echo.get('id')} to #{echo.get('room', args.room)}")
+    return 0
+
+
+def _await_frame(ws: Any, kind: str, timeout: float, accept: Any = None) -> dict[str, Any]:
+    """The data of the next frame of ``kind`` (an ``error`` frame is raised as the server's words)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        frame = json.loads(ws.recv(timeout=left))
+        data = frame.get("data") or {}
+        if frame.get("type") == "error":
+            raise ChatbusError(f"the server refused: {data.get('message', data.get('code', 'no reason given'))}")
+        if frame.get("type") == kind and (accept is None or accept(data)):
+            return data
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print each transport's health; exit 0 when all are healthy, 1 otherwise."""
+    import urllib.error
+    import urllib.request
+
+    url = _status_url(args)
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as answer:
+            info = json.loads(answer.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        raise ChatbusError(
+            f"{url} answered {exc.code}; is that a chatbus server (with the websocket transport)?"
+        ) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ChatbusError(f"no chatbus server answers at {url} ({reason}); is chatbus serve running there?") from None
+    except ValueError:
+        raise ChatbusError(f"{url} did not answer with JSON; is that a chatbus server?") from None
+    health = info.get("health") if isinstance(info, dict) else None
+    if not isinstance(health, dict):
+        raise ChatbusError(f"{url} does not report transport health; is that a chatbus server?")
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        state = "running" if info.get("running") else "stopping"
+        print(f"chatbus at {url}: {state}, {info.get('connected_users', 0)} people connected")
+        rows = [("TRANSPORT", "HEALTH", "DETAIL")]
+        for name, status in sorted(health.items()):
+            ok = isinstance(status, dict) and status.get("healthy") is True
+            detail = str(status.get("detail", "")) if isinstance(status, dict) else ""
+            rows.append((name, "healthy" if ok else "UNHEALTHY", detail))
+        print_table(rows)
+    healthy = all(isinstance(s, dict) and s.get("healthy") is True for s in health.values())
+    return 0 if healthy and info.get("running") else 1
