@@ -2,12 +2,11 @@
 
 One websockets asyncio server answers plain HTTP (the web page, ``/healthz``,
 ``/ws-info``) and opens a chat connection for a WebSocket handshake on any
-path. Each connection runs one task that reads its frames in order; the hub's
-deliveries reach every signed-in connection through :meth:`_fan_out`, which
-encodes a frame once and writes it to every connection's socket without
-waiting on any of them. A connection that falls more than
-``max_backlog_bytes`` behind is closed (1013) instead of buffering more; it
-can reconnect and resume with ``lastSeenId``.
+path. Each connection runs one task that reads its frames in order and
+answers them here: signing in, messages, typing and history go to the hub.
+The hub's deliveries reach every signed-in connection through the
+transport's :class:`~chatbus.transports.websocket.broadcast.Broadcaster`,
+which never waits on any one client.
 """
 
 from __future__ import annotations
@@ -20,20 +19,20 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
-from websockets.protocol import State
 
 from chatbus.core.errors import AuthError, ChatbusError, InvalidMessage, RateLimited, TransportError
 from chatbus.core.message import DEFAULT_ROOM, Credentials, Identity, Message, Presence, Typing, valid_name
 from chatbus.core.transport import BaseTransport, Health, TransportSettings
 
 from . import http as routes
-from .connection import ChatConnection, serialize_text
+from .broadcast import Broadcaster
+from .connection import ChatConnection
 from .settings import WebSocketSettings
 from .wire import (
     ERROR_CODES,
@@ -54,11 +53,10 @@ if TYPE_CHECKING:
     from chatbus.core.hub import Hub, Member
     from chatbus.core.message import Event as HubEvent
 
-__all__ = ["ChatConnection", "WebSocketTransport"]
+__all__ = ["WebSocketTransport"]
 
 log = logging.getLogger("chatbus.transports.websocket")
 
-_OPEN = State.OPEN
 _MAX_CLIENT_ID = 128
 _HISTORY_MAX = 200
 _HISTORY_DEFAULT = 50
@@ -66,16 +64,6 @@ _INTERNAL = "Internal server error; nothing was changed. Try again, and tell the
 
 
 Handler = Callable[[ChatConnection, dict[str, Any]], Awaitable[None]]
-
-
-class _Outgoing(NamedTuple):
-    """A frame waiting for the next flush: its JSON, its serialized frame, the
-    message id it carries (None for events), and who must not get it."""
-
-    data: bytes
-    wire: bytes
-    message_id: int | None
-    skip_user: str | None
 
 
 class WebSocketTransport(BaseTransport):
@@ -96,14 +84,9 @@ class WebSocketTransport(BaseTransport):
         super().__init__(settings)
         self._server: Server | None = None
         self._connections: set[ChatConnection] = set()
-        self._live: set[ChatConnection] = set()
-        self._closers: set[asyncio.Task[None]] = set()
-        self._last_delivered = 0
-        self._outbox: list[_Outgoing] = []
-        self._flush_scheduled = False
+        self._fan_out = Broadcaster(self.settings)
         self._roster_cache: tuple[object, int, bytes, bytes] | None = None
         self._member_fragments: dict[str, tuple[Member, bytes]] = {}
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._port: int | None = None
         self._handlers: dict[str, Handler] = {
             "auth": self._on_auth,
@@ -142,7 +125,7 @@ class WebSocketTransport(BaseTransport):
         await super().start(hub)
         # Everything up to here is stored and will never be delivered; resumes
         # compare against it.
-        self._last_delivered = hub.store.last_id
+        self._fan_out.last_delivered = hub.store.last_id
         s = self.settings
         try:
             self._server = await self._listen()
@@ -175,7 +158,7 @@ class WebSocketTransport(BaseTransport):
         server, self._server = self._server, None
         if server is None:
             return
-        self._live.clear()
+        self._fan_out.live.clear()
         server.close()
         try:
             async with asyncio.timeout(self.settings.close_timeout + 1):
@@ -189,9 +172,7 @@ class WebSocketTransport(BaseTransport):
                     await server.wait_closed()
             except TimeoutError:
                 log.warning("%d connection(s) did not finish closing", len(self._connections))
-        for task in list(self._closers):
-            task.cancel()
-        await asyncio.gather(*self._closers, return_exceptions=True)
+        await self._fan_out.aclose()
         await super().stop()
         log.info("WebSocket transport stopped")
 
@@ -215,15 +196,15 @@ class WebSocketTransport(BaseTransport):
 
     def connected_users(self) -> set[str]:
         """Ids of the people signed in on this transport now."""
-        return {c.identity.user_id for c in self._live if c.identity is not None}
+        return {c.identity.user_id for c in self._fan_out.live if c.identity is not None}
 
     # delivery ------------------------------------------------------------
     async def deliver(self, message: Message) -> None:
         """Write a stored message to every signed-in connection (the sender too)."""
-        if self._live:
-            self._fan_out(encode(message_frame(message)), message.id)
+        if self._fan_out.live:
+            self._fan_out.send(encode(message_frame(message)), message.id)
         else:
-            self._delivered(message.id)
+            self._fan_out.delivered(message.id)
 
     async def notify(self, event: HubEvent) -> None:
         """Presence and agent status to everyone; typing to everyone but the typist.
@@ -232,103 +213,16 @@ class WebSocketTransport(BaseTransport):
         and goings are not broadcast: each would cost a frame to every
         connection, which grows with the square of the crowd.
         """
-        if not self._live:
+        if not self._fan_out.live:
             return
         if isinstance(event, Presence) and event.kind == "human" and self._crowded():
             return
         skip = event.user_id if isinstance(event, Typing) else None
-        self._fan_out(encode(event_frame(event)), None, skip)
+        self._fan_out.send(encode(event_frame(event)), None, skip)
 
     def _crowded(self) -> bool:
         hub = self.hub
         return hub is not None and hub.people_online > self.settings.presence_limit
-
-    def _fan_out(self, data: bytes, message_id: int | None, skip_user: str | None = None) -> None:
-        """Queue one encoded frame for every signed-in connection.
-
-        Frames queued during one turn of the event loop go out together in
-        :meth:`_flush`: one socket write per connection however many
-        messages arrived, instead of one write (one system call) per
-        message per connection.
-        """
-        self._outbox.append(_Outgoing(data, serialize_text(data), message_id, skip_user))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        """Write the queued frames to every signed-in connection without waiting.
-
-        Connections with no extension negotiated all get the same bytes
-        (frames serialized once); connections that negotiated compression
-        go through their own protocol object. Connections still signing in
-        get the frames held; a connection whose unsent backlog is over the
-        bound is cut off.
-        """
-        self._flush_scheduled = False
-        outbox, self._outbox = self._outbox, []
-        if not outbox:
-            return
-        try:
-            self._write_out(outbox)
-        except Exception:  # a bug here must not stop later deliveries
-            log.exception("could not write %d frame(s) to the connections", len(outbox))
-        last = next((item.message_id for item in reversed(outbox) if item.message_id is not None), None)
-        if last is not None:
-            self._delivered(last)
-
-    def _write_out(self, outbox: list[_Outgoing]) -> None:
-        skips = {item.skip_user for item in outbox if item.skip_user is not None}
-        blob = b"".join(item.wire for item in outbox)
-        limit = self.settings.max_backlog_bytes
-        behind: list[ChatConnection] = []
-        for connection in self._live:
-            user = connection.identity.user_id if connection.identity is not None else None
-            mine = outbox if user not in skips else [item for item in outbox if item.skip_user != user]
-            pending = connection.pending
-            if pending is not None:
-                for item in mine:
-                    pending.append((item.message_id, item.data))
-                    connection.pending_bytes += len(item.data)
-                if connection.pending_bytes > limit:
-                    behind.append(connection)
-                continue
-            if not mine:
-                continue
-            try:
-                if not connection.write_frames(mine, blob if mine is outbox else None, limit):
-                    behind.append(connection)
-            except Exception as exc:  # noqa: BLE001 - one broken socket must not stop the others
-                log.warning("session %s: could not write a frame: %s", connection.who, type(exc).__name__)
-                behind.append(connection)
-        for connection in behind:
-            self._cut_off(connection)
-
-    def _delivered(self, message_id: int) -> None:
-        """Every message up to ``message_id`` has reached the connections (or
-        their held frames); release sign-ins waiting for that."""
-        self._last_delivered = message_id
-        if self._waiters:
-            self._wake(message_id)
-
-    def _cut_off(self, connection: ChatConnection) -> None:
-        """Stop writing to a connection that fell too far behind and close it (1013)."""
-        if connection not in self._live:
-            return
-        self._live.discard(connection)
-        backlog = connection.pending_bytes if connection.pending is not None else connection.unsent
-        log.warning(
-            "session %s: cut off, %d bytes unsent (max_backlog_bytes is %d); it can reconnect and resume",
-            connection.who,
-            backlog,
-            self.settings.max_backlog_bytes,
-        )
-        self._close_soon(connection, CloseCode.TRY_AGAIN_LATER, "Too far behind; reconnect with lastSeenId to resume.")
-
-    def _close_soon(self, connection: ChatConnection, code: int, reason: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._close(connection, code, reason))
-        self._closers.add(task)
-        task.add_done_callback(self._closers.discard)
 
     async def _close(self, connection: ChatConnection, code: int, reason: str) -> None:
         """Close with ``code``; a client that does not read the close frame in
@@ -411,7 +305,7 @@ class WebSocketTransport(BaseTransport):
             await self._converse(connection)
         finally:
             self._connections.discard(connection)
-            self._live.discard(connection)
+            self._fan_out.live.discard(connection)
             if connection.joined and connection.identity is not None:
                 connection.joined = False
                 await hub.disconnect(connection.identity, self.name)
@@ -559,9 +453,7 @@ class WebSocketTransport(BaseTransport):
         ``missed``.
         """
         connection.identity = identity
-        connection.pending = []
-        connection.pending_bytes = 0
-        self._live.add(connection)
+        self._fan_out.hold(connection)
         await hub.connect(identity, self.name)
         connection.joined = True
         missed, more = await self._missed(hub, last_seen) if last_seen is not None else (None, False)
@@ -587,15 +479,9 @@ class WebSocketTransport(BaseTransport):
         # ``missed`` may hold messages that are stored but not yet handed to
         # this transport; keep holding live frames until they have been, so
         # none of them is sent twice.
-        if floor > self._last_delivered:
-            await self._delivered_through(floor)
-        held, connection.pending = connection.pending, None
-        connection.pending_bytes = 0
-        if connection not in self._live or held is None or connection.state is not _OPEN:
-            return  # cut off, or closed by the client, while signing in
-        connection.send_texts(frame for message_id, frame in held if message_id is None or message_id > floor)
-        if connection.unsent > self.settings.max_backlog_bytes:
-            self._cut_off(connection)
+        if floor > self._fan_out.last_delivered:
+            await self._fan_out.delivered_through(floor)
+        self._fan_out.release(connection, floor)
 
     def _roster(self, hub: Hub) -> tuple[bytes, bytes]:
         """``agents`` and ``users`` of ``auth_response`` as encoded JSON lists.
@@ -624,31 +510,6 @@ class WebSocketTransport(BaseTransport):
         users = json_list([entry[1] for entry in fresh.values()])
         self._roster_cache = (hub, version, agents, users)
         return agents, users
-
-    async def _delivered_through(self, message_id: int) -> None:
-        """Wait until the hub has handed this transport every message up to ``message_id``."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((message_id, waiter))
-        try:
-            async with asyncio.timeout(self.settings.close_timeout):
-                await waiter
-        except TimeoutError:
-            log.warning("message %d was stored but not delivered in time; a client may see it twice", message_id)
-        finally:
-            if not waiter.done():
-                waiter.cancel()
-                self._waiters = [(mid, w) for mid, w in self._waiters if w is not waiter]
-
-    def _wake(self, delivered: int) -> None:
-        """Release the sign-ins waiting for ``delivered`` (see :meth:`_delivered_through`)."""
-        still: list[tuple[int, asyncio.Future[None]]] = []
-        for message_id, waiter in self._waiters:
-            if message_id <= delivered:
-                if not waiter.done():
-                    waiter.set_result(None)
-            else:
-                still.append((message_id, waiter))
-        self._waiters = still
 
     async def _missed(self, hub: Hub, last_seen: int) -> tuple[list[Message], bool]:
         """What a client missed after ``last_seen``, oldest first, and whether
