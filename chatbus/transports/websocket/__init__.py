@@ -1,25 +1,24 @@
 """The WebSocket transport: the protocol of PROTOCOL.md, the web page and health on one port.
 
-Registered by entry point as ``websocket``. The frame builders in
-:mod:`chatbus.transports.websocket.wire` are public so that other code that
-talks to WebSocket clients sends exactly the same frames.
+Registered by entry point as ``websocket``. The frame builders of
+:mod:`chatbus.transports.websocket.frames` and the frame readers of
+:mod:`chatbus.transports.websocket.wire` are public, so that other code that
+talks to WebSocket clients sends and reads exactly the same frames.
+
+Where things are: ``server.py`` runs the transport (listening, each
+connection's frames, signing in); ``broadcast.py`` writes deliveries to every
+connection; ``connection.py`` is the connection class and everything that
+reaches into websockets' internals; ``wire.py`` reads client frames;
+``frames.py`` builds server frames; ``http.py`` answers plain HTTP.
 """
 
 from __future__ import annotations
 
 from .connection import ChatConnection
+from .frames import encode, error_frame, event_frame, history_frame, message_frame
 from .server import WebSocketTransport
 from .settings import WebSocketSettings
-from .wire import (
-    ERROR_CODES,
-    ProtocolViolation,
-    decode_frame,
-    encode,
-    error_frame,
-    event_frame,
-    history_frame,
-    message_frame,
-)
+from .wire import ERROR_CODES, ProtocolViolation, decode_frame
 
 __all__ = [
     "ERROR_CODES",

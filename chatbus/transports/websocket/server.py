@@ -27,17 +27,14 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from chatbus.core.errors import AuthError, ChatbusError, InvalidMessage, RateLimited, TransportError
-from chatbus.core.message import DEFAULT_ROOM, Credentials, Identity, Message, Presence, Typing, valid_name
+from chatbus.core.message import Credentials, Identity, Message, Presence, Typing
 from chatbus.core.transport import BaseTransport, Health, TransportSettings
 
 from . import http as routes
 from .broadcast import Broadcaster
 from .connection import ChatConnection
-from .settings import WebSocketSettings
-from .wire import (
-    ERROR_CODES,
-    ProtocolViolation,
-    decode_frame,
+from .frames import (
+    Roster,
     encode,
     encode_with_list,
     encode_with_raw,
@@ -48,18 +45,17 @@ from .wire import (
     newest_within,
     pong_frame,
 )
+from .settings import WebSocketSettings
+from .wire import ERROR_CODES, ProtocolViolation, decode_frame, parse_auth, parse_history, parse_message, parse_typing
 
 if TYPE_CHECKING:
-    from chatbus.core.hub import Hub, Member
+    from chatbus.core.hub import Hub
     from chatbus.core.message import Event as HubEvent
 
 __all__ = ["WebSocketTransport"]
 
 log = logging.getLogger("chatbus.transports.websocket")
 
-_MAX_CLIENT_ID = 128
-_HISTORY_MAX = 200
-_HISTORY_DEFAULT = 50
 _INTERNAL = "Internal server error; nothing was changed. Try again, and tell the chat's operator if it keeps happening."
 
 
@@ -85,8 +81,7 @@ class WebSocketTransport(BaseTransport):
         self._server: Server | None = None
         self._connections: set[ChatConnection] = set()
         self._fan_out = Broadcaster(self.settings)
-        self._roster_cache: tuple[object, int, bytes, bytes] | None = None
-        self._member_fragments: dict[str, tuple[Member, bytes]] = {}
+        self._roster = Roster(self.settings.presence_limit)
         self._port: int | None = None
         self._handlers: dict[str, Handler] = {
             "auth": self._on_auth,
@@ -427,22 +422,10 @@ class WebSocketTransport(BaseTransport):
                 f"This connection is already signed in as {connection.identity.user_id}; "
                 "open a new connection to sign in as someone else.",
             )
-        user_id = data.get("userId")
-        if user_id is None or user_id == "":
-            raise ProtocolViolation(
-                "MISSING_USER_ID", 'Say who you are: {"type": "auth", "data": {"userId": "your-name"}}.'
-            )
-        if not isinstance(user_id, str):
-            raise ProtocolViolation("INVALID_MESSAGE", "userId must be a string.")
-        role = _optional(data, "role", str, "role must be a string.")
-        token = _optional(data, "token", str, "token must be a string.")
-        last_seen = data.get("lastSeenId")
-        if last_seen is not None and (not _is_int(last_seen) or last_seen < 0):
-            raise ProtocolViolation(
-                "INVALID_MESSAGE", "lastSeenId must be the id of the last message you saw (a whole number, 0 for all)."
-            )
-        identity = await hub.authenticate(Credentials(user_id=user_id, role=role, token=token, transport=self.name))
-        await self._join(hub, connection, identity, last_seen)
+        frame = parse_auth(data)
+        credentials = Credentials(user_id=frame.user_id, role=frame.role, token=frame.token, transport=self.name)
+        identity = await hub.authenticate(credentials)
+        await self._join(hub, connection, identity, frame.last_seen_id)
 
     async def _join(self, hub: Hub, connection: ChatConnection, identity: Identity, last_seen: int | None) -> None:
         """Sign the connection in without a gap or a duplicate.
@@ -457,7 +440,7 @@ class WebSocketTransport(BaseTransport):
         await hub.connect(identity, self.name)
         connection.joined = True
         missed, more = await self._missed(hub, last_seen) if last_seen is not None else (None, False)
-        agents, users = self._roster(hub)
+        agents, users = self._roster.lists(hub)
         answer: dict[str, Any] = {
             "success": True,
             "userId": identity.user_id,
@@ -483,34 +466,6 @@ class WebSocketTransport(BaseTransport):
             await self._fan_out.delivered_through(floor)
         self._fan_out.release(connection, floor)
 
-    def _roster(self, hub: Hub) -> tuple[bytes, bytes]:
-        """``agents`` and ``users`` of ``auth_response`` as encoded JSON lists.
-
-        Kept until the hub's member list changes. ``agents`` names everyone;
-        ``users`` describes agents and at most ``presence_limit`` people
-        (their entries encoded once and reused), so a sign-in among thousands
-        of people stays cheap.
-        """
-        version = hub.members_version
-        cached = self._roster_cache
-        if cached is not None and cached[0] is hub and cached[1] == version:
-            return cached[2], cached[3]
-        members = hub.members()
-        people = hub.people_online  # members() lists people first, then agents
-        described = members[: min(people, self.settings.presence_limit)] + members[people:]
-        old = self._member_fragments
-        fresh: dict[str, tuple[Member, bytes]] = {}
-        for member in described:
-            entry = old.get(member.user_id)
-            if entry is None or entry[0] is not member:
-                entry = (member, encode(member.as_dict()))
-            fresh[member.user_id] = entry
-        self._member_fragments = fresh
-        agents = encode([member.user_id for member in members])
-        users = json_list([entry[1] for entry in fresh.values()])
-        self._roster_cache = (hub, version, agents, users)
-        return agents, users
-
     async def _missed(self, hub: Hub, last_seen: int) -> tuple[list[Message], bool]:
         """What a client missed after ``last_seen``, oldest first, and whether
         there was more: at most ``replay_limit``, the newest ones when there
@@ -525,45 +480,22 @@ class WebSocketTransport(BaseTransport):
     async def _on_message(self, connection: ChatConnection, data: dict[str, Any]) -> None:
         hub = self._running_hub()
         assert connection.identity is not None
-        text = data.get("text")
-        if text is None:
-            raise ProtocolViolation(
-                "INVALID_MESSAGE", 'A message needs text: {"type": "message", "data": {"text": "hello"}}.'
-            )
-        if not isinstance(text, str):
-            raise ProtocolViolation("INVALID_MESSAGE", "text must be a string.")
-        if not text.isascii() and not _encodable(text):
-            raise ProtocolViolation("INVALID_MESSAGE", "text contains characters that are not valid Unicode.")
-        client_id = data.get("id")
-        if client_id is not None:
-            if _is_int(client_id):
-                client_id = str(client_id)
-            if not isinstance(client_id, str) or len(client_id) > _MAX_CLIENT_ID or not _encodable(client_id):
-                raise ProtocolViolation(
-                    "INVALID_MESSAGE", f"id must be a string of at most {_MAX_CLIENT_ID} characters."
-                )
-        mentions = data.get("mentions")
-        if mentions is not None and (not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions)):
-            raise ProtocolViolation("INVALID_MESSAGE", "mentions must be a list of user ids.")
-        reply_to = data.get("replyTo")
-        if reply_to is not None and (not _is_int(reply_to) or reply_to < 1):
-            raise ProtocolViolation("INVALID_MESSAGE", "replyTo must be the id of a message (a positive whole number).")
-        room = _room(data)
+        frame = parse_message(data)
         # ``mentions`` from the client are advisory only: the server parses
         # the text, so nobody can mention a person who is not in it.
         await hub.receive(
             connection.identity,
-            text,
-            room=room,
-            reply_to=reply_to,
+            frame.text,
+            room=frame.room,
+            reply_to=frame.reply_to,
             transport=self.name,
-            client_id=client_id,
+            client_id=frame.client_id,
         )
 
     async def _on_typing(self, connection: ChatConnection, data: dict[str, Any]) -> None:
         hub = self._running_hub()
         assert connection.identity is not None
-        room = _room(data)
+        room = parse_typing(data).room
         now = hub.clock()
         if now - connection.last_typing < self.settings.typing_interval:
             return  # relayed recently; a typist does not need to be heard twice a second
@@ -572,16 +504,8 @@ class WebSocketTransport(BaseTransport):
 
     async def _on_history(self, connection: ChatConnection, data: dict[str, Any]) -> None:
         hub = self._running_hub()
-        before = data.get("before")
-        if before is not None and (not _is_int(before) or before < 1):
-            raise ProtocolViolation("INVALID_MESSAGE", "before must be a message id (a positive whole number).")
-        limit = data.get("limit", _HISTORY_DEFAULT)
-        if limit is None:
-            limit = _HISTORY_DEFAULT
-        if not _is_int(limit) or not 1 <= limit <= _HISTORY_MAX:
-            raise ProtocolViolation("INVALID_MESSAGE", f"limit must be a whole number from 1 to {_HISTORY_MAX}.")
-        room = _room(data)
-        messages, has_more = await hub.history(room, before, limit)
+        frame = parse_history(data)
+        messages, has_more = await hub.history(frame.room, frame.before, frame.limit)
         frames, left_out = newest_within(messages, self.settings.replay_max_bytes)
         answer = encode_with_list("history", {"hasMore": has_more or left_out > 0}, "messages", frames)
         await self._send_bytes(connection, answer)
@@ -591,35 +515,6 @@ class WebSocketTransport(BaseTransport):
         if hub is None:
             raise ChatbusError("The chat server is shutting down; reconnect in a moment.")
         return hub
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _encodable(text: str) -> bool:
-    """False for strings with lone surrogates (JSON ``\\ud800``), which no UTF-8 client can receive."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _optional(data: Mapping[str, Any], key: str, kind: type, problem: str) -> Any:
-    value = data.get(key)
-    if value is not None and not isinstance(value, kind):
-        raise ProtocolViolation("INVALID_MESSAGE", problem)
-    return value
-
-
-def _room(data: Mapping[str, Any]) -> str:
-    room = data.get("room")
-    if room is None or room == "":
-        return DEFAULT_ROOM
-    if not valid_name(room):
-        raise ProtocolViolation("INVALID_MESSAGE", "room must be 1-64 letters, digits, '_', '-' or '.'.")
-    return str(room)
 
 
 def _bind_failure(host: str, port: int, exc: OSError) -> str:

@@ -1,38 +1,37 @@
-"""The wire format of PROTOCOL.md version 1: building and reading frames.
+"""Reading what clients send (PROTOCOL.md version 1): frames in, typed values out.
 
-Every frame is one JSON object ``{"type": ..., "data": {...}}``. These
-functions are the one place that knows the field names, so the server, the
-tests and any other code that speaks to WebSocket clients (a bridge, a
-benchmark) build identical frames.
+Every function here is pure: it takes the decoded JSON a client sent and
+returns a frozen dataclass, or raises :class:`ProtocolViolation` with the
+wire error code and a message written for the person whose client sent it.
+Nothing here knows about connections or the hub, so every refusal can be
+tested without a server. Building what the server sends is
+:mod:`chatbus.transports.websocket.frames`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
-from chatbus.core.message import AgentStatus, Event, Message, Presence, Typing, utcnow
+from chatbus.core.message import DEFAULT_ROOM, valid_name
 
 __all__ = [
     "ERROR_CODES",
+    "HISTORY_DEFAULT",
+    "HISTORY_MAX",
+    "MAX_CLIENT_ID",
+    "AuthFrame",
+    "HistoryFrame",
+    "MessageFrame",
     "ProtocolViolation",
-    "agent_status_frame",
+    "TypingFrame",
     "decode_frame",
-    "encode",
-    "encode_with_list",
-    "encode_with_raw",
-    "error_frame",
-    "event_frame",
-    "history_frame",
-    "json_list",
-    "message_frame",
-    "newest_within",
-    "pong_frame",
-    "presence_frame",
-    "timestamp",
-    "typing_frame",
+    "parse_auth",
+    "parse_history",
+    "parse_message",
+    "parse_typing",
 ]
 
 #: The error codes of the protocol, in the order PROTOCOL.md lists them.
@@ -47,10 +46,11 @@ ERROR_CODES: Final = (
     "MESSAGE_TOO_LARGE",
     "INTERNAL_ERROR",
 )
-
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-_ascii_encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)
-_MAX_RETRY_AFTER = 366 * 86400.0
+#: Longest client message id (``id`` of a ``message`` frame), in characters.
+MAX_CLIENT_ID: Final = 128
+#: Most messages one ``history`` request may ask for, and how many it gets without ``limit``.
+HISTORY_MAX: Final = 200
+HISTORY_DEFAULT: Final = 50
 
 
 class ProtocolViolation(Exception):
@@ -62,135 +62,44 @@ class ProtocolViolation(Exception):
         self.code = code
 
 
-def timestamp(moment: datetime | None = None) -> str:
-    """ISO 8601 in UTC with microseconds and an explicit offset."""
-    return (moment or utcnow()).isoformat(timespec="microseconds")
+@dataclass(frozen=True, slots=True)
+class AuthFrame:
+    """``auth``: who signs in, and from which message on they want what they missed."""
+
+    user_id: str
+    role: str | None = None
+    token: str | None = None
+    #: The last message id the client saw; None when it does not resume.
+    last_seen_id: int | None = None
 
 
-def encode(frame: Any) -> bytes:
-    """A frame (or any JSON value) as compact UTF-8 JSON bytes, not ASCII-escaped."""
-    text = _encoder.encode(frame)
-    try:
-        return text.encode()
-    except UnicodeEncodeError:  # a lone surrogate got in: escape it rather than fail everyone
-        return _ascii_encoder.encode(frame).encode()
+@dataclass(frozen=True, slots=True)
+class MessageFrame:
+    """``message``: text for a room, with the client's own id for its echo."""
+
+    text: str
+    room: str = DEFAULT_ROOM
+    #: The client's own id for the message (a number is taken as its digits).
+    client_id: str | None = None
+    #: Advisory only: the server finds mentions in the text itself.
+    mentions: tuple[str, ...] = ()
+    reply_to: int | None = None
 
 
-def message_frame(message: Message) -> dict[str, Any]:
-    """A stored message as clients see it: ``message`` from a person,
-    ``agent_response`` from an agent or the system."""
-    return {
-        "type": "message" if message.kind == "human" else "agent_response",
-        "data": {
-            "id": message.id,
-            "clientId": message.client_id,
-            "text": message.text,
-            "sender": message.sender,
-            "role": message.sender_role,
-            "kind": message.kind,
-            "timestamp": timestamp(message.timestamp),
-            "mentions": list(message.mentions),
-            "isCommand": message.command is not None,
-            "command": message.command,
-            "commandArgs": list(message.command_args),
-            "replyTo": message.reply_to,
-            "room": message.room,
-            "transport": message.transport,
-        },
-    }
+@dataclass(frozen=True, slots=True)
+class TypingFrame:
+    """``typing``: the client's person is typing in ``room``."""
+
+    room: str = DEFAULT_ROOM
 
 
-def error_frame(code: str, message: str, *, retry_after: float | None = None) -> dict[str, Any]:
-    """An ``error`` frame; ``retry_after`` (seconds) goes with ``RATE_LIMITED``."""
-    data: dict[str, Any] = {"code": code, "message": message, "timestamp": timestamp()}
-    if retry_after is not None:
-        data["retryAfter"] = round(min(max(retry_after, 0.0), _MAX_RETRY_AFTER), 3)
-    return {"type": "error", "data": data}
+@dataclass(frozen=True, slots=True)
+class HistoryFrame:
+    """``history``: up to ``limit`` messages of ``room`` before message ``before`` (the newest when None)."""
 
-
-def pong_frame() -> dict[str, Any]:
-    return {"type": "pong", "data": {"timestamp": timestamp()}}
-
-
-def presence_frame(event: Presence) -> dict[str, Any]:
-    return {
-        "type": "presence",
-        "data": {"userId": event.user_id, "role": event.role, "kind": event.kind, "status": event.status},
-    }
-
-
-def agent_status_frame(event: AgentStatus) -> dict[str, Any]:
-    return {
-        "type": "agent_status",
-        "data": {
-            "userId": event.user_id,
-            "status": event.status,
-            "currentTask": event.current_task,
-            "progress": event.progress,
-        },
-    }
-
-
-def typing_frame(event: Typing) -> dict[str, Any]:
-    return {"type": "typing", "data": {"userId": event.user_id, "room": event.room}}
-
-
-def event_frame(event: Event) -> dict[str, Any]:
-    """The frame for a presence, agent-status or typing event."""
-    if isinstance(event, Presence):
-        return presence_frame(event)
-    if isinstance(event, AgentStatus):
-        return agent_status_frame(event)
-    return typing_frame(event)
-
-
-def history_frame(messages: Iterable[Message], has_more: bool) -> dict[str, Any]:
-    """The answer to ``history``: whole message frames, oldest first."""
-    return {"type": "history", "data": {"messages": [message_frame(m) for m in messages], "hasMore": has_more}}
-
-
-def newest_within(messages: Sequence[Message], budget: int) -> tuple[list[bytes], int]:
-    """Encoded message frames for the newest of ``messages`` (oldest first)
-    whose total size fits in ``budget`` bytes, and how many older ones were left out.
-
-    Replays and history pages stay small enough for any client's frame-size
-    limit; the client pages further back with ``history``.
-    """
-    kept: list[bytes] = []
-    used = 0
-    for message in reversed(messages):
-        frame = encode(message_frame(message))
-        used += len(frame) + 1
-        if used > budget and kept:
-            break
-        kept.append(frame)
-    kept.reverse()
-    return kept, len(messages) - len(kept)
-
-
-def json_list(items: Iterable[bytes]) -> bytes:
-    """A JSON array of already-encoded JSON values."""
-    return b"[" + b",".join(items) + b"]"
-
-
-def encode_with_raw(kind: str, data: Mapping[str, Any], raw: Mapping[str, bytes]) -> bytes:
-    """Encode ``{"type": kind, "data": {**data, **raw}}`` where the values of
-    ``raw`` are already-encoded JSON, so nothing is encoded twice."""
-    head = encode({"type": kind, "data": data})
-    assert head.endswith(b"}}")
-    parts = [head[:-2]]
-    separator = b"," if data else b""
-    for key, value in raw.items():
-        parts += (separator, encode(key), b":", value)
-        separator = b","
-    parts.append(b"}}")
-    return b"".join(parts)
-
-
-def encode_with_list(kind: str, data: Mapping[str, Any], key: str, items: Sequence[bytes]) -> bytes:
-    """Encode ``{"type": kind, "data": {**data, key: [items]}}`` where ``items``
-    are already-encoded JSON values, so nothing is encoded twice."""
-    return encode_with_raw(kind, data, {key: json_list(items)})
+    room: str = DEFAULT_ROOM
+    before: int | None = None
+    limit: int = HISTORY_DEFAULT
 
 
 def decode_frame(raw: bytes) -> tuple[str, dict[str, Any]]:
@@ -219,6 +128,106 @@ def decode_frame(raw: bytes) -> tuple[str, dict[str, Any]]:
     elif not isinstance(data, dict):
         raise ProtocolViolation("INVALID_MESSAGE", f'The "data" of a {_shown(kind)} frame must be a JSON object.')
     return kind, data
+
+
+def parse_auth(data: Mapping[str, Any]) -> AuthFrame:
+    """The ``data`` of an ``auth`` frame; ``MISSING_USER_ID`` without a user id."""
+    user_id = data.get("userId")
+    if user_id is None or user_id == "":
+        raise ProtocolViolation(
+            "MISSING_USER_ID", 'Say who you are: {"type": "auth", "data": {"userId": "your-name"}}.'
+        )
+    if not isinstance(user_id, str):
+        raise _invalid("userId must be a string.")
+    role = _optional_str(data, "role")
+    token = _optional_str(data, "token")
+    last_seen = data.get("lastSeenId")
+    if last_seen is not None and (not _is_int(last_seen) or last_seen < 0):
+        raise _invalid("lastSeenId must be the id of the last message you saw (a whole number, 0 for all).")
+    return AuthFrame(user_id=user_id, role=role, token=token, last_seen_id=last_seen)
+
+
+def parse_message(data: Mapping[str, Any]) -> MessageFrame:
+    """The ``data`` of a ``message`` frame. Whether the text is empty or too
+    long is the hub's to say (it knows the configured maximum)."""
+    text = data.get("text")
+    if text is None:
+        raise _invalid('A message needs text: {"type": "message", "data": {"text": "hello"}}.')
+    if not isinstance(text, str):
+        raise _invalid("text must be a string.")
+    if not text.isascii() and not _encodable(text):
+        raise _invalid("text contains characters that are not valid Unicode.")
+    client_id = data.get("id")
+    if client_id is not None:
+        if _is_int(client_id):
+            client_id = str(client_id)
+        if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID or not _encodable(client_id):
+            raise _invalid(f"id must be a string of at most {MAX_CLIENT_ID} characters.")
+    mentions = data.get("mentions")
+    if mentions is not None and (not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions)):
+        raise _invalid("mentions must be a list of user ids.")
+    reply_to = data.get("replyTo")
+    if reply_to is not None and (not _is_int(reply_to) or reply_to < 1):
+        raise _invalid("replyTo must be the id of a message (a positive whole number).")
+    return MessageFrame(
+        text=text,
+        room=_room(data),
+        client_id=client_id,
+        mentions=tuple(mentions or ()),
+        reply_to=reply_to,
+    )
+
+
+def parse_typing(data: Mapping[str, Any]) -> TypingFrame:
+    """The ``data`` of a ``typing`` frame."""
+    return TypingFrame(room=_room(data))
+
+
+def parse_history(data: Mapping[str, Any]) -> HistoryFrame:
+    """The ``data`` of a ``history`` frame."""
+    before = data.get("before")
+    if before is not None and (not _is_int(before) or before < 1):
+        raise _invalid("before must be a message id (a positive whole number).")
+    limit = data.get("limit", HISTORY_DEFAULT)
+    if limit is None:
+        limit = HISTORY_DEFAULT
+    if not _is_int(limit) or not 1 <= limit <= HISTORY_MAX:
+        raise _invalid(f"limit must be a whole number from 1 to {HISTORY_MAX}.")
+    return HistoryFrame(room=_room(data), before=before, limit=limit)
+
+
+def _invalid(problem: str) -> ProtocolViolation:
+    return ProtocolViolation("INVALID_MESSAGE", problem)
+
+
+def _is_int(value: object) -> bool:
+    """A JSON whole number: ``true`` and ``false`` are not numbers here."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _encodable(text: str) -> bool:
+    """False for strings with lone surrogates (JSON ``\\ud800``), which no UTF-8 client can receive."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _invalid(f"{key} must be a string.")
+    return value
+
+
+def _room(data: Mapping[str, Any]) -> str:
+    room = data.get("room")
+    if room is None or room == "":
+        return DEFAULT_ROOM
+    if not valid_name(room):
+        raise _invalid("room must be 1-64 letters, digits, '_', '-' or '.'.")
+    return str(room)
 
 
 def _shown(kind: str) -> str:

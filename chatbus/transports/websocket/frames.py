@@ -1,0 +1,221 @@
+"""The frames the server sends (PROTOCOL.md version 1), built and encoded.
+
+Every frame is one JSON object ``{"type": ..., "data": {...}}``. These
+functions are the one place that knows the field names of what clients
+receive, so the server, the tests and any other code that speaks to
+WebSocket clients (a bridge, a benchmark) build identical frames. Reading
+what clients send is :mod:`chatbus.transports.websocket.wire`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from chatbus.core.message import AgentStatus, Event, Message, Presence, Typing, utcnow
+
+if TYPE_CHECKING:
+    from chatbus.core.hub import Hub, Member
+
+__all__ = [
+    "Roster",
+    "agent_status_frame",
+    "encode",
+    "encode_with_list",
+    "encode_with_raw",
+    "error_frame",
+    "event_frame",
+    "history_frame",
+    "json_list",
+    "member_entry",
+    "message_frame",
+    "newest_within",
+    "pong_frame",
+    "presence_frame",
+    "timestamp",
+    "typing_frame",
+]
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_ascii_encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+_MAX_RETRY_AFTER = 366 * 86400.0
+
+
+def timestamp(moment: datetime | None = None) -> str:
+    """ISO 8601 in UTC with microseconds and an explicit offset."""
+    return (moment or utcnow()).isoformat(timespec="microseconds")
+
+
+def encode(frame: Any) -> bytes:
+    """A frame (or any JSON value) as compact UTF-8 JSON bytes, not ASCII-escaped."""
+    text = _encoder.encode(frame)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate got in: escape it rather than fail everyone
+        return _ascii_encoder.encode(frame).encode()
+
+
+def message_frame(message: Message) -> dict[str, Any]:
+    """A stored message as clients see it: ``message`` from a person,
+    ``agent_response`` from an agent or the system."""
+    return {
+        "type": "message" if message.kind == "human" else "agent_response",
+        "data": {
+            "id": message.id,
+            "clientId": message.client_id,
+            "text": message.text,
+            "sender": message.sender,
+            "role": message.sender_role,
+            "kind": message.kind,
+            "timestamp": timestamp(message.timestamp),
+            "mentions": list(message.mentions),
+            "isCommand": message.command is not None,
+            "command": message.command,
+            "commandArgs": list(message.command_args),
+            "replyTo": message.reply_to,
+            "room": message.room,
+            "transport": message.transport,
+        },
+    }
+
+
+def error_frame(code: str, message: str, *, retry_after: float | None = None) -> dict[str, Any]:
+    """An ``error`` frame; ``retry_after`` (seconds) goes with ``RATE_LIMITED``."""
+    data: dict[str, Any] = {"code": code, "message": message, "timestamp": timestamp()}
+    if retry_after is not None:
+        data["retryAfter"] = round(min(max(retry_after, 0.0), _MAX_RETRY_AFTER), 3)
+    return {"type": "error", "data": data}
+
+
+def pong_frame() -> dict[str, Any]:
+    return {"type": "pong", "data": {"timestamp": timestamp()}}
+
+
+def presence_frame(event: Presence) -> dict[str, Any]:
+    return {
+        "type": "presence",
+        "data": {"userId": event.user_id, "role": event.role, "kind": event.kind, "status": event.status},
+    }
+
+
+def agent_status_frame(event: AgentStatus) -> dict[str, Any]:
+    return {
+        "type": "agent_status",
+        "data": {
+            "userId": event.user_id,
+            "status": event.status,
+            "currentTask": event.current_task,
+            "progress": event.progress,
+        },
+    }
+
+
+def typing_frame(event: Typing) -> dict[str, Any]:
+    return {"type": "typing", "data": {"userId": event.user_id, "room": event.room}}
+
+
+def event_frame(event: Event) -> dict[str, Any]:
+    """The frame for a presence, agent-status or typing event."""
+    if isinstance(event, Presence):
+        return presence_frame(event)
+    if isinstance(event, AgentStatus):
+        return agent_status_frame(event)
+    return typing_frame(event)
+
+
+def member_entry(member: Member) -> dict[str, Any]:
+    """A member as an entry of ``auth_response.users``: id, role, kind and
+    status; an agent also says what it is doing (``currentTask``, ``progress``)."""
+    entry: dict[str, Any] = {"id": member.user_id, "role": member.role, "kind": member.kind, "status": member.status}
+    if member.kind == "agent":
+        entry["currentTask"] = member.current_task
+        entry["progress"] = member.progress
+    return entry
+
+
+def history_frame(messages: Iterable[Message], has_more: bool) -> dict[str, Any]:
+    """The answer to ``history``: whole message frames, oldest first."""
+    return {"type": "history", "data": {"messages": [message_frame(m) for m in messages], "hasMore": has_more}}
+
+
+def newest_within(messages: Sequence[Message], budget: int) -> tuple[list[bytes], int]:
+    """Encoded message frames for the newest of ``messages`` (oldest first)
+    whose total size fits in ``budget`` bytes, and how many older ones were left out.
+
+    Replays and history pages stay small enough for any client's frame-size
+    limit; the client pages further back with ``history``.
+    """
+    kept: list[bytes] = []
+    used = 0
+    for message in reversed(messages):
+        frame = encode(message_frame(message))
+        used += len(frame) + 1
+        if used > budget and kept:
+            break
+        kept.append(frame)
+    kept.reverse()
+    return kept, len(messages) - len(kept)
+
+
+def json_list(items: Iterable[bytes]) -> bytes:
+    """A JSON array of already-encoded JSON values."""
+    return b"[" + b",".join(items) + b"]"
+
+
+def encode_with_raw(kind: str, data: Mapping[str, Any], raw: Mapping[str, bytes]) -> bytes:
+    """Encode ``{"type": kind, "data": {**data, **raw}}`` where the values of
+    ``raw`` are already-encoded JSON, so nothing is encoded twice."""
+    head = encode({"type": kind, "data": data})
+    assert head.endswith(b"}}")
+    parts = [head[:-2]]
+    separator = b"," if data else b""
+    for key, value in raw.items():
+        parts += (separator, encode(key), b":", value)
+        separator = b","
+    parts.append(b"}}")
+    return b"".join(parts)
+
+
+def encode_with_list(kind: str, data: Mapping[str, Any], key: str, items: Sequence[bytes]) -> bytes:
+    """Encode ``{"type": kind, "data": {**data, key: [items]}}`` where ``items``
+    are already-encoded JSON values, so nothing is encoded twice."""
+    return encode_with_raw(kind, data, {key: json_list(items)})
+
+
+class Roster:
+    """``agents`` and ``users`` of ``auth_response`` as encoded JSON lists.
+
+    Kept until the hub's member list changes. ``agents`` names everyone;
+    ``users`` describes agents and at most ``people_limit`` people (their
+    entries encoded once and reused while they are unchanged), so a sign-in
+    among thousands of people stays cheap.
+    """
+
+    def __init__(self, people_limit: int) -> None:
+        self.people_limit = people_limit
+        self._cached: tuple[object, int, bytes, bytes] | None = None
+        self._entries: dict[str, tuple[Member, bytes]] = {}
+
+    def lists(self, hub: Hub) -> tuple[bytes, bytes]:
+        """``(agents, users)`` for the hub's members now."""
+        version = hub.members_version
+        cached = self._cached
+        if cached is not None and cached[0] is hub and cached[1] == version:
+            return cached[2], cached[3]
+        members = hub.members()
+        people = hub.people_online  # members() lists people first, then agents
+        described = members[: min(people, self.people_limit)] + members[people:]
+        old = self._entries
+        fresh: dict[str, tuple[Member, bytes]] = {}
+        for member in described:
+            entry = old.get(member.user_id)
+            if entry is None or entry[0] is not member:
+                entry = (member, encode(member_entry(member)))
+            fresh[member.user_id] = entry
+        self._entries = fresh
+        agents = encode([member.user_id for member in members])
+        users = json_list([entry[1] for entry in fresh.values()])
+        self._cached = (hub, version, agents, users)
+        return agents, users
