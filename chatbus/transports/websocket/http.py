@@ -1,17 +1,28 @@
 """Plain HTTP on the chat port: the web page, health, info, and the Origin check.
 
 The websockets server hands every request to ``process_request`` before the
-opening handshake. Requests that ask for a WebSocket upgrade go on to the
-handshake (on any path) once their Origin is allowed; everything else is
-answered here and the connection closed.
+opening handshake, and the transport passes it to :func:`route`. Requests
+that ask for a WebSocket upgrade go on to the handshake (on any path) once
+their Origin is allowed; everything else is answered here and the
+connection closed:
+
+==================  =======================================================
+``GET /``           the bundled web chat page (``/index.html`` too)
+``GET /static/…``   the page's files, from the package's ``static`` folder
+``GET /healthz``    ``200 ok`` while the hub runs, ``503 stopping`` after
+``GET /ws-info``    JSON about the transports, the address and who is here
+anything else       ``404``; a method other than GET and HEAD is ``405``
+==================  =======================================================
 """
 
 from __future__ import annotations
 
+import asyncio
 import http
 import json
+import logging
 import mimetypes
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from email.utils import formatdate
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -28,6 +39,7 @@ __all__ = [
     "origin_allowed",
     "request_path",
     "resolve_static",
+    "route",
     "text_response",
     "wants_websocket",
 ]
@@ -50,6 +62,8 @@ _TYPES: Final = {
     ".txt": "text/plain; charset=utf-8",
 }
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+log = logging.getLogger("chatbus.transports.websocket")
 
 
 def wants_websocket(request: Request) -> bool:
@@ -180,3 +194,63 @@ def file_response(path: Path, body: bytes, *, head: bool = False) -> Response:
 def request_path(request: Request) -> str:
     """The decoded path of a request, without its query string."""
     return unquote(urlsplit(request.path).path) or "/"
+
+
+async def route(
+    request: Request,
+    *,
+    allowed_origins: Iterable[str],
+    running: bool,
+    info: Callable[[], Mapping[str, Any]],
+    root: Path = STATIC_ROOT,
+) -> Response | None:
+    """The answer to one request on the chat port, or None to let an allowed
+    WebSocket handshake go on.
+
+    ``running`` is whether the hub runs (``/healthz``); ``info`` is called
+    for the JSON of ``/ws-info``; static files come from ``root``.
+    """
+    if wants_websocket(request):
+        return _check_origin(request, allowed_origins)
+    head = request.method == "HEAD"
+    if request.method not in ("GET", "HEAD"):
+        return text_response(http.HTTPStatus.METHOD_NOT_ALLOWED, "Only GET is supported.\n", Allow="GET, HEAD")
+    path = request_path(request)
+    if path == "/healthz":
+        if running:
+            return text_response(http.HTTPStatus.OK, "ok\n", head=head)
+        return text_response(http.HTTPStatus.SERVICE_UNAVAILABLE, "stopping\n", head=head)
+    if path == "/ws-info":
+        return json_response(info(), head=head)
+    name = _static_name(path)
+    found = resolve_static(name, root) if name else None
+    if found is None:
+        return text_response(http.HTTPStatus.NOT_FOUND, "Not found.\n", head=head)
+    body = await asyncio.to_thread(found.read_bytes)
+    return file_response(found, body, head=head)
+
+
+def _check_origin(request: Request, allowed_origins: Iterable[str]) -> Response | None:
+    """None when a page from this request's Origin may open a chat connection, else a ``403``."""
+    allowed = list(allowed_origins)
+    if origin_allowed(request.headers, allowed):
+        return None
+    log.warning(
+        "refused a WebSocket handshake from origin %r (allowed: same origin, no origin, %s)",
+        request.headers.get_all("Origin")[:1],
+        ", ".join(allowed) or "nothing else",
+    )
+    return text_response(
+        http.HTTPStatus.FORBIDDEN,
+        "This page's origin may not open a chat connection here. "
+        "The chat's operator can allow it with CHATBUS_WEBSOCKET__ALLOWED_ORIGINS.\n",
+    )
+
+
+def _static_name(path: str) -> str | None:
+    """The file name under the static folder that a URL path asks for, if any."""
+    if path == "/" or path == "/index.html":
+        return "index.html"
+    if path.startswith("/static/"):
+        return path[len("/static/") :]
+    return None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import http
 import ipaddress
 import logging
 import os
@@ -226,44 +225,14 @@ class WebSocketTransport(BaseTransport):
 
     # HTTP ----------------------------------------------------------------
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Let allowed WebSocket handshakes through; answer everything else."""
-        if routes.wants_websocket(request):
-            if routes.origin_allowed(request.headers, self.settings.allowed_origins):
-                return None
-            log.warning(
-                "refused a WebSocket handshake from origin %r (allowed: same origin, no origin, %s)",
-                request.headers.get_all("Origin")[:1],
-                ", ".join(self.settings.allowed_origins) or "nothing else",
-            )
-            return routes.text_response(
-                http.HTTPStatus.FORBIDDEN,
-                "This page's origin may not open a chat connection here. "
-                "The chat's operator can allow it with CHATBUS_WEBSOCKET__ALLOWED_ORIGINS.\n",
-            )
-        head = request.method == "HEAD"
-        if request.method not in ("GET", "HEAD"):
-            return routes.text_response(
-                http.HTTPStatus.METHOD_NOT_ALLOWED, "Only GET is supported.\n", Allow="GET, HEAD"
-            )
-        path = routes.request_path(request)
-        if path == "/healthz":
-            hub = self.hub
-            if hub is not None and hub.running:
-                return routes.text_response(http.HTTPStatus.OK, "ok\n", head=head)
-            return routes.text_response(http.HTTPStatus.SERVICE_UNAVAILABLE, "stopping\n", head=head)
-        if path == "/ws-info":
-            return routes.json_response(self.info(), head=head)
-        if path == "/" or path == "/index.html":
-            name: str | None = "index.html"
-        elif path.startswith("/static/"):
-            name = path[len("/static/") :]
-        else:
-            name = None
-        found = routes.resolve_static(name) if name else None
-        if found is None:
-            return routes.text_response(http.HTTPStatus.NOT_FOUND, "Not found.\n", head=head)
-        body = await asyncio.to_thread(found.read_bytes)
-        return routes.file_response(found, body, head=head)
+        """Let allowed WebSocket handshakes through; answer everything else (see :func:`.http.route`)."""
+        hub = self.hub
+        return await routes.route(
+            request,
+            allowed_origins=self.settings.allowed_origins,
+            running=bool(hub is not None and hub.running),
+            info=self.info,
+        )
 
     def info(self) -> dict[str, Any]:
         """What ``/ws-info`` reports: transports running, address, people connected."""

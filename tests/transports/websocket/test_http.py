@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
 
-from chatbus.transports.websocket.http import STATIC_ROOT
+from chatbus.transports.websocket.http import STATIC_ROOT, route
 
 from .helpers import Client, http_get, running
 
@@ -99,3 +103,71 @@ async def test_a_websocket_handshake_on_any_path_opens_a_chat_connection() -> No
             auth = await client.sign_in("alice")
             assert auth["success"] is True
             await client.close()
+
+
+# the routing on its own, without a server ------------------------------------
+def request(path: str, method: str = "GET", **headers: str) -> Request:
+    return Request(path, Headers([(name.replace("_", "-"), value) for name, value in headers.items()]), method)
+
+
+async def answer(req: Request, *, running: bool = True, **options: Any) -> Response | None:
+    options.setdefault("allowed_origins", ())
+    return await route(req, running=running, info=lambda: {"running": running, "port": 8081}, **options)
+
+
+async def test_route_lets_allowed_websocket_handshakes_through_on_any_path() -> None:
+    for path in ("/", "/ws", "/healthz", "/nope"):
+        assert await answer(request(path, Upgrade="websocket", Host="chat.example:8081")) is None
+    same_origin = request("/", Upgrade="websocket", Host="chat.example:8081", Origin="http://chat.example:8081")
+    assert await answer(same_origin) is None
+    listed = request("/", Upgrade="websocket", Host="chat.example:8081", Origin="https://app.example")
+    assert await answer(listed, allowed_origins=["https://app.example"]) is None
+
+
+async def test_route_refuses_a_handshake_from_another_origin(caplog: pytest.LogCaptureFixture) -> None:
+    foreign = request("/", Upgrade="websocket", Host="chat.example:8081", Origin="https://evil.example")
+    response = await answer(foreign, allowed_origins=["https://app.example"])
+    assert response is not None and response.status_code == 403
+    assert b"CHATBUS_WEBSOCKET__ALLOWED_ORIGINS" in response.body
+    [record] = [r for r in caplog.records if r.name == "chatbus.transports.websocket"]
+    assert "evil.example" in record.getMessage() and "https://app.example" in record.getMessage()
+
+
+async def test_route_answers_health_by_whether_the_hub_runs() -> None:
+    up = await answer(request("/healthz"))
+    down = await answer(request("/healthz"), running=False)
+    assert up is not None and (up.status_code, up.body) == (200, b"ok\n")
+    assert down is not None and (down.status_code, down.body) == (503, b"stopping\n")
+
+
+async def test_route_reports_info_as_json_and_heads_without_a_body() -> None:
+    response = await answer(request("/ws-info?x=1"))
+    assert response is not None and response.status_code == 200
+    assert json.loads(response.body) == {"running": True, "port": 8081}
+    head = await answer(request("/ws-info", "HEAD"))
+    assert head is not None and head.status_code == 200 and head.body == b""
+    assert head.headers["Content-Length"] == response.headers["Content-Length"]
+
+
+async def test_route_refuses_other_methods_and_unknown_paths() -> None:
+    post = await answer(request("/", "POST"))
+    assert post is not None and post.status_code == 405 and post.headers["Allow"] == "GET, HEAD"
+    missing = await answer(request("/favicon.ico"))
+    assert missing is not None and (missing.status_code, missing.body) == (404, b"Not found.\n")
+
+
+async def test_route_serves_the_page_and_files_from_its_static_folder(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<h1>chat</h1>")
+    (tmp_path / "js").mkdir()
+    (tmp_path / "js" / "app.js").write_text("export {};")
+    (tmp_path.parent / "secret.txt").write_text("no")
+    for path in ("/", "/index.html", "/static/index.html"):
+        page = await answer(request(path), root=tmp_path)
+        assert page is not None and page.status_code == 200 and page.body == b"<h1>chat</h1>"
+        assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    script = await answer(request("/static/js/app.js"), root=tmp_path)
+    assert script is not None and script.body == b"export {};"
+    assert script.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    for path in ("/static/../secret.txt", "/static/%2e%2e/secret.txt", "/secret.txt", "/static/"):
+        refused = await answer(request(path), root=tmp_path)
+        assert refused is not None and refused.status_code == 404, path
