@@ -2,8 +2,9 @@
 
 One websockets asyncio server answers plain HTTP (the web page, ``/healthz``,
 ``/ws-info``) and opens a chat connection for a WebSocket handshake on any
-path. Each connection runs one task that reads its frames in order and
-answers them here: signing in, messages, typing and history go to the hub.
+path. Each connection runs one task that reads its frames in order
+(:mod:`~chatbus.transports.websocket.session`) and answers them here:
+signing in, messages, typing and history go to the hub.
 The hub's deliveries reach every signed-in connection through the
 transport's :class:`~chatbus.transports.websocket.broadcast.Broadcaster`,
 which never waits on any one client.
@@ -44,6 +45,7 @@ from .frames import (
     newest_within,
     pong_frame,
 )
+from .session import converse
 from .settings import WebSocketSettings
 from .wire import ERROR_CODES, ProtocolViolation, decode_frame, parse_auth, parse_history, parse_message, parse_typing
 
@@ -218,11 +220,6 @@ class WebSocketTransport(BaseTransport):
         hub = self.hub
         return hub is not None and hub.people_online > self.settings.presence_limit
 
-    async def _close(self, connection: ChatConnection, code: int, reason: str) -> None:
-        """Close with ``code``; a client that does not read the close frame in
-        time is dropped (its backlog would keep the close waiting forever)."""
-        await connection.close_within(code, reason, self.settings.close_timeout)
-
     # HTTP ----------------------------------------------------------------
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Let allowed WebSocket handshakes through; answer everything else (see :func:`.http.route`)."""
@@ -262,69 +259,18 @@ class WebSocketTransport(BaseTransport):
                 connection.session_id,
                 len(self._connections),
             )
-            await self._close(connection, CloseCode.TRY_AGAIN_LATER, "The chat is full; try again in a minute.")
+            reason = "The chat is full; try again in a minute."
+            await connection.close_within(CloseCode.TRY_AGAIN_LATER, reason, self.settings.close_timeout)
             return
         self._connections.add(connection)
         try:
-            await self._converse(connection)
+            await converse(connection, self.settings, self._dispatch)
         finally:
             self._connections.discard(connection)
             self._fan_out.live.discard(connection)
             if connection.joined and connection.identity is not None:
                 connection.joined = False
                 await hub.disconnect(connection.identity, self.name)
-
-    async def _converse(self, connection: ChatConnection) -> None:
-        """Read frames in order until the connection closes."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.auth_timeout
-        while True:
-            try:
-                if connection.identity is None:
-                    async with asyncio.timeout_at(deadline):
-                        raw = await connection.recv(decode=False)
-                else:
-                    raw = await connection.recv(decode=False)
-            except TimeoutError:
-                log.warning(
-                    "session %s: closed, not signed in within %g s (auth_timeout)",
-                    connection.who,
-                    self.settings.auth_timeout,
-                )
-                await self._close(
-                    connection,
-                    CloseCode.POLICY_VIOLATION,
-                    f"Send auth within {self.settings.auth_timeout:g} seconds of connecting.",
-                )
-                return
-            except ConnectionClosed:
-                self._log_close(connection)
-                return
-            if connection.next_is_binary():
-                log.warning("session %s: closed, sent a binary frame", connection.who)
-                await self._close(
-                    connection, CloseCode.UNSUPPORTED_DATA, "Binary frames are not supported; send JSON text."
-                )
-                return
-            try:
-                await self._dispatch(connection, raw)
-            except ConnectionClosed:
-                return  # closed while answering: nothing left to tell this client
-
-    def _log_close(self, connection: ChatConnection) -> None:
-        """Log closes the server chose because of what the client sent."""
-        sent = connection.close_chosen()
-        if sent is None or sent.code in (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY):
-            return  # the client closed (we only echoed its code), or a normal close
-        if sent.code == CloseCode.MESSAGE_TOO_BIG:
-            log.warning(
-                "session %s: closed (1009), sent a frame over %d bytes (max_frame_bytes)",
-                connection.who,
-                self.settings.max_frame_bytes,
-            )
-        elif sent.code in (CloseCode.PROTOCOL_ERROR, CloseCode.INVALID_DATA, CloseCode.INTERNAL_ERROR):
-            # WebSocket protocol errors and keepalive timeouts, closed by the library.
-            log.warning("session %s: closed (%d %s)", connection.who, sent.code, sent.reason or "no reason")
 
     async def _dispatch(self, connection: ChatConnection, raw: bytes) -> None:
         """Handle one frame; every refusal is one ``error`` frame and one log line."""
