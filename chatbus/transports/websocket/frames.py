@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from chatbus.core.message import AgentStatus, Event, Message, Presence, Typing, utcnow
+from chatbus.core.message import AgentStatus, Event, Identity, Message, Presence, Typing, utcnow
 
 if TYPE_CHECKING:
     from chatbus.core.hub import Hub, Member
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Roster",
     "agent_status_frame",
+    "auth_response",
     "encode",
     "encode_with_list",
     "encode_with_raw",
@@ -123,6 +124,31 @@ def event_frame(event: Event) -> dict[str, Any]:
     if isinstance(event, AgentStatus):
         return agent_status_frame(event)
     return typing_frame(event)
+
+
+def auth_response(
+    identity: Identity,
+    session_id: str,
+    agents: bytes,
+    users: bytes,
+    *,
+    missed: Sequence[bytes] | None = None,
+    missed_has_more: bool = False,
+) -> bytes:
+    """The encoded ``auth_response``: ``agents`` and ``users`` are encoded
+    lists (see :class:`Roster`) and ``missed`` encoded message frames, when
+    the client resumes, so a sign-in encodes none of them again."""
+    answer: dict[str, Any] = {
+        "success": True,
+        "userId": identity.user_id,
+        "role": identity.role,
+        "sessionId": session_id,
+    }
+    lists = {"agents": agents, "users": users}
+    if missed is not None:
+        answer["missedHasMore"] = missed_has_more
+        lists["missed"] = json_list(missed)
+    return encode_with_raw("auth_response", answer, lists)
 
 
 def member_entry(member: Member) -> dict[str, Any]:

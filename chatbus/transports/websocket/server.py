@@ -13,11 +13,7 @@ which never waits on any one client.
 from __future__ import annotations
 
 import asyncio
-import errno
-import ipaddress
 import logging
-import os
-import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -35,12 +31,11 @@ from .broadcast import Broadcaster
 from .connection import ChatConnection
 from .frames import (
     Roster,
+    auth_response,
     encode,
     encode_with_list,
-    encode_with_raw,
     error_frame,
     event_frame,
-    json_list,
     message_frame,
     newest_within,
     pong_frame,
@@ -94,13 +89,7 @@ class WebSocketTransport(BaseTransport):
     # addresses -----------------------------------------------------------
     def listens_publicly(self) -> bool:
         """True when the bind address is not loopback (anyone on the network can connect)."""
-        host = self.settings.host.strip("[]")
-        if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
-            return False
-        try:
-            return not ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return True  # a host name or a wildcard: assume it can be reached from outside
+        return self.settings.listens_publicly()
 
     @property
     def port(self) -> int:
@@ -127,7 +116,7 @@ class WebSocketTransport(BaseTransport):
             self._server = await self._listen()
         except OSError as exc:
             await super().stop()
-            raise TransportError(_bind_failure(s.host, s.port, exc)) from exc
+            raise TransportError(s.bind_failure(exc)) from exc
         sockets = self._server.sockets
         self._port = sockets[0].getsockname()[1] if sockets else s.port
         log.info("listening on %s; open the web chat at %s", self.url, "http" + self.url[2:])
@@ -323,10 +312,7 @@ class WebSocketTransport(BaseTransport):
 
     async def _reply(self, connection: ChatConnection, frame: Mapping[str, Any]) -> None:
         """Send a frame to this connection only, waiting for room in its buffer."""
-        await self._send_bytes(connection, encode(frame))
-
-    async def _send_bytes(self, connection: ChatConnection, data: bytes) -> None:
-        await connection.send(data, text=True)
+        await connection.send(encode(frame), text=True)
 
     # frames --------------------------------------------------------------
     async def _on_auth(self, connection: ChatConnection, data: dict[str, Any]) -> None:
@@ -354,26 +340,16 @@ class WebSocketTransport(BaseTransport):
         self._fan_out.hold(connection)
         await hub.connect(identity, self.name)
         connection.joined = True
-        missed, more = await self._missed(hub, last_seen) if last_seen is not None else (None, False)
-        agents, users = self._roster.lists(hub)
-        answer: dict[str, Any] = {
-            "success": True,
-            "userId": identity.user_id,
-            "role": identity.role,
-            "sessionId": connection.session_id,
-        }
-        lists = {"agents": agents, "users": users}
-        if missed is None:
+        missed: list[bytes] | None = None
+        more, floor = False, 0
+        if last_seen is None:
             log.info("session %s: signed in", connection.who)
-            floor = 0
         else:
-            frames, left_out = newest_within(missed, self.settings.replay_max_bytes)
-            kept = missed[len(missed) - len(frames) :]
-            answer["missedHasMore"] = more or left_out > 0
-            lists["missed"] = json_list(frames)
-            log.info("session %s: signed in, %d missed message(s) after %d", connection.who, len(kept), last_seen)
-            floor = kept[-1].id if kept else 0
-        await self._send_bytes(connection, encode_with_raw("auth_response", answer, lists))
+            missed, more, floor = await self._missed(hub, last_seen)
+            log.info("session %s: signed in, %d missed message(s) after %d", connection.who, len(missed), last_seen)
+        agents, users = self._roster.lists(hub)
+        answer = auth_response(identity, connection.session_id, agents, users, missed=missed, missed_has_more=more)
+        await connection.send(answer, text=True)
         # ``missed`` may hold messages that are stored but not yet handed to
         # this transport; keep holding live frames until they have been, so
         # none of them is sent twice.
@@ -381,16 +357,21 @@ class WebSocketTransport(BaseTransport):
             await self._fan_out.delivered_through(floor)
         self._fan_out.release(connection, floor)
 
-    async def _missed(self, hub: Hub, last_seen: int) -> tuple[list[Message], bool]:
-        """What a client missed after ``last_seen``, oldest first, and whether
-        there was more: at most ``replay_limit``, the newest ones when there
-        are more (``history`` pages further back)."""
+    async def _missed(self, hub: Hub, last_seen: int) -> tuple[list[bytes], bool, int]:
+        """The frames of what a client missed after ``last_seen``, oldest
+        first; whether there was more; and the id of the newest one (0 for none).
+
+        At most ``replay_limit`` messages and ``replay_max_bytes``, the
+        newest ones when there are more (``history`` pages further back).
+        """
         limit = self.settings.replay_limit
         found = await hub.since(last_seen, limit + 1)
-        if len(found) <= limit:
-            return found, False
-        newest, _ = await hub.history(None, None, limit)
-        return [message for message in newest if message.id > last_seen], True
+        more = len(found) > limit
+        if more:
+            newest, _ = await hub.history(None, None, limit)
+            found = [message for message in newest if message.id > last_seen]
+        frames, left_out = newest_within(found, self.settings.replay_max_bytes)
+        return frames, more or left_out > 0, found[-1].id if frames else 0
 
     async def _on_message(self, connection: ChatConnection, data: dict[str, Any]) -> None:
         hub = self._running_hub()
@@ -423,20 +404,10 @@ class WebSocketTransport(BaseTransport):
         messages, has_more = await hub.history(frame.room, frame.before, frame.limit)
         frames, left_out = newest_within(messages, self.settings.replay_max_bytes)
         answer = encode_with_list("history", {"hasMore": has_more or left_out > 0}, "messages", frames)
-        await self._send_bytes(connection, answer)
+        await connection.send(answer, text=True)
 
     def _running_hub(self) -> Hub:
         hub = self.hub
         if hub is None:
             raise ChatbusError("The chat server is shutting down; reconnect in a moment.")
         return hub
-
-
-def _bind_failure(host: str, port: int, exc: OSError) -> str:
-    if exc.errno == errno.EADDRINUSE:
-        return (
-            f"port {port} on {host} is already in use; stop the program using it "
-            "or choose another port with --port (CHATBUS_WEBSOCKET__PORT)"
-        )
-    reason = os.strerror(exc.errno).lower() if exc.errno and not isinstance(exc, socket.gaierror) else "unknown address"
-    return f"cannot listen on {host}:{port} ({reason}); choose another address with --host and --port"

@@ -8,6 +8,10 @@ longest message text is the hub-wide ``max_text_length`` setting.
 
 from __future__ import annotations
 
+import errno
+import ipaddress
+import os
+import socket
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -18,6 +22,7 @@ from chatbus.core.transport import TransportSettings
 __all__ = ["WebSocketSettings"]
 
 _OFF = {"", "none", "off", "null", "false", "0"}
+_LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
 
 class WebSocketSettings(TransportSettings):
@@ -80,3 +85,26 @@ class WebSocketSettings(TransportSettings):
         if value == 0:
             return None
         return value
+
+    def listens_publicly(self) -> bool:
+        """True when ``host`` is not loopback (anyone on the network can connect)."""
+        host = self.host.strip("[]")
+        if host.lower() in _LOOPBACK_NAMES:
+            return False
+        try:
+            return not ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return True  # a host name or a wildcard: assume it can be reached from outside
+
+    def bind_failure(self, exc: OSError) -> str:
+        """Why ``host`` and ``port`` could not be listened on, and which setting to change."""
+        host, port = self.host, self.port
+        if exc.errno == errno.EADDRINUSE:
+            return (
+                f"port {port} on {host} is already in use; stop the program using it "
+                "or choose another port with --port (CHATBUS_WEBSOCKET__PORT)"
+            )
+        reason = "unknown address"
+        if exc.errno and not isinstance(exc, socket.gaierror):
+            reason = os.strerror(exc.errno).lower()
+        return f"cannot listen on {host}:{port} ({reason}); choose another address with --host and --port"
