@@ -31,9 +31,7 @@ async def test_beyond_the_presence_limit_people_come_and_go_quietly_but_agents_d
         await server.hub.set_agent_status("tester", "working", "regression run", 10)
         status = await bob.expect("agent_status", skip=frozenset({"presence"}))
         assert status["userId"] == "tester"
-        assert not any(
-            frame["type"] == "presence" and frame["data"]["userId"] == "carol" for frame in bob.received
-        )
+        assert not any(frame["type"] == "presence" and frame["data"]["userId"] == "carol" for frame in bob.received)
         for client in (alice, bob):
             await client.close()
 
