@@ -22,7 +22,7 @@ import http
 import json
 import logging
 import mimetypes
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from email.utils import formatdate
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -199,7 +199,7 @@ def request_path(request: Request) -> str:
 async def route(
     request: Request,
     *,
-    allowed_origins: Iterable[str],
+    allowed_origins: Sequence[str],
     running: bool,
     info: Callable[[], Mapping[str, Any]],
     root: Path = STATIC_ROOT,
@@ -230,9 +230,8 @@ async def route(
     return file_response(found, body, head=head)
 
 
-def _check_origin(request: Request, allowed_origins: Iterable[str]) -> Response | None:
+def _check_origin(request: Request, allowed: Sequence[str]) -> Response | None:
     """None when a page from this request's Origin may open a chat connection, else a ``403``."""
-    allowed = list(allowed_origins)
     if origin_allowed(request.headers, allowed):
         return None
     log.warning(
