@@ -43,16 +43,18 @@ LEAF_AREAS: tuple[tuple[str, str], ...] = (
     ("socket reads (recv syscalls)", "_read_ready"),
     ("permessage-deflate", "permessage_deflate"),
     ("JSON encoding and parsing", "json/"),
-    ("SQLite (store thread)", "chatbus/core/store.py"),
+    ("SQLite (store thread)", "chatbus/core/store/"),
     ("logging", "logging/"),
     ("thread pool hand-offs", "concurrent/futures"),
     ("thread pool hand-offs", "threading.py"),
 )
 # Otherwise, whose code it is: the innermost frame that matches.
 OWNER_AREAS: tuple[tuple[str, str], ...] = (
-    ("chatbus ws transport: fan-out loop", "_fan_out"),
+    ("chatbus ws transport: fan-out loop", "websocket/broadcast.py"),
     ("chatbus ws transport: frames in and out", "chatbus/transports/websocket/"),
     ("chatbus plugins (hooks)", "chatbus/plugins/"),
+    ("chatbus hub pipeline", "chatbus/core/pipeline.py"),
+    ("chatbus hub: delivery to transports", "chatbus/core/delivery.py"),
     ("chatbus hub pipeline", "chatbus/core/hub.py"),
     ("chatbus core (messages, store)", "chatbus/core/"),
     ("baseline server", "baseline_server.py"),

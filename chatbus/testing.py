@@ -86,7 +86,9 @@ class MemoryTransport(BaseTransport):
         """Authenticate ``user_id`` through ``on_auth`` and put them online."""
         hub = self._hub()
         identity = await hub.authenticate(
-            Credentials(user_id=user_id, role=role, token=credentials.pop("token", None), transport=self.name, extra=credentials)
+            Credentials(
+                user_id=user_id, role=role, token=credentials.pop("token", None), transport=self.name, extra=credentials
+            )
         )
         if identity.user_id not in self._identities:
             await hub.connect(identity, self.name)
@@ -110,9 +112,7 @@ class MemoryTransport(BaseTransport):
         identity = user if isinstance(user, Identity) else self._identities.get(user) or await self.join(user)
         return await self._hub().receive(identity, text, room=room, reply_to=reply_to, transport=self.name)
 
-    async def wait_for(
-        self, predicate: Callable[[Message], bool], timeout: float = 5.0
-    ) -> Message:
+    async def wait_for(self, predicate: Callable[[Message], bool], timeout: float = 5.0) -> Message:
         """The first delivered message matching ``predicate``, waiting up to ``timeout`` seconds."""
 
         def found() -> Message | None:

@@ -38,7 +38,10 @@ def test_a_bad_setting_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
 def test_a_missing_config_file_is_one_line(tmp_path: Path) -> None:
     result = run_chatbus("serve", "--config", "nope.toml", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == "chatbus: error: config file nope.toml not found: give the path of a readable TOML file"
+    assert (
+        result.stderr.strip()
+        == "chatbus: error: config file nope.toml not found: give the path of a readable TOML file"
+    )
 
 
 def test_an_unusable_database_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:

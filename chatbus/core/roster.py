@@ -33,14 +33,6 @@ class Member:
     current_task: str | None = None
     progress: int | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        """The ``users`` entry of ``auth_response``; agents also say what they are doing."""
-        entry: dict[str, Any] = {"id": self.user_id, "role": self.role, "kind": self.kind, "status": self.status}
-        if self.kind == "agent":
-            entry["currentTask"] = self.current_task
-            entry["progress"] = self.progress
-        return entry
-
 
 class Roster:
     """People online and agents hired; see the module docstring."""

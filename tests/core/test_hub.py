@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -25,6 +25,7 @@ from chatbus import (
 )
 from chatbus.core.message import AgentStatus, Presence
 from chatbus.testing import FakeClock, MemoryTransport, make_hub
+from chatbus.transports.websocket.frames import member_entry
 
 
 class Recorder:
@@ -417,7 +418,7 @@ async def test_agent_status_is_stored_and_published() -> None:
         stored = await hub.store.get_agent("alice")
         assert stored is not None and stored.status == "working" and stored.command == ("worker", "{task}")
         assert hub.stats()["agents"]["by_status"]["working"] == 1
-        assert [m.as_dict() for m in hub.members()] == [
+        assert [member_entry(m) for m in hub.members()] == [
             {
                 "id": "alice",
                 "role": "developer",
@@ -441,7 +442,7 @@ async def test_receive_before_start_is_a_clear_error() -> None:
 class TeamDirectory:
     """A replacement auth plugin: only people in the directory, with their roles."""
 
-    people = {"alice": "manager", "bob": "developer"}
+    people: ClassVar[dict[str, str]] = {"alice": "manager", "bob": "developer"}
 
     @hookimpl
     async def on_auth(self, credentials: Credentials) -> Identity | None:

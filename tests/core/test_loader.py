@@ -60,9 +60,7 @@ def make(settings: Settings) -> Hub:
     return Hub(settings, store=MemoryStore(), transports=[])
 
 
-def test_a_broken_plugin_is_reported_and_the_others_still_load(
-    site: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_broken_plugin_is_reported_and_the_others_still_load(site: Path, caplog: pytest.LogCaptureFixture) -> None:
     install_fake_distribution(
         site,
         "chatbus-fake-plugins",

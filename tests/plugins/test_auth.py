@@ -70,7 +70,9 @@ async def test_token_mode_refuses_wrong_tokens(credentials: Credentials, words: 
 async def test_a_transport_verified_user_is_trusted_in_token_mode() -> None:
     identity = await authenticate(
         token_settings(),
-        Credentials(user_id="tg_dave", role="user", transport="telegram", extra={"verified": True, "display_name": "Dave"}),
+        Credentials(
+            user_id="tg_dave", role="user", transport="telegram", extra={"verified": True, "display_name": "Dave"}
+        ),
     )
     assert identity == Identity("tg_dave", "user", "human", "Dave")
 

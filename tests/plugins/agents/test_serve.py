@@ -52,7 +52,6 @@ class Client:
         self.ws.close()
 
 
-
 def answer(to: int, sender: str, starts: str) -> Callable[[dict[str, Any]], bool]:
     return lambda f: (
         f["type"] == "agent_response"

@@ -19,7 +19,6 @@ WORKER = Path(__file__).parent / "workers" / "worker.py"
 COMMAND = [sys.executable, str(WORKER), "{task}"]
 
 
-
 async def until(condition: Any, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
