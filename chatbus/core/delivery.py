@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
-from .message import Event, Message
+from prometheus_client import Counter
+
+from .message import AgentStatus, Event, Message, Presence
 from .transport import Notifiable, Transport
 
 __all__ = ["Deliveries", "Feed"]
@@ -26,8 +29,10 @@ _WARN_FIRST_AT = 1000
 class Feed:
     """Feeds one transport from its own queue, in order, isolating failures."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, sent: Counter | None = None) -> None:
         self.transport = transport
+        self._sent = sent
+        self._counted: dict[str, Any] = {}
         self.queue: asyncio.Queue[Message | Event] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
         self._notify = transport.notify if isinstance(transport, Notifiable) else None
@@ -58,8 +63,19 @@ class Feed:
                 log.exception("transport %r failed to deliver %r", self.transport.name, _describe(item))
             finally:
                 queue.task_done()
+            if self._sent is not None:
+                self._count(item)
             if queue.empty() and self._warned_at > _WARN_FIRST_AT:
                 self._warned_at = _WARN_FIRST_AT
+
+    def _count(self, item: Message | Event) -> None:
+        """One more item of its wire type handed to this transport (for ``chatbus_messages_sent_total``)."""
+        kind = _wire_type(item)
+        child = self._counted.get(kind)
+        if child is None:
+            assert self._sent is not None
+            child = self._counted[kind] = self._sent.labels(self.transport.name, kind)
+        child.inc()
 
     async def drain(self, timeout: float) -> None:
         try:
@@ -76,6 +92,14 @@ class Feed:
             self.task = None
 
 
+def _wire_type(item: Message | Event) -> str:
+    if isinstance(item, Message):
+        return "message" if item.kind == "human" else "agent_response"
+    if isinstance(item, Presence):
+        return "presence"
+    return "agent_status" if isinstance(item, AgentStatus) else "typing"
+
+
 def _describe(item: Message | Event) -> str:
     return f"message {item.id}" if isinstance(item, Message) else type(item).__name__
 
@@ -87,8 +111,9 @@ class Deliveries:
     runs ``on_message`` there), in id order, once per stored message.
     """
 
-    def __init__(self, on_dispatch: Callable[[Message], None]) -> None:
+    def __init__(self, on_dispatch: Callable[[Message], None], sent: Counter | None = None) -> None:
         self.feeds: list[Feed] = []
+        self._sent = sent
         self._on_dispatch = on_dispatch
         self._ready: dict[int, Message | None] = {}
         self._next = 1
@@ -101,7 +126,7 @@ class Deliveries:
     def start(self, transports: Iterable[Transport]) -> None:
         """Feed ``transports`` from now on."""
         for transport in transports:
-            feed = Feed(transport)
+            feed = Feed(transport, self._sent)
             feed.start()
             self.feeds.append(feed)
 

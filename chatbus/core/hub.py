@@ -34,9 +34,9 @@ from .message import (
     Identity,
     Kind,
     Message,
-    Parsed,
     Typing,
 )
+from .metrics import Metrics
 from .pipeline import Pipeline
 from .roster import Member, Roster
 from .sections import SectionSettings
@@ -49,7 +49,8 @@ __all__ = ["Hub", "Member"]
 
 log = logging.getLogger("chatbus.hub")
 
-_EMPTY_PARSE = Parsed()
+#: Seconds ``/readyz`` waits for the store before saying it does not answer.
+_READY_TIMEOUT = 2.0
 
 
 class Hub:
@@ -80,11 +81,14 @@ class Hub:
         self.pm.add_hookspecs(hookspecs)
         self.pm.hook.add_hookspecs.call_historic(kwargs={"pm": self.pm})
         self.hooks = Hooks(self.pm)
+        #: Prometheus metrics of this hub (``GET /metrics``).
+        self.metrics = Metrics(self)
+        self.store.observe = self.metrics.observe_store
         #: People online and the agents' roster.
         self.roster = Roster(self.store)
         self.loader = Loader(self, self.pm)
         self.transports: dict[str, Transport] = {}
-        self._deliveries = Deliveries(self._on_dispatch)
+        self._deliveries = Deliveries(self._on_dispatch, self.metrics.messages_sent)
         self._pipeline = Pipeline(
             hooks=self.hooks,
             store=self.store,
@@ -92,6 +96,7 @@ class Hub:
             roster=self.roster,
             max_text_length=self.settings.max_text_length,
             check_running=self._check_running,
+            metrics=self.metrics,
         )
         self._tasks = Tasks()
         self._started_event = asyncio.Event()
@@ -161,10 +166,12 @@ class Hub:
             self._stopping = False
             await self.hooks.startup(self)
             self._deliveries.start(self.transports.values())
+            self._serve_metrics()
             await self._start_transports()
         except BaseException:
             self._running = False
             self.roster.notify = None
+            self.metrics.close()
             await self._tasks.cancel_background()
             await self._deliveries.stop()
             await self.store.close()
@@ -172,6 +179,32 @@ class Hub:
         self.started_at = time.time()
         self._started_event.set()
         log.info("hub running with transports: %s", ", ".join(self.transports) or "none")
+
+    def _serve_metrics(self) -> None:
+        """``/metrics`` on a port of its own when ``metrics.port`` is set."""
+        chosen = self.settings.metrics
+        if not chosen.enabled or chosen.port is None:
+            return
+        try:
+            port = self.metrics.serve(chosen.host, chosen.port)
+        except OSError as exc:
+            raise TransportError(
+                f"cannot serve metrics on {chosen.host}:{chosen.port} ({exc.strerror or exc}); "
+                "choose another port with CHATBUS_METRICS__PORT"
+            ) from exc
+        log.info("metrics at http://%s:%d/metrics", chosen.host, port)
+
+    async def ready(self) -> tuple[bool, str]:
+        """Whether this node can take connections now, and why not: for ``/readyz``."""
+        if not self.running:
+            return False, "chatbus is starting or stopping"
+        try:
+            await asyncio.wait_for(self.store.ping(), _READY_TIMEOUT)
+        except TimeoutError:
+            return False, f"the message store did not answer within {_READY_TIMEOUT:g} seconds"
+        except ChatbusError as exc:
+            return False, f"the message store does not answer: {exc}"
+        return True, "ready"
 
     async def _start_transports(self) -> None:
         """Start each transport; when one cannot start, stop those that did."""
@@ -202,6 +235,7 @@ class Hub:
             await self.hooks.shutdown(self)
             await self._tasks.wait(timeout / 2)
         finally:
+            self.metrics.close()
             await self.store.close()
             self._running = False
             self._stopping = False

@@ -18,6 +18,7 @@ from .message import DEFAULT_ROOM, SYSTEM_SENDER, Identity, Incoming, Kind, Mess
 if TYPE_CHECKING:
     from .delivery import Deliveries
     from .hooks import Hooks
+    from .metrics import Metrics
     from .roster import Roster
     from .store import Store
 
@@ -38,6 +39,7 @@ class Pipeline:
         roster: Roster,
         max_text_length: int,
         check_running: Callable[[], None],
+        metrics: Metrics,
     ) -> None:
         self.hooks = hooks
         self.store = store
@@ -45,6 +47,7 @@ class Pipeline:
         self.roster = roster
         self.max_text_length = max_text_length
         self.check_running = check_running
+        self.metrics = metrics
 
     def check_text(self, text: object) -> str:
         if not isinstance(text, str):
@@ -81,6 +84,7 @@ class Pipeline:
             incoming = Incoming(identity, text, room, reply_to, transport, client_id, extra)
             decision = await self.hooks.rate_limit(identity, incoming)
             if decision is not None and not decision.allowed:
+                self.metrics.rate_limited.labels(transport or "hub").inc()
                 raise RateLimited(decision.retry_after)
         return await self.accept(identity, text, room, reply_to, transport, client_id, extra)
 
@@ -142,4 +146,5 @@ class Pipeline:
             lambda future: deliveries.stored(message, not future.cancelled() and future.exception() is None)
         )
         await asyncio.shield(stored)
+        self.metrics.messages_received.labels(transport or "hub", identity.kind).inc()
         return message

@@ -34,7 +34,7 @@ from pydantic_settings import (
 from .errors import ConfigError
 from .sections import describe_validation_error
 
-__all__ = ["BOTH", "PluginSelection", "Settings", "expand_transports", "split_names"]
+__all__ = ["BOTH", "MetricsSettings", "PluginSelection", "Settings", "expand_transports", "split_names"]
 
 log = logging.getLogger("chatbus.settings")
 
@@ -89,6 +89,14 @@ class PluginSelection(_Section):
     _split = field_validator("disable", "only", mode="before")(classmethod(lambda cls, v: _split_names(v)))
 
 
+class MetricsSettings(_Section):
+    """Prometheus metrics: ``/metrics`` on the chat port, and a port of their own when ``port`` is set."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=0, le=65535)
+
+
 class Settings(BaseSettings):
     """Everything chatbus reads from its configuration."""
 
@@ -105,6 +113,7 @@ class Settings(BaseSettings):
     db: str = "./chatbus.db"
     max_text_length: int = Field(4000, ge=1, le=1_000_000)
     plugins: PluginSelection = Field(default_factory=PluginSelection)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     websocket: dict[str, Any] = Field(default_factory=dict)

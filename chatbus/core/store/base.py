@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -17,8 +18,15 @@ AGENT_FIELDS = frozenset({"role", "command", "status", "current_task", "progress
 class Store(abc.ABC):
     """What the hub and plugins need from storage."""
 
+    #: Called with ``(operation, seconds)`` after each operation that waits on
+    #: storage; the hub sets it to feed its metrics.
+    observe: Callable[[str, float], None] | None = None
+
     def __init__(self) -> None:
         self._last_id = 0
+
+    async def ping(self) -> None:
+        """Return when the store answers; raise ``StoreError`` saying why when it cannot."""
 
     # lifecycle ---------------------------------------------------------
     @abc.abstractmethod

@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -26,6 +27,15 @@ from .base import Store
 __all__ = ["MIGRATIONS", "SQLiteStore"]
 
 log = logging.getLogger("chatbus.store")
+
+#: How each kind of work on the database thread is named in the metrics.
+_OPERATIONS = {
+    "_write_messages": "append",
+    "_query": "read",
+    "_execute": "write",
+    "_connect": "open",
+    "_close_db": "close",
+}
 
 T = TypeVar("T")
 
@@ -139,7 +149,17 @@ class SQLiteStore(Store):
         if self._executor is None:
             raise StoreError("the message store is not open")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        observe = self.observe
+        if observe is None:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        started = time.perf_counter()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        finally:
+            observe(_OPERATIONS.get(fn.__name__, fn.__name__.strip("_")), time.perf_counter() - started)
+
+    async def ping(self) -> None:
+        await self._run(self._query, "SELECT 1", ())
 
     def _conn(self) -> sqlite3.Connection:
         assert self._db is not None

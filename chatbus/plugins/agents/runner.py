@@ -83,16 +83,21 @@ class Runner:
         work = await self._prepare(name, job, desk)
         if work is None:
             return
+        tasks = self.hub.metrics.tasks
+        tasks.labels("started").inc()
         doing = asyncio.ensure_future(self._do(work))
         try:
             if not await self._watch(doing, work, job):
+                tasks.labels("timed_out").inc()
                 await self._stopped(doing, work, job, desk)
                 return
         except asyncio.CancelledError:
+            tasks.labels("cancelled").inc()
             doing.cancel()
             await asyncio.gather(doing, return_exceptions=True)
             raise
         result = doing.result()
+        tasks.labels("completed" if result.ok else "failed").inc()
         await self._advance(desk)
         if result.ok:
             await self.hub.set_agent_status(name, "completed", job.task, 100)

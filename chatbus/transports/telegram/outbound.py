@@ -214,6 +214,7 @@ class Outbound:
                 return sent
             if not await self._send_failed(chat, part, attempt, failure):
                 return None
+            session.retried("sendMessage", failure)
 
     async def _send_failed(self, chat: ChatKey, part: Rendered, attempt: _Attempt, failure: Failure) -> bool:
         """Act on a failed send: True to try again (the attempt perhaps changed), False to skip the part."""

@@ -20,7 +20,7 @@ from telegram.ext import ExtBot
 
 from chatbus.core.store import Store
 
-from .errors import Stopped
+from .errors import Failure, Stopped
 from .health import Condition
 from .settings import TelegramSettings
 from .state import RelayState
@@ -70,6 +70,12 @@ class Session:
         if self.hub is None:
             raise Stopped
         return self.hub.store
+
+    def retried(self, method: str, failure: Failure) -> None:
+        """Count a Bot API call tried again after ``failure`` (``chatbus_telegram_retries_total``)."""
+        if self.hub is not None:
+            self.hub.metrics.telegram_retries.labels(failure.outcome.name.lower()).inc()
+        log.debug("telegram: trying %s again after %s", method, failure.outcome.name.lower())
 
     def live_bot(self) -> ExtBot[Any]:
         """The bot; ``Stopped`` once it is shut down."""

@@ -41,6 +41,7 @@ from chatbus.core.transport import BaseTransport, Health
 
 from .errors import TOKEN_REVOKED, Backoff, Failure, Outcome, Stopped, classify
 from .outbound import Outbound
+from .request import CountedRequest
 from .session import NAME, Session
 from .settings import ChatKey, TelegramSettings
 from .updates import Updates
@@ -177,8 +178,12 @@ class TelegramTransport(BaseTransport):
         s = self.settings
         timeout = s.request_timeout
 
+        assert self.hub is not None
+        calls = self.hub.metrics.telegram_calls
+
         def request(pool: int) -> HTTPXRequest:
-            return HTTPXRequest(
+            return CountedRequest(
+                calls=calls,
                 connection_pool_size=pool,
                 read_timeout=timeout,
                 write_timeout=timeout,

@@ -94,8 +94,10 @@ class Updates:
                     )
                 )
             except TelegramError as exc:
-                if not await self._poll_failed(classify(exc), backoff):
+                failure = classify(exc)
+                if not await self._poll_failed(failure, backoff):
                     return
+                session.retried("getUpdates", failure)
                 continue
             session.condition.link_ok()
             backoff.reset()

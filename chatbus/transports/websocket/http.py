@@ -11,6 +11,9 @@ connection closed:
 ``GET /static/…``   the page's files, from the package's ``static`` folder
 ``GET /healthz``    ``200 ok`` while the hub runs, ``503 stopping`` after
 ``GET /ws-info``    JSON about the transports, the address and who is here
+``GET /readyz``     ``200 ready`` when this node can take connections, else
+                    ``503`` with the reason (the store does not answer, ...)
+``GET /metrics``    the hub's Prometheus metrics (unless turned off)
 anything else       ``404``; a method other than GET and HEAD is ``405``
 ==================  =======================================================
 """
@@ -22,7 +25,7 @@ import http
 import json
 import logging
 import mimetypes
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from email.utils import formatdate
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -30,6 +33,8 @@ from urllib.parse import unquote, urlsplit
 
 from websockets.datastructures import Headers, MultipleValuesError
 from websockets.http11 import Request, Response
+
+from chatbus.core.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 __all__ = [
     "STATIC_ROOT",
@@ -202,13 +207,17 @@ async def route(
     allowed_origins: Sequence[str],
     running: bool,
     info: Callable[[], Mapping[str, Any]],
+    readiness: Callable[[], Awaitable[tuple[bool, str]]] | None = None,
+    metrics: Callable[[], bytes] | None = None,
     root: Path = STATIC_ROOT,
 ) -> Response | None:
     """The answer to one request on the chat port, or None to let an allowed
     WebSocket handshake go on.
 
     ``running`` is whether the hub runs (``/healthz``); ``info`` is called
-    for the JSON of ``/ws-info``; static files come from ``root``.
+    for the JSON of ``/ws-info``; ``readiness`` answers ``/readyz`` (None: not
+    ready, no hub); ``metrics`` gives ``/metrics`` (None: not served); static
+    files come from ``root``.
     """
     if wants_websocket(request):
         return _check_origin(request, allowed_origins)
@@ -222,6 +231,13 @@ async def route(
         return text_response(http.HTTPStatus.SERVICE_UNAVAILABLE, "stopping\n", head=head)
     if path == "/ws-info":
         return json_response(info(), head=head)
+    if path == "/readyz":
+        ready, reason = await readiness() if readiness is not None else (False, "chatbus is not running")
+        if ready:
+            return text_response(http.HTTPStatus.OK, "ready\n", head=head)
+        return text_response(http.HTTPStatus.SERVICE_UNAVAILABLE, f"not ready: {reason}\n", head=head)
+    if path == "/metrics" and metrics is not None:
+        return _response(http.HTTPStatus.OK, metrics(), METRICS_CONTENT_TYPE, head=head)
     name = _static_name(path)
     found = resolve_static(name, root) if name else None
     if found is None:

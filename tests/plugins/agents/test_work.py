@@ -174,3 +174,20 @@ async def test_a_task_in_flight_at_a_restart_is_reported_and_the_queue_carries_o
         answer = await third.wait_for(lambda m: m.reply_to == hello.id, 1)
         assert answer.text == "I've completed write the notes and I'm free for the next task."
         assert not any("interrupted" in m.text for m in third.delivered)
+
+
+async def test_tasks_are_counted_in_the_metrics_by_what_became_of_them() -> None:
+    transport = MemoryTransport()
+    hub = make(":memory:", transport)
+    registry = hub.metrics.registry
+    async with hub:
+        await hub.hire("alice", "developer", COMMAND)
+        await transport.say("carol", "@alice please write the notes")
+        await transport.wait_for(lambda m: m.text.startswith("✅"), 10)
+        await transport.say("carol", "@alice please fail the build")
+        await transport.wait_for(lambda m: m.text.startswith("@team"), 10)
+        figures = {
+            outcome: registry.get_sample_value("chatbus_agent_tasks_total", {"outcome": outcome})
+            for outcome in ("started", "completed", "failed")
+        }
+    assert figures == {"started": 2, "completed": 1, "failed": 1}

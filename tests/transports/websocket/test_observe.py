@@ -1,0 +1,136 @@
+"""/metrics and /readyz on the chat port, read the way Prometheus and a load balancer read them."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from chatbus import MemoryStore, Settings, SQLiteStore, StoreError
+
+from .helpers import http_get, running, wait_until
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def samples(text: str) -> Samples:
+    """Every sample of a Prometheus exposition, parsed by prometheus_client's own parser."""
+    found: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def value(found: Samples, name: str, **labels: str) -> float:
+    return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def scrape(port: int) -> Samples:
+    status, headers, body = await http_get(port, "/metrics")
+    assert status == 200
+    assert headers["content-type"].startswith("text/plain; version=")
+    return samples(body.decode())
+
+
+async def test_metrics_count_what_happens_in_the_chat() -> None:
+    settings = Settings.isolated(db=":memory:", ratelimit={"burst": 1, "per_second": 0.001})
+    async with running(settings=settings) as server:
+        ann, bob = await server.client("ann"), await server.client("bob")
+        await ann.say("hello")
+        await bob.expect("message")
+        await ann.expect("message")  # the echo
+        await ann.say("too fast")
+        assert (await ann.error())["code"] == "RATE_LIMITED"
+        await ann.send_raw("{not json")
+        assert (await ann.error())["code"] == "INVALID_JSON"
+        found = await scrape(server.port)
+        assert value(found, "chatbus_connections", transport="websocket") == 2
+        assert value(found, "chatbus_members_online", kind="human") == 2
+        assert value(found, "chatbus_messages_received_total", transport="websocket", kind="human") == 1
+        assert value(found, "chatbus_rate_limited_total", transport="websocket") == 1
+        assert value(found, "chatbus_errors_total", code="RATE_LIMITED") == 1
+        assert value(found, "chatbus_errors_total", code="INVALID_JSON") == 1
+        assert value(found, "chatbus_messages_sent_total", transport="websocket", type="message") == 1
+        assert value(found, "chatbus_messages_sent_total", transport="websocket", type="presence") >= 1
+        await ann.close()
+        await bob.close()
+        await wait_until(lambda: not server.transport.connected_users())
+        found = await scrape(server.port)
+        assert value(found, "chatbus_connections_closed_total", transport="websocket", code="1000") == 2
+        assert value(found, "chatbus_connections", transport="websocket") == 0
+        assert value(found, "chatbus_members_online", kind="human") == 0
+
+
+async def test_store_latency_is_measured(tmp_path: Path) -> None:
+    async with running(store=SQLiteStore(tmp_path / "chat.db")) as server:
+        await server.hub.send("stored on disk")
+        found = await scrape(server.port)
+    assert value(found, "chatbus_store_operation_seconds_count", operation="append") >= 1
+    assert value(found, "chatbus_messages_received_total", transport="hub", kind="system") == 1
+
+
+async def fetch(url: str) -> tuple[int, str]:
+    """What a plain HTTP client gets (from a thread: urllib blocks)."""
+
+    def get() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    return await asyncio.to_thread(get)
+
+
+async def test_metrics_on_a_port_of_their_own_and_turned_off_on_the_chat_port() -> None:
+    settings = Settings.isolated(db=":memory:", metrics={"port": 0, "host": "127.0.0.1"})
+    async with running(settings=settings) as server:
+        await server.hub.hire("alice", "developer")
+        await server.hub.set_agent_status("alice", "working", "add a test", 10)
+        port = server.hub.metrics.port
+        assert port is not None and port != server.port
+        status, body = await fetch(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200
+        found = samples(body)
+        assert value(found, "chatbus_agents", status="working") == 1
+        assert value(found, "chatbus_up") == 1
+    assert server.hub.metrics.port is None  # the port of its own closes with the hub
+
+    async with running(settings=Settings.isolated(db=":memory:", metrics={"enabled": False})) as server:
+        status, _, _ = await http_get(server.port, "/metrics")
+    assert status == 404
+
+
+class SilentStore(MemoryStore):
+    """A store that stops answering (a disk gone read-only, a lost volume)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = False
+
+    async def ping(self) -> None:
+        if self.broken:
+            raise StoreError("the database file is gone")
+
+
+async def test_readyz_says_ready_and_why_not() -> None:
+    store = SilentStore()
+    async with running(store=store) as server:
+        assert await fetch(f"http://127.0.0.1:{server.port}/readyz") == (200, "ready\n")
+        store.broken = True
+        status, body = await fetch(f"http://127.0.0.1:{server.port}/readyz")
+        assert status == 503
+        assert body == "not ready: the message store does not answer: the database file is gone\n"
+        assert (await http_get(server.port, "/healthz"))[0] == 200  # alive, just not ready
+
+
+@pytest.mark.parametrize("path", ["/readyz", "/metrics"])
+async def test_head_requests_answer_without_a_body(path: str) -> None:
+    async with running() as server:
+        status, _, body = await http_get(server.port, path, method="HEAD")
+    assert (status, body) == (200, b"")
