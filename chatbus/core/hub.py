@@ -83,12 +83,13 @@ class Hub:
         self.hooks = Hooks(self.pm)
         #: Prometheus metrics of this hub (``GET /metrics``).
         self.metrics = Metrics(self)
-        self.store.observe = self.metrics.observe_store
+        if self.metrics.enabled:
+            self.store.observe = self.metrics.observe_store
         #: People online and the agents' roster.
         self.roster = Roster(self.store)
         self.loader = Loader(self, self.pm)
         self.transports: dict[str, Transport] = {}
-        self._deliveries = Deliveries(self._on_dispatch, self.metrics.messages_sent)
+        self._deliveries = Deliveries(self._on_dispatch, self.metrics.messages_sent if self.metrics.enabled else None)
         self._pipeline = Pipeline(
             hooks=self.hooks,
             store=self.store,

@@ -46,11 +46,63 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 _STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
 
 
+class _Off:
+    """Stands in for every metric when metrics are turned off: counting costs nothing."""
+
+    def labels(self, *values: str) -> _Off:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        return None
+
+    def observe(self, amount: float) -> None:
+        return None
+
+
+_OFF: Any = _Off()
+_METRIC_NAMES = (
+    "messages_received",
+    "messages_sent",
+    "deliveries",
+    "delivery_latency",
+    "rate_limited",
+    "errors",
+    "closes",
+    "slow_consumers",
+    "store_latency",
+    "telegram_calls",
+    "telegram_retries",
+    "tasks",
+)
+
+
 class Metrics:
     """Every chatbus metric of one hub; see the README's list for their meaning."""
 
+    messages_received: Counter
+    messages_sent: Counter
+    deliveries: Counter
+    delivery_latency: Histogram
+    rate_limited: Counter
+    errors: Counter
+    closes: Counter
+    slow_consumers: Counter
+    store_latency: Histogram
+    telegram_calls: Counter
+    telegram_retries: Counter
+    tasks: Counter
+
     def __init__(self, hub: Hub) -> None:
         self.registry = CollectorRegistry()
+        #: False when ``metrics.enabled`` is off: nothing is counted or served.
+        self.enabled = hub.settings.metrics.enabled
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._state = _HubState(hub)
+        if not self.enabled:
+            for name in _METRIC_NAMES:
+                setattr(self, name, _OFF)
+            return
         r = self.registry
         self.messages_received = Counter(
             "chatbus_messages_received", "Messages accepted and stored, by origin and sender kind",
@@ -93,10 +145,7 @@ class Metrics:
             "chatbus_agent_tasks", "Agents' tasks by what became of them (started, completed, failed, timed_out, "
             "cancelled)", ["outcome"], registry=r,
         )  # fmt: skip
-        self._state = _HubState(hub)
         r.register(self._state)
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
 
     def exposition(self) -> bytes:
         """Everything, in the Prometheus text format."""
