@@ -5,10 +5,14 @@ every open connection, closed ones are skipped, a failure is logged per
 connection, and no client can hold up the others: nothing here awaits a
 socket. Beyond that, frames queued during one turn of the event loop go out
 together, one socket write per connection per turn however many messages
-arrived, and connections that negotiated no extension all get the same
-bytes, serialized once. A connection more than ``max_backlog_bytes`` behind
-is cut off with 1013 instead of buffering more; it can reconnect and resume
-with ``lastSeenId``.
+arrived, and every connection of a :class:`~.connection.WireFormat` gets
+the same bytes, built once per turn: serialized once for connections that
+negotiated no extension, and compressed once per distinct window for those
+that negotiated permessage-deflate (the server takes no context over
+from one message to the next, so the bytes do not depend on the
+connection). A connection more than ``max_backlog_bytes`` behind is cut off
+with 1013 instead of buffering more; it can reconnect and resume with
+``lastSeenId``.
 
 A connection that is signing in gets its frames held (see :meth:`Broadcaster.hold`)
 until its ``auth_response`` has gone out, so a sign-in neither misses a
@@ -24,7 +28,7 @@ from typing import NamedTuple
 from websockets.frames import CloseCode
 from websockets.protocol import State
 
-from .connection import ChatConnection, serialize_text
+from .connection import PLAIN, ChatConnection, WireFormat, serialize_text
 from .settings import WebSocketSettings
 
 __all__ = ["Broadcaster"]
@@ -35,13 +39,27 @@ _OPEN = State.OPEN
 
 
 class _Outgoing(NamedTuple):
-    """A frame waiting for the next flush: its JSON, its serialized frame, the
-    message id it carries (None for events), and who must not get it."""
+    """A frame waiting for the next flush: its JSON, the message id it
+    carries (None for events), and who must not get it."""
 
     data: bytes
-    wire: bytes
     message_id: int | None
     skip_user: str | None
+
+
+class _Serialized:
+    """One flush's frames serialized in one wire format: each frame, and all
+    of them joined (what every connection but a typist gets)."""
+
+    __slots__ = ("frames", "joined")
+
+    def __init__(self, frames: list[bytes]) -> None:
+        self.frames = frames
+        self.joined = b"".join(frames)
+
+    def without(self, outbox: list[_Outgoing], user: str | None) -> bytes:
+        """The frames joined, minus those ``user`` must not get."""
+        return b"".join(frame for frame, item in zip(self.frames, outbox, strict=True) if item.skip_user != user)
 
 
 class Broadcaster:
@@ -76,13 +94,18 @@ class Broadcaster:
         messages arrived, instead of one write (one system call) per
         message per connection.
         """
-        self._outbox.append(_Outgoing(data, serialize_text(data), message_id, skip_user))
+        self._outbox.append(_Outgoing(data, message_id, skip_user))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
-        """Write the queued frames to every connection without waiting."""
+        """Write the queued frames to every connection without waiting.
+
+        Whatever is worth knowing once per message rather than once per
+        connection (how many connections it reached, how long it waited) is
+        best taken here, after :meth:`_write_out`, not in its loop.
+        """
         self._flush_scheduled = False
         outbox, self._outbox = self._outbox, []
         if not outbox:
@@ -96,17 +119,19 @@ class Broadcaster:
             self.delivered(last)
 
     def _write_out(self, outbox: list[_Outgoing]) -> None:
-        """Connections with no extension negotiated all get the same bytes
-        (frames serialized once); connections that negotiated compression go
-        through their own protocol object. Connections still signing in get
-        the frames held; a connection whose unsent backlog is over the bound
-        is cut off."""
+        """Every connection of a wire format gets the same bytes, built on
+        first need (:meth:`_serialized`) and written in one write; a
+        connection whose format cannot be shared encodes the frames through
+        its own protocol object. Connections still signing in get the
+        frames held; a connection whose unsent backlog is over the bound is
+        cut off."""
         skips = {item.skip_user for item in outbox if item.skip_user is not None}
-        blob = b"".join(item.wire for item in outbox)
+        built: dict[WireFormat, _Serialized] = {}
         limit = self.settings.max_backlog_bytes
         behind: list[ChatConnection] = []
         for connection in self.live:
             mine = outbox
+            user = None
             if skips:  # someone's own typing frame: leave it out of that person's frames
                 user = connection.identity.user_id if connection.identity is not None else None
                 if user in skips:
@@ -122,13 +147,36 @@ class Broadcaster:
             if not mine:
                 continue
             try:
-                if not connection.write_frames(mine, blob if mine is outbox else None, limit):
+                wire_format = connection.wire_format
+                if wire_format is None:
+                    written = connection.write_texts([item.data for item in mine], limit)
+                else:
+                    frames = built.get(wire_format) or self._serialized(built, wire_format, outbox)
+                    written = connection.write_serialized(
+                        frames.joined if mine is outbox else frames.without(outbox, user), limit
+                    )
+                if not written:
                     behind.append(connection)
             except Exception as exc:  # noqa: BLE001 - one broken socket must not stop the others
                 log.warning("session %s: could not write a frame: %s", connection.who, type(exc).__name__)
                 behind.append(connection)
         for connection in behind:
             self.cut_off(connection)
+
+    @staticmethod
+    def _serialized(
+        built: dict[WireFormat, _Serialized], wire_format: WireFormat, outbox: list[_Outgoing]
+    ) -> _Serialized:
+        """The flush's frames in ``wire_format``, made once per flush: plain
+        frames serialized once, compressed ones once per window from them."""
+        plain = built.get(PLAIN)
+        if plain is None:
+            plain = built[PLAIN] = _Serialized([serialize_text(item.data) for item in outbox])
+        if wire_format is PLAIN:
+            return plain
+        texts = [item.data for item in outbox]
+        made = built[wire_format] = _Serialized(wire_format.serialize(texts, plain.frames))
+        return made
 
     # signing in ----------------------------------------------------------
     def hold(self, connection: ChatConnection) -> None:

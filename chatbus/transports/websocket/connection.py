@@ -4,17 +4,34 @@ chatbus serves its chat with the websockets library's public API (``serve``,
 ``recv``, ``send``, ``close``), plus a few things the public API does not
 offer: telling text from binary messages when reading raw bytes, writing a
 fan-out's frames with one system call, writing frames serialized once for
-every connection, measuring and dropping a connection's unsent backlog, and
-telling which side chose a close. Each of them uses the library's sans-I/O
-protocol object or its asyncio transport, which are not covered by its
-compatibility promises, so all of them live here, on :class:`ChatConnection`.
+every connection, compressing a fan-out's frames once for every connection
+that negotiated the same compression, measuring and dropping a connection's
+unsent backlog, and telling which side chose a close. Each of them uses the
+library's sans-I/O protocol object, its asyncio transport or its
+permessage-deflate extension object, which are not covered by its
+compatibility promises, so all of them live here, on :class:`ChatConnection`
+and :class:`WireFormat`.
+
+Compression: the server offers permessage-deflate with
+``server_no_context_takeover`` (:func:`offered_extensions`), so the server
+compresses each message on its own, with no memory of earlier ones. A
+message compressed with the same window size and zlib settings is then the
+same bytes for every connection that negotiated them: the fan-out
+compresses it once per such group and writes those bytes to all of them,
+and no connection keeps a compressor between messages (about 40 KiB each
+with context takeover). What clients send is still decompressed by each
+connection's own extension, with or without ``client_no_context_takeover``,
+as the client negotiated.
 
 This module is written against websockets 17 (the project pins
 ``websockets>=17,<18``). Before moving the pin to a new major version, read
 the library's changelog for ``Connection.process_event``,
 ``Connection.send_data``, ``Protocol.send_text``/``data_to_send``,
-``Protocol.close_sent``/``close_rcvd_then_sent`` and ``Frame.serialize``,
-and run ``tests/transports/websocket`` and ``bench/fanout.py``.
+``Protocol.extensions``, ``Protocol.close_sent``/``close_rcvd_then_sent``,
+``Frame.serialize`` and ``PerMessageDeflate`` (its constructor, ``encode``,
+``local_no_context_takeover``, ``local_max_window_bits`` and
+``compress_settings``), and run ``tests/transports/websocket`` and
+``bench/fanout.py``.
 """
 
 from __future__ import annotations
@@ -22,36 +39,110 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from typing import Any, ClassVar
 
 from websockets.asyncio.server import ServerConnection
+from websockets.extensions.base import ServerExtensionFactory
+from websockets.extensions.permessage_deflate import PerMessageDeflate, ServerPerMessageDeflateFactory
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import Event, State
 
 from chatbus.core.message import Identity
 
-__all__ = ["ChatConnection", "Serialized", "serialize_text"]
+__all__ = ["PLAIN", "ChatConnection", "WireFormat", "offered_extensions", "serialize_text"]
 
 _OPEN = State.OPEN
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 
+# The library's own defaults for permessage-deflate (a 4 KiB window and
+# memLevel 5: small decoders for the clients, small compressors for the
+# server's replies), plus no context takeover on the server's side.
+_WINDOW_BITS = 12
+_COMPRESS_SETTINGS: Mapping[str, int] = {"memLevel": 5}
 
-class Serialized(Protocol):
-    """A text frame to send: its JSON and the same as an unmasked frame."""
 
-    @property
-    def data(self) -> bytes: ...
+def offered_extensions(compression: str | None) -> list[ServerExtensionFactory] | None:
+    """The extensions the server accepts for the ``compression`` setting
+    (passed to ``serve`` as ``extensions``, with ``compression=None``).
 
-    @property
-    def wire(self) -> bytes: ...
+    With ``"deflate"``: permessage-deflate with ``server_no_context_takeover``
+    added to whatever the client offered (RFC 7692 7.1.1.1 lets the server
+    do that, and every client must accept it), so that one compressed frame
+    serves every connection with the same window (see :class:`WireFormat`).
+    """
+    if compression != "deflate":
+        return None
+    return [
+        ServerPerMessageDeflateFactory(
+            server_no_context_takeover=True,
+            server_max_window_bits=_WINDOW_BITS,
+            client_max_window_bits=_WINDOW_BITS,
+            compress_settings=dict(_COMPRESS_SETTINGS),
+        )
+    ]
 
 
 def serialize_text(data: bytes) -> bytes:
-    """``data`` (UTF-8 JSON) as a whole unmasked text frame, ready for any
-    connection that negotiated no extension; done once per fan-out."""
+    """``data`` (UTF-8 JSON) as a whole unmasked, uncompressed text frame."""
     return Frame(_TEXT, data).serialize(mask=False)
+
+
+class WireFormat:
+    """How a broadcast frame is serialized for a group of connections: plain
+    (:data:`PLAIN`), or compressed with one window size and zlib settings.
+
+    Every connection of a group gets the very same bytes, built once per
+    fan-out. There is one instance per distinct set of parameters (see
+    :meth:`deflate`), so the fan-out can tell groups apart by identity.
+    """
+
+    __slots__ = ("compress_settings", "window_bits")
+
+    _deflates: ClassVar[dict[tuple[int, tuple[tuple[str, Any], ...]], WireFormat]] = {}
+
+    def __init__(self, window_bits: int | None, compress_settings: Mapping[str, Any]) -> None:
+        #: The server's LZ77 window in bits, or None for uncompressed frames.
+        self.window_bits = window_bits
+        self.compress_settings = dict(compress_settings)
+
+    @classmethod
+    def deflate(cls, window_bits: int, compress_settings: Mapping[str, Any]) -> WireFormat:
+        """The one format for these permessage-deflate parameters."""
+        key = (window_bits, tuple(sorted(compress_settings.items())))
+        found = cls._deflates.get(key)
+        if found is None:
+            found = cls._deflates[key] = cls(window_bits, compress_settings)
+        return found
+
+    def __repr__(self) -> str:
+        if self.window_bits is None:
+            return "WireFormat(plain)"
+        return f"WireFormat(deflate, window_bits={self.window_bits}, {self.compress_settings})"
+
+    def serialize(self, texts: Sequence[bytes], plain: Sequence[bytes]) -> list[bytes]:
+        """``texts`` (UTF-8 JSON) as unmasked text frames in this format;
+        ``plain`` are the same frames uncompressed (:func:`serialize_text`).
+
+        Each message is compressed on its own, by websockets' own
+        permessage-deflate encoder without context takeover (RSV1 set, the
+        trailing ``00 00 ff ff`` removed). A message that compression does
+        not make smaller goes out uncompressed, as RFC 7692 allows.
+        """
+        if self.window_bits is None:
+            return list(plain)
+        encoder = PerMessageDeflate(True, True, 15, self.window_bits, dict(self.compress_settings))
+        out: list[bytes] = []
+        for data, uncompressed in zip(texts, plain, strict=True):
+            frame = Frame(_TEXT, data).serialize(mask=False, extensions=[encoder])
+            out.append(frame if len(frame) < len(uncompressed) else uncompressed)
+        return out
+
+
+#: Frames for connections that negotiated no extension.
+PLAIN = WireFormat(None, {})
 
 
 class ChatConnection(ServerConnection):
@@ -89,10 +180,9 @@ class ChatConnection(ServerConnection):
     def send_data(self) -> None:
         """Write what the protocol has queued in one write, not one per frame.
 
-        With compression every frame goes through the protocol object; a
-        fan-out of several frames then costs one system call instead of one
-        per frame. An end-of-stream marker (closing) is handled as the
-        library does.
+        Frames sent through the protocol object (replies, a sign-in's held
+        frames) then cost one system call together instead of one each. An
+        end-of-stream marker (closing) is handled as the library does.
         """
         chunks = self.protocol.data_to_send()
         if all(chunks):
@@ -115,10 +205,19 @@ class ChatConnection(ServerConnection):
         if pending:
             self.transport.write(b"".join(pending))
 
-    @property
-    def plain(self) -> bool:
-        """Whether frames can be written pre-serialized (no extension negotiated)."""
-        return not self.protocol.extensions
+    @cached_property
+    def wire_format(self) -> WireFormat | None:
+        """The group whose broadcast bytes this connection shares, fixed by
+        the handshake; None when frames must go through its own protocol
+        object (an extension this module does not know how to share)."""
+        extensions = self.protocol.extensions
+        if not extensions:
+            return PLAIN
+        if len(extensions) == 1:
+            deflate = extensions[0]
+            if isinstance(deflate, PerMessageDeflate) and deflate.local_no_context_takeover:
+                return WireFormat.deflate(deflate.local_max_window_bits, deflate.compress_settings)
+        return None
 
     @property
     def unsent(self) -> int:
@@ -136,27 +235,28 @@ class ChatConnection(ServerConnection):
             protocol.send_text(data)
         self.send_data()
 
-    def write_frames(self, frames: Sequence[Serialized], serialized: bytes | None, limit: int) -> bool:
-        """Write a fan-out's frames in one write, without waiting; False when
-        more than ``limit`` bytes are still unsent (nothing is written then).
-
-        ``serialized`` is ``frames`` already serialized (shared by every
-        connection that gets them all), or None to join them here.
-        Connections that negotiated compression encode each frame through
-        their protocol object. A connection no longer open is skipped.
+    def write_serialized(self, serialized: bytes, limit: int) -> bool:
+        """Write frames already serialized in this connection's
+        :attr:`wire_format` (shared with its group) in one write, without
+        waiting; False when more than ``limit`` bytes are still unsent
+        (nothing is written then). A connection no longer open is skipped.
         """
-        protocol = self.protocol
-        if protocol.state is not _OPEN:
+        if self.protocol.state is not _OPEN:
             return True
         transport = self.transport
         if transport.get_write_buffer_size() > limit:
             return False
-        if protocol.extensions:
-            for frame in frames:
-                protocol.send_text(frame.data)
-            self.send_data()
-        else:
-            transport.write(serialized if serialized is not None else b"".join(frame.wire for frame in frames))
+        transport.write(serialized)
+        return True
+
+    def write_texts(self, texts: Sequence[bytes], limit: int) -> bool:
+        """Like :meth:`write_serialized`, for a connection whose frames go
+        through its own protocol object (its :attr:`wire_format` is None)."""
+        if self.protocol.state is not _OPEN:
+            return True
+        if self.transport.get_write_buffer_size() > limit:
+            return False
+        self.send_texts(texts)
         return True
 
     # closing -------------------------------------------------------------

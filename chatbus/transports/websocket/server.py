@@ -28,7 +28,7 @@ from chatbus.core.transport import BaseTransport, Health, TransportSettings
 
 from . import http as routes
 from .broadcast import Broadcaster
-from .connection import ChatConnection
+from .connection import ChatConnection, offered_extensions
 from .frames import (
     Roster,
     auth_response,
@@ -129,7 +129,8 @@ class WebSocketTransport(BaseTransport):
             s.port,
             process_request=self._process_request,
             create_connection=ChatConnection,
-            compression=s.compression,
+            compression=None,  # the extensions below say what is accepted
+            extensions=offered_extensions(s.compression),
             max_size=s.max_frame_bytes,
             ping_interval=s.ping_interval,
             ping_timeout=s.ping_timeout,
