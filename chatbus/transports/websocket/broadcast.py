@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import NamedTuple
+import time
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from websockets.frames import CloseCode
 from websockets.protocol import State
 
 from .connection import PLAIN, ChatConnection, WireFormat, serialize_text
 from .settings import WebSocketSettings
+
+if TYPE_CHECKING:
+    from chatbus.core.metrics import Metrics
 
 __all__ = ["Broadcaster"]
 
@@ -40,11 +44,13 @@ _OPEN = State.OPEN
 
 class _Outgoing(NamedTuple):
     """A frame waiting for the next flush: its JSON, the message id it
-    carries (None for events), and who must not get it."""
+    carries (None for events), who must not get it, and when the hub
+    accepted its message (seconds since the epoch; 0 for events)."""
 
     data: bytes
     message_id: int | None
     skip_user: str | None
+    accepted: float
 
 
 class _Serialized:
@@ -74,6 +80,9 @@ class Broadcaster:
 
     def __init__(self, settings: WebSocketSettings) -> None:
         self.settings = settings
+        self._deliveries: Any = None
+        self._latency: Any = None
+        self._cut_offs: Any = None
         #: Connections that get deliveries: signed in, or signing in (held).
         self.live: set[ChatConnection] = set()
         #: Every message up to this id has been written or held for every
@@ -84,17 +93,27 @@ class Broadcaster:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._closers: set[asyncio.Task[None]] = set()
 
+    def measure(self, metrics: Metrics | None, transport: str) -> None:
+        """Count deliveries, their latency and cut-offs in ``metrics`` (None or turned off: count nothing)."""
+        if metrics is None or not metrics.enabled:
+            self._deliveries = self._latency = self._cut_offs = None
+            return
+        self._deliveries = metrics.deliveries.labels(transport)
+        self._latency = metrics.delivery_latency.labels(transport)
+        self._cut_offs = metrics.slow_consumers.labels(transport)
+
     # queueing and writing ------------------------------------------------
-    def send(self, data: bytes, message_id: int | None, skip_user: str | None = None) -> None:
+    def send(self, data: bytes, message_id: int | None, skip_user: str | None = None, accepted: float = 0.0) -> None:
         """Queue one encoded frame (UTF-8 JSON) for every connection in :attr:`live`
-        but ``skip_user``'s; ``message_id`` is the message it carries, if any.
+        but ``skip_user``'s; ``message_id`` is the message it carries, if any,
+        and ``accepted`` when the hub accepted it (for the delivery latency).
 
         Frames queued during one turn of the event loop go out together in
         :meth:`_flush`: one socket write per connection however many
         messages arrived, instead of one write (one system call) per
         message per connection.
         """
-        self._outbox.append(_Outgoing(data, message_id, skip_user))
+        self._outbox.append(_Outgoing(data, message_id, skip_user, accepted))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -110,25 +129,38 @@ class Broadcaster:
         outbox, self._outbox = self._outbox, []
         if not outbox:
             return
+        written = 0
         try:
-            self._write_out(outbox)
+            written = self._write_out(outbox)
         except Exception:  # a bug here must not stop later deliveries
             log.exception("could not write %d frame(s) to the connections", len(outbox))
+        if self._deliveries is not None:
+            self._count(outbox, written)
         last = next((item.message_id for item in reversed(outbox) if item.message_id is not None), None)
         if last is not None:
             self.delivered(last)
 
-    def _write_out(self, outbox: list[_Outgoing]) -> None:
+    def _count(self, outbox: list[_Outgoing], written: int) -> None:
+        """Deliveries made, and each message's wait from the hub to the sockets."""
+        if written:
+            self._deliveries.inc(written)
+        now = time.time()
+        for item in outbox:
+            if item.accepted:
+                self._latency.observe(max(0.0, now - item.accepted))
+
+    def _write_out(self, outbox: list[_Outgoing]) -> int:
         """Every connection of a wire format gets the same bytes, built on
         first need (:meth:`_serialized`) and written in one write; a
         connection whose format cannot be shared encodes the frames through
         its own protocol object. Connections still signing in get the
         frames held; a connection whose unsent backlog is over the bound is
-        cut off."""
+        cut off. Returns how many frames were written (or held)."""
         skips = {item.skip_user for item in outbox if item.skip_user is not None}
         built: dict[WireFormat, _Serialized] = {}
         limit = self.settings.max_backlog_bytes
         behind: list[ChatConnection] = []
+        written = 0
         for connection in self.live:
             mine = outbox
             user = None
@@ -141,6 +173,7 @@ class Broadcaster:
                 for item in mine:
                     pending.append((item.message_id, item.data))
                     connection.pending_bytes += len(item.data)
+                written += len(mine)
                 if connection.pending_bytes > limit:
                     behind.append(connection)
                 continue
@@ -149,19 +182,22 @@ class Broadcaster:
             try:
                 wire_format = connection.wire_format
                 if wire_format is None:
-                    written = connection.write_texts([item.data for item in mine], limit)
+                    wrote = connection.write_texts([item.data for item in mine], limit)
                 else:
                     frames = built.get(wire_format) or self._serialized(built, wire_format, outbox)
-                    written = connection.write_serialized(
+                    wrote = connection.write_serialized(
                         frames.joined if mine is outbox else frames.without(outbox, user), limit
                     )
-                if not written:
+                if not wrote:
                     behind.append(connection)
+                else:
+                    written += len(mine)
             except Exception as exc:  # noqa: BLE001 - one broken socket must not stop the others
                 log.warning("session %s: could not write a frame: %s", connection.who, type(exc).__name__)
                 behind.append(connection)
         for connection in behind:
             self.cut_off(connection)
+        return written
 
     @staticmethod
     def _serialized(
@@ -236,6 +272,8 @@ class Broadcaster:
         if connection not in self.live:
             return
         self.live.discard(connection)
+        if self._cut_offs is not None:
+            self._cut_offs.inc()
         backlog = connection.pending_bytes if connection.pending is not None else connection.unsent
         log.warning(
             "session %s: cut off, %d bytes unsent (max_backlog_bytes is %d); it can reconnect and resume",

@@ -45,6 +45,10 @@ async def test_a_client_that_never_reads_is_cut_off_and_can_resume() -> None:
         # Once it reads again it finds the close code, then resumes where it stopped.
         code, reason = await slow.closed(timeout=5)
         assert code == 1013 and reason and "lastSeenId" in reason
+        cut_offs = server.hub.metrics.registry.get_sample_value(
+            "chatbus_slow_consumers_cut_off_total", {"transport": "websocket"}
+        )
+        assert cut_offs == 1
         back = await server.client("slow", lastSeenId=0)
         # The newest messages, as many as fit the replay budget, up to the last one sent.
         replayed = [f["data"]["id"] for f in back.auth["missed"]]

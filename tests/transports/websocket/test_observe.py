@@ -56,6 +56,10 @@ async def test_metrics_count_what_happens_in_the_chat() -> None:
         assert value(found, "chatbus_errors_total", code="RATE_LIMITED") == 1
         assert value(found, "chatbus_errors_total", code="INVALID_JSON") == 1
         assert value(found, "chatbus_messages_sent_total", transport="websocket", type="message") == 1
+        # "hello" reached both people; presence frames count as deliveries too.
+        assert value(found, "chatbus_deliveries_total", transport="websocket") >= 2
+        assert value(found, "chatbus_delivery_latency_seconds_count", transport="websocket") == 1
+        assert value(found, "chatbus_delivery_latency_seconds_bucket", transport="websocket", le="+Inf") == 1
         assert value(found, "chatbus_messages_sent_total", transport="websocket", type="presence") >= 1
         await ann.close()
         await bob.close()
