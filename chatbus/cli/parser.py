@@ -84,6 +84,7 @@ def _add_status(sub: Any) -> None:
         metavar="URL",
         help="the server's address, e.g. http://127.0.0.1:8081 (default: from the websocket settings)",
     )
+    _add_cafile(status)
     status.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="how long to wait (default 5)")
     status.add_argument("--json", action="store_true", help="print the server's JSON answer")
 
@@ -98,4 +99,14 @@ def _add_send(sub: Any) -> None:
     send.add_argument("--reply-to", type=int, metavar="ID", help="the id of the message this answers")
     send.add_argument("--config", metavar="PATH", help="a chatbus.toml file to read (for the default --url)")
     send.add_argument("--url", metavar="URL", help="the server's address (default: from the websocket settings)")
+    _add_cafile(send)
     send.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="how long to wait (default 10)")
+
+
+def _add_cafile(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cafile",
+        metavar="PATH",
+        help="PEM file of the certificate authority to trust for an https:// server, instead of the system's "
+        "(like curl --cacert); SSL_CERT_FILE works too",
+    )

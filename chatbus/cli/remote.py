@@ -1,9 +1,16 @@
-"""``chatbus status`` and ``chatbus send``: talking to a running server."""
+"""``chatbus status`` and ``chatbus send``: talking to a running server.
+
+Both speak http/ws, or https/wss to a server with TLS (``--url https://...``,
+or by default when the settings give ``websocket.certfile``). The server's
+certificate is checked against the system's authorities, ``SSL_CERT_FILE``
+when set, or only the one ``--cafile`` names (a self-made certificate).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import ssl
 from typing import Any
 
 from ..core.errors import ChatbusError
@@ -26,8 +33,35 @@ def _server_url(args: argparse.Namespace) -> str:
         host = str(section.get("host") or "127.0.0.1")
         host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         host = f"[{host}]" if ":" in host else host
-        url = f"http://{host}:{section.get('port') or 8081}"
+        scheme = "https" if section.get("certfile") else "http"
+        url = f"{scheme}://{host}:{section.get('port') or 8081}"
     return url
+
+
+def _tls_context(args: argparse.Namespace, url: str) -> ssl.SSLContext | None:
+    """The context that checks an https server's certificate; None for plain http."""
+    if not url.startswith("https://"):
+        return None
+    try:
+        return ssl.create_default_context(cafile=args.cafile)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or "not a PEM certificate"
+        raise ChatbusError(f"cannot use --cafile {args.cafile} ({str(reason).lower()}); give a PEM file") from None
+
+
+def _tls_failure(exc: BaseException, url: str) -> ChatbusError | None:
+    """A clear line for a TLS problem talking to ``url``, or None when it is not one."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ChatbusError(
+            f"the certificate of {url} is not trusted ({exc.verify_message}); give its authority with "
+            "--cafile PATH (or SSL_CERT_FILE), or use the address the certificate was made for"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return ChatbusError(
+            f"no TLS conversation with {url} ({exc.reason or 'handshake failed'}); "
+            "does the server use certfile and keyfile? Without them, use http://"
+        )
+    return None
 
 
 def _status_url(args: argparse.Namespace) -> str:
@@ -49,6 +83,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     url = _server_url(args)
     scheme, _, rest = url.partition("://")
     ws_url = ("wss" if scheme == "https" else "ws") + "://" + rest.split("/", 1)[0] + "/"
+    context = _tls_context(args, url)
     client_id = f"cli-{uuid.uuid4().hex[:12]}"
     auth: dict[str, Any] = {"userId": args.user, "role": args.role}
     if args.token:
@@ -57,12 +92,15 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.reply_to is not None:
         message["replyTo"] = args.reply_to
     try:
-        with connect(ws_url, open_timeout=args.timeout, close_timeout=2, max_size=None) as ws:
+        with connect(ws_url, open_timeout=args.timeout, close_timeout=2, max_size=None, ssl=context) as ws:
             ws.send(json.dumps({"type": "auth", "data": auth}))
             _await_frame(ws, "auth_response", args.timeout)
             ws.send(json.dumps({"type": "message", "data": message}))
             echo = _await_frame(ws, "message", args.timeout, lambda data: data.get("clientId") == client_id)
     except (OSError, TimeoutError, WebSocketException) as exc:
+        tls = _tls_failure(exc, ws_url)
+        if tls is not None:
+            raise tls from None
         reason = (
             type(exc).__name__
             if isinstance(exc, WebSocketException)
@@ -98,8 +136,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     import urllib.request
 
     url = _status_url(args)
+    context = _tls_context(args, url)
     try:
-        with urllib.request.urlopen(url, timeout=args.timeout) as answer:
+        with urllib.request.urlopen(url, timeout=args.timeout, context=context) as answer:
             info = json.loads(answer.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         raise ChatbusError(
@@ -107,6 +146,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         ) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        tls = _tls_failure(reason if isinstance(reason, BaseException) else exc, url)
+        if tls is not None:
+            raise tls from None
         raise ChatbusError(f"no chatbus server answers at {url} ({reason}); is chatbus serve running there?") from None
     except ValueError:
         raise ChatbusError(f"{url} did not answer with JSON; is that a chatbus server?") from None

@@ -160,6 +160,9 @@ class ChatConnection(ServerConnection):
         self.pending: list[tuple[int | None, bytes]] | None = None
         self.pending_bytes = 0
         self.last_typing = float("-inf")
+        #: The client's IP address: the peer's, or the one a trusted reverse
+        #: proxy names (see :mod:`.proxies`); for log lines and per-address limits.
+        self.client_address = "unknown"
         # For each data message received, whether it was binary; read by the
         # handler in the same order as ``recv`` returns the messages.
         self._binary: deque[bool] = deque()

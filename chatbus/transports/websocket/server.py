@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
-from chatbus.core.errors import AuthError, ChatbusError, InvalidMessage, RateLimited, TransportError
+from chatbus.core.errors import AuthError, ChatbusError, ConfigError, InvalidMessage, RateLimited, TransportError
 from chatbus.core.message import Credentials, Identity, Message, Presence, Typing
 from chatbus.core.transport import BaseTransport, Health, TransportSettings
 
@@ -40,8 +40,10 @@ from .frames import (
     newest_within,
     pong_frame,
 )
+from .proxies import client_of
 from .session import converse
 from .settings import WebSocketSettings
+from .tls import server_context
 from .wire import ERROR_CODES, ProtocolViolation, decode_frame, parse_auth, parse_history, parse_message, parse_typing
 
 if TYPE_CHECKING:
@@ -98,11 +100,11 @@ class WebSocketTransport(BaseTransport):
 
     @property
     def url(self) -> str:
-        """``ws://host:port/`` of the running server."""
+        """``ws://host:port/`` of the running server (``wss://`` with TLS)."""
         host = self.settings.host
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
-        return f"ws://{host}:{self.port}/"
+        return f"{'wss' if self.settings.tls else 'ws'}://{host}:{self.port}/"
 
     # lifecycle -----------------------------------------------------------
     async def start(self, hub: Hub) -> None:
@@ -114,6 +116,9 @@ class WebSocketTransport(BaseTransport):
         s = self.settings
         try:
             self._server = await self._listen()
+        except ConfigError:  # the TLS certificate or key
+            await super().stop()
+            raise
         except OSError as exc:
             await super().stop()
             raise TransportError(s.bind_failure(exc)) from exc
@@ -123,6 +128,7 @@ class WebSocketTransport(BaseTransport):
 
     async def _listen(self) -> Server:
         s = self.settings
+        # With TLS, the handshake must also finish within auth_timeout (websockets' open_timeout).
         return await serve(
             self._handle,
             s.host,
@@ -137,6 +143,7 @@ class WebSocketTransport(BaseTransport):
             close_timeout=s.close_timeout,
             open_timeout=s.auth_timeout,
             server_header="chatbus",
+            ssl=server_context(s) if s.tls else None,
         )
 
     async def stop(self) -> None:
@@ -253,6 +260,7 @@ class WebSocketTransport(BaseTransport):
             await connection.close_within(CloseCode.TRY_AGAIN_LATER, reason, self.settings.close_timeout)
             return
         self._connections.add(connection)
+        connection.client_address = client_of(connection, self.settings.trusted_proxies)
         try:
             await converse(connection, self.settings, self._dispatch)
         finally:
@@ -344,10 +352,16 @@ class WebSocketTransport(BaseTransport):
         missed: list[bytes] | None = None
         more, floor = False, 0
         if last_seen is None:
-            log.info("session %s: signed in", connection.who)
+            log.info("session %s: signed in from %s", connection.who, connection.client_address)
         else:
             missed, more, floor = await self._missed(hub, last_seen)
-            log.info("session %s: signed in, %d missed message(s) after %d", connection.who, len(missed), last_seen)
+            log.info(
+                "session %s: signed in from %s, %d missed message(s) after %d",
+                connection.who,
+                connection.client_address,
+                len(missed),
+                last_seen,
+            )
         agents, users = self._roster.lists(hub)
         answer = auth_response(identity, connection.session_id, agents, users, missed=missed, missed_has_more=more)
         await connection.send(answer, text=True)

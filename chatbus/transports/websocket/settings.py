@@ -4,6 +4,11 @@ Every field can be set in ``chatbus.toml`` under ``[websocket]`` or in the
 environment as ``CHATBUS_WEBSOCKET__<FIELD>`` (``CHATBUS_WEBSOCKET__PORT=9000``);
 the earlier ``WEBSOCKET_HOST``/``WEBSOCKET_PORT`` names still work. The
 longest message text is the hub-wide ``max_text_length`` setting.
+
+Two groups of settings are for running chatbus where the public can reach it:
+``certfile``/``keyfile`` serve the page over https and the chat over wss on
+the same port, and ``trusted_proxies`` names the reverse proxies whose
+``X-Forwarded-For`` header says who the client is.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ import errno
 import ipaddress
 import os
 import socket
+from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from chatbus.core.settings import split_names
 from chatbus.core.transport import TransportSettings
@@ -64,6 +71,20 @@ class WebSocketSettings(TransportSettings):
     typing_interval: float = Field(
         1.0, ge=0, description="least seconds between two relayed typing frames of a connection"
     )
+    certfile: Path | None = Field(
+        None, description="PEM certificate chain (the server's certificate first); with keyfile, serve https and wss"
+    )
+    keyfile: Path | None = Field(
+        None, validate_default=True, description="PEM private key of certfile; set both or neither"
+    )
+    keyfile_password: SecretStr | None = Field(None, description="password of an encrypted keyfile")
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list,
+        description=(
+            "addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For names the client; "
+            "from any other peer the header is ignored"
+        ),
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -85,6 +106,53 @@ class WebSocketSettings(TransportSettings):
         if value == 0:
             return None
         return value
+
+    @field_validator("certfile", "keyfile", "keyfile_password", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """An empty value (``CHATBUS_WEBSOCKET__CERTFILE=``) means not set."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("keyfile")
+    @classmethod
+    def _both_or_neither(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """TLS needs the certificate and its key; one without the other is a mistake, not plain HTTP."""
+        if "certfile" not in info.data:
+            return value  # certfile itself was invalid and is reported
+        certfile = info.data["certfile"]
+        if value is None and certfile is not None:
+            raise ValueError("certfile is set but keyfile is not; TLS needs both (or neither, for plain HTTP)")
+        if value is not None and certfile is None:
+            raise ValueError("keyfile is set but certfile is not; TLS needs both (or neither, for plain HTTP)")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: Any) -> Any:
+        """``127.0.0.1, 10.0.0.0/8``, a JSON list or a list; each an address or a network."""
+        value = split_names(value)
+        if not isinstance(value, list):
+            return value
+        networks: list[IPv4Network | IPv6Network] = []
+        for item in value:
+            if isinstance(item, IPv4Network | IPv6Network):
+                networks.append(item)
+                continue
+            try:
+                networks.append(ipaddress.ip_network(str(item).strip(), strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network; list proxies by address "
+                    "(127.0.0.1, ::1) or network (10.0.0.0/8), not by name"
+                ) from None
+        return networks
+
+    @property
+    def tls(self) -> bool:
+        """Whether the page and the chat are served over TLS (https and wss)."""
+        return self.certfile is not None
 
     def listens_publicly(self) -> bool:
         """True when ``host`` is not loopback (anyone on the network can connect)."""
