@@ -111,6 +111,7 @@ class Hub:
                 self.add_transport(transport)
         elif load_entrypoints:
             self.loader.load_transports(self.settings.transports)
+        self.loader.check_file_keys()
 
     # plugins and transports --------------------------------------------------
     def register(self, plugin: object, name: str | None = None) -> str:

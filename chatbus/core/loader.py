@@ -10,6 +10,7 @@ start-up with a line that names it.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import logging
@@ -23,7 +24,7 @@ import pluggy
 
 from . import hooks
 from .errors import ChatbusError, ConfigError, PluginError
-from .sections import SectionSettings
+from .sections import VARIABLES, SectionSettings
 from .transport import BuiltFromOptions, Transport
 
 if TYPE_CHECKING:
@@ -174,24 +175,57 @@ class Loader:
         return chosen.only is None or name in chosen.only
 
     def load_plugins(self, *, builtins: bool, load_entrypoints: bool, extra: Iterable[object]) -> None:
+        token = VARIABLES.set(self.hub.settings.origin.variables)
+        try:
+            self._load_plugins(builtins=builtins, load_entrypoints=load_entrypoints, extra=extra)
+        finally:
+            VARIABLES.reset(token)
+
+    def _load_plugins(self, *, builtins: bool, load_entrypoints: bool, extra: Iterable[object]) -> None:
         for name in self.hub.settings.plugins.disable:
             self.pm.set_blocked(name)
         if builtins:
             for name, spec in BUILTIN_PLUGINS:
                 if self.allowed(name):
                     self._load_one(name, lambda spec=spec: import_object(spec), ("chatbus", own_version()))
+        installed: dict[str, tuple[str, str]] = {}
         if load_entrypoints:
             for ep in iter_entry_points(PLUGIN_GROUP):
                 if self.allowed(ep.name) and not self.pm.has_plugin(ep.name):
-                    self._load_one(ep.name, ep.load, distribution_of(ep))
+                    installed[ep.name] = distribution_of(ep)
+                    self._load_one(ep.name, ep.load, installed[ep.name])
         for plugin in extra:
             self.register(self._build(plugin, default_name(plugin)))
+        for name, dist in installed.items():
+            self._refuse_unknown_hooks(name, dist)
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"plugin {exc.plugin!r} implements a hook chatbus does not have: {exc}") from None
         for plugin in self.pm.get_plugins():  # implementations of specs added while loading
             hooks.adapt(self.pm, plugin)
+
+    def _refuse_unknown_hooks(self, name: str, dist: tuple[str, str]) -> None:
+        """An installed plugin implementing a hook nobody declared (``on_mesage``)
+        is unregistered and reported broken, like one that fails to import."""
+        plugin = self.pm.get_plugin(name)
+        if plugin is None:
+            return
+        unknown = sorted(
+            caller.name
+            for caller in self.pm.get_hookcallers(plugin) or ()
+            if caller.spec is None and not all(impl.optionalhook for impl in caller.get_hookimpls())
+        )
+        if not unknown:
+            return
+        self.pm.unregister(plugin)
+        self.infos[:] = [info for info in self.infos if info.name != name]
+        declared = sorted(
+            caller for caller in dir(self.pm.hook) if getattr(getattr(self.pm.hook, caller), "spec", None) is not None
+        )
+        close = difflib.get_close_matches(unknown[0], declared, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        self._broken(name, dist, PluginError(f"implements {', '.join(unknown)}, which is not a chatbus hook{hint}"))
 
     def _load_one(self, name: str, load: Any, dist: tuple[str, str]) -> None:
         """Import, build and register one plugin; a failure is reported, not fatal."""
@@ -244,6 +278,13 @@ class Loader:
 
     # transports ------------------------------------------------------------
     def load_transports(self, names: Sequence[str]) -> None:
+        token = VARIABLES.set(self.hub.settings.origin.variables)
+        try:
+            self._load_transports(names)
+        finally:
+            VARIABLES.reset(token)
+
+    def _load_transports(self, names: Sequence[str]) -> None:
         available = {ep.name: ep for ep in iter_entry_points(TRANSPORT_GROUP)}
         for name in names:
             ep = available.get(name)
@@ -262,3 +303,28 @@ class Loader:
     def add_transport_info(self, transport: Transport, dist: tuple[str, str] | None) -> None:
         dist = dist or ("", "")
         self.infos.append(PluginInfo(transport.name, "transport", dist[0], dist[1]))
+
+    # the configuration file --------------------------------------------------
+    def check_file_keys(self) -> None:
+        """Refuse a key of the TOML file that is neither a setting nor the
+        section of an installed transport or plugin, naming the nearest one."""
+        settings = self.hub.settings
+        origin = settings.origin
+        if origin.toml_file is None:
+            return
+        known = set(type(settings).model_fields) | self._section_names()
+        unknown = sorted(origin.toml_keys - known)
+        if unknown:
+            key = unknown[0]
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"the settings are {', '.join(sorted(known))}"
+            raise ConfigError(f"{origin.toml_file}: unknown setting {key!r}; {hint}")
+
+    def _section_names(self) -> set[str]:
+        """Every section a transport or plugin here could read, older names included."""
+        names = {name for name, _ in BUILTIN_PLUGINS} | set(self.hub.transports)
+        names |= {ep.name for group in (PLUGIN_GROUP, TRANSPORT_GROUP) for ep in iter_entry_points(group)}
+        names |= {name for name, _ in self.pm.list_name_plugin()}
+        for model in self.plugin_settings.values():
+            names |= set(model.section_aliases)
+        return names

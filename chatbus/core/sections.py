@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 __all__ = [
+    "VARIABLES",
     "PluginSettings",
     "SectionSettings",
     "TransportSettings",
@@ -72,14 +74,26 @@ def validate_section(model: type[M], values: Mapping[str, Any], section: str) ->
         raise ConfigError(describe_validation_error(exc, section, model)) from None
 
 
-def describe_validation_error(error: ValidationError, section: str = "", model: type[BaseModel] | None = None) -> str:
-    """One line naming the first bad key, its variable and what is allowed there."""
+#: While settings are validated: dotted keys whose value came from an earlier
+#: system's variable, and that variable's name (see ``Settings.origin``).
+VARIABLES: ContextVar[Mapping[str, str] | None] = ContextVar("chatbus_setting_variables", default=None)
+
+
+def describe_validation_error(
+    error: ValidationError,
+    section: str = "",
+    model: type[BaseModel] | None = None,
+    *,
+    variables: Mapping[str, str] | None = None,
+) -> str:
+    """One line naming the first bad key, the variable it came from and what is allowed there."""
     first = error.errors()[0]
     key = ".".join(str(part) for part in first.get("loc", ()))
     key = f"{section}.{key}" if section and key else (section or key)
     value = first.get("input")
     shown = "" if isinstance(value, Mapping) else f", got {value!r}"
-    env = "CHATBUS_" + key.upper().replace(".", "__") if key else ""
+    variables = variables if variables is not None else (VARIABLES.get() or {})
+    env = variables.get(key) or ("CHATBUS_" + key.upper().replace(".", "__") if key else "")
     where = f"{key} ({env})" if env else "configuration"
     message = f"invalid setting {where}: {first.get('msg', 'invalid value')}{shown}"
     if first.get("type") == "extra_forbidden" and model is not None:

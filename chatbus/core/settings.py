@@ -16,30 +16,32 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
-    TomlConfigSettingsSource,
 )
 
 from .errors import ConfigError
 from .sections import describe_validation_error
+from .sources import LEGACY_KEYS, LegacyEnvSource, SectionEnvSource, legacy_values, read_toml
 
 __all__ = ["BOTH", "MetricsSettings", "PluginSelection", "Settings", "expand_transports", "split_names"]
 
 log = logging.getLogger("chatbus.settings")
 
 DEFAULT_CONFIG_FILE = "chatbus.toml"
-_config_file: ContextVar[Path | None] = ContextVar("chatbus_config_file", default=None)
+_toml_data: ContextVar[dict[str, Any] | None] = ContextVar("chatbus_toml_data", default=None)
 
 
 def _split_names(value: Any) -> Any:
@@ -97,8 +99,21 @@ class MetricsSettings(_Section):
     port: int | None = Field(None, ge=0, le=65535)
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where settings came from, for error messages that point there."""
+
+    toml_file: Path | None = None
+    #: The top-level keys of the TOML file.
+    toml_keys: frozenset[str] = frozenset()
+    #: Dotted keys whose value came from an earlier system's variable, and its name.
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
 class Settings(BaseSettings):
     """Everything chatbus reads from its configuration."""
+
+    _origin: Origin = PrivateAttr(default_factory=Origin)
 
     model_config = SettingsConfigDict(
         env_prefix="CHATBUS_",
@@ -142,14 +157,13 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = _config_file.get() or Path(DEFAULT_CONFIG_FILE)
         return (
             init_settings,
             env_settings,
-            _SectionEnvSource(settings_cls),
-            _LegacyEnvSource(settings_cls),
+            SectionEnvSource(settings_cls),
+            LegacyEnvSource(settings_cls),
             dotenv_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+            InitSettingsSource(settings_cls, init_kwargs=_toml_data.get() or {}),
         )
 
     @classmethod
@@ -160,22 +174,29 @@ class Settings(BaseSettings):
         in the current directory is read when present. ``overrides`` win over
         every other source (they are the command-line flags).
         """
-        path: Path | None = None
-        if config is not None:
-            path = Path(config)
-            if not path.is_file():
-                raise ConfigError(f"config file {path} not found: give the path of a readable TOML file")
-        token = _config_file.set(path)
+        path = Path(config) if config is not None else Path(DEFAULT_CONFIG_FILE)
+        if config is not None and not path.is_file():
+            raise ConfigError(f"config file {path} not found: give the path of a readable TOML file")
+        data = read_toml(path) if path.is_file() else {}
+        token = _toml_data.set(data)
         try:
-            return cls(**overrides)
+            settings = cls(**overrides)
         except ValidationError as exc:
-            raise ConfigError(describe_validation_error(exc)) from None
+            raise ConfigError(describe_validation_error(exc, variables=_legacy_origins(overrides))) from None
         except SettingsError as exc:  # a value that should be JSON and is not
             raise ConfigError(f"invalid setting: {exc}; complex values are JSON") from None
-        except ValueError as exc:  # a malformed TOML or .env file
+        except ValueError as exc:  # a malformed .env file
             raise ConfigError(f"cannot read the configuration: {exc}") from None
         finally:
-            _config_file.reset(token)
+            _toml_data.reset(token)
+        settings._origin = Origin(path if data else None, frozenset(data), _legacy_origins(overrides))
+        return settings
+
+    @property
+    def origin(self) -> Origin:
+        """Where these settings came from: the TOML file and its keys, and the
+        values that came from an earlier system's variables."""
+        return self._origin
 
     @classmethod
     def isolated(cls, **values: Any) -> Settings:
@@ -219,88 +240,13 @@ class _IsolatedSettings(Settings):
         return (init_settings,)
 
 
-class _SectionEnvSource(PydanticBaseSettingsSource):
-    """``CHATBUS_<NAME>__<KEY>`` for sections chatbus itself does not declare:
-    the settings of third-party transports and plugins."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, str] = {}
-        dotenv = Path(".env")
-        if dotenv.is_file():
-            from dotenv import dotenv_values
-
-            values.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
-        values.update(os.environ)
-        out: dict[str, Any] = {}
-        declared = set(self.settings_cls.model_fields)
-        for key, value in values.items():
-            if not key.upper().startswith("CHATBUS_") or "__" not in key:
-                continue
-            path = [part.lower() for part in key[len("CHATBUS_") :].split("__")]
-            if path[0] in declared or not all(path):
-                continue
-            target = out
-            for part in path[:-1]:
-                nested = target.setdefault(part, {})
-                if not isinstance(nested, dict):
-                    break
-                target = nested
-            else:
-                target[path[-1]] = value
-        return out
-
-
-class _LegacyEnvSource(PydanticBaseSettingsSource):
-    """The environment names of the earlier Telegram/WebSocket system."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        env = _legacy_values()
-        out: dict[str, Any] = {}
-        if transport := env.get("COMMUNICATION_TRANSPORT"):
-            out["transports"] = transport
-        websocket: dict[str, Any] = {}
-        if host := env.get("WEBSOCKET_HOST"):
-            websocket["host"] = host
-        if port := env.get("WEBSOCKET_PORT"):
-            websocket["port"] = port
-        telegram: dict[str, Any] = {}
-        if token := env.get("TELEGRAM_BOT_TOKEN"):
-            telegram["token"] = token
-        if chat := env.get("TELEGRAM_CHAT_ID"):
-            telegram["chat_ids"] = chat
-        if websocket:
-            out["websocket"] = websocket
-        if telegram:
-            out["telegram"] = telegram
-        return out
-
-
-_LEGACY_NAMES = (
-    "COMMUNICATION_TRANSPORT",
-    "WEBSOCKET_HOST",
-    "WEBSOCKET_PORT",
-    "TELEGRAM_BOT_TOKEN",
-    "TELEGRAM_CHAT_ID",
-)
-
-
-def _legacy_values() -> dict[str, str]:
-    """Legacy names from the environment, else from ``.env`` (as the earlier system read them)."""
-    values: dict[str, str] = {}
-    dotenv = Path(".env")
-    if dotenv.is_file():
-        from dotenv import dotenv_values
-
-        for key, value in dotenv_values(dotenv).items():
-            if key in _LEGACY_NAMES and value:
-                values[key] = value
-    for key in _LEGACY_NAMES:
-        if os.environ.get(key):
-            values[key] = os.environ[key]
-    return values
+def _legacy_origins(overrides: Mapping[str, Any]) -> dict[str, str]:
+    """Dotted keys set by an earlier system's variable that nothing stronger overrides."""
+    origins: dict[str, str] = {}
+    for name in legacy_values():
+        path = LEGACY_KEYS[name]
+        chatbus_name = "CHATBUS_" + "__".join(part.upper() for part in path)
+        if path[0] in overrides or chatbus_name in os.environ:
+            continue
+        origins[".".join(path)] = name
+    return origins

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chatbus import ConfigError, Hub, MemoryStore, PluginError, Settings
+from tests.support import chatbus_env, run_chatbus
 
 
 def install_fake_distribution(site: Path, name: str, entry_points: str, modules: dict[str, str]) -> None:
@@ -52,7 +54,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.syspath_prepend(str(folder))
     yield folder
-    for module in ("cb_good_plugin", "cb_broken_plugin", "cb_echo_transport"):
+    for module in ("cb_good_plugin", "cb_broken_plugin", "cb_echo_transport", "cb_typo_plugin"):
         sys.modules.pop(module, None)
 
 
@@ -138,3 +140,34 @@ def test_an_unknown_transport_name_lists_the_ones_that_exist(site: Path) -> None
     message = str(failure.value)
     assert "unknown transport 'carrier-pigeon'" in message
     assert "echo" in message and "websocket" in message
+
+
+MISSPELLED = """
+from chatbus import hookimpl
+
+@hookimpl
+def on_mesage(message):
+    pass
+"""
+
+
+def test_a_misspelled_hook_of_an_installed_plugin_is_a_broken_row_and_the_others_load(site: Path) -> None:
+    install_fake_distribution(
+        site,
+        "chatbus-fake-plugins",
+        "[chatbus.plugins]\ntypo = cb_typo_plugin\ngood = cb_good_plugin\n",
+        {"cb_typo_plugin": MISSPELLED, "cb_good_plugin": GOOD},
+    )
+    result = run_chatbus("plugins", "--json", env=chatbus_env(pythonpath=[site]))
+    assert result.returncode == 0, result.stderr
+    found = {entry["name"]: entry for entry in json.loads(result.stdout)}
+    typo = found["typo"]
+    assert typo["distribution"] == "chatbus-fake-plugins"
+    assert typo["error"] == "PluginError: implements on_mesage, which is not a chatbus hook (did you mean on_message?)"
+    assert found["good"]["error"] is None and found["good"]["hooks"] == ["parse_message"]
+    table = run_chatbus("plugins", env=chatbus_env(pythonpath=[site]))
+    row = next(line for line in table.stdout.splitlines() if " typo " in f" {line} ")
+    assert "chatbus-fake-plugins" in row and "BROKEN: PluginError: implements on_mesage" in row
+
+    with pytest.raises(PluginError, match="on_mesage"):  # strict mode stops at it
+        make(Settings.isolated(db=":memory:", plugins={"strict": True}))

@@ -161,7 +161,9 @@ def test_a_malformed_toml_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "chatbus.toml").write_text("this is = = not toml")
     with pytest.raises(ConfigError) as failure:
         Settings.load()
-    assert "cannot read the configuration" in str(failure.value)
+    message = str(failure.value)
+    assert message.startswith("cannot read chatbus.toml: ")
+    assert "(at line 1, column 6)" in message and "\n" not in message
 
 
 def test_isolated_settings_ignore_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,3 +178,35 @@ def test_third_party_sections_come_from_the_environment_too(monkeypatch: pytest.
     settings = Settings.load()
     assert settings.section("console") == {"user": "ops-desk", "colours": {"prompt": "green"}}
     assert settings.section("nothing-here") == {}
+
+
+def test_an_unknown_top_level_key_in_the_file_is_refused_with_the_nearest_name(tmp_path: Path) -> None:
+    config = tmp_path / "chatbus.toml"
+    config.write_text('transprots = ["websocket"]\n')
+    with pytest.raises(ConfigError) as failure:
+        Hub(Settings.load(config), store=MemoryStore(), transports=[], load_entrypoints=False)
+    assert str(failure.value) == f"{config}: unknown setting 'transprots'; did you mean 'transports'?"
+
+
+def test_sections_of_installed_transports_and_plugins_are_not_unknown(tmp_path: Path) -> None:
+    config = tmp_path / "chatbus.toml"
+    config.write_text("[websocket]\nport = 9000\n[telegram]\ntoken = 'x'\n[ratelimit]\nburst = 3\n[rate_limit]\n")
+    hub = Hub(Settings.load(config), store=MemoryStore(), transports=[], load_entrypoints=False)
+    assert hub.plugin_settings("ratelimit") is not None
+
+
+def test_a_value_from_an_earlier_systems_variable_is_reported_under_that_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chatbus.core.loader import Loader
+
+    monkeypatch.setenv("WEBSOCKET_PORT", "abc")
+    hub = Hub(Settings.load(), store=MemoryStore(), transports=[], load_entrypoints=False)
+    with pytest.raises(ConfigError) as failure:
+        Loader(hub, hub.pm).load_transports(["websocket"])
+    assert "invalid setting websocket.port (WEBSOCKET_PORT)" in str(failure.value)
+    monkeypatch.setenv("CHATBUS_WEBSOCKET__PORT", "abd")  # the chatbus name wins, and is named
+    hub = Hub(Settings.load(), store=MemoryStore(), transports=[], load_entrypoints=False)
+    with pytest.raises(ConfigError) as failure:
+        Loader(hub, hub.pm).load_transports(["websocket"])
+    assert "(CHATBUS_WEBSOCKET__PORT)" in str(failure.value)
