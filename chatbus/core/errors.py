@@ -8,6 +8,8 @@ from a library or a stack trace.
 
 from __future__ import annotations
 
+import math
+
 __all__ = [
     "AuthError",
     "ChatbusError",
@@ -63,7 +65,9 @@ class RateLimited(ChatbusError):
     code = "RATE_LIMITED"
 
     def __init__(self, retry_after: float, message: str | None = None) -> None:
-        self.retry_after = max(0.0, float(retry_after))
+        # Whole seconds, at least one: the wait shown in the text, in ``retryAfter``
+        # and by every client is the same number, and never "now".
+        self.retry_after = float(max(1, math.ceil(float(retry_after) - 1e-9)))
         wait = _format_wait(self.retry_after)
         super().__init__(message or f"You are sending messages too fast. Wait {wait} and send again.")
 
@@ -81,9 +85,7 @@ class TransportError(ChatbusError):
 
 
 def _format_wait(seconds: float) -> str:
-    if seconds < 1:
-        return "a moment"
-    whole = int(seconds + 0.999)
+    whole = int(seconds)
     if whole < 120:
         return f"{whole} second{'s' if whole != 1 else ''}"
     minutes = (whole + 59) // 60
