@@ -113,6 +113,7 @@ class WebSocketTransport(BaseTransport):
         # Everything up to here is stored and will never be delivered; resumes
         # compare against it.
         self._fan_out.last_delivered = hub.store.last_id
+        self._fan_out.measure(hub.metrics, self.name)
         s = self.settings
         try:
             self._server = await self._listen()
@@ -195,7 +196,7 @@ class WebSocketTransport(BaseTransport):
     async def deliver(self, message: Message) -> None:
         """Write a stored message to every signed-in connection (the sender too)."""
         if self._fan_out.live:
-            self._fan_out.send(encode(message_frame(message)), message.id)
+            self._fan_out.send(encode(message_frame(message)), message.id, accepted=message.timestamp.timestamp())
         else:
             self._fan_out.delivered(message.id)
 
@@ -226,6 +227,8 @@ class WebSocketTransport(BaseTransport):
             allowed_origins=self.settings.allowed_origins,
             running=bool(hub is not None and hub.running),
             info=self.info,
+            readiness=hub.ready if hub is not None else None,
+            metrics=hub.metrics.exposition if hub is not None and hub.settings.metrics.enabled else None,
         )
 
     def info(self) -> dict[str, Any]:
@@ -266,6 +269,9 @@ class WebSocketTransport(BaseTransport):
         finally:
             self._connections.discard(connection)
             self._fan_out.live.discard(connection)
+            # Still open here means the library closes it normally as this handler returns.
+            code = connection.close_code if connection.close_code is not None else CloseCode.NORMAL_CLOSURE
+            hub.metrics.closes.labels(self.name, str(int(code))).inc()
             if connection.joined and connection.identity is not None:
                 connection.joined = False
                 await hub.disconnect(connection.identity, self.name)
@@ -317,6 +323,8 @@ class WebSocketTransport(BaseTransport):
     async def _send_error(
         self, connection: ChatConnection, code: str, message: str, retry_after: float | None = None
     ) -> None:
+        if self.hub is not None:
+            self.hub.metrics.errors.labels(code).inc()
         await self._reply(connection, error_frame(code, message, retry_after=retry_after))
 
     async def _reply(self, connection: ChatConnection, frame: Mapping[str, Any]) -> None:
