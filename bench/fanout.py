@@ -7,18 +7,22 @@ In one run, on this machine, it starts ``chatbus serve`` exactly as users
 start it (SQLite store, default plugins, rate limits raised through settings
 so they do not throttle the load) and the baseline server
 (``bench/baseline_server.py``), and drives both with the same load generator
-(``bench/loadgen.py``, in separate processes) through four scenarios:
+(``bench/loadgen.py``, in separate processes) through five scenarios:
 
 1. 100 clients: the highest input rate at which every client still receives
    every message; deliveries/s, latency p50/p99, server CPU per delivery.
 2. 1,000 clients, 20 messages/s in: latency p50/p99/max.
 3. 10,000 idle signed-in connections: server memory per connection.
 4. scenario 1's load plus one client that never reads: the others' latency.
+5. 100 clients at one fixed input rate for every server and compression
+   setting: CPU and bytes on the wire per delivery for the same work.
 
 Every figure is the median of the repetitions, and chatbus / baseline is the
 median of the ratios taken within each repetition, so the noise of a shared
-machine mostly cancels. Both compression settings are measured. A table is
-printed and the same figures are written as JSON (``--json``).
+machine mostly cancels. Both compression settings are measured, and a last
+table puts the four servers side by side (chatbus and the baseline, each
+without and with permessage-deflate) with chatbus's cost of compression. The
+tables are printed and the same figures are written as JSON (``--json``).
 """
 
 from __future__ import annotations
@@ -66,6 +70,9 @@ TARGETS = {
     "s3_one_user_kib_per_connection": (2.0, False),
 }
 S4_LIMIT = 1.5
+# Compression is chatbus's default only while it costs at most this much CPU
+# per delivery, against no compression, at the same load (and saves bytes).
+DEFLATE_CPU_LIMIT = 1.3
 
 
 class BenchError(Exception):
@@ -93,9 +100,11 @@ class Options:
     s3_seconds: float = 120.0
     s4_fraction: float = 0.7
     s4_seconds: float = 20.0
+    s5_rate: float = 300.0
+    s5_seconds: float = 5.0
     nice: int = 0
     read_quantum: float = 0.002
-    scenarios: tuple[int, ...] = (1, 2, 3, 4)
+    scenarios: tuple[int, ...] = (1, 2, 3, 4, 5)
     json_path: Path = HERE / "results" / "fanout.json"
     keep_logs: bool = False
 
@@ -111,6 +120,7 @@ class Options:
             s3_connections=500,
             s3_seconds=30.0,
             s4_seconds=1.5,
+            s5_seconds=1.5,
         )
         for key, value in changes.items():
             setattr(base, key, value)
@@ -618,6 +628,24 @@ def slow_reader(load: Load, server: Server, opts: Options, s1_rate: float) -> di
     return {"control": control, "trial": result, "slow_client": fate}
 
 
+def same_load(load: Load, server: Server, opts: Options) -> TrialResult:
+    """Scenario 5: scenario 1's clients at one fixed rate, the same for every
+    server and compression setting, so CPU and bytes per delivery compare
+    the same work (scenario 1 measures each at its own highest rate)."""
+    clients = list(range(opts.s1_clients))
+    joined = load.connect(server, clients)
+    if joined["failed"]:
+        raise BenchError(
+            f"{server.kind}: {joined['failed']} scenario 5 clients could not connect: {joined['failures']}"
+        )
+    server.settle(timeout=15.0)
+    drain = max(2.0, opts.s5_seconds)
+    result = load.trial(server, clients, opts.s1_senders, opts.s5_rate, opts.s5_seconds, drain, opts.read_quantum)
+    log(f"    s5 {server.kind:8} {result.summary()}")
+    server.settle(timeout=15.0)
+    return result
+
+
 def many_clients(load: Load, server: Server, opts: Options) -> TrialResult:
     """Scenario 2: 1,000 clients, 20 messages/s in."""
     clients = list(range(opts.s2_clients))
@@ -689,7 +717,7 @@ def run_block(
     out of its time in an earlier repetition; repeating it would only say
     so again, minutes later)."""
     block: dict[str, Any] = {}
-    if {1, 2, 4} & set(opts.scenarios):
+    if {1, 2, 4, 5} & set(opts.scenarios):
         server = Server(kind, mode, max_connections=max(opts.s2_clients, opts.s1_clients) + 100)
         try:
             if 1 in opts.scenarios:
@@ -697,6 +725,8 @@ def run_block(
                 block["s1"] = search_max_rate(load, server, opts, hint, block["s1_trials"])
             if 4 in opts.scenarios:
                 block["s4"] = slow_reader(load, server, opts, block["s1"].rate)
+            if 5 in opts.scenarios:
+                block["s5"] = same_load(load, server, opts)
             if 2 in opts.scenarios:
                 block["s2"] = many_clients(load, server, opts)
             if not server.alive():
@@ -734,6 +764,13 @@ def figures_of(block: dict[str, Any]) -> dict[str, float]:
             s1_generator_us_per_delivery=s1.client_cpu_us,
             s1_payload_bytes=s1.payload_bytes,
             s1_wire_bytes=s1.wire_bytes,
+        )
+    s5: TrialResult | None = block.get("s5")
+    if s5 is not None:
+        out.update(
+            s5_p99_ms=s5.p99_ms,
+            s5_server_us_per_delivery=s5.server_cpu_us,
+            s5_wire_bytes=s5.wire_bytes,
         )
     s2: TrialResult | None = block.get("s2")
     if s2 is not None:
@@ -773,6 +810,7 @@ def correctness_of(block: dict[str, Any]) -> dict[str, Any]:
         "s3_held": block["s3"]["held_without_errors"] if "s3" in block else None,
         "s3_one_user_held": block["s3_one_user"]["held_without_errors"] if "s3_one_user" in block else None,
         "s4_others_correct": s4["trial"].correct and s4["control"].correct if s4 else None,
+        "s5_correct": block["s5"].correct if "s5" in block else None,
         "s4_slow_client": s4["slow_client"] if s4 else {},
     }
 
@@ -800,6 +838,9 @@ LABELS = [
     ("s4_p50_ms", "S4 others' latency p50 (ms, one client not reading)", "{:.2f}"),
     ("s4_p99_ms", "S4 others' latency p99 (ms)", "{:.2f}"),
     ("s4_p99_vs_s1", "S4 others' p99 / p99 without it (same server)", "{:.2f}"),
+    ("s5_server_us_per_delivery", "S5 server CPU per delivery (us, same load for all)", "{:.2f}"),
+    ("s5_wire_bytes", "S5 bytes received per delivery (on the wire)", "{:.0f}"),
+    ("s5_p99_ms", "S5 latency p99 (ms)", "{:.2f}"),
 ]
 
 
@@ -839,7 +880,7 @@ def summarize(runs: list[dict[str, Any]], mode: str) -> dict[str, Any]:
     verdicts = [
         c[key]
         for c in checks["chatbus"]
-        for key in ("s1_correct", "s2_correct", "s4_others_correct")
+        for key in ("s1_correct", "s2_correct", "s4_others_correct", "s5_correct")
         if c[key] is not None
     ]
     targets["nothing_lost_or_duplicated"] = {
@@ -887,7 +928,7 @@ def render(summary: dict[str, Any], mode: str, opts: Options, reps: int) -> str:
             line = (
                 f"  {server} rep {i}: s1 {marks[check['s1_correct']]}, s2 {marks[check['s2_correct']]}, "
                 f"s3 {marks[check['s3_held']]}, s3' {marks[check['s3_one_user_held']]}, "
-                f"s4 others {marks[check['s4_others_correct']]}"
+                f"s4 others {marks[check['s4_others_correct']]}, s5 {marks[check['s5_correct']]}"
             )
             slow = check["s4_slow_client"]
             if slow:
@@ -902,6 +943,103 @@ def render(summary: dict[str, Any], mode: str, opts: Options, reps: int) -> str:
                     f"{slow.get('messages_sent_meanwhile', 0)} messages when it read again"
                 )
             lines.append(line)
+    return "\n".join(lines)
+
+
+COLUMNS = (("chatbus", "none"), ("chatbus", "deflate"), ("baseline", "none"), ("baseline", "deflate"))
+SIDE_BY_SIDE = [
+    ("s1_deliveries_per_s", "S1 deliveries/s (100 clients, highest rate kept up)", "{:,.0f}"),
+    ("s2_p99_ms", "S2 latency p99 (ms, 1,000 clients)", "{:.2f}"),
+    ("s3_one_user_kib_per_connection", "S3' memory per idle connection (KiB)", "{:.1f}"),
+    ("s3_kib_per_connection", "S3 same, distinct users (KiB)", "{:.1f}"),
+    ("s1_wire_bytes", "S1 bytes per delivery (on the wire)", "{:.0f}"),
+    ("s5_wire_bytes", "S5 bytes per delivery (on the wire)", "{:.0f}"),
+    ("s5_server_us_per_delivery", "S5 server CPU per delivery (us, same load)", "{:.2f}"),
+    ("s2_server_us_per_delivery", "S2 server CPU per delivery (us, same load)", "{:.2f}"),
+    ("s1_server_us_per_delivery", "S1 server CPU per delivery (us, own top rate)", "{:.2f}"),
+]
+# deflate / none within one server and repetition: (figure, server)
+COMPRESSION_COSTS = [
+    ("s5_server_us_per_delivery", "chatbus"),
+    ("s2_server_us_per_delivery", "chatbus"),
+    ("s5_wire_bytes", "chatbus"),
+    ("s5_server_us_per_delivery", "baseline"),
+    ("s5_wire_bytes", "baseline"),
+]
+
+
+def side_by_side(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The four servers (chatbus and the baseline, without and with
+    compression) from the repetitions that ran both settings: the median of
+    each figure, the median of the deflate / none ratios within each
+    repetition, and whether deflate stays within its cost limit."""
+    reps = [run for run in runs if all(mode in run for mode in MODES)]
+    figures = [{(kind, mode): figures_of(run[mode][kind]) for kind, mode in COLUMNS} for run in reps]
+    table = {
+        key: {f"{kind} {mode}": median([rep[kind, mode][key] for rep in figures]) for kind, mode in COLUMNS}
+        for key, _, _ in SIDE_BY_SIDE
+    }
+    costs = {}
+    for key, kind in COMPRESSION_COSTS:
+        ratios = [
+            rep[kind, "deflate"][key] / rep[kind, "none"][key] if rep[kind, "none"][key] else math.nan
+            for rep in figures
+        ]
+        costs[f"{kind} {key}"] = {"ratio": median(ratios), "runs": ratios}
+    cpu = max(
+        (costs[f"chatbus {key}"]["ratio"] for key in ("s5_server_us_per_delivery", "s2_server_us_per_delivery")),
+        key=lambda value: -math.inf if math.isnan(value) else value,
+    )
+    saved = costs["chatbus s5_wire_bytes"]["ratio"]
+    known = not (math.isnan(cpu) or math.isnan(saved))
+    return {
+        "repetitions": len(reps),
+        "figures": table,
+        "deflate_over_none": costs,
+        "decision": {
+            "cpu_ratio": cpu,
+            "cpu_limit": DEFLATE_CPU_LIMIT,
+            "bytes_ratio": saved,
+            "deflate_default": (cpu <= DEFLATE_CPU_LIMIT and saved < 1.0) if known else None,
+        },
+    }
+
+
+def render_side_by_side(summary: dict[str, Any], opts: Options) -> str:
+    reps = summary["repetitions"]
+    lines = [
+        (
+            f"side by side   (median of {reps} repetition{'s' if reps != 1 else ''}; "
+            f"S5 is {opts.s5_rate:,.0f} msg/s to {opts.s1_clients} clients for every server)"
+        ),
+        f"  {'figure':<52}"
+        + "".join(f" {kind + ' ' + ('plain' if mode == 'none' else mode):>16}" for kind, mode in COLUMNS),
+    ]
+    for key, label, fmt in SIDE_BY_SIDE:
+        row = summary["figures"][key]
+        if all(math.isnan(row[f"{kind} {mode}"]) for kind, mode in COLUMNS):
+            continue
+        lines.append(f"  {label:<52}" + "".join(f" {_fmt(fmt, row[f'{kind} {mode}']):>16}" for kind, mode in COLUMNS))
+    names = {
+        "chatbus s5_server_us_per_delivery": "chatbus CPU per delivery, S5",
+        "chatbus s2_server_us_per_delivery": "chatbus CPU per delivery, S2",
+        "chatbus s5_wire_bytes": "chatbus bytes per delivery, S5",
+        "baseline s5_server_us_per_delivery": "baseline CPU per delivery, S5",
+        "baseline s5_wire_bytes": "baseline bytes per delivery, S5",
+    }
+    lines.append("  deflate / plain (median of the ratios within each repetition):")
+    for key, name in names.items():
+        lines.append(f"    {name:<50} {_fmt('{:.2f}', summary['deflate_over_none'][key]['ratio']):>8}")
+    decision = summary["decision"]
+    verdict = decision["deflate_default"]
+    if verdict is None:
+        lines.append("  compression as the default: not decided (run scenarios 2 and 5 with both settings)")
+    else:
+        lines.append(
+            f"  compression as the default: {'YES' if verdict else 'NO'}: chatbus deflate costs "
+            f"{decision['cpu_ratio']:.2f} x plain CPU per delivery (limit {decision['cpu_limit']:.1f}) "
+            f"and sends {decision['bytes_ratio']:.2f} x the bytes"
+        )
     return "\n".join(lines)
 
 
@@ -1058,6 +1196,9 @@ def run(opts: Options) -> dict[str, Any]:
     summaries = {mode: summarize(runs, mode) for mode in opts.modes}
     elapsed = time.monotonic() - started
     tables = [render(summaries[mode], mode, opts, len(runs)) for mode in opts.modes]
+    both = side_by_side(runs) if set(MODES) <= set(opts.modes) else None
+    if both is not None:
+        tables.append(render_side_by_side(both, opts))
     log("")
     log(f"fanout results: {info['cores']} cores, {elapsed / 60:.1f} minutes" + (" (quick)" if opts.quick else ""))
     for table in tables:
@@ -1070,6 +1211,7 @@ def run(opts: Options) -> dict[str, Any]:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "elapsed_seconds": elapsed,
         "summary": summaries,
+        "side_by_side": both,
         "runs": runs,
     }
     return result
@@ -1086,7 +1228,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--connections", type=int, help="scenario 3 idle connections (default 10,000; quick 1,000)")
     parser.add_argument(
-        "--scenarios", default="1,2,3,4", help="which scenarios to run, e.g. 1,4 (4 needs 1; default all)"
+        "--scenarios", default="1,2,3,4,5", help="which scenarios to run, e.g. 1,4 (4 needs 1; default all)"
     )
     parser.add_argument(
         "--read-quantum",
@@ -1114,9 +1256,9 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     try:
         chosen = {int(part) for part in args.scenarios.split(",") if part.strip()}
     except ValueError:
-        parser.error("--scenarios takes numbers 1 to 4 separated by commas, e.g. 1,4")
-    if not chosen or not chosen <= {1, 2, 3, 4}:
-        parser.error("--scenarios takes numbers 1 to 4 separated by commas, e.g. 1,4")
+        parser.error("--scenarios takes numbers 1 to 5 separated by commas, e.g. 1,4")
+    if not chosen or not chosen <= {1, 2, 3, 4, 5}:
+        parser.error("--scenarios takes numbers 1 to 5 separated by commas, e.g. 1,4")
     if 4 in chosen:
         chosen.add(1)  # scenario 4 runs at scenario 1's rate
     changes["scenarios"] = tuple(sorted(chosen))

@@ -14,7 +14,10 @@ go through the ``websockets`` library's own client protocol (sans I/O), the
 outgoing frames are built and, where negotiated, compressed by it too, and
 incoming frames are split by a few lines below, decompressed by the
 negotiated extension, and each distinct payload is parsed once per process
-(every client of a broadcast receives the same bytes). Sockets are read
+(every client of a broadcast receives the same bytes). When the server
+compresses each message on its own (``server_no_context_takeover``), equal
+compressed bytes always decode to the same text, so those too are
+decompressed once per process instead of once per client. Sockets are read
 straight from ``epoll``, without asyncio's per-read overhead. The generator's
 CPU per delivery is reported next to the server's so that a run where the
 generator was the limit shows it.
@@ -125,6 +128,7 @@ class Client:
         self.handshake = ClientProtocol(parse_uri(url), extensions=enable_client_permessage_deflate(None))
         self.extensions: list[Extension] = []
         self.compressed = False
+        self.shared_inflate = False  # the server keeps no context between messages
         self.sock: socket.socket | None = None
         self.fd = -1
         self.state = _CONNECTING
@@ -368,7 +372,7 @@ class Client:
             pos = end
             if b0 != 0x81:
                 if b0 == 0xC1 and self.compressed:  # a compressed text message
-                    payload = bytes(self.extensions[0].decode(Frame(Opcode.TEXT, payload, True, True)).data)
+                    payload = self._inflate(payload)
                 else:
                     self._control(b0, payload)
                     continue
@@ -409,6 +413,19 @@ class Client:
                         if trial.pending == 0:
                             trial.complete_at = now
 
+    def _inflate(self, payload: bytes) -> bytes:
+        """A compressed message's text, decoded once per process when it does
+        not depend on earlier messages."""
+        if self.shared_inflate:
+            inflated = self.worker.inflated
+            text = inflated.get(payload)
+            if text is None:
+                text = inflated[payload] = bytes(
+                    self.extensions[0].decode(Frame(Opcode.TEXT, payload, True, True)).data
+                )
+            return text
+        return bytes(self.extensions[0].decode(Frame(Opcode.TEXT, payload, True, True)).data)
+
     def _handshake(self, data: bytes) -> bytes:
         """Feed the HTTP response to the websockets client protocol; return what follows it."""
         end = data.find(b"\r\n\r\n")
@@ -430,6 +447,7 @@ class Client:
             return b""
         self.extensions = list(self.handshake.extensions)
         self.compressed = bool(self.extensions)
+        self.shared_inflate = self.compressed and bool(getattr(self.extensions[0], "remote_no_context_takeover", False))
         self.state = _AUTH
         self.send_text(json.dumps({"type": "auth", "data": {"userId": self.user_id}}))
         return rest
@@ -483,6 +501,7 @@ class Worker:
         self.by_fd: dict[int, Client] = {}
         self.clients: dict[int, Client] = {}
         self.cache: dict[bytes, tuple[Any, ...]] = {}
+        self.inflated: dict[bytes, bytes] = {}  # compressed -> text, when the server keeps no context
         self.hist = array("Q", [0]) * HIST_SIZE
         self.trial: Trial | None = None
         self.unexpected = 0
@@ -591,6 +610,7 @@ class Worker:
             done.append(client)
         failed = [c for c in done if not c.authed]
         self.cache.clear()
+        self.inflated.clear()
         return {
             "ok": len(done) - len(failed),
             "failed": len(failed),
@@ -620,6 +640,7 @@ class Worker:
         receive timestamp (the last one's).
         """
         self.cache.clear()
+        self.inflated.clear()
         self.hist = array("Q", [0]) * HIST_SIZE
         self.unexpected = self.error_frames = 0
         self.payload_bytes = self.payloads = self.rx_bytes = 0
