@@ -150,3 +150,20 @@ def test_json_log_lines_when_asked(tmp_path: Path) -> None:
     assert "open the web chat at http://127.0.0.1:" in entry["message"]
     for other in server.stderr.drain():
         json.loads(other)  # every line is one JSON object
+
+
+def test_status_shows_liveness_readiness_and_each_transport(tmp_path: Path) -> None:
+    from tests.support import ChatbusProcess
+
+    with ChatbusProcess("serve", "--port", "0", "--db", str(tmp_path / "chat.db"), cwd=tmp_path) as server:
+        line = server.stderr.wait_for("open the web chat at", timeout=30)
+        url = line.rsplit(" ", 1)[-1]
+        shown = run_chatbus("status", "--url", url)
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert "/healthz: 200 ok" in lines and "/readyz: 200 ready" in lines
+        assert any(row.startswith("websocket") and "healthy" in row for row in lines)
+        answer = json.loads(run_chatbus("status", "--url", url, "--json").stdout)
+        assert answer["healthz"] == {"status": 200, "answer": "ok"}
+        assert answer["readyz"] == {"status": 200, "answer": "ready"}
+        assert server.terminate() == 0

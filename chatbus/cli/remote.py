@@ -131,15 +131,45 @@ def _await_frame(ws: Any, kind: str, timeout: float, accept: Any = None) -> dict
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Print each transport's health; exit 0 when all are healthy, 1 otherwise."""
+    """Print the server's liveness, readiness and each transport's health; exit 0
+    when it is live, ready and every transport is healthy, 1 otherwise."""
+    url = _status_url(args)
+    context = _tls_context(args, url)
+    info = _ws_info(url, args.timeout, context)
+    health = info.get("health") if isinstance(info, dict) else None
+    if not isinstance(health, dict):
+        raise ChatbusError(f"{url} does not report transport health; is that a chatbus server?")
+    base = url.rsplit("/", 1)[0]
+    probes = {path: _probe(f"{base}{path}", args.timeout, context) for path in ("/healthz", "/readyz")}
+    if args.json:
+        info["healthz"], info["readyz"] = (
+            {"status": status, "answer": answer} for status, answer in (probes["/healthz"], probes["/readyz"])
+        )
+        print(json.dumps(info, indent=2))
+    else:
+        state = "running" if info.get("running") else "stopping"
+        print(f"chatbus at {url}: {state}, {info.get('connected_users', 0)} people connected")
+        for path, (status, answer) in probes.items():
+            print(f"{path}: {status} {answer}")
+        rows = [("TRANSPORT", "HEALTH", "DETAIL")]
+        for name, status in sorted(health.items()):
+            ok = isinstance(status, dict) and status.get("healthy") is True
+            detail = str(status.get("detail", "")) if isinstance(status, dict) else ""
+            rows.append((name, "healthy" if ok else "UNHEALTHY", detail))
+        print_table(rows)
+    healthy = all(isinstance(s, dict) and s.get("healthy") is True for s in health.values())
+    probes_ok = all(status == 200 for status, _ in probes.values())
+    return 0 if healthy and probes_ok and info.get("running") else 1
+
+
+def _ws_info(url: str, timeout: float, context: Any) -> Any:
+    """The JSON of ``/ws-info``; a ``ChatbusError`` saying what to check when it cannot be read."""
     import urllib.error
     import urllib.request
 
-    url = _status_url(args)
-    context = _tls_context(args, url)
     try:
-        with urllib.request.urlopen(url, timeout=args.timeout, context=context) as answer:
-            info = json.loads(answer.read().decode("utf-8"))
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as answer:
+            return json.loads(answer.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         raise ChatbusError(
             f"{url} answered {exc.code}; is that a chatbus server (with the websocket transport)?"
@@ -152,19 +182,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise ChatbusError(f"no chatbus server answers at {url} ({reason}); is chatbus serve running there?") from None
     except ValueError:
         raise ChatbusError(f"{url} did not answer with JSON; is that a chatbus server?") from None
-    health = info.get("health") if isinstance(info, dict) else None
-    if not isinstance(health, dict):
-        raise ChatbusError(f"{url} does not report transport health; is that a chatbus server?")
-    if args.json:
-        print(json.dumps(info, indent=2))
-    else:
-        state = "running" if info.get("running") else "stopping"
-        print(f"chatbus at {url}: {state}, {info.get('connected_users', 0)} people connected")
-        rows = [("TRANSPORT", "HEALTH", "DETAIL")]
-        for name, status in sorted(health.items()):
-            ok = isinstance(status, dict) and status.get("healthy") is True
-            detail = str(status.get("detail", "")) if isinstance(status, dict) else ""
-            rows.append((name, "healthy" if ok else "UNHEALTHY", detail))
-        print_table(rows)
-    healthy = all(isinstance(s, dict) and s.get("healthy") is True for s in health.values())
-    return 0 if healthy and info.get("running") else 1
+
+
+def _probe(url: str, timeout: float, context: Any) -> tuple[int, str]:
+    """The status and one-line answer of ``/healthz`` or ``/readyz`` (0 when nothing answered)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as answer:
+            return answer.status, answer.read().decode("utf-8", "replace").strip()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace").strip()
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, f"no answer ({getattr(exc, 'reason', exc)})"
