@@ -1,0 +1,131 @@
+"""Debian's nginx, run by a test as the current user with examples/deploy/nginx.conf.
+
+The site configuration is the example itself, with only what must differ on
+a test machine substituted: loopback ports instead of 80 and 443 (no IPv6
+listeners), the test's chatbus instead of port 8081, and the test's
+certificate instead of certbot's. Each substituted line must be in the
+example exactly once, so an edit there that these tests would no longer
+cover fails here instead of passing unnoticed. Everything else (headers,
+timeouts, locations) is run as written.
+
+The main configuration around it is the test's own scaffolding: one process
+in the foreground (``daemon off``, ``master_process off``), its pid, logs and
+temporary files in the test's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import pytest
+
+from tests.certificates import Certificates
+
+NGINX = Path("/usr/sbin/nginx")
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "deploy" / "nginx.conf"
+
+
+def require_nginx() -> None:
+    """Skip without Debian's nginx; in CI (``CI=true``, where .ci/run installs it) fail instead."""
+    if NGINX.exists():
+        return
+    message = f"{NGINX} not found: install Debian's nginx package (apt-get install nginx)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def site_config(
+    *, https_port: int, http_port: int, chatbus_port: int, certs: Certificates, timeouts: str | None = None
+) -> str:
+    """examples/deploy/nginx.conf for this machine; ``timeouts`` replaces the proxy timeouts (``2s``)."""
+    text = EXAMPLE.read_text()
+    substitutions = {
+        "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
+        "listen [::]:443 ssl;": "",
+        "listen 80;": f"listen 127.0.0.1:{http_port};",
+        "listen [::]:80;": "",
+        "server 127.0.0.1:8081;": f"server 127.0.0.1:{chatbus_port};",
+        "/etc/letsencrypt/live/chat.example.org/fullchain.pem": str(certs.cert),
+        "/etc/letsencrypt/live/chat.example.org/privkey.pem": str(certs.key),
+    }
+    if timeouts is not None:
+        substitutions |= {
+            "proxy_read_timeout 1h;": f"proxy_read_timeout {timeouts};",
+            "proxy_send_timeout 1h;": f"proxy_send_timeout {timeouts};",
+        }
+    for old, new in substitutions.items():
+        assert text.count(old) == 1, f"{EXAMPLE} no longer has {old!r} once; update {__file__}"
+        text = text.replace(old, new)
+    return text
+
+
+class Nginx:
+    """nginx in the foreground with a site configuration, stopped on exit."""
+
+    def __init__(self, folder: Path, site: str, ports: tuple[int, ...]) -> None:
+        folder.mkdir(parents=True)
+        self.folder = folder
+        self.ports = ports
+        (folder / "site.conf").write_text(site)
+        temp = "\n".join(
+            f"    {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        (folder / "nginx.conf").write_text(
+            f"daemon off;\nmaster_process off;\nworker_processes 1;\npid {folder / 'nginx.pid'};\n"
+            f"error_log {folder / 'error.log'} info;\nevents {{\n    worker_connections 256;\n}}\n"
+            f"http {{\n    access_log {folder / 'access.log'};\n{temp}\n    include {folder / 'site.conf'};\n}}\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Self:
+        command = [str(NGINX), "-p", str(self.folder), "-e", str(self.folder / "error.log")]
+        self.process = subprocess.Popen(
+            [*command, "-c", str(self.folder / "nginx.conf")],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not all(self._accepts(port) for port in self.ports):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.__exit__(None, None, None)
+                raise AssertionError(f"nginx did not start:\n{self.errors()}")
+            time.sleep(0.05)
+        return self
+
+    @staticmethod
+    def _accepts(port: int) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    def errors(self) -> str:
+        path = self.folder / "error.log"
+        return path.read_text() if path.exists() else "(no error log)"
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
