@@ -9,7 +9,9 @@ Where things are: ``server.py`` runs the transport (listening, each
 connection's frames, signing in); ``broadcast.py`` writes deliveries to every
 connection; ``connection.py`` is the connection class and everything that
 reaches into websockets' internals; ``wire.py`` reads client frames;
-``frames.py`` builds server frames; ``http.py`` answers plain HTTP.
+``frames.py`` builds server frames; ``http.py`` answers plain HTTP;
+``tls.py`` builds the TLS context of ``certfile``/``keyfile``; ``proxies.py``
+finds a client's address behind a trusted reverse proxy.
 """
 
 from __future__ import annotations
