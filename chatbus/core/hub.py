@@ -27,6 +27,7 @@ from .loader import Loader, PluginInfo, describe_error
 from .message import (
     DEFAULT_ROOM,
     SYSTEM_SENDER,
+    TEAM,
     Agent,
     AgentStatusName,
     Credentials,
@@ -35,6 +36,7 @@ from .message import (
     Kind,
     Message,
     Typing,
+    name_key,
 )
 from .metrics import Metrics
 from .pipeline import Pipeline
@@ -48,6 +50,9 @@ from .transport import Reporting, Transport
 __all__ = ["Hub", "Member"]
 
 log = logging.getLogger("chatbus.hub")
+
+#: The suffix mentions drop (``@alice-bot`` is ``alice``) when no ``mentions`` plugin says otherwise.
+_MENTION_SUFFIX = "-bot"
 
 #: Seconds ``/readyz`` waits for the store before saying it does not answer.
 _READY_TIMEOUT = 2.0
@@ -329,14 +334,34 @@ class Hub:
         if not isinstance(identity, Identity):
             log.error("on_auth returned %r instead of an Identity", identity)
             raise AuthError("Authentication is misconfigured on the server; tell its operator.")
-        if identity.kind == "human" and (
-            identity.user_id in self.agents
-            or identity.user_id == SYSTEM_SENDER
-            # hired from the command line since the roster was last read
-            or (self.running and await self.store.get_agent(identity.user_id) is not None)
-        ):
-            raise AuthError(f"The name {identity.user_id!r} belongs to an agent; choose another user id.")
+        if identity.kind == "human":
+            await self._refuse_reserved(identity.user_id)
         return identity
+
+    async def _refuse_reserved(self, user_id: str) -> None:
+        """A person may not take the name of an agent, ``system`` or ``team``, nor
+        one that differs from it only by case, Unicode form, look-alike letters
+        or the suffix the mention parser strips (``Alice``, a Cyrillic ``аlice``,
+        ``alice-bot``; the suffix is the ``mentions`` plugin's ``strip_suffix``):
+        mentions and replies would reach the wrong one."""
+        key = name_key(user_id)
+        keys = {key}
+        suffix = name_key(str(getattr(self.plugin_settings("mentions"), "strip_suffix", _MENTION_SUFFIX)))
+        if suffix and key.endswith(suffix) and len(key) > len(suffix):
+            keys.add(key[: -len(suffix)].rstrip(".-"))
+        reserved = {name_key(name): name for name in self.agents}
+        for name in (SYSTEM_SENDER, TEAM):
+            reserved[name_key(name)] = name
+        taken = next((reserved[key] for key in keys if key in reserved), None)
+        # hired from the command line since the roster was last read
+        if taken is None and self.running and await self.store.get_agent(user_id) is not None:
+            taken = user_id
+        if taken is None:
+            return
+        whose = "is reserved" if taken in (SYSTEM_SENDER, TEAM) else "belongs to an agent"
+        if taken == user_id:
+            raise AuthError(f"The name {user_id!r} {whose}; choose another user id.")
+        raise AuthError(f"The name {user_id!r} is too close to {taken!r}, which {whose}; choose another user id.")
 
     async def connect(self, identity: Identity, transport: str) -> None:
         """A connection for ``identity`` opened; the first one puts them online."""

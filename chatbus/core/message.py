@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from typing import Any, Literal
 __all__ = [
     "DEFAULT_ROOM",
     "SYSTEM_SENDER",
+    "TEAM",
     "USER_ID_PATTERN",
     "Agent",
     "AgentStatus",
@@ -25,6 +27,7 @@ __all__ = [
     "Presence",
     "RateDecision",
     "Typing",
+    "name_key",
     "utcnow",
     "valid_name",
 ]
@@ -34,14 +37,43 @@ AgentStatusName = Literal["idle", "working", "stuck", "completed"]
 
 DEFAULT_ROOM = "general"
 SYSTEM_SENDER = "system"
+#: The name that mentions everyone; nobody may take it.
+TEAM = "team"
 
 #: User ids, agent names and room names: 1-64 letters, digits, ``_``, ``-``, ``.``.
 USER_ID_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
 def valid_name(value: object) -> bool:
-    """True when ``value`` is a string usable as a user id, agent name or room."""
-    return isinstance(value, str) and USER_ID_PATTERN.fullmatch(value) is not None
+    """True when ``value`` is a string usable as a user id, agent name or room:
+    1-64 letters, digits, ``_``, ``-``, ``.``, with at least one letter or digit
+    (``..`` would be a path, not a name)."""
+    return isinstance(value, str) and USER_ID_PATTERN.fullmatch(value) is not None and not _NO_ALNUM.fullmatch(value)
+
+
+_NO_ALNUM = re.compile(r"[_.\-]+")
+
+#: Look-alike letters of other scripts, as the Latin letter they pass for (Cyrillic and Greek).
+_CONFUSABLES = str.maketrans(
+    {
+        # Cyrillic
+        "\u0430": "a", "\u0435": "e", "\u043e": "o", "\u0440": "p", "\u0441": "c", "\u0443": "y",
+        "\u0445": "x", "\u0456": "i", "\u0458": "j", "\u0455": "s", "\u0501": "d", "\u051b": "q",
+        "\u051d": "w", "\u043a": "k", "\u043c": "m", "\u043d": "h", "\u0442": "t", "\u0432": "b",
+        "\u0454": "e", "\u04cf": "l", "\u0491": "r",
+        # Greek
+        "\u03b1": "a", "\u03bf": "o", "\u03c1": "p", "\u03c4": "t", "\u03c5": "u", "\u03bd": "v",
+        "\u03ba": "k", "\u03b9": "i", "\u03b5": "e", "\u03c7": "x", "\u03b7": "n",
+    }
+)  # fmt: skip
+
+
+def name_key(name: str) -> str:
+    """What two names are compared by when one may pose as the other: Unicode
+    normalised (NFKC), case folded, and look-alike Cyrillic and Greek letters
+    read as the Latin ones they resemble. ``ALICE``, ``Alice`` and a Cyrillic
+    ``аlice`` all give ``alice``."""
+    return unicodedata.normalize("NFKC", name).casefold().translate(_CONFUSABLES)
 
 
 def utcnow() -> datetime:

@@ -14,12 +14,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidMessage
-from .message import SYSTEM_SENDER, Agent, AgentStatus, AgentStatusName, Event, Identity, Kind, Presence, valid_name
+from .message import (
+    SYSTEM_SENDER,
+    TEAM,
+    Agent,
+    AgentStatus,
+    AgentStatusName,
+    Event,
+    Identity,
+    Kind,
+    Presence,
+    name_key,
+    valid_name,
+)
 from .store import Store
 
 __all__ = ["AGENT_STATUSES", "Member", "Roster"]
 
 AGENT_STATUSES: tuple[AgentStatusName, ...] = ("idle", "working", "stuck", "completed")
+_RESERVED = frozenset({name_key(SYSTEM_SENDER), name_key(TEAM)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +118,17 @@ class Roster:
     def is_online(self, user_id: str) -> bool:
         return user_id in self._online or user_id in self.agents
 
-    def is_person_online(self, user_id: str) -> bool:
-        entry = self._online.get(user_id)
-        return entry is not None and entry[0].kind == "human"
+    def person_named(self, name: str) -> str | None:
+        """The id of a person online whose name is ``name`` or could pass for it
+        (see :func:`~chatbus.core.message.name_key`), else None."""
+        entry = self._online.get(name)
+        if entry is not None:
+            return name if entry[0].kind == "human" else None
+        key = name_key(name)
+        return next(
+            (user for user, (identity, _) in list(self._online.items()) if identity.is_human and name_key(user) == key),
+            None,
+        )
 
     def members(self) -> tuple[Member, ...]:
         """Everyone here now: connected people, then hired agents.
@@ -138,10 +159,11 @@ class Roster:
 
     async def hire(self, name: str, role: str, command: Sequence[str] | None = None) -> Agent:
         """Add an agent to the roster, or update its role and command."""
-        if not valid_name(name) or name == SYSTEM_SENDER:
-            raise InvalidMessage("Agent names are 1-64 letters, digits, '_', '-' or '.', and not 'system'.")
-        if self.is_person_online(name):
-            raise InvalidMessage(f"{name!r} is a person who is online now; choose another agent name.")
+        if not valid_name(name) or name_key(name) in _RESERVED:
+            raise InvalidMessage("Agent names are 1-64 letters, digits, '_', '-' or '.', and not 'system' or 'team'.")
+        person = self.person_named(name)
+        if person is not None:
+            raise InvalidMessage(f"{person!r} is a person who is online now; choose another agent name.")
         previous = self.agents.get(name) or await self.store.get_agent(name)
         agent = Agent(name, role, tuple(command) if command else None)
         if previous is not None:

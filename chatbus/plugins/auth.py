@@ -15,13 +15,17 @@ Either way, a transport that has verified a user itself (Telegram does) passes
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from chatbus import AuthError, ConfigError, Credentials, Hub, Identity, PluginSettings, Reachable, hookimpl, valid_name
+from chatbus.core.settings import split_names
 
 __all__ = ["AuthSettings", "Authenticator", "TokenGrant"]
+
+log = logging.getLogger("chatbus.auth")
 
 _BAD_USER_ID = "User ids are 1-64 letters, digits, '_', '-' or '.'; choose another one."
 
@@ -49,6 +53,13 @@ class AuthSettings(PluginSettings):
     mode: Literal["open", "token"] = "open"
     tokens: dict[str, TokenGrant] = Field(default_factory=dict)
     allow_open_public: bool = False
+    #: Open mode: the roles a client may claim (None: any, as the earlier system allowed).
+    open_roles: list[str] | None = None
+
+    @field_validator("open_roles", mode="before")
+    @classmethod
+    def _roles_from_text(cls, value: Any) -> Any:
+        return split_names(value)
 
     @field_validator("tokens", mode="before")
     @classmethod
@@ -68,11 +79,27 @@ class Authenticator:
     settings_model = AuthSettings
 
     def __init__(self, settings: AuthSettings) -> None:
+        if settings.mode == "token" and not settings.tokens:
+            raise ConfigError(
+                "token authentication is on but no tokens are configured, so nobody could ever join; set "
+                'CHATBUS_AUTH__TOKENS=\'{"TOKEN": {"userId": "alice", "role": "developer"}}\' (or tokens in '
+                "[auth] of chatbus.toml), or use CHATBUS_AUTH__MODE=open on a trusted network"
+            )
         self.settings = settings
 
     @hookimpl(trylast=True)
     def on_startup(self, hub: Hub) -> None:
-        if self.settings.mode != "open" or self.settings.allow_open_public:
+        if self.settings.mode != "open":
+            return
+        workers = sorted(name for name, agent in hub.agents.items() if agent.command)
+        if workers:
+            log.warning(
+                "open authentication: anyone who can reach this chat can give work to %s, whose worker commands "
+                "run on this machine; use token auth (CHATBUS_AUTH__MODE=token with CHATBUS_AUTH__TOKENS) "
+                "to choose who can",
+                ", ".join(workers),
+            )
+        if self.settings.allow_open_public:
             return
         for transport in hub.transports.values():
             if isinstance(transport, Reachable) and transport.listens_publicly():
@@ -98,4 +125,8 @@ class Authenticator:
             return Identity(grant.user_id, grant.role, "human")
         if not valid_name(user_id):
             raise AuthError(_BAD_USER_ID)
-        return Identity(user_id, _role(credentials.role), "human")
+        role = _role(credentials.role)
+        allowed = self.settings.open_roles
+        if allowed is not None and credentials.role not in (None, "") and role not in allowed:
+            raise AuthError(f"The role {role!r} cannot be chosen here; choose one of {', '.join(allowed)}.")
+        return Identity(user_id, role, "human")
