@@ -227,17 +227,22 @@ class Hub:
                 raise TransportError(f"transport {transport.name!r} could not start: {reason}") from exc
             started.append(transport)
 
-    async def stop(self, timeout: float = 10.0) -> None:
-        """Deliver what is queued, stop transports, run ``on_shutdown``, close the store."""
+    async def stop(self, timeout: float = 10.0, *, restart_in: float | None = None) -> None:
+        """Take nothing new, deliver what was accepted, stop transports, run ``on_shutdown``, close
+        the store; ``restart_in``: seconds until clients should come back (WebSocket: 1012, not 1001)."""
         if not self._running or self._stopping:
             return
-        self._stopping = True
+        self._stopping = True  # from here ``receive`` and ``send`` refuse new messages
         self._started_event.clear()
         try:
+            await _stop_all(self.transports.values(), "stop_accepting", restart_in=restart_in)
+            log.info("stopping 1/3: no new connections or messages are taken")
             await self._tasks.cancel_background()
             await self._tasks.wait(timeout / 2)
             await self._deliveries.drain(timeout / 2)
+            log.info("stopping 2/3: messages up to id %d are stored and handed to the transports", self.store.last_id)
             await _stop_all(list(self.transports.values()))
+            log.info("stopping 3/3: transports stopped")
             await self._deliveries.stop()
             await self.hooks.shutdown(self)
             await self._tasks.wait(timeout / 2)
@@ -446,9 +451,11 @@ async def _gather(pending: list[Awaitable[Any]]) -> None:
     await asyncio.gather(*pending)
 
 
-async def _stop_all(transports: Iterable[Transport]) -> None:
+async def _stop_all(transports: Iterable[Transport], step: str = "stop", **options: Any) -> None:
+    """Call ``step`` on each transport that has it (``stop_accepting`` is optional), logging failures."""
     for transport in transports:
         try:
-            await transport.stop()
+            if (method := getattr(transport, step, None)) is not None:
+                await method(**options)
         except Exception:
-            log.exception("transport %r failed to stop cleanly", transport.name)
+            log.exception("transport %r failed to %s cleanly", transport.name, step.replace("_", " "))

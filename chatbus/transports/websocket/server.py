@@ -28,6 +28,7 @@ from chatbus.core.transport import BaseTransport, Health, TransportSettings
 
 from . import http as routes
 from .broadcast import Broadcaster
+from .closing import Closing, close_all
 from .connection import ChatConnection, offered_extensions
 from .frames import (
     Roster,
@@ -81,6 +82,8 @@ class WebSocketTransport(BaseTransport):
         self._fan_out = Broadcaster(self.settings)
         self._roster = Roster(self.settings.presence_limit)
         self._port: int | None = None
+        #: Set by :meth:`stop_accepting`: how :meth:`stop` will close the clients.
+        self._closing: Closing | None = None
         self._handlers: dict[str, Handler] = {
             "auth": self._on_auth,
             "message": self._on_message,
@@ -147,28 +150,30 @@ class WebSocketTransport(BaseTransport):
             ssl=server_context(s) if s.tls else None,
         )
 
+    async def stop_accepting(self, *, restart_in: float | None = None) -> None:
+        """Take no new connection or message (the first step of stopping, see
+        :mod:`.closing`); ``restart_in`` makes :meth:`stop` close with 1012 and
+        ``service restart; reconnect in N s`` instead of 1001."""
+        server = self._server
+        if server is None or self._closing is not None:
+            return
+        self._closing = Closing.after(restart_in)
+        server.close(close_connections=False)
+        await asyncio.sleep(0)  # the library closes the listening socket in a task: let it run now
+        log.info("no longer accepting connections or messages on %s", self.url)
+
     async def stop(self) -> None:
-        """Close every connection with 1001 (going away) and stop listening."""
-        server, self._server = self._server, None
+        """Close every connection, each after the messages stored so far, and stop listening."""
+        server = self._server
         if server is None:
             return
-        self._fan_out.live.clear()
-        server.close()
-        try:
-            async with asyncio.timeout(self.settings.close_timeout + 1):
-                await server.wait_closed()
-        except TimeoutError:
-            # Clients that stopped reading never see the close frame: drop them.
-            for connection in list(self._connections):
-                connection.drop()
-            try:
-                async with asyncio.timeout(self.settings.close_timeout):
-                    await server.wait_closed()
-            except TimeoutError:
-                log.warning("%d connection(s) did not finish closing", len(self._connections))
-        await self._fan_out.aclose()
+        await self.stop_accepting()
+        closing = self._closing or Closing.after(None)
+        last_id = self.hub.store.last_id if self.hub is not None else 0
+        closed = await close_all(server, self._fan_out, last_id, closing, self.settings.close_timeout)
+        self._server, self._closing = None, None
         await super().stop()
-        log.info("WebSocket transport stopped")
+        log.info("closed %d connection(s) with %d (%s); stopped", closed, closing.code, closing.reason)
 
     def is_connected(self) -> bool:
         return self._server is not None and self._server.is_serving()
@@ -398,6 +403,8 @@ class WebSocketTransport(BaseTransport):
 
     async def _on_message(self, connection: ChatConnection, data: dict[str, Any]) -> None:
         hub = self._running_hub()
+        if self._closing is not None:
+            raise TransportError(self._closing.refusal)
         assert connection.identity is not None
         frame = parse_message(data)
         # ``mentions`` from the client are advisory only: the server parses
