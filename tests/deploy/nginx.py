@@ -10,7 +10,7 @@ timeouts, locations) is run as written.
 
 The main configuration around it is the test's own scaffolding: one process
 in the foreground (``daemon off``, ``master_process off``), its pid, logs and
-temporary files in the test's folder.
+temporary files in the test's folder, ports picked free on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -73,13 +74,18 @@ def site_config(
 
 
 class Nginx:
-    """nginx in the foreground with a site configuration, stopped on exit."""
+    """nginx in the foreground with a site configuration, stopped on exit.
 
-    def __init__(self, folder: Path, site: str, ports: tuple[int, ...]) -> None:
+    ``site(https_port, http_port)`` writes the site for two free loopback
+    ports; when another program takes one of them before nginx binds it,
+    nginx is started again on two others.
+    """
+
+    def __init__(self, folder: Path, site: Callable[[int, int], str]) -> None:
         folder.mkdir(parents=True)
         self.folder = folder
-        self.ports = ports
-        (folder / "site.conf").write_text(site)
+        self.site = site
+        self.https_port = self.http_port = 0
         temp = "\n".join(
             f"    {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         )
@@ -91,6 +97,16 @@ class Nginx:
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Self:
+        for _ in range(3):
+            self.https_port, self.http_port = free_port(), free_port()
+            (self.folder / "site.conf").write_text(self.site(self.https_port, self.http_port))
+            if self._start():
+                return self
+        raise AssertionError(f"nginx found no free ports in three tries:\n{self.errors()}")
+
+    def _start(self) -> bool:
+        """Start nginx; False when a port was taken meanwhile."""
+        (self.folder / "nginx.pid").unlink(missing_ok=True)
         command = [str(NGINX), "-p", str(self.folder), "-e", str(self.folder / "error.log")]
         self.process = subprocess.Popen(
             [*command, "-c", str(self.folder / "nginx.conf")],
@@ -99,17 +115,23 @@ class Nginx:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
-        while not all(self._accepts(port) for port in self.ports):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.__exit__(None, None, None)
+        # nginx writes its pid file once it has bound every port, so the ports answer nginx itself.
+        while not (self.folder / "nginx.pid").exists() or not self._accepts(self.https_port, self.http_port):
+            if self.process.poll() is not None:
+                if "Address already in use" in self.errors():
+                    return False
                 raise AssertionError(f"nginx did not start:\n{self.errors()}")
+            if time.monotonic() > deadline:
+                self.__exit__(None, None, None)
+                raise AssertionError(f"nginx did not start within 10 s:\n{self.errors()}")
             time.sleep(0.05)
-        return self
+        return True
 
     @staticmethod
-    def _accepts(port: int) -> bool:
+    def _accepts(*ports: int) -> bool:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            for port in ports:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
         except OSError:
             return False
         return True

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import socket
 import time
@@ -29,11 +30,12 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.certificates import Certificates, make_certificates
 from tests.support import ChatbusProcess, chatbus_env
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, join, message_items, send
 
 from .nginx import EXAMPLE, Nginx, free_port, require_nginx, site_config
 
 EXAMPLE_TOML = EXAMPLE.with_name("chatbus.toml")
-TIMEOUT = 10.0
+TIMEOUT = 20.0
 TOKENS = {"alice-token": {"userId": "alice"}, "bob-token": {"userId": "bob"}}
 LISTENING = re.compile(r"listening on ws://127\.0\.0\.1:(\d+)/")
 
@@ -60,12 +62,15 @@ def deployed(
     with ChatbusProcess(*command, env=chatbus_env(variables), cwd=folder) as server:
         match = LISTENING.search(server.stderr.wait_for("listening on", 30))
         assert match is not None, server.stderr.lines
-        port, https_port, http_port = int(match.group(1)), free_port(), free_port()
-        site = site_config(
-            https_port=https_port, http_port=http_port, chatbus_port=port, certs=certs, timeouts=timeouts
-        )
-        with Nginx(folder / "nginx", site, (https_port, http_port)):
-            yield server, port, https_port
+        port = int(match.group(1))
+
+        def site(https_port: int, http_port: int) -> str:
+            return site_config(
+                https_port=https_port, http_port=http_port, chatbus_port=port, certs=certs, timeouts=timeouts
+            )
+
+        with Nginx(folder / "nginx", site) as nginx:
+            yield server, port, nginx.https_port
         assert server.terminate() == 0
 
 
@@ -142,11 +147,53 @@ def test_through_nginx_the_page_loads_and_people_chat_with_direct_clients(tmp_pa
     assert not [line for line in server.stderr.lines if "203.0.113." in line or "Traceback" in line]
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, as tests/web uses it (skipped without it, failing in CI)."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: install it with `apt-get install chromium`"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def test_the_web_page_works_through_nginx(tmp_path: Path, certs: Certificates, browser: Any) -> None:
+    """The bundled page, loaded over https from nginx, opens its wss connection through nginx too."""
+    from playwright.sync_api import expect
+
+    with deployed(tmp_path, certs, "browser") as (_, port, https_port):
+        # The browser does not know the test's authority; everything else is as for a person.
+        context = browser.new_context(ignore_https_errors=True)
+        context.set_default_timeout(WAIT_MS)
+        errors: list[str] = []
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"https://127.0.0.1:{https_port}/")
+        join(page, "alice", token="alice-token")
+        bob = Person(f"ws://127.0.0.1:{port}/", "bob-token", "127.0.0.3")
+        send(page, "typed in the browser")
+        assert bob.expect("message", "typed in the browser")["sender"] == "alice"
+        bob.say("seen in the browser")
+        expect(message_items(page, "seen in the browser")).to_have_count(1)
+        bob.ws.close()
+        context.close()
+        assert errors == []
+
+
 def test_plain_http_is_sent_to_https(tmp_path: Path, certs: Certificates) -> None:
-    https_port, http_port = free_port(), free_port()
-    site = site_config(https_port=https_port, http_port=http_port, chatbus_port=free_port(), certs=certs)
-    with Nginx(tmp_path / "nginx", site, (https_port, http_port)):
-        plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=TIMEOUT)
+    def site(https_port: int, http_port: int) -> str:
+        return site_config(https_port=https_port, http_port=http_port, chatbus_port=free_port(), certs=certs)
+
+    with Nginx(tmp_path / "nginx", site) as nginx:
+        plain = http.client.HTTPConnection("127.0.0.1", nginx.http_port, timeout=TIMEOUT)
         plain.request("GET", "/?room=dev", headers={"Host": "chat.example.org"})
         answer = plain.getresponse()
         assert (answer.status, answer.getheader("Location")) == (301, "https://chat.example.org/?room=dev")
@@ -213,11 +260,13 @@ def test_the_proxy_sends_what_chatbus_needs(tmp_path: Path, certs: Certificates)
         upstream.bind(("127.0.0.1", 0))
         upstream.listen()
         upstream.settimeout(TIMEOUT)
-        https_port, http_port = free_port(), free_port()
-        site = site_config(
-            https_port=https_port, http_port=http_port, chatbus_port=upstream.getsockname()[1], certs=certs
-        )
-        with Nginx(tmp_path / "nginx", site, (https_port,)):
+        chatbus_port = upstream.getsockname()[1]
+
+        def site(https_port: int, http_port: int) -> str:
+            return site_config(https_port=https_port, http_port=http_port, chatbus_port=chatbus_port, certs=certs)
+
+        with Nginx(tmp_path / "nginx", site) as nginx:
+            https_port = nginx.https_port
             browser = http.client.HTTPSConnection(
                 "127.0.0.1", https_port, context=certs.client_context(), timeout=TIMEOUT
             )

@@ -124,7 +124,10 @@ def test_the_unit_sandboxes_chatbus() -> None:
         assert re.search(rf"^#.*{re.escape(option)}", comments, re.MULTILINE), option
 
 
-def test_the_example_settings_load_and_fit_the_unit_and_the_proxy() -> None:
+def test_the_example_settings_load_and_fit_the_unit_and_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tokens come from /etc/chatbus/chatbus.env, as the unit's EnvironmentFile.
+    assert one("EnvironmentFile") == "-/etc/chatbus/chatbus.env"
+    monkeypatch.setenv("CHATBUS_AUTH__TOKENS", '{"s3cret": {"userId": "alice", "role": "manager"}}')
     settings = Settings.load(TOML)
     hub = Hub(settings)
     transport = hub.transports["websocket"]
