@@ -20,6 +20,12 @@ __all__ = ["cmd_plugins", "cmd_serve"]
 
 log = logging.getLogger("chatbus.cli")
 
+#: Seconds that clients are told to wait before reconnecting when SIGTERM or
+#: SIGINT stops ``chatbus serve``: a supervisor usually starts it again at once,
+#: and clients spread their reconnects over this time (the base of their backoff).
+RESTART_RETRY_AFTER = 2.0
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 
 def cmd_serve(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {}
@@ -58,26 +64,42 @@ def _raise_open_file_limit() -> None:
 
 
 async def _serve(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT, then stop gracefully (see :meth:`Hub.stop`) and
+    return 0: a supervisor that stops or restarts chatbus sees a clean exit."""
     _raise_open_file_limit()
     hub = Hub(settings)
+    received: list[str] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+
+    def on_signal(signum: signal.Signals) -> None:
+        if stop.is_set():
+            log.info("%s received again: still stopping; it takes at most a few seconds", signum.name)
+            return
+        received.append(signum.name)
+        stop.set()
+
+    for signum in _STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
     try:
         await hub.start()
     except BaseException:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
         raise
     log.info("chatbus %s is running; press Ctrl+C to stop", __version__)
     try:
         await stop.wait()
-        log.info("stopping")
+        log.info(
+            "%s received: stopping gracefully; clients are told to reconnect in %g s",
+            received[0],
+            RESTART_RETRY_AFTER,
+        )
     finally:
-        await hub.stop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        await hub.stop(restart_in=RESTART_RETRY_AFTER)
+        for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
+    log.info("chatbus stopped")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""A real ``chatbus serve`` process: SIGTERM closes clients with 1001, exits 0, and loses nothing."""
+"""A real ``chatbus serve`` process: SIGTERM closes clients with 1012 (service restart), exits 0, and loses nothing."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ async def chatbus_serve(db: Path) -> AsyncIterator[Process]:
             await proc.wait()
 
 
-async def test_sigterm_closes_with_1001_and_a_restart_returns_everything(tmp_path: Path) -> None:
+async def test_sigterm_closes_with_1012_and_a_restart_returns_everything(tmp_path: Path) -> None:
     db = tmp_path / "chat.db"
     sent: list[tuple[int, str, str]] = []
     async with chatbus_serve(db) as server:
@@ -99,7 +99,7 @@ async def test_sigterm_closes_with_1001_and_a_restart_returns_everything(tmp_pat
         status = await server.terminate()
         for client in (alice, bob):
             code, _ = await client.closed()
-            assert code == 1001
+            assert code == 1012
         assert status == 0, "".join(server.log)
     assert [s[0] for s in sent] == [1, 2, 3, 4, 5, 6]
 
