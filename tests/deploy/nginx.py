@@ -82,6 +82,7 @@ class Nginx:
     """
 
     def __init__(self, folder: Path, site: Callable[[int, int], str]) -> None:
+        require_nginx()
         folder.mkdir(parents=True)
         self.folder = folder
         self.site = site

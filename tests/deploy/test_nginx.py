@@ -40,11 +40,6 @@ TOKENS = {"alice-token": {"userId": "alice"}, "bob-token": {"userId": "bob"}}
 LISTENING = re.compile(r"listening on ws://127\.0\.0\.1:(\d+)/")
 
 
-@pytest.fixture(autouse=True)
-def _nginx_installed() -> None:
-    require_nginx()
-
-
 @pytest.fixture
 def certs(tmp_path: Path) -> Certificates:
     return make_certificates(tmp_path / "tls")
@@ -55,6 +50,7 @@ def deployed(
     tmp_path: Path, certs: Certificates, name: str, *, timeouts: str | None = None, **env: str
 ) -> Iterator[tuple[ChatbusProcess, int, int]]:
     """chatbus with the example settings behind nginx with the example site: (chatbus, its port, nginx's https port)."""
+    require_nginx()
     folder = tmp_path / name
     folder.mkdir()
     variables = {"CHATBUS_AUTH__TOKENS": json.dumps(TOKENS), "CHATBUS_AGENTS__WORKDIR": str(folder / "agents"), **env}
