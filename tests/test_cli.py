@@ -60,8 +60,17 @@ def test_unknown_command_line_flags_are_a_usage_error() -> None:
 
 def test_agents_roster_from_the_command_line(tmp_path: Path) -> None:
     db = str(tmp_path / "chat.db")
-    hired = run_chatbus("agents", "hire", "alice", "developer", "--command", 'opencode run "{task}"', "--db", db)
+    missing = run_chatbus("agents", "list", "--db", db)
+    assert missing.returncode == 1 and "there is no database at" in missing.stderr
+    assert not Path(db).exists()  # nothing was created silently
+    hired = run_chatbus(
+        "agents", "hire", "alice", "developer", "--command", 'opencode run "{task}"', "--db", db, "--create"
+    )
     assert hired.returncode == 0, hired.stderr
+    assert hired.stdout.startswith("hired alice (developer)")
+    again = run_chatbus("agents", "hire", "alice", "lead developer", "--db", db)
+    assert again.stdout.startswith("updated alice (lead developer)")
+    again = run_chatbus("agents", "hire", "alice", "developer", "--command", 'opencode run "{task}"', "--db", db)
     listed = run_chatbus("agents", "list", "--json", "--db", db)
     roster = json.loads(listed.stdout)
     assert roster == [
@@ -167,3 +176,26 @@ def test_status_shows_liveness_readiness_and_each_transport(tmp_path: Path) -> N
         assert answer["healthz"] == {"status": 200, "answer": "ok"}
         assert answer["readyz"] == {"status": 200, "answer": "ready"}
         assert server.terminate() == 0
+
+
+def test_hiring_into_another_database_than_the_running_servers_warns(tmp_path: Path) -> None:
+    from tests.support import ChatbusProcess
+
+    port = _free_port()
+    with ChatbusProcess("serve", "--port", str(port), "--db", str(tmp_path / "served.db"), cwd=tmp_path) as server:
+        server.stderr.wait_for("open the web chat at", timeout=30)
+        env = chatbus_env({"CHATBUS_WEBSOCKET__PORT": str(port)})
+        same = run_chatbus("agents", "hire", "alice", "developer", "--db", "served.db", env=env, cwd=tmp_path)
+        assert same.returncode == 0 and "warning" not in same.stderr
+        other = run_chatbus("agents", "hire", "bob", "tester", "--db", "other.db", "--create", env=env, cwd=tmp_path)
+        assert other.returncode == 0
+        assert f"warning: the chatbus server at http://127.0.0.1:{port} uses another database" in other.stderr
+        assert server.terminate() == 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any, NoReturn
 
+from .. import __version__
+
 __all__ = ["build_parser"]
 
 
@@ -22,6 +24,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="chatbus", description="People and AI agents in one chat, over several transports.")
+    parser.add_argument("--version", action="version", version=f"chatbus {__version__}", help="print the version")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_serve(sub)
@@ -67,6 +70,7 @@ def _add_agents(sub: Any) -> None:
         metavar="'PROGRAM ARGS {task}'",
         help="worker command, split like a shell splits words and never run through a shell",
     )
+    hire.add_argument("--create", action="store_true", help="create the database when it does not exist yet")
     _common(hire)
     fire = agents_sub.add_parser("fire", help="remove an agent from the roster")
     fire.add_argument("name")

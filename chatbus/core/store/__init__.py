@@ -19,6 +19,7 @@ from .sqlite import MIGRATIONS, SQLiteStore
 __all__ = ["MIGRATIONS", "MemoryStore", "SQLiteStore", "Store", "open_store"]
 
 
-def open_store(db: str) -> Store:
-    """The store for a ``db`` setting: ``:memory:`` or a SQLite file path."""
-    return MemoryStore() if db == ":memory:" else SQLiteStore(db)
+def open_store(db: str, *, create: bool = True) -> Store:
+    """The store for a ``db`` setting: ``:memory:`` or a SQLite file path
+    (``create=False``: a file that does not exist yet is an error)."""
+    return MemoryStore() if db == ":memory:" else SQLiteStore(db, create=create)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import abc
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from ..message import DEFAULT_ROOM, Agent, Message
 
-__all__ = ["AGENT_FIELDS", "Store"]
+__all__ = ["AGENT_FIELDS", "EPOCH_KEY", "Store"]
+
+#: The state key under which a store keeps its epoch.
+EPOCH_KEY = "log.epoch"
 
 #: The roster fields ``update_agent`` may change.
 AGENT_FIELDS = frozenset({"role", "command", "status", "current_task", "progress"})
@@ -24,6 +28,13 @@ class Store(abc.ABC):
 
     def __init__(self) -> None:
         self._last_id = 0
+        self._epoch = uuid.uuid4().hex
+
+    @property
+    def epoch(self) -> str:
+        """Names this message log: ids mean the same messages only within one
+        epoch (a new or replaced database has another). Read once the store is open."""
+        return self._epoch
 
     async def ping(self) -> None:
         """Return when the store answers; raise ``StoreError`` saying why when it cannot."""

@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 
 from ..errors import StoreError
 from ..message import DEFAULT_ROOM, Agent, Message
-from .base import Store
+from .base import EPOCH_KEY, Store
 
 __all__ = ["MIGRATIONS", "SQLiteStore"]
 
@@ -102,6 +103,30 @@ def _message_row(m: Message) -> tuple[Any, ...]:
     )
 
 
+def _fail(batch: list[tuple[Message, asyncio.Future[None]]], exc: BaseException) -> None:
+    log.error("could not store %d message(s): %s", len(batch), exc)
+    error = StoreError("the message could not be stored; try again")
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)
+
+
+def _succeed(batch: list[tuple[Message, asyncio.Future[None]]]) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_result(None)
+
+
+def _epoch_of(db: sqlite3.Connection) -> str:
+    """The log's epoch: made once, when the database is new, and kept with it."""
+    row = db.execute("SELECT value FROM state WHERE key = ?", (EPOCH_KEY,)).fetchone()
+    if row is not None:
+        return str(row[0])
+    epoch = uuid.uuid4().hex
+    db.execute("INSERT INTO state (key, value) VALUES (?, ?)", (EPOCH_KEY, epoch))
+    return epoch
+
+
 def _row_message(row: Sequence[Any]) -> Message:
     return Message(
         id=row[0],
@@ -134,9 +159,10 @@ def _row_agent(row: Sequence[Any]) -> Agent:
 class SQLiteStore(Store):
     """The default store: a SQLite file in WAL mode, worked on by one thread."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", create: bool = True) -> None:
         super().__init__()
         self.path = str(path)
+        self._create = create
         self._synchronous = synchronous
         self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
@@ -168,7 +194,7 @@ class SQLiteStore(Store):
     def _connect(self) -> int:
         self._thread_id = threading.get_ident()
         if self.path != ":memory:":
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self._check_path(Path(self.path).expanduser())
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -184,11 +210,23 @@ class SQLiteStore(Store):
                 db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
                 log.info("database %s migrated to schema %d", self.path, number)
             last = db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
+            self._epoch = _epoch_of(db)
         except BaseException:
             db.close()
             raise
         self._db = db
         return int(last)
+
+    def _check_path(self, path: Path) -> None:
+        """Never create folders, and create the file only when asked to."""
+        folder = path.parent
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "does not exist (chatbus creates no folders)"
+            raise StoreError(f"cannot open the database {path}: {folder} {what}; create it, or choose another --db")
+        if not self._create and not path.exists():
+            raise StoreError(
+                f"there is no database at {path}; check --db (or the db setting), or create it: chatbus serve does, and so does chatbus agents hire --create"
+            )
 
     async def open(self) -> None:
         if self._executor is not None:
@@ -242,18 +280,25 @@ class SQLiteStore(Store):
                 batch, self._pending = self._pending, []
                 try:
                     await self._run(self._write_messages, [_message_row(m) for m, _ in batch])
-                except Exception as exc:  # noqa: BLE001 - reported to every waiting sender
-                    log.error("could not store %d message(s): %s", len(batch), exc)
-                    error = StoreError("the message could not be stored; try again")
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
+                except Exception as exc:  # noqa: BLE001 - each message is tried alone below
+                    if len(batch) == 1:
+                        _fail(batch, exc)
+                    else:
+                        # One bad message must not cost the others their commit.
+                        for one in batch:
+                            await self._write_alone(one)
                 else:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_result(None)
+                    _succeed(batch)
         finally:
             self._flusher = None
+
+    async def _write_alone(self, entry: tuple[Message, asyncio.Future[None]]) -> None:
+        try:
+            await self._run(self._write_messages, [_message_row(entry[0])])
+        except Exception as exc:  # noqa: BLE001 - reported to its sender
+            _fail([entry], exc)
+        else:
+            _succeed([entry])
 
     def _write_messages(self, rows: list[tuple[Any, ...]]) -> None:
         db = self._conn()

@@ -237,7 +237,8 @@ class WebSocketTransport(BaseTransport):
         )
 
     def info(self) -> dict[str, Any]:
-        """What ``/ws-info`` reports: transports running, address, people connected."""
+        """What ``/ws-info`` reports: transports running, address, people
+        connected on every transport, this transport's connections, the log's epoch."""
         hub = self.hub
         health = hub.transport_status() if hub is not None else {}
         running = [name for name, status in health.items() if status.get("healthy")]
@@ -245,9 +246,10 @@ class WebSocketTransport(BaseTransport):
             "transports": running,
             "host": self.settings.host,
             "port": self.port,
-            "connected_users": len(self.connected_users()),
+            "connected_users": hub.people_online if hub is not None else 0,
             "connections": len(self._connections),
             "running": bool(hub is not None and hub.running),
+            "epoch": hub.store.epoch if hub is not None else None,
             "health": health,
         }
 

@@ -88,7 +88,9 @@ def test_agents_hired_and_fired_with_the_cli_join_and_leave_a_running_server(tmp
 
 
 def test_a_task_running_when_the_server_stops_is_reported_when_it_starts_again(tmp_path: Path) -> None:
-    hired = run_chatbus("agents", "hire", "alice", "developer", "--command", COMMAND, "--db", "chat.db", cwd=tmp_path)
+    hired = run_chatbus(
+        "agents", "hire", "alice", "developer", "--command", COMMAND, "--db", "chat.db", "--create", cwd=tmp_path
+    )
     assert hired.returncode == 0, hired.stderr
     server, port = serve(tmp_path)
     with server:

@@ -43,7 +43,7 @@ async def test_serve_websocket_and_telegram_together_and_check_their_health(api:
     port = free_port()
     env = telegram_env(api, CHATBUS_TELEGRAM__TOKEN=api.token, CHATBUS_TELEGRAM__CHAT_IDS=str(CHAT))
     hired = await asyncio.to_thread(
-        run_chatbus, "agents", "hire", "coder", "developer", "--db", db, env=env, cwd=tmp_path
+        run_chatbus, "agents", "hire", "coder", "developer", "--db", db, "--create", env=env, cwd=tmp_path
     )
     assert hired.returncode == 0, hired.stderr
     args = ("serve", "--transport", "websocket", "--transport", "telegram", "--port", str(port), "--db", db)

@@ -9,7 +9,7 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from chatbus import Settings
+from chatbus import Identity, Settings
 
 from .helpers import running, wait_until
 
@@ -236,6 +236,11 @@ async def test_ws_info_counts_connected_users() -> None:
         alice1, alice2, bob = await server.client("alice"), await server.client("alice"), await server.client("bob")
         assert server.transport.info()["connected_users"] == 2
         assert server.transport.info()["connections"] == 3
+        # A person on another transport counts too; the WebSocket connections do not change.
+        await server.hub.connect(Identity("tg-carol"), "telegram")
+        assert server.transport.info()["connected_users"] == 3
+        assert server.transport.info()["connections"] == 3
+        assert server.transport.info()["epoch"] == server.hub.store.epoch
         for client in (alice1, alice2, bob):
             await client.close()
         await wait_until(lambda: server.transport.info()["connections"] == 0)
