@@ -155,8 +155,13 @@ function onError(data) {
       onUnknownType();
       break;
     case "INTERNAL_ERROR":
+      // Not the sender's fault, and the server's text says what happened (a restart, say).
       restoreOutstanding(data);
-      showError("Something went wrong on the server. Your message is back in the box; try again in a moment.");
+      showError(
+        text
+          ? `${text} Your message is back in the box.`
+          : "Something went wrong on the server. Your message is back in the box; try again in a moment.",
+      );
       break;
     default:
       showError(text ? `${text}` : `The server reported a problem (${code}).`);

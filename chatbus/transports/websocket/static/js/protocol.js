@@ -1,8 +1,9 @@
 /*
  * The chatbus WebSocket protocol (version 1) as the web page speaks it:
  * building and reading frames, and one connection that signs in with `auth`,
- * keeps itself alive with ping/pong, reconnects with growing delays, and
- * resumes with `lastSeenId` so nothing is missed or shown twice.
+ * keeps itself alive with ping/pong, reconnects with jittered exponential backoff
+ * (from the hint in a restarting server's 1012 close), and resumes with
+ * `lastSeenId` so nothing is missed or shown twice.
  *
  * This module never touches a page (no document, no window, no storage), so it
  * runs as well in a Worker; tests/web/test_protocol_module.py drives it there.
@@ -63,10 +64,31 @@ export function authData(credentials, lastSeenId) {
   return data;
 }
 
-/** The wait before reconnect attempt `attempt` (1, 2, ...): doubling up to a cap, ±20% so clients spread out. */
-export function retryDelay(attempt, random = Math.random) {
-  const base = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** (attempt - 1));
-  return Math.round(base * (0.8 + random() * 0.4));
+/** The least backoff base a server's hint can set, so that no hint makes clients retry in a tight loop. */
+export const RECONNECT_LEAST_MS = 250;
+/** The close code of a server that is restarting (1012, service restart); its reason says when to come back. */
+export const SERVICE_RESTART = 1012;
+
+/**
+ * The wait before reconnect attempt `attempt` (1, 2, ...), with full jitter: a random time
+ * between 0 and a cap that starts at `baseMs` and doubles with each attempt, up to
+ * RECONNECT_MAX_MS. Clients that lost the same server then come back spread out, not
+ * all at once.
+ */
+export function retryDelay(attempt, random = Math.random, baseMs = RECONNECT_FIRST_MS) {
+  const cap = Math.min(RECONNECT_MAX_MS, baseMs * 2 ** (attempt - 1));
+  return Math.round(random() * cap);
+}
+
+/**
+ * The backoff base a restarting server asks for in its close reason
+ * ("service restart; reconnect in 2 s"), in milliseconds, or null when the reason
+ * names no time.
+ */
+export function restartHintMs(reason) {
+  const found = typeof reason === "string" ? /\breconnect in (\d+(?:\.\d+)?) ?s\b/.exec(reason) : null;
+  if (!found) return null;
+  return Math.min(RECONNECT_MAX_MS, Math.max(RECONNECT_LEAST_MS, Number(found[1]) * 1000));
 }
 
 /**
@@ -74,6 +96,7 @@ export function retryDelay(attempt, random = Math.random) {
  *
  * Events (subscribe with `on(name, listener)`):
  * - `status` (kind): "connecting", "ready", "waiting" (for a reconnect) or "idle" (stopped);
+ *   `restarting` says whether the server closed with 1012 (it is restarting) since we were last in;
  * - `frame` (type, data): every frame from the server but `auth_response`; a refused
  *   `auth_response` arrives as an `AUTH_FAILED` error;
  * - `joined` (data, {resumed, resumedFrom, missed}): the server let us in; `resumed` when this
@@ -99,6 +122,8 @@ export class Connection {
     this.delays = []; // reconnect delays of the current outage, for people debugging and the tests
     this.retryAt = 0;
     this.lastSeenId = 0;
+    this.restarting = false; // the server closed with 1012 and we are not back in yet
+    this.retryBaseMs = RECONNECT_FIRST_MS; // the first backoff cap of this outage: the server's hint, if any
     this.#pingEveryMs = pingEveryMs;
     this.#pongWaitMs = pongWaitMs;
   }
@@ -153,6 +178,12 @@ export class Connection {
   #forget() {
     this.everConnected = false;
     this.lastSeenId = 0;
+    this.#backToNormal();
+  }
+
+  #backToNormal() {
+    this.restarting = false;
+    this.retryBaseMs = RECONNECT_FIRST_MS;
   }
 
   #connect() {
@@ -220,6 +251,7 @@ export class Connection {
     this.phase = "ready";
     this.attempt = 0;
     this.delays = [];
+    this.#backToNormal();
     this.everConnected = true;
     this.#clearTimers();
     this.#emit("status", "ready");
@@ -242,6 +274,11 @@ export class Connection {
   #closed(event) {
     const wasJoining = this.phase === "authenticating" || this.phase === "connecting";
     this.#clearTimers();
+    if (event && event.code === SERVICE_RESTART) {
+      // Not lost: the server is restarting and says when it expects us back.
+      this.restarting = true;
+      this.retryBaseMs = restartHintMs(event.reason) ?? RECONNECT_FIRST_MS;
+    }
     this.#emit("closed");
     if (this.phase === "stopped") return;
     if (!this.everConnected && wasJoining && event && event.code >= 4000) {
@@ -256,7 +293,7 @@ export class Connection {
   #scheduleReconnect() {
     this.phase = "waiting";
     this.attempt += 1;
-    const delay = retryDelay(this.attempt);
+    const delay = retryDelay(this.attempt, Math.random, this.retryBaseMs);
     this.delays.push(delay);
     this.retryAt = Date.now() + delay;
     this.#timers.retry = setTimeout(() => this.#connect(), delay);

@@ -40,13 +40,12 @@ function showConnection(kind) {
 function renderConnection(kind) {
   let text;
   let show = false;
-  if (kind === "connecting") text = connection.everConnected ? "Reconnecting…" : "Connecting…";
-  else if (kind === "ready") text = "Connected";
+  if (kind === "connecting") {
+    if (connection.restarting) text = "Server restarting, reconnecting…";
+    else text = connection.everConnected ? "Reconnecting…" : "Connecting…";
+  } else if (kind === "ready") text = "Connected";
   else if (kind === "waiting") {
-    const left = seconds(connection.retryAt - Date.now());
-    text = navigator.onLine === false
-      ? "Offline: waiting for the network"
-      : `Disconnected: retrying in ${left} s`;
+    text = waitingText(seconds(connection.retryAt - Date.now()));
     show = true;
   } else text = "Not connected";
   ui.connection.dataset.state = kind;
@@ -55,6 +54,14 @@ function renderConnection(kind) {
   ui.retryNow.hidden = !show;
   ui.send.disabled = kind !== "ready";
   ui.send.title = kind === "ready" ? "" : "Not connected right now";
+}
+
+/** While a reconnect is due in `left` seconds: why we are waiting (a restart, a lost connection, no network). */
+function waitingText(left) {
+  if (navigator.onLine === false) return "Offline: waiting for the network";
+  if (connection.restarting) return `Server restarting, reconnecting in ${left} s…`;
+  if (connection.everConnected) return `Connection lost. Reconnecting in ${left} s`;
+  return `Cannot reach the server. Retrying in ${left} s`;
 }
 
 // ------------------------------------------------------------- error line
