@@ -165,3 +165,34 @@ async def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as failure:
         await store.open()
     assert "cannot open the database" in str(failure.value)
+
+
+async def test_one_message_that_cannot_be_stored_does_not_fail_the_others_in_its_commit(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "chat.db")
+    await store.open()
+    try:
+        good = [make_message(store, f"fine {n}") for n in range(2)]
+        bad = make_message(store, "too big", reply_to=2**63)
+        good += [make_message(store, f"fine {n}") for n in range(2, 5)]
+        # Appended in one go, so they would share one commit.
+        appended = [store.append(m) for m in [*good[:2], bad, *good[2:]]]
+        results = await asyncio.gather(*appended, return_exceptions=True)
+        assert [isinstance(r, StoreError) for r in results] == [False, False, True, False, False, False]
+        assert [m.text for m in await store.since(0, 10)] == [m.text for m in good]
+    finally:
+        await store.close()
+
+
+async def test_a_database_keeps_its_epoch_and_a_new_one_has_another(tmp_path: Path) -> None:
+    first = SQLiteStore(tmp_path / "chat.db")
+    await first.open()
+    epoch = first.epoch
+    await first.close()
+    again = SQLiteStore(tmp_path / "chat.db")
+    await again.open()
+    assert again.epoch == epoch
+    await again.close()
+    other = SQLiteStore(tmp_path / "other.db")
+    await other.open()
+    assert other.epoch != epoch and len(other.epoch) == 32
+    await other.close()
