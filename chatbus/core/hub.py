@@ -103,6 +103,7 @@ class Hub:
             max_text_length=self.settings.max_text_length,
             check_running=self._check_running,
             metrics=self.metrics,
+            clock=self.clock,
         )
         self._tasks = Tasks()
         self._started_event = asyncio.Event()

@@ -3,12 +3,15 @@
 A message from a person goes: validate, ``rate_limit``, ``parse_message``,
 number it, store it; once stored it is handed to every transport in id order
 and ``on_message`` runs (:mod:`~chatbus.core.delivery`). Messages from agents
-and the system skip the rate limiter.
+and the system skip the rate limiter. A reply must answer a message that
+exists, and a message resent with the same client id within ten minutes
+(after a reconnect) is answered with the one already stored.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -25,6 +28,10 @@ if TYPE_CHECKING:
 __all__ = ["Pipeline"]
 
 _EMPTY_PARSE = Parsed()
+#: Seconds within which a message resent with the same client id is the same message.
+_RESEND_WINDOW = 600.0
+#: How many (sender, client id) pairs are remembered for that.
+_REMEMBERED = 10_000
 
 
 class Pipeline:
@@ -40,6 +47,7 @@ class Pipeline:
         max_text_length: int,
         check_running: Callable[[], None],
         metrics: Metrics,
+        clock: Callable[[], float],
     ) -> None:
         self.hooks = hooks
         self.store = store
@@ -48,6 +56,9 @@ class Pipeline:
         self.max_text_length = max_text_length
         self.check_running = check_running
         self.metrics = metrics
+        self.clock = clock
+        #: (sender, client id) of recent messages: their id and when they came.
+        self._sent: OrderedDict[tuple[str, str], tuple[int, float]] = OrderedDict()
 
     def check_text(self, text: object) -> str:
         if not isinstance(text, str):
@@ -80,6 +91,12 @@ class Pipeline:
         if reply_to is not None and (isinstance(reply_to, bool) or not isinstance(reply_to, int) or reply_to < 1):
             raise InvalidMessage("replyTo must be the id of a message (a positive whole number).")
         extra = tuple(mentions)
+        if reply_to is not None:
+            await self._check_reply_to(reply_to)
+        if client_id is not None:
+            earlier = await self._resent(identity.user_id, client_id)
+            if earlier is not None:
+                return earlier
         if identity.kind == "human":
             incoming = Incoming(identity, text, room, reply_to, transport, client_id, extra)
             decision = await self.hooks.rate_limit(identity, incoming)
@@ -147,4 +164,26 @@ class Pipeline:
         )
         await asyncio.shield(stored)
         self.metrics.messages_received.labels(transport or "hub", identity.kind).inc()
+        if client_id is not None:
+            self._remember(identity.user_id, client_id, message.id)
         return message
+
+    async def _check_reply_to(self, reply_to: int) -> None:
+        """A reply must answer a message that exists (not one that may exist later)."""
+        if reply_to > self.store.last_id or await self.store.get(reply_to) is None:
+            raise InvalidMessage(f"There is no message {reply_to} to reply to; check replyTo.")
+
+    def _remember(self, sender: str, client_id: str, message_id: int) -> None:
+        sent = self._sent
+        sent[(sender, client_id)] = (message_id, self.clock())
+        sent.move_to_end((sender, client_id))
+        while len(sent) > _REMEMBERED:
+            sent.popitem(last=False)
+
+    async def _resent(self, sender: str, client_id: str) -> Message | None:
+        """The message ``sender`` already sent with ``client_id`` within the window
+        (a resend after a reconnect), which is answered instead of stored twice."""
+        entry = self._sent.get((sender, client_id))
+        if entry is None or self.clock() - entry[1] > _RESEND_WINDOW:
+            return None
+        return await self.store.get(entry[0])

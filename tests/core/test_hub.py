@@ -152,8 +152,30 @@ async def test_bad_room_and_reply_to_are_refused() -> None:
             await memory.say("alice", "hi", reply_to=True)  # type: ignore[arg-type]
         with pytest.raises(InvalidMessage):
             await memory.say("alice", "hi", reply_to=-3)
-        reply = await memory.say("alice", "hi", reply_to=7, room="ops")
-        assert (reply.reply_to, reply.room) == (7, "ops")
+        with pytest.raises(InvalidMessage, match="There is no message 7 to reply to"):
+            await memory.say("alice", "hi", reply_to=7)  # not yet sent: it would attach to a later message
+        first = await memory.say("bob", "a question")
+        reply = await memory.say("alice", "hi", reply_to=first.id, room="ops")
+        assert (reply.reply_to, reply.room) == (first.id, "ops")
+        with pytest.raises(InvalidMessage):
+            await memory.say("alice", "hi", reply_to=2**63)
+        assert [m.id for m in await hub.since(0, 10)] == [first.id, reply.id]
+
+
+async def test_a_message_resent_with_the_same_client_id_is_stored_once() -> None:
+    hub = make_hub()
+    async with hub:
+        memory: MemoryTransport = hub.transports["memory"]  # type: ignore[assignment]
+        ann = await hub.authenticate(Credentials(user_id="ann"))
+        first = await hub.receive(ann, "deploying now", client_id="c-1", transport="memory")
+        again = await hub.receive(ann, "deploying now", client_id="c-1", transport="memory")
+        other = await hub.receive(ann, "deployed", client_id="c-2", transport="memory")
+        bob = await hub.authenticate(Credentials(user_id="bob"))
+        theirs = await hub.receive(bob, "same id, other person", client_id="c-1", transport="memory")
+        assert again == first
+        assert [m.id for m in await hub.since(0, 10)] == [first.id, other.id, theirs.id]
+        await memory.wait_for(lambda m: m.id == theirs.id)
+        assert [m.id for m in memory.delivered] == [first.id, other.id, theirs.id]
 
 
 class Exploding:
