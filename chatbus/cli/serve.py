@@ -20,10 +20,6 @@ __all__ = ["cmd_plugins", "cmd_serve"]
 
 log = logging.getLogger("chatbus.cli")
 
-#: Seconds that clients are told to wait before reconnecting when SIGTERM or
-#: SIGINT stops ``chatbus serve``: a supervisor usually starts it again at once,
-#: and clients spread their reconnects over this time (the base of their backoff).
-RESTART_RETRY_AFTER = 2.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -93,10 +89,10 @@ async def _serve(settings: Settings) -> int:
         log.info(
             "%s received: stopping gracefully; clients are told to reconnect in %g s",
             received[0],
-            RESTART_RETRY_AFTER,
+            settings.restart_retry_after,
         )
     finally:
-        await hub.stop(restart_in=RESTART_RETRY_AFTER)
+        await hub.stop(restart_in=settings.restart_retry_after)
         for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
     log.info("chatbus stopped")

@@ -23,11 +23,11 @@ from . import hookspecs
 from .delivery import Deliveries
 from .errors import AuthError, ChatbusError, ConfigError, TransportError
 from .hooks import Hooks
+from .identity import MENTION_SUFFIX, refusal, reserved_name
 from .loader import Loader, PluginInfo, describe_error
 from .message import (
     DEFAULT_ROOM,
     SYSTEM_SENDER,
-    TEAM,
     Agent,
     AgentStatusName,
     Credentials,
@@ -36,7 +36,6 @@ from .message import (
     Kind,
     Message,
     Typing,
-    name_key,
 )
 from .metrics import Metrics
 from .pipeline import Pipeline
@@ -45,14 +44,11 @@ from .sections import SectionSettings
 from .settings import Settings
 from .store import Store, open_store
 from .tasks import Tasks
-from .transport import Reporting, Transport
+from .transport import Draining, Reporting, Transport
 
 __all__ = ["Hub", "Member"]
 
 log = logging.getLogger("chatbus.hub")
-
-#: The suffix mentions drop (``@alice-bot`` is ``alice``) when no ``mentions`` plugin says otherwise.
-_MENTION_SUFFIX = "-bot"
 
 #: Seconds ``/readyz`` waits for the store before saying it does not answer.
 _READY_TIMEOUT = 2.0
@@ -174,7 +170,7 @@ class Hub:
             self._stopping = False
             await self.hooks.startup(self)
             self._deliveries.start(self.transports.values())
-            self._serve_metrics()
+            self.metrics.serve_from(self.settings.metrics)
             await self._start_transports()
         except BaseException:
             self._running = False
@@ -187,20 +183,6 @@ class Hub:
         self.started_at = time.time()
         self._started_event.set()
         log.info("hub running with transports: %s", ", ".join(self.transports) or "none")
-
-    def _serve_metrics(self) -> None:
-        """``/metrics`` on a port of its own when ``metrics.port`` is set."""
-        chosen = self.settings.metrics
-        if not chosen.enabled or chosen.port is None:
-            return
-        try:
-            port = self.metrics.serve(chosen.host, chosen.port)
-        except OSError as exc:
-            raise TransportError(
-                f"cannot serve metrics on {chosen.host}:{chosen.port} ({exc.strerror or exc}); "
-                "choose another port with CHATBUS_METRICS__PORT"
-            ) from exc
-        log.info("metrics at http://%s:%d/metrics", chosen.host, port)
 
     async def ready(self) -> tuple[bool, str]:
         """Whether this node can take connections now, and why not: for ``/readyz``."""
@@ -236,7 +218,7 @@ class Hub:
         self._stopping = True  # from here ``receive`` and ``send`` refuse new messages
         self._started_event.clear()
         try:
-            await _stop_all(self.transports.values(), "stop_accepting", restart_in=restart_in)
+            await _stop_accepting(self.transports.values(), restart_in)
             log.info("stopping 1/3: no new connections or messages are taken")
             await self._tasks.cancel_background()
             await self._tasks.wait(timeout / 2)
@@ -341,33 +323,14 @@ class Hub:
             log.error("on_auth returned %r instead of an Identity", identity)
             raise AuthError("Authentication is misconfigured on the server; tell its operator.")
         if identity.kind == "human":
-            await self._refuse_reserved(identity.user_id)
+            suffix = str(getattr(self.plugin_settings("mentions"), "strip_suffix", MENTION_SUFFIX))
+            taken = reserved_name(identity.user_id, self.agents, suffix)
+            # hired from the command line since the roster was last read
+            if taken is None and self.running and await self.store.get_agent(identity.user_id) is not None:
+                taken = identity.user_id
+            if taken is not None:
+                raise AuthError(refusal(identity.user_id, taken))
         return identity
-
-    async def _refuse_reserved(self, user_id: str) -> None:
-        """A person may not take the name of an agent, ``system`` or ``team``, nor
-        one that differs from it only by case, Unicode form, look-alike letters
-        or the suffix the mention parser strips (``Alice``, a Cyrillic ``аlice``,
-        ``alice-bot``; the suffix is the ``mentions`` plugin's ``strip_suffix``):
-        mentions and replies would reach the wrong one."""
-        key = name_key(user_id)
-        keys = {key}
-        suffix = name_key(str(getattr(self.plugin_settings("mentions"), "strip_suffix", _MENTION_SUFFIX)))
-        if suffix and key.endswith(suffix) and len(key) > len(suffix):
-            keys.add(key[: -len(suffix)].rstrip(".-"))
-        reserved = {name_key(name): name for name in self.agents}
-        for name in (SYSTEM_SENDER, TEAM):
-            reserved[name_key(name)] = name
-        taken = next((reserved[key] for key in keys if key in reserved), None)
-        # hired from the command line since the roster was last read
-        if taken is None and self.running and await self.store.get_agent(user_id) is not None:
-            taken = user_id
-        if taken is None:
-            return
-        whose = "is reserved" if taken in (SYSTEM_SENDER, TEAM) else "belongs to an agent"
-        if taken == user_id:
-            raise AuthError(f"The name {user_id!r} {whose}; choose another user id.")
-        raise AuthError(f"The name {user_id!r} is too close to {taken!r}, which {whose}; choose another user id.")
 
     async def connect(self, identity: Identity, transport: str) -> None:
         """A connection for ``identity`` opened; the first one puts them online."""
@@ -452,11 +415,20 @@ async def _gather(pending: list[Awaitable[Any]]) -> None:
     await asyncio.gather(*pending)
 
 
-async def _stop_all(transports: Iterable[Transport], step: str = "stop", **options: Any) -> None:
-    """Call ``step`` on each transport that has it (``stop_accepting`` is optional), logging failures."""
+async def _stop_all(transports: Iterable[Transport]) -> None:
     for transport in transports:
         try:
-            if (method := getattr(transport, step, None)) is not None:
-                await method(**options)
+            await transport.stop()
         except Exception:
-            log.exception("transport %r failed to %s cleanly", transport.name, step.replace("_", " "))
+            log.exception("transport %r failed to stop cleanly", transport.name)
+
+
+async def _stop_accepting(transports: Iterable[Transport], restart_in: float | None) -> None:
+    """The first step of a stop, for the transports that take it (:class:`~.transport.Draining`)."""
+    for transport in transports:
+        if not isinstance(transport, Draining):
+            continue
+        try:
+            await transport.stop_accepting(restart_in=restart_in)
+        except Exception:
+            log.exception("transport %r failed to stop accepting cleanly", transport.name)

@@ -29,10 +29,12 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .errors import TransportError
 from .roster import AGENT_STATUSES
 
 if TYPE_CHECKING:
     from .hub import Hub
+    from .settings import MetricsSettings
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -156,6 +158,20 @@ class Metrics:
         self.store_latency.labels(operation).observe(seconds)
 
     # the port of its own ------------------------------------------------------
+    def serve_from(self, chosen: MetricsSettings) -> None:
+        """Serve ``/metrics`` on a port of its own when ``metrics.port`` is set;
+        a port that cannot be used is a ``TransportError`` saying what to do."""
+        if not chosen.enabled or chosen.port is None:
+            return
+        try:
+            port = self.serve(chosen.host, chosen.port)
+        except OSError as exc:
+            raise TransportError(
+                f"cannot serve metrics on {chosen.host}:{chosen.port} ({exc.strerror or exc}); "
+                "choose another port with CHATBUS_METRICS__PORT"
+            ) from exc
+        log.info("metrics at http://%s:%d/metrics", chosen.host, port)
+
     def serve(self, host: str, port: int) -> int:
         """Serve ``/metrics`` on ``host:port`` (0 picks a free port) from a thread; returns the port.
 

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     max_text_length: int = Field(4000, ge=1, le=1_000_000)
     plugins: PluginSelection = Field(default_factory=PluginSelection)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    #: Seconds clients are told to wait before reconnecting when ``chatbus serve``
+    #: stops on SIGTERM or SIGINT (the base of their backoff).
+    restart_retry_after: float = Field(2.0, gt=0, le=3600)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     websocket: dict[str, Any] = Field(default_factory=dict)

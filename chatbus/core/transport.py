@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BaseTransport",
     "BuiltFromOptions",
+    "Draining",
     "Health",
     "Notifiable",
     "Reachable",
@@ -84,6 +85,16 @@ class Reporting(Protocol):
     at least ``healthy`` (bool) and ``detail`` (text for an operator)."""
 
     def status(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Draining(Protocol):
+    """Optional: ``stop_accepting(restart_in=...)`` is the first step of a stop:
+    take no new connections or messages while what was accepted is delivered.
+    ``restart_in`` (seconds, or None for a plain stop) is when clients should
+    come back; the WebSocket transport then closes them with 1012 and that hint."""
+
+    async def stop_accepting(self, *, restart_in: float | None = None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
