@@ -34,7 +34,16 @@ from .core.message import (
 from .core.sections import PluginSettings, TransportSettings
 from .core.settings import Settings
 from .core.store import MemoryStore, SQLiteStore, Store
-from .core.transport import BaseTransport, BuiltFromOptions, Health, Notifiable, Reachable, Reporting, Transport
+from .core.transport import (
+    BaseTransport,
+    BuiltFromOptions,
+    Draining,
+    Health,
+    Notifiable,
+    Reachable,
+    Reporting,
+    Transport,
+)
 
 __all__ = [
     "DEFAULT_ROOM",
@@ -47,6 +56,7 @@ __all__ = [
     "ChatbusError",
     "ConfigError",
     "Credentials",
+    "Draining",
     "Event",
     "Health",
     "Hub",
