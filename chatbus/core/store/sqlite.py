@@ -14,16 +14,15 @@ import logging
 import sqlite3
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import StoreError
 from ..message import DEFAULT_ROOM, Agent, Message
-from .base import EPOCH_KEY, Store
+from .base import Store
+from .schema import MESSAGE_COLUMNS, MIGRATIONS, epoch_of, message_row, row_agent, row_message
 
 __all__ = ["MIGRATIONS", "SQLiteStore"]
 
@@ -41,68 +40,6 @@ _OPERATIONS = {
 T = TypeVar("T")
 
 
-# Each entry moves the schema one version up; never edit a released one.
-MIGRATIONS: Sequence[str] = (
-    """
-    CREATE TABLE messages (
-        id INTEGER PRIMARY KEY,
-        room TEXT NOT NULL,
-        sender TEXT NOT NULL,
-        sender_role TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        text TEXT NOT NULL,
-        mentions TEXT NOT NULL,
-        command TEXT,
-        command_args TEXT NOT NULL,
-        reply_to INTEGER,
-        transport TEXT,
-        client_id TEXT,
-        timestamp TEXT NOT NULL
-    );
-    CREATE INDEX messages_room_id ON messages (room, id);
-    CREATE TABLE agents (
-        name TEXT PRIMARY KEY,
-        role TEXT NOT NULL,
-        command TEXT,
-        status TEXT NOT NULL,
-        current_task TEXT,
-        progress INTEGER
-    );
-    CREATE TABLE external_ids (
-        transport TEXT NOT NULL,
-        external_id TEXT NOT NULL,
-        hub_id INTEGER NOT NULL,
-        PRIMARY KEY (transport, external_id)
-    );
-    CREATE INDEX external_ids_hub ON external_ids (transport, hub_id);
-    CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """,
-)
-
-_MESSAGE_COLUMNS = (
-    "id, room, sender, sender_role, kind, text, mentions, command, command_args,"
-    " reply_to, transport, client_id, timestamp"
-)
-
-
-def _message_row(m: Message) -> tuple[Any, ...]:
-    return (
-        m.id,
-        m.room,
-        m.sender,
-        m.sender_role,
-        m.kind,
-        m.text,
-        json.dumps(m.mentions),
-        m.command,
-        json.dumps(m.command_args),
-        m.reply_to,
-        m.transport,
-        m.client_id,
-        m.timestamp.isoformat(),
-    )
-
-
 def _fail(batch: list[tuple[Message, asyncio.Future[None]]], exc: BaseException) -> None:
     log.error("could not store %d message(s): %s", len(batch), exc)
     error = StoreError("the message could not be stored; try again")
@@ -116,44 +53,6 @@ def _succeed(batch: list[tuple[Message, asyncio.Future[None]]]) -> None:
         if not future.done():
             future.set_result(None)
 
-
-def _epoch_of(db: sqlite3.Connection) -> str:
-    """The log's epoch: made once, when the database is new, and kept with it."""
-    row = db.execute("SELECT value FROM state WHERE key = ?", (EPOCH_KEY,)).fetchone()
-    if row is not None:
-        return str(row[0])
-    epoch = uuid.uuid4().hex
-    db.execute("INSERT INTO state (key, value) VALUES (?, ?)", (EPOCH_KEY, epoch))
-    return epoch
-
-
-def _row_message(row: Sequence[Any]) -> Message:
-    return Message(
-        id=row[0],
-        room=row[1],
-        sender=row[2],
-        sender_role=row[3],
-        kind=row[4],
-        text=row[5],
-        mentions=tuple(json.loads(row[6])),
-        command=row[7],
-        command_args=tuple(json.loads(row[8])),
-        reply_to=row[9],
-        transport=row[10],
-        client_id=row[11],
-        timestamp=datetime.fromisoformat(row[12]),
-    )
-
-
-def _row_agent(row: Sequence[Any]) -> Agent:
-    return Agent(
-        name=row[0],
-        role=row[1],
-        command=tuple(json.loads(row[2])) if row[2] else None,
-        status=row[3],
-        current_task=row[4],
-        progress=row[5],
-    )
 
 
 class SQLiteStore(Store):
@@ -210,7 +109,7 @@ class SQLiteStore(Store):
                 db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
                 log.info("database %s migrated to schema %d", self.path, number)
             last = db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
-            self._epoch = _epoch_of(db)
+            self._epoch = epoch_of(db)
         except BaseException:
             db.close()
             raise
@@ -279,7 +178,7 @@ class SQLiteStore(Store):
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    await self._run(self._write_messages, [_message_row(m) for m, _ in batch])
+                    await self._run(self._write_messages, [message_row(m) for m, _ in batch])
                 except Exception as exc:  # noqa: BLE001 - each message is tried alone below
                     if len(batch) == 1:
                         _fail(batch, exc)
@@ -294,7 +193,7 @@ class SQLiteStore(Store):
 
     async def _write_alone(self, entry: tuple[Message, asyncio.Future[None]]) -> None:
         try:
-            await self._run(self._write_messages, [_message_row(entry[0])])
+            await self._run(self._write_messages, [message_row(entry[0])])
         except Exception as exc:  # noqa: BLE001 - reported to its sender
             _fail([entry], exc)
         else:
@@ -304,7 +203,7 @@ class SQLiteStore(Store):
         db = self._conn()
         db.execute("BEGIN")
         try:
-            db.executemany(f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            db.executemany(f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -317,38 +216,38 @@ class SQLiteStore(Store):
         return self._conn().execute(sql, tuple(params)).rowcount
 
     async def get(self, message_id: int) -> Message | None:
-        rows = await self._run(self._query, f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
-        return _row_message(rows[0]) if rows else None
+        rows = await self._run(self._query, f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+        return row_message(rows[0]) if rows else None
 
     async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
         if room is None:
-            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id > ? ORDER BY id LIMIT ?"
+            sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id > ? ORDER BY id LIMIT ?"
             params: tuple[Any, ...] = (after_id, limit)
         else:
-            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?"
+            sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?"
             params = (room, after_id, limit)
-        return [_row_message(row) for row in await self._run(self._query, sql, params)]
+        return [row_message(row) for row in await self._run(self._query, sql, params)]
 
     async def before(
         self, before_id: int | None, limit: int, room: str | None = DEFAULT_ROOM
     ) -> tuple[list[Message], bool]:
         upper = before_id if before_id is not None else self._last_id + 1
         if room is None:
-            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id < ? ORDER BY id DESC LIMIT ?"
+            sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id < ? ORDER BY id DESC LIMIT ?"
             params: tuple[Any, ...] = (upper, limit + 1)
         else:
-            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?"
+            sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?"
             params = (room, upper, limit + 1)
         rows = await self._run(self._query, sql, params)
         has_more = len(rows) > limit
-        return [_row_message(row) for row in reversed(rows[:limit])], has_more
+        return [row_message(row) for row in reversed(rows[:limit])], has_more
 
     # roster --------------------------------------------------------------
     async def list_agents(self) -> list[Agent]:
         rows = await self._run(
             self._query, "SELECT name, role, command, status, current_task, progress FROM agents ORDER BY name", ()
         )
-        return [_row_agent(row) for row in rows]
+        return [row_agent(row) for row in rows]
 
     async def get_agent(self, name: str) -> Agent | None:
         rows = await self._run(
@@ -356,7 +255,7 @@ class SQLiteStore(Store):
             "SELECT name, role, command, status, current_task, progress FROM agents WHERE name = ?",
             (name,),
         )
-        return _row_agent(rows[0]) if rows else None
+        return row_agent(rows[0]) if rows else None
 
     async def save_agent(self, agent: Agent) -> None:
         await self._run(
