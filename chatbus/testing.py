@@ -24,18 +24,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from .core.errors import ChatbusError
 from .core.hub import Hub
-from .core.message import DEFAULT_ROOM, Credentials, Event, Identity, Message
+from .core.message import DEFAULT_ROOM, Change, Credentials, Event, Identity, Message
 from .core.settings import Settings
 from .core.store import MemoryStore
 from .core.transport import BaseTransport
 
 __all__ = ["FakeClock", "MemoryTransport", "make_hub"]
+
+T = TypeVar("T")
 
 
 class FakeClock:
@@ -59,6 +61,7 @@ class MemoryTransport(BaseTransport):
         self.name = name
         self.delivered: list[Message] = []
         self.events: list[Event] = []
+        self.changes: list[Change] = []
         self._changed = asyncio.Condition()
         self._identities: dict[str, Identity] = {}
 
@@ -69,6 +72,12 @@ class MemoryTransport(BaseTransport):
 
     async def notify(self, event: Event) -> None:
         self.events.append(event)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def changed(self, change: Change) -> None:
+        """Edits, deletions and reactions, recorded in :attr:`changes`."""
+        self.changes.append(change)
         async with self._changed:
             self._changed.notify_all()
 
@@ -114,26 +123,21 @@ class MemoryTransport(BaseTransport):
 
     async def wait_for(self, predicate: Callable[[Message], bool], timeout: float = 5.0) -> Message:
         """The first delivered message matching ``predicate``, waiting up to ``timeout`` seconds."""
-
-        def found() -> Message | None:
-            return next((m for m in self.delivered if predicate(m)), None)
-
-        async def wait() -> Message:
-            async with self._changed:
-                await self._changed.wait_for(lambda: found() is not None)
-            result = found()
-            assert result is not None
-            return result
-
-        return await asyncio.wait_for(wait(), timeout)
+        return await self._first(self.delivered, predicate, timeout)
 
     async def wait_for_event(self, predicate: Callable[[Event], bool], timeout: float = 5.0) -> Event:
         """The first event (presence, agent status, typing) matching ``predicate``."""
+        return await self._first(self.events, predicate, timeout)
 
-        def found() -> Event | None:
-            return next((e for e in self.events if predicate(e)), None)
+    async def wait_for_change(self, predicate: Callable[[Change], bool], timeout: float = 5.0) -> Change:
+        """The first change (edit, deletion, reaction) matching ``predicate``."""
+        return await self._first(self.changes, predicate, timeout)
 
-        async def wait() -> Event:
+    async def _first(self, items: list[T], predicate: Callable[[T], bool], timeout: float) -> T:
+        def found() -> T | None:
+            return next((item for item in items if predicate(item)), None)
+
+        async def wait() -> T:
             async with self._changed:
                 await self._changed.wait_for(lambda: found() is not None)
             result = found()

@@ -16,12 +16,15 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from .message import AgentStatus, Event, Message, Presence
-from .transport import Notifiable, Transport
+from .message import AgentStatus, Change, Event, Message, MessageDeleted, MessageEdited, Presence, Reaction, Typing
+from .transport import ChangeAware, Notifiable, Transport
 
 __all__ = ["Deliveries", "Feed"]
 
 log = logging.getLogger("chatbus.hub")
+
+#: What a transport's feed carries: stored messages, events, changes to messages.
+Item = Message | Event | Change
 
 _WARN_FIRST_AT = 1000
 
@@ -33,15 +36,16 @@ class Feed:
         self.transport = transport
         self._sent = sent
         self._counted: dict[str, Any] = {}
-        self.queue: asyncio.Queue[Message | Event] = asyncio.Queue()
+        self.queue: asyncio.Queue[Item] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
         self._notify = transport.notify if isinstance(transport, Notifiable) else None
+        self._changed = transport.changed if isinstance(transport, ChangeAware) else None
         self._warned_at = _WARN_FIRST_AT
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"chatbus-feed-{self.transport.name}")
 
-    def put(self, item: Message | Event) -> None:
+    def put(self, item: Item) -> None:
         self.queue.put_nowait(item)
         size = self.queue.qsize()
         if size >= self._warned_at:
@@ -55,6 +59,9 @@ class Feed:
             try:
                 if isinstance(item, Message):
                     await self.transport.deliver(item)
+                elif isinstance(item, _CHANGES):
+                    if self._changed is not None:
+                        await self._changed(item)
                 elif self._notify is not None:
                     await self._notify(item)
             except asyncio.CancelledError:
@@ -68,7 +75,7 @@ class Feed:
             if queue.empty() and self._warned_at > _WARN_FIRST_AT:
                 self._warned_at = _WARN_FIRST_AT
 
-    def _count(self, item: Message | Event) -> None:
+    def _count(self, item: Item) -> None:
         """One more item of its wire type handed to this transport (for ``chatbus_messages_sent_total``)."""
         kind = _wire_type(item)
         child = self._counted.get(kind)
@@ -92,15 +99,24 @@ class Feed:
             self.task = None
 
 
-def _wire_type(item: Message | Event) -> str:
+_CHANGES = (MessageEdited, MessageDeleted, Reaction)
+_TYPES: dict[type, str] = {
+    Presence: "presence",
+    AgentStatus: "agent_status",
+    Typing: "typing",
+    MessageEdited: "message_edited",
+    MessageDeleted: "message_deleted",
+    Reaction: "reaction",
+}
+
+
+def _wire_type(item: Item) -> str:
     if isinstance(item, Message):
         return "message" if item.kind == "human" else "agent_response"
-    if isinstance(item, Presence):
-        return "presence"
-    return "agent_status" if isinstance(item, AgentStatus) else "typing"
+    return _TYPES.get(type(item), type(item).__name__.lower())
 
 
-def _describe(item: Message | Event) -> str:
+def _describe(item: Item) -> str:
     return f"message {item.id}" if isinstance(item, Message) else type(item).__name__
 
 
@@ -116,12 +132,15 @@ class Deliveries:
         self._sent = sent
         self._on_dispatch = on_dispatch
         self._ready: dict[int, Message | None] = {}
+        #: Changes of messages not handed on yet, by message id.
+        self._early: dict[int, list[Change]] = {}
         self._next = 1
 
     def resume_after(self, last_id: int) -> None:
         """The next message to hand on is ``last_id + 1`` (everything up to it was stored earlier)."""
         self._next = last_id + 1
         self._ready.clear()
+        self._early.clear()
 
     def start(self, transports: Iterable[Transport]) -> None:
         """Feed ``transports`` from now on."""
@@ -134,10 +153,25 @@ class Deliveries:
         """``message`` is committed (or failed to be); hand on whatever is now in order."""
         self._ready[message.id] = message if ok else None
         while self._next in self._ready:
-            ready = self._ready.pop(self._next)
+            number = self._next
+            ready = self._ready.pop(number)
             self._next += 1
             if ready is not None:
                 self._dispatch(ready)
+            for change in self._early.pop(number, ()):
+                self._put(change)
+
+    def change(self, change: Change) -> None:
+        """Hand a change of a stored message to every transport, after the message itself."""
+        number = change.message.id
+        if number >= self._next:  # stored, but not handed on yet
+            self._early.setdefault(number, []).append(change)
+        else:
+            self._put(change)
+
+    def _put(self, item: Item) -> None:
+        for feed in self.feeds:
+            feed.put(item)
 
     def _dispatch(self, message: Message) -> None:
         for feed in self.feeds:

@@ -14,8 +14,10 @@ __all__ = [
     "AuthError",
     "ChatbusError",
     "ConfigError",
+    "Forbidden",
     "InvalidMessage",
     "MessageTooLarge",
+    "NotFound",
     "PluginError",
     "RateLimited",
     "StoreError",
@@ -51,6 +53,18 @@ class InvalidMessage(ChatbusError):
     """A message was refused because of its shape or content."""
 
     code = "INVALID_MESSAGE"
+
+
+class Forbidden(ChatbusError):
+    """The action is not the asker's to take (editing someone else's message)."""
+
+    code = "FORBIDDEN"
+
+
+class NotFound(ChatbusError):
+    """No such message (or file)."""
+
+    code = "NOT_FOUND"
 
 
 class MessageTooLarge(InvalidMessage):

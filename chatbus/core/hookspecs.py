@@ -54,6 +54,21 @@ def on_message(message: Message, hub: Hub) -> Any:
 
 
 @hookspec
+def on_edit(message: Message, previous: Message, hub: Hub) -> Any:
+    """A message's text was changed (``message`` is the new state, ``previous`` the old); all called."""
+
+
+@hookspec
+def on_delete(message: Message, hub: Hub) -> Any:
+    """A message was deleted (``message`` is its tombstone: empty text, ``deleted_by`` set); all called."""
+
+
+@hookspec
+def on_reaction(message: Message, emoji: str, user_id: str, on: bool, hub: Hub) -> Any:
+    """Someone added (``on``) or removed reaction ``emoji`` to ``message`` (with every reaction after it); all called."""
+
+
+@hookspec
 def on_connect(identity: Identity, transport: str, hub: Hub) -> Any:
     """A user's first connection opened (they are now online); all called."""
 

@@ -20,6 +20,7 @@ from typing import Any, Self
 import pluggy
 
 from . import hookspecs
+from .changes import Changes
 from .delivery import Deliveries
 from .errors import AuthError, ChatbusError, ConfigError, TransportError
 from .hooks import Hooks
@@ -28,18 +29,17 @@ from .loader import Loader, PluginInfo, describe_error
 from .message import (
     DEFAULT_ROOM,
     SYSTEM_SENDER,
-    Agent,
-    AgentStatusName,
     Credentials,
     Event,
     Identity,
     Kind,
     Message,
+    Reaction,
     Typing,
 )
 from .metrics import Metrics
 from .pipeline import Pipeline
-from .roster import Member, Roster
+from .roster import Member, Roster, RosterAccess
 from .sections import SectionSettings
 from .settings import Settings
 from .store import Store, open_store
@@ -54,7 +54,7 @@ log = logging.getLogger("chatbus.hub")
 _READY_TIMEOUT = 2.0
 
 
-class Hub:
+class Hub(RosterAccess):
     """The centre of chatbus: owns the plugins, the transports and the store.
 
     ``Hub(settings)`` builds everything from configuration: built-in plugins,
@@ -100,6 +100,13 @@ class Hub:
             check_running=self._check_running,
             metrics=self.metrics,
             clock=self.clock,
+        )
+        self._changes = Changes(
+            hooks=self.hooks,
+            store=self.store,
+            deliveries=self._deliveries,
+            pipeline=self._pipeline,
+            after=self._after_change,
         )
         self._tasks = Tasks()
         self._started_event = asyncio.Event()
@@ -300,9 +307,31 @@ class Hub:
         room: str = DEFAULT_ROOM,
         kind: Kind | None = None,
         role: str | None = None,
+        streaming: bool = False,
     ) -> Message:
-        """Post a message as an agent or as the system (not rate limited)."""
-        return await self._pipeline.send(text, sender=sender, reply_to=reply_to, room=room, kind=kind, role=role)
+        """Post a message as an agent or as the system (not rate limited);
+        ``streaming``: an answer still being written, completed by :meth:`edit`."""
+        return await self._pipeline.send(
+            text, sender=sender, reply_to=reply_to, room=room, kind=kind, role=role, streaming=streaming
+        )
+
+    # messages that change (see :mod:`~chatbus.core.changes`) -------------------
+    async def edit(self, identity: Identity, message_id: int, text: str, *, streaming: bool = False) -> Message:
+        """Change a message's text (its sender or a manager); ``NotFound``, ``Forbidden``, ``InvalidMessage``."""
+        return await self._changes.edit(identity, message_id, text, streaming=streaming)
+
+    async def delete(self, identity: Identity, message_id: int) -> Message:
+        """Delete a message (its sender or a manager), leaving a tombstone; ``NotFound``, ``Forbidden``."""
+        return await self._changes.delete(identity, message_id)
+
+    async def react(self, identity: Identity, message_id: int, emoji: str, on: bool = True) -> Reaction:
+        """Add (``on``) or remove a reaction of ``identity``; ``NotFound``, ``InvalidMessage``."""
+        return await self._changes.react(identity, message_id, emoji, on)
+
+    def _after_change(self, hook: str, kwargs: dict[str, Any]) -> None:
+        pending = self.hooks.each(hook, hub=self, **kwargs)
+        if pending:
+            self.spawn(_gather(pending), name=f"chatbus-{hook}")
 
     def _on_dispatch(self, message: Message) -> None:
         pending = self.hooks.message(message, self)
@@ -344,51 +373,6 @@ class Hub:
 
     def typing(self, identity: Identity, room: str = DEFAULT_ROOM, transport: str | None = None) -> None:
         self.notify(Typing(identity.user_id, room, transport))
-
-    # the roster, for transports and plugins (see :class:`Roster`) -------------
-    @property
-    def agents(self) -> dict[str, Agent]:
-        """The agents' roster by name."""
-        return self.roster.agents
-
-    def members(self) -> tuple[Member, ...]:
-        """Everyone here now: connected people, then hired agents (cached; see ``members_version``)."""
-        return self.roster.members()
-
-    @property
-    def members_version(self) -> int:
-        """Changes whenever ``members()`` would answer differently."""
-        return self.roster.version
-
-    @property
-    def people_online(self) -> int:
-        """How many people (not agents) are connected now."""
-        return self.roster.people_online
-
-    def is_online(self, user_id: str) -> bool:
-        return self.roster.is_online(user_id)
-
-    async def hire(self, name: str, role: str, command: Sequence[str] | None = None) -> Agent:
-        """Add an agent to the roster (or update its role and command)."""
-        return await self.roster.hire(name, role, command)
-
-    async def fire(self, name: str) -> bool:
-        """Remove an agent from the roster."""
-        return await self.roster.fire(name)
-
-    async def set_agent_status(
-        self, name: str, status: AgentStatusName, current_task: str | None = None, progress: int | None = None
-    ) -> Agent:
-        """Record an agent's status and tell every transport (``agent_status``)."""
-        return await self.roster.set_status(name, status, current_task, progress)
-
-    async def reload_agents(self) -> tuple[list[str], list[str]]:
-        """Re-read the roster from the store; returns the names added and removed."""
-        return await self.roster.reload()
-
-    def agent_status(self, name: str) -> Agent | None:
-        """An agent's roster entry (status, current task, progress), or None."""
-        return self.agents.get(name)
 
     # reading -----------------------------------------------------------------
     async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:

@@ -11,21 +11,26 @@ from typing import Any, Literal
 
 __all__ = [
     "DEFAULT_ROOM",
+    "MANAGER_ROLE",
     "SYSTEM_SENDER",
     "TEAM",
     "USER_ID_PATTERN",
     "Agent",
     "AgentStatus",
     "AgentStatusName",
+    "Change",
     "Credentials",
     "Event",
     "Identity",
     "Incoming",
     "Kind",
     "Message",
+    "MessageDeleted",
+    "MessageEdited",
     "Parsed",
     "Presence",
     "RateDecision",
+    "Reaction",
     "Typing",
     "name_key",
     "utcnow",
@@ -39,6 +44,8 @@ DEFAULT_ROOM = "general"
 SYSTEM_SENDER = "system"
 #: The name that mentions everyone; nobody may take it.
 TEAM = "team"
+#: The role that may change anyone's messages and hire and fire agents.
+MANAGER_ROLE = "manager"
 
 #: User ids, agent names and room names: 1-64 letters, digits, ``_``, ``-``, ``.``.
 USER_ID_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
@@ -170,10 +177,30 @@ class Message:
     reply_to: int | None = None
     transport: str | None = None
     client_id: str | None = None
+    #: What to show for the sender (a Telegram user's name); None: the sender id.
+    display_name: str | None = None
+    #: When and by whom the text was last changed (None: never).
+    edited_at: datetime | None = None
+    edited_by: str | None = None
+    #: A deleted message keeps its id and place, with empty text.
+    deleted_at: datetime | None = None
+    deleted_by: str | None = None
+    #: An agent's answer still being written: later edits complete it.
+    streaming: bool = False
+    #: Who reacted with what: ``((emoji, (user id, ...)), ...)``, in order of first use.
+    reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def is_command(self) -> bool:
         return self.command is not None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def reaction_counts(self) -> dict[str, int]:
+        """``{emoji: how many reacted with it}``."""
+        return {emoji: len(users) for emoji, users in self.reactions}
 
     @property
     def from_human(self) -> bool:
@@ -208,6 +235,34 @@ class Typing:
     room: str = DEFAULT_ROOM
     transport: str | None = None
 
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited:
+    """A message's text changed (or an answer being written grew); ``message`` is its new state."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeleted:
+    """A message was deleted; ``message`` is its tombstone (empty text, ``deleted_at`` set)."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """Someone added (``on``) or removed a reaction; ``message`` carries every reaction after it."""
+
+    message: Message
+    emoji: str
+    user_id: str
+    on: bool
+
+
+#: A change to a stored message, handed to the transports that take changes
+#: (``changed``, see :class:`~chatbus.core.transport.ChangeAware`), in order with the messages.
+Change = MessageEdited | MessageDeleted | Reaction
 
 Event = Presence | AgentStatus | Typing
 

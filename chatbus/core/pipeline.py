@@ -114,6 +114,7 @@ class Pipeline:
         room: str = DEFAULT_ROOM,
         kind: Kind | None = None,
         role: str | None = None,
+        streaming: bool = False,
     ) -> Message:
         """A message from an agent or the system; see :meth:`chatbus.Hub.send`."""
         self.check_running()
@@ -125,7 +126,7 @@ class Pipeline:
         if role is None:
             role = agent.role if agent is not None else ("system" if kind == "system" else "agent")
         identity = Identity(sender, role, kind)
-        return await self.accept(identity, text, room, reply_to, None, None, ())
+        return await self.accept(identity, text, room, reply_to, None, None, (), streaming=streaming)
 
     async def accept(
         self,
@@ -136,6 +137,8 @@ class Pipeline:
         transport: str | None,
         client_id: str | None,
         extra_mentions: tuple[str, ...],
+        *,
+        streaming: bool = False,
     ) -> Message:
         """Parse, number and store a message; it is delivered once stored, in id order."""
         parsed = await self.hooks.parse(text) or _EMPTY_PARSE
@@ -156,6 +159,8 @@ class Pipeline:
             reply_to=reply_to,
             transport=transport,
             client_id=client_id,
+            display_name=identity.display_name,
+            streaming=streaming,
         )
         stored = asyncio.ensure_future(self.store.append(message))
         deliveries = self.deliveries

@@ -29,7 +29,7 @@ from .message import (
 )
 from .store import Store
 
-__all__ = ["AGENT_STATUSES", "Member", "Roster"]
+__all__ = ["AGENT_STATUSES", "Member", "Roster", "RosterAccess"]
 
 AGENT_STATUSES: tuple[AgentStatusName, ...] = ("idle", "working", "stuck", "completed")
 _RESERVED = frozenset({name_key(SYSTEM_SENDER), name_key(TEAM)})
@@ -228,3 +228,54 @@ class Roster:
         for agent in self.agents.values():
             counts[agent.status] = counts.get(agent.status, 0) + 1
         return {"total": len(self.agents), "by_status": counts}
+
+
+class RosterAccess:
+    """The roster's operations on the hub itself (``hub.hire(...)``,
+    ``hub.members()``), where transports and plugins look for them."""
+
+    roster: Roster
+
+    @property
+    def agents(self) -> dict[str, Agent]:
+        """The agents' roster by name."""
+        return self.roster.agents
+
+    def members(self) -> tuple[Member, ...]:
+        """Everyone here now: connected people, then hired agents (cached; see ``members_version``)."""
+        return self.roster.members()
+
+    @property
+    def members_version(self) -> int:
+        """Changes whenever ``members()`` would answer differently."""
+        return self.roster.version
+
+    @property
+    def people_online(self) -> int:
+        """How many people (not agents) are connected now."""
+        return self.roster.people_online
+
+    def is_online(self, user_id: str) -> bool:
+        return self.roster.is_online(user_id)
+
+    async def hire(self, name: str, role: str, command: Sequence[str] | None = None) -> Agent:
+        """Add an agent to the roster (or update its role and command)."""
+        return await self.roster.hire(name, role, command)
+
+    async def fire(self, name: str) -> bool:
+        """Remove an agent from the roster."""
+        return await self.roster.fire(name)
+
+    async def set_agent_status(
+        self, name: str, status: AgentStatusName, current_task: str | None = None, progress: int | None = None
+    ) -> Agent:
+        """Record an agent's status and tell every transport (``agent_status``)."""
+        return await self.roster.set_status(name, status, current_task, progress)
+
+    async def reload_agents(self) -> tuple[list[str], list[str]]:
+        """Re-read the roster from the store; returns the names added and removed."""
+        return await self.roster.reload()
+
+    def agent_status(self, name: str) -> Agent | None:
+        """An agent's roster entry (status, current task, progress), or None."""
+        return self.roster.agents.get(name)

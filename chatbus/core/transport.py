@@ -12,11 +12,12 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from .hub import Hub
-    from .message import Event, Message
+    from .message import Change, Event, Message
 
 __all__ = [
     "BaseTransport",
     "BuiltFromOptions",
+    "ChangeAware",
     "Draining",
     "Health",
     "Notifiable",
@@ -69,6 +70,15 @@ class Notifiable(Protocol):
     per-transport queue as ``deliver``."""
 
     async def notify(self, event: Event) -> None: ...
+
+
+@runtime_checkable
+class ChangeAware(Protocol):
+    """Optional: ``changed(change)`` receives edits, deletions and reactions of
+    stored messages (:data:`chatbus.core.message.Change`), in order with the
+    messages; a transport without it relays messages as they were first sent."""
+
+    async def changed(self, change: Change) -> None: ...
 
 
 @runtime_checkable

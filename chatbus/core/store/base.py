@@ -76,6 +76,23 @@ class Store(abc.ABC):
         oldest first, and whether older ones exist."""
 
     # roster ------------------------------------------------------------
+    # changes -----------------------------------------------------------
+    @abc.abstractmethod
+    async def replace(self, message: Message, previous: Message) -> None:
+        """Store ``message`` as the new state of ``previous`` (same id): an edit, a
+        deletion or an answer grown. A text it replaces is kept (:meth:`versions`),
+        except the partial texts of an answer still being written."""
+
+    @abc.abstractmethod
+    async def react(
+        self, message_id: int, emoji: str, user_id: str, on: bool
+    ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Add (``on``) or remove one person's reaction; every reaction of the message after it."""
+
+    @abc.abstractmethod
+    async def versions(self, message_id: int) -> list[str]:
+        """The texts a message had before its edits and deletion, oldest first."""
+
     @abc.abstractmethod
     async def list_agents(self) -> list[Agent]: ...
 

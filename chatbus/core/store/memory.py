@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from dataclasses import replace
 
 from ..message import DEFAULT_ROOM, Agent, Message
 from .base import Store
@@ -20,6 +21,7 @@ class MemoryStore(Store):
         self._agents: dict[str, Agent] = {}
         self._external: dict[tuple[str, str], int] = {}
         self._state: dict[str, str] = {}
+        self._versions: dict[int, list[str]] = {}
 
     async def open(self) -> None:
         return None
@@ -60,6 +62,32 @@ class MemoryStore(Store):
             index -= 1
         has_more = len(picked) > limit
         return list(reversed(picked[:limit])), has_more
+
+    async def replace(self, message: Message, previous: Message) -> None:
+        index = bisect.bisect_left(self._ids, message.id)
+        if index < len(self._ids) and self._ids[index] == message.id:
+            if not previous.streaming and message.text != previous.text:
+                self._versions.setdefault(message.id, []).append(previous.text)
+            self._messages[index] = replace(message, reactions=self._messages[index].reactions)
+
+    async def react(
+        self, message_id: int, emoji: str, user_id: str, on: bool
+    ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        index = bisect.bisect_left(self._ids, message_id)
+        if index >= len(self._ids) or self._ids[index] != message_id:
+            return ()
+        by_emoji = {e: list(users) for e, users in self._messages[index].reactions}
+        users = by_emoji.setdefault(emoji, [])
+        if on and user_id not in users:
+            users.append(user_id)
+        elif not on and user_id in users:
+            users.remove(user_id)
+        reactions = tuple((e, tuple(u)) for e, u in by_emoji.items() if u)
+        self._messages[index] = replace(self._messages[index], reactions=reactions)
+        return reactions
+
+    async def versions(self, message_id: int) -> list[str]:
+        return list(self._versions.get(message_id, ()))
 
     async def list_agents(self) -> list[Agent]:
         return sorted(self._agents.values(), key=lambda agent: agent.name)

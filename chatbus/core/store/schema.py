@@ -12,7 +12,18 @@ from typing import Any
 from ..message import Agent, Message
 from .base import EPOCH_KEY
 
-__all__ = ["MESSAGE_COLUMNS", "MIGRATIONS", "epoch_of", "message_row", "row_agent", "row_message"]
+__all__ = [
+    "CHANGE_COLUMNS",
+    "MESSAGE_COLUMNS",
+    "MESSAGE_PLACEHOLDERS",
+    "MIGRATIONS",
+    "change_row",
+    "epoch_of",
+    "group_reactions",
+    "message_row",
+    "row_agent",
+    "row_message",
+]
 
 
 # Each entry moves the schema one version up; never edit a released one.
@@ -51,12 +62,56 @@ MIGRATIONS: Sequence[str] = (
     CREATE INDEX external_ids_hub ON external_ids (transport, hub_id);
     CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: messages that change (edits, deletions, reactions, answers being
+    # written) and the name shown for a sender.
+    """
+    ALTER TABLE messages ADD COLUMN display_name TEXT;
+    ALTER TABLE messages ADD COLUMN edited_at TEXT;
+    ALTER TABLE messages ADD COLUMN edited_by TEXT;
+    ALTER TABLE messages ADD COLUMN deleted_at TEXT;
+    ALTER TABLE messages ADD COLUMN deleted_by TEXT;
+    ALTER TABLE messages ADD COLUMN streaming INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE message_versions (
+        message_id INTEGER NOT NULL,
+        number INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        replaced_at TEXT NOT NULL,
+        replaced_by TEXT,
+        PRIMARY KEY (message_id, number)
+    );
+    CREATE TABLE reactions (
+        message_id INTEGER NOT NULL,
+        emoji TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (message_id, emoji, user_id)
+    );
+    """,
 )
 
 MESSAGE_COLUMNS = (
     "id, room, sender, sender_role, kind, text, mentions, command, command_args,"
-    " reply_to, transport, client_id, timestamp"
+    " reply_to, transport, client_id, timestamp,"
+    " display_name, edited_at, edited_by, deleted_at, deleted_by, streaming"
 )
+#: One ``?`` per column of :data:`MESSAGE_COLUMNS`.
+MESSAGE_PLACEHOLDERS = ",".join("?" * len(MESSAGE_COLUMNS.split(",")))
+#: The columns a change of a message may set, in the order of :func:`change_row`.
+CHANGE_COLUMNS = (
+    "text",
+    "mentions",
+    "command",
+    "command_args",
+    "edited_at",
+    "edited_by",
+    "deleted_at",
+    "deleted_by",
+    "streaming",
+)
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def message_row(m: Message) -> tuple[Any, ...]:
@@ -74,6 +129,23 @@ def message_row(m: Message) -> tuple[Any, ...]:
         m.transport,
         m.client_id,
         m.timestamp.isoformat(),
+        m.display_name,
+        *change_row(m)[4:],
+    )
+
+
+def change_row(m: Message) -> tuple[Any, ...]:
+    """The values of :data:`CHANGE_COLUMNS` for ``m``."""
+    return (
+        m.text,
+        json.dumps(m.mentions),
+        m.command,
+        json.dumps(m.command_args),
+        _time(m.edited_at),
+        m.edited_by,
+        _time(m.deleted_at),
+        m.deleted_by,
+        int(m.streaming),
     )
 
 
@@ -87,7 +159,7 @@ def epoch_of(db: sqlite3.Connection) -> str:
     return epoch
 
 
-def row_message(row: Sequence[Any]) -> Message:
+def row_message(row: Sequence[Any], reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Message:
     return Message(
         id=row[0],
         room=row[1],
@@ -102,6 +174,13 @@ def row_message(row: Sequence[Any]) -> Message:
         transport=row[10],
         client_id=row[11],
         timestamp=datetime.fromisoformat(row[12]),
+        display_name=row[13],
+        edited_at=datetime.fromisoformat(row[14]) if row[14] else None,
+        edited_by=row[15],
+        deleted_at=datetime.fromisoformat(row[16]) if row[16] else None,
+        deleted_by=row[17],
+        streaming=bool(row[18]),
+        reactions=reactions,
     )
 
 
@@ -114,3 +193,12 @@ def row_agent(row: Sequence[Any]) -> Agent:
         current_task=row[4],
         progress=row[5],
     )
+
+
+def group_reactions(rows: Sequence[Sequence[Any]]) -> dict[int, tuple[tuple[str, tuple[str, ...]], ...]]:
+    """Rows of ``(message_id, emoji, user_id)`` in the order reactions were made,
+    as each message's ``reactions``."""
+    grouped: dict[int, dict[str, list[str]]] = {}
+    for message_id, emoji, user_id in rows:
+        grouped.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
+    return {mid: tuple((emoji, tuple(users)) for emoji, users in by.items()) for mid, by in grouped.items()}

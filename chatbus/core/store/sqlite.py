@@ -20,9 +20,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import StoreError
-from ..message import DEFAULT_ROOM, Agent, Message
+from ..message import DEFAULT_ROOM, Agent, Message, utcnow
 from .base import Store
-from .schema import MESSAGE_COLUMNS, MIGRATIONS, epoch_of, message_row, row_agent, row_message
+from .schema import (
+    CHANGE_COLUMNS,
+    MESSAGE_COLUMNS,
+    MESSAGE_PLACEHOLDERS,
+    MIGRATIONS,
+    change_row,
+    epoch_of,
+    group_reactions,
+    message_row,
+    row_agent,
+    row_message,
+)
 
 __all__ = ["MIGRATIONS", "SQLiteStore"]
 
@@ -32,6 +43,9 @@ log = logging.getLogger("chatbus.store")
 _OPERATIONS = {
     "_write_messages": "append",
     "_query": "read",
+    "_read": "read",
+    "_replace": "change",
+    "_react": "react",
     "_execute": "write",
     "_connect": "open",
     "_close_db": "close",
@@ -52,7 +66,6 @@ def _succeed(batch: list[tuple[Message, asyncio.Future[None]]]) -> None:
     for _, future in batch:
         if not future.done():
             future.set_result(None)
-
 
 
 class SQLiteStore(Store):
@@ -203,7 +216,7 @@ class SQLiteStore(Store):
         db = self._conn()
         db.execute("BEGIN")
         try:
-            db.executemany(f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            db.executemany(f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ({MESSAGE_PLACEHOLDERS})", rows)
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -215,9 +228,23 @@ class SQLiteStore(Store):
     def _execute(self, sql: str, params: Iterable[Any]) -> int:
         return self._conn().execute(sql, tuple(params)).rowcount
 
+    def _read(self, sql: str, params: Iterable[Any]) -> list[Message]:
+        """Messages of a query over :data:`MESSAGE_COLUMNS`, with their reactions."""
+        db = self._conn()
+        rows = db.execute(sql, tuple(params)).fetchall()
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        marks = ",".join("?" * len(ids))
+        found = db.execute(
+            f"SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({marks}) ORDER BY at, rowid", ids
+        ).fetchall()
+        reactions = group_reactions(found)
+        return [row_message(row, reactions.get(row[0], ())) for row in rows]
+
     async def get(self, message_id: int) -> Message | None:
-        rows = await self._run(self._query, f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
-        return row_message(rows[0]) if rows else None
+        found = await self._run(self._read, f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+        return found[0] if found else None
 
     async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
         if room is None:
@@ -226,7 +253,7 @@ class SQLiteStore(Store):
         else:
             sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?"
             params = (room, after_id, limit)
-        return [row_message(row) for row in await self._run(self._query, sql, params)]
+        return await self._run(self._read, sql, params)
 
     async def before(
         self, before_id: int | None, limit: int, room: str | None = DEFAULT_ROOM
@@ -238,9 +265,58 @@ class SQLiteStore(Store):
         else:
             sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?"
             params = (room, upper, limit + 1)
-        rows = await self._run(self._query, sql, params)
-        has_more = len(rows) > limit
-        return [row_message(row) for row in reversed(rows[:limit])], has_more
+        found = await self._run(self._read, sql, params)
+        has_more = len(found) > limit
+        return list(reversed(found[:limit])), has_more
+
+    # changes -------------------------------------------------------------
+    async def replace(self, message: Message, previous: Message) -> None:
+        await self._run(self._replace, message, previous)
+
+    def _replace(self, message: Message, previous: Message) -> None:
+        db = self._conn()
+        db.execute("BEGIN")
+        try:
+            if not previous.streaming and message.text != previous.text:
+                when = message.deleted_at or message.edited_at
+                db.execute(
+                    "INSERT INTO message_versions (message_id, number, text, replaced_at, replaced_by) VALUES "
+                    "(?, (SELECT COALESCE(MAX(number), 0) + 1 FROM message_versions WHERE message_id = ?), ?, ?, ?)",
+                    (previous.id, previous.id, previous.text, when.isoformat() if when else "", message.edited_by),
+                )
+            sets = ", ".join(f"{column} = ?" for column in CHANGE_COLUMNS)
+            db.execute(f"UPDATE messages SET {sets} WHERE id = ?", (*change_row(message), message.id))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    async def react(
+        self, message_id: int, emoji: str, user_id: str, on: bool
+    ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return await self._run(self._react, message_id, emoji, user_id, on)
+
+    def _react(self, message_id: int, emoji: str, user_id: str, on: bool) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        db = self._conn()
+        if on:
+            db.execute(
+                "INSERT OR IGNORE INTO reactions (message_id, emoji, user_id, at) VALUES (?, ?, ?, ?)",
+                (message_id, emoji, user_id, utcnow().isoformat()),
+            )
+        else:
+            db.execute(
+                "DELETE FROM reactions WHERE message_id = ? AND emoji = ? AND user_id = ?", (message_id, emoji, user_id)
+            )
+        rows = db.execute(
+            "SELECT message_id, emoji, user_id FROM reactions WHERE message_id = ? ORDER BY at, rowid", (message_id,)
+        ).fetchall()
+        return group_reactions(rows).get(message_id, ())
+
+    async def versions(self, message_id: int) -> list[str]:
+        rows = await self._run(
+            self._query, "SELECT text FROM message_versions WHERE message_id = ? ORDER BY number", (message_id,)
+        )
+        return [row[0] for row in rows]
 
     # roster --------------------------------------------------------------
     async def list_agents(self) -> list[Agent]:
