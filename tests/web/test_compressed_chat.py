@@ -74,4 +74,4 @@ def test_the_page_chats_over_compressed_frames(pages: Pages, server: Compressing
     assert "permessage-deflate" in extensions
     assert "server_no_context_takeover" in extensions
     # Both pages get the same compressed bytes, made once per message.
-    assert server.wire_formats() == ["WireFormat(deflate, window_bits=12, {'memLevel': 5})"] * 2
+    assert server.wire_formats() == ["WireFormat(deflate, window_bits=12, {'memLevel': 5, 'level': 1})"] * 2
