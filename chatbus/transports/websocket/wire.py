@@ -22,6 +22,9 @@ __all__ = [
     "HISTORY_DEFAULT",
     "HISTORY_MAX",
     "MAX_CLIENT_ID",
+    "MAX_EPOCH",
+    "MAX_ID",
+    "MAX_ROOMS",
     "AuthFrame",
     "HistoryFrame",
     "MessageFrame",
@@ -51,6 +54,15 @@ MAX_CLIENT_ID: Final = 128
 #: Most messages one ``history`` request may ask for, and how many it gets without ``limit``.
 HISTORY_MAX: Final = 200
 HISTORY_DEFAULT: Final = 50
+#: The largest message id a client may name (``replyTo``, ``lastSeenId``,
+#: ``history.before``): JavaScript's ``Number.MAX_SAFE_INTEGER``, 2**53 - 1,
+#: the largest whole number every JSON client reads exactly. Anything larger
+#: (or a float, or ``true``) is refused here, so it never reaches the store.
+MAX_ID: Final = 2**53 - 1
+#: Longest ``epoch`` an ``auth`` frame may carry, in characters.
+MAX_EPOCH: Final = 128
+#: Most rooms an ``auth`` frame may ask to resume.
+MAX_ROOMS: Final = 64
 
 
 class ProtocolViolation(Exception):
@@ -71,6 +83,10 @@ class AuthFrame:
     token: str | None = None
     #: The last message id the client saw; None when it does not resume.
     last_seen_id: int | None = None
+    #: The epoch of the log ``last_seen_id`` belongs to, as the server told it; None when unknown.
+    epoch: str | None = None
+    #: The rooms whose missed messages the client wants; None: only the default room.
+    rooms: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +157,11 @@ def parse_auth(data: Mapping[str, Any]) -> AuthFrame:
         raise _invalid("userId must be a string.")
     role = _optional_str(data, "role")
     token = _optional_str(data, "token")
-    last_seen = data.get("lastSeenId")
-    if last_seen is not None and (not _is_int(last_seen) or last_seen < 0):
-        raise _invalid("lastSeenId must be the id of the last message you saw (a whole number, 0 for all).")
-    return AuthFrame(user_id=user_id, role=role, token=token, last_seen_id=last_seen)
+    last_seen = _whole(data, "lastSeenId", 0, "the id of the last message you saw, or 0 for all")
+    epoch = _optional_str(data, "epoch")
+    if epoch is not None and (len(epoch) > MAX_EPOCH or not _encodable(epoch)):
+        raise _invalid(f"epoch must be the epoch this server sent in auth_response (at most {MAX_EPOCH} characters).")
+    return AuthFrame(user_id=user_id, role=role, token=token, last_seen_id=last_seen, epoch=epoch, rooms=_rooms(data))
 
 
 def parse_message(data: Mapping[str, Any]) -> MessageFrame:
@@ -166,9 +183,7 @@ def parse_message(data: Mapping[str, Any]) -> MessageFrame:
     mentions = data.get("mentions")
     if mentions is not None and (not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions)):
         raise _invalid("mentions must be a list of user ids.")
-    reply_to = data.get("replyTo")
-    if reply_to is not None and (not _is_int(reply_to) or reply_to < 1):
-        raise _invalid("replyTo must be the id of a message (a positive whole number).")
+    reply_to = _whole(data, "replyTo", 1, "the id of a message")
     return MessageFrame(
         text=text,
         room=_room(data),
@@ -185,9 +200,7 @@ def parse_typing(data: Mapping[str, Any]) -> TypingFrame:
 
 def parse_history(data: Mapping[str, Any]) -> HistoryFrame:
     """The ``data`` of a ``history`` frame."""
-    before = data.get("before")
-    if before is not None and (not _is_int(before) or before < 1):
-        raise _invalid("before must be a message id (a positive whole number).")
+    before = _whole(data, "before", 1, "a message id")
     limit = data.get("limit", HISTORY_DEFAULT)
     if limit is None:
         limit = HISTORY_DEFAULT
@@ -198,6 +211,29 @@ def parse_history(data: Mapping[str, Any]) -> HistoryFrame:
 
 def _invalid(problem: str) -> ProtocolViolation:
     return ProtocolViolation("INVALID_MESSAGE", problem)
+
+
+def _whole(data: Mapping[str, Any], key: str, least: int, meaning: str) -> int | None:
+    """An optional message id field: a JSON whole number from ``least`` to :data:`MAX_ID`, or None."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if not _is_int(value) or not least <= value <= MAX_ID:
+        raise _invalid(f"{key} must be {meaning} (a whole number from {least} to {MAX_ID}).")
+    return int(value)
+
+
+def _rooms(data: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """``rooms`` of an ``auth`` frame: 1 to :data:`MAX_ROOMS` room names, each once, or None."""
+    rooms = data.get("rooms")
+    if rooms is None:
+        return None
+    if not isinstance(rooms, list) or not 1 <= len(rooms) <= MAX_ROOMS:
+        raise _invalid(f"rooms must be a list of 1 to {MAX_ROOMS} room names.")
+    for room in rooms:
+        if not isinstance(room, str) or not valid_name(room):
+            raise _invalid("rooms must be a list of room names, each 1-64 letters, digits, '_', '-' or '.'.")
+    return tuple(dict.fromkeys(rooms))
 
 
 def _is_int(value: object) -> bool:

@@ -11,6 +11,7 @@ import pytest
 
 from chatbus.transports.websocket.wire import (
     ERROR_CODES,
+    MAX_ID,
     AuthFrame,
     HistoryFrame,
     MessageFrame,
@@ -24,6 +25,8 @@ from chatbus.transports.websocket.wire import (
 )
 
 ROOM_RULE = "room must be 1-64 letters, digits, '_', '-' or '.'."
+#: Ids no JSON client reads exactly, or that SQLite cannot even hold (2**63 and up).
+HUGE = [MAX_ID + 1, 2**63 - 1, 2**63, 2**64, 10**30, -(2**63) - 1]
 
 
 def refusal(parse: Any, data: Any) -> tuple[str, str]:
@@ -64,12 +67,66 @@ def test_auth_fields_of_the_wrong_type_are_invalid(data: dict[str, Any], text: s
     assert refusal(parse_auth, data) == ("INVALID_MESSAGE", text)
 
 
-@pytest.mark.parametrize("last_seen", [-1, "7", True, False, 1.5, [3]])
+def test_the_largest_id_a_client_may_name_is_javascripts_largest_safe_integer() -> None:
+    assert MAX_ID == 2**53 - 1 == 9007199254740991
+
+
+@pytest.mark.parametrize("last_seen", [-1, "7", True, False, 1.5, 7.0, [3], 1e308, *HUGE])
 def test_last_seen_id_must_be_a_whole_number_from_zero(last_seen: object) -> None:
     assert refusal(parse_auth, {"userId": "carol", "lastSeenId": last_seen}) == (
         "INVALID_MESSAGE",
-        "lastSeenId must be the id of the last message you saw (a whole number, 0 for all).",
+        "lastSeenId must be the id of the last message you saw, or 0 for all (a whole number from 0 to 9007199254740991).",
     )
+
+
+def test_last_seen_id_huge_in_the_json_itself_is_refused() -> None:
+    # As it comes off the wire: Python reads any JSON integer exactly, however long.
+    for text in ("9223372036854775808", "18446744073709551616", "-9223372036854775809", "1e400"):
+        data = from_json('{"type": "auth", "data": {"userId": "carol", "lastSeenId": ' + text + "}}")
+        assert refusal(parse_auth, data)[0] == "INVALID_MESSAGE", text
+    assert parse_auth({"userId": "carol", "lastSeenId": MAX_ID}).last_seen_id == MAX_ID
+
+
+EPOCH_RULE = "epoch must be the epoch this server sent in auth_response (at most 128 characters)."
+
+
+@pytest.mark.parametrize(
+    ("epoch", "text"),
+    [
+        ("7", "epoch must be a string."),
+        ('["a"]', "epoch must be a string."),
+        ("true", "epoch must be a string."),
+        ('"' + "e" * 129 + '"', EPOCH_RULE),
+        ('"bad \\ud800 half"', EPOCH_RULE),
+    ],
+)
+def test_epoch_must_be_a_short_string(epoch: str, text: str) -> None:
+    data = from_json('{"type": "auth", "data": {"userId": "carol", "lastSeenId": 3, "epoch": ' + epoch + "}}")
+    assert refusal(parse_auth, data) == ("INVALID_MESSAGE", text)
+
+
+@pytest.mark.parametrize(
+    ("rooms", "text"),
+    [
+        ("general", "rooms must be a list of 1 to 64 room names."),
+        ({"general": True}, "rooms must be a list of 1 to 64 room names."),
+        ([], "rooms must be a list of 1 to 64 room names."),
+        ([f"r{n}" for n in range(65)], "rooms must be a list of 1 to 64 room names."),
+        (["general", 7], "rooms must be a list of room names, each 1-64 letters, digits, '_', '-' or '.'."),
+        (["no spaces"], "rooms must be a list of room names, each 1-64 letters, digits, '_', '-' or '.'."),
+        ([""], "rooms must be a list of room names, each 1-64 letters, digits, '_', '-' or '.'."),
+        (["../etc"], "rooms must be a list of room names, each 1-64 letters, digits, '_', '-' or '.'."),
+    ],
+)
+def test_rooms_must_be_a_short_list_of_room_names(rooms: object, text: str) -> None:
+    assert refusal(parse_auth, {"userId": "carol", "rooms": rooms}) == ("INVALID_MESSAGE", text)
+
+
+def test_resume_asks_for_an_epoch_and_rooms() -> None:
+    frame = parse_auth({"userId": "carol", "lastSeenId": 9, "epoch": "4f1c", "rooms": ["dev", "general", "dev"]})
+    assert frame == AuthFrame(user_id="carol", last_seen_id=9, epoch="4f1c", rooms=("dev", "general"))
+    assert parse_auth({"userId": "carol", "epoch": None, "rooms": None}) == AuthFrame(user_id="carol")
+    assert len(parse_auth({"userId": "carol", "rooms": [f"r{n}" for n in range(64)]}).rooms or ()) == 64
 
 
 def test_a_good_auth_says_who_and_from_where_to_resume() -> None:
@@ -147,12 +204,17 @@ def test_mentions_must_be_a_list_of_user_ids(mentions: object) -> None:
     )
 
 
-@pytest.mark.parametrize("reply_to", [0, -3, True, False, "one", "5", 2.0])
+@pytest.mark.parametrize("reply_to", [0, -3, True, False, "one", "5", 2.0, 1e308, *HUGE])
 def test_reply_to_must_be_a_message_id(reply_to: object) -> None:
     assert refusal(parse_message, {"text": "hi", "replyTo": reply_to}) == (
         "INVALID_MESSAGE",
-        "replyTo must be the id of a message (a positive whole number).",
+        "replyTo must be the id of a message (a whole number from 1 to 9007199254740991).",
     )
+
+
+def test_reply_to_up_to_the_largest_safe_integer_is_read() -> None:
+    assert parse_message({"text": "hi", "replyTo": MAX_ID}).reply_to == MAX_ID
+    assert parse_message({"text": "hi", "replyTo": 1}).reply_to == 1
 
 
 @pytest.mark.parametrize("room", ["no spaces allowed", "../etc", "x" * 65, 7, ["dev"], "caf\u00e9"])
@@ -193,7 +255,7 @@ def test_typing_names_a_room() -> None:
 
 
 # history ---------------------------------------------------------------------
-@pytest.mark.parametrize("limit", [0, 201, 500, -1, True, False, "50", 10.0])
+@pytest.mark.parametrize("limit", [0, 201, 500, -1, True, False, "50", 10.0, 2**64, -(2**64), 1e308])
 def test_history_limit_is_a_whole_number_from_1_to_200(limit: object) -> None:
     assert refusal(parse_history, {"limit": limit}) == (
         "INVALID_MESSAGE",
@@ -201,11 +263,11 @@ def test_history_limit_is_a_whole_number_from_1_to_200(limit: object) -> None:
     )
 
 
-@pytest.mark.parametrize("before", [0, -1, True, "x", "12", 3.5])
+@pytest.mark.parametrize("before", [0, -1, True, "x", "12", 3.5, 1e308, *HUGE])
 def test_history_before_is_a_message_id(before: object) -> None:
     assert refusal(parse_history, {"before": before}) == (
         "INVALID_MESSAGE",
-        "before must be a message id (a positive whole number).",
+        "before must be a message id (a whole number from 1 to 9007199254740991).",
     )
 
 
@@ -218,6 +280,7 @@ def test_a_good_history_request_has_defaults_for_what_it_leaves_out() -> None:
     assert parse_history({"limit": None, "before": None, "room": None}) == HistoryFrame()
     assert parse_history({"before": 90, "limit": 1, "room": "dev"}) == HistoryFrame(room="dev", before=90, limit=1)
     assert parse_history({"limit": 200}).limit == 200
+    assert parse_history({"before": MAX_ID}).before == MAX_ID
 
 
 # frames in general -----------------------------------------------------------
