@@ -7,7 +7,8 @@ talks to WebSocket clients sends and reads exactly the same frames.
 
 Where things are: ``server.py`` runs the transport (listening, each
 connection's frames, signing in); ``broadcast.py`` writes deliveries to every
-connection; ``connection.py`` is the connection class and everything that
+connection; ``resume.py`` finds what a client signing in again missed;
+``connection.py`` is the connection class and everything that
 reaches into websockets' internals; ``wire.py`` reads client frames;
 ``frames.py`` builds server frames; ``http.py`` answers plain HTTP;
 ``tls.py`` builds the TLS context of ``certfile``/``keyfile``; ``proxies.py``

@@ -132,21 +132,30 @@ def auth_response(
     agents: bytes,
     users: bytes,
     *,
+    epoch: str | None = None,
     missed: Sequence[bytes] | None = None,
     missed_has_more: bool = False,
+    missed_reset: bool = False,
 ) -> bytes:
     """The encoded ``auth_response``: ``agents`` and ``users`` are encoded
     lists (see :class:`Roster`) and ``missed`` encoded message frames, when
-    the client resumes, so a sign-in encodes none of them again."""
+    the client resumes, so a sign-in encodes none of them again.
+
+    ``epoch`` names the message log the ids belong to; ``missed_reset`` says
+    that the client's ``lastSeenId`` was of another log (see :mod:`.resume`).
+    """
     answer: dict[str, Any] = {
         "success": True,
         "userId": identity.user_id,
         "role": identity.role,
         "sessionId": session_id,
     }
+    if epoch is not None:
+        answer["epoch"] = epoch
     lists = {"agents": agents, "users": users}
     if missed is not None:
         answer["missedHasMore"] = missed_has_more
+        answer["missedReset"] = missed_reset
         lists["missed"] = json_list(missed)
     return encode_with_raw("auth_response", answer, lists)
 

@@ -42,6 +42,7 @@ from .frames import (
     pong_frame,
 )
 from .proxies import client_of
+from .resume import replay
 from .session import converse
 from .settings import WebSocketSettings
 from .tls import server_context
@@ -50,6 +51,8 @@ from .wire import ERROR_CODES, ProtocolViolation, decode_frame, parse_auth, pars
 if TYPE_CHECKING:
     from chatbus.core.hub import Hub
     from chatbus.core.message import Event as HubEvent
+
+    from .wire import AuthFrame
 
 __all__ = ["WebSocketTransport"]
 
@@ -350,58 +353,51 @@ class WebSocketTransport(BaseTransport):
         frame = parse_auth(data)
         credentials = Credentials(user_id=frame.user_id, role=frame.role, token=frame.token, transport=self.name)
         identity = await hub.authenticate(credentials)
-        await self._join(hub, connection, identity, frame.last_seen_id)
+        await self._join(hub, connection, identity, frame)
 
-    async def _join(self, hub: Hub, connection: ChatConnection, identity: Identity, last_seen: int | None) -> None:
+    async def _join(self, hub: Hub, connection: ChatConnection, identity: Identity, frame: AuthFrame) -> None:
         """Sign the connection in without a gap or a duplicate.
 
         The connection starts receiving live frames (held back) before the
         store is read, so nothing delivered meanwhile is missed; after
         ``auth_response`` the held frames go out, minus those already in
-        ``missed``.
+        ``missed`` (see :mod:`.resume` for what that holds).
         """
         connection.identity = identity
         self._fan_out.hold(connection)
         await hub.connect(identity, self.name)
         connection.joined = True
-        missed: list[bytes] | None = None
-        more, floor = False, 0
-        if last_seen is None:
+        missed = await replay(hub, frame, self.settings)
+        if missed is None:
             log.info("session %s: signed in from %s", connection.who, connection.client_address)
         else:
-            missed, more, floor = await self._missed(hub, last_seen)
             log.info(
-                "session %s: signed in from %s, %d missed message(s) after %d",
+                "session %s: signed in from %s, %d missed message(s) after %d%s",
                 connection.who,
                 connection.client_address,
-                len(missed),
-                last_seen,
+                len(missed.frames),
+                frame.last_seen_id,
+                " of another log (missedReset)" if missed.reset else "",
             )
         agents, users = self._roster.lists(hub)
-        answer = auth_response(identity, connection.session_id, agents, users, missed=missed, missed_has_more=more)
+        answer = auth_response(
+            identity,
+            connection.session_id,
+            agents,
+            users,
+            epoch=hub.store.epoch,
+            missed=missed.frames if missed is not None else None,
+            missed_has_more=missed is not None and missed.more,
+            missed_reset=missed is not None and missed.reset,
+        )
         await connection.send(answer, text=True)
         # ``missed`` may hold messages that are stored but not yet handed to
         # this transport; keep holding live frames until they have been, so
         # none of them is sent twice.
+        floor = missed.floor if missed is not None else 0
         if floor > self._fan_out.last_delivered:
             await self._fan_out.delivered_through(floor)
         self._fan_out.release(connection, floor)
-
-    async def _missed(self, hub: Hub, last_seen: int) -> tuple[list[bytes], bool, int]:
-        """The frames of what a client missed after ``last_seen``, oldest
-        first; whether there was more; and the id of the newest one (0 for none).
-
-        At most ``replay_limit`` messages and ``replay_max_bytes``, the
-        newest ones when there are more (``history`` pages further back).
-        """
-        limit = self.settings.replay_limit
-        found = await hub.since(last_seen, limit + 1)
-        more = len(found) > limit
-        if more:
-            newest, _ = await hub.history(None, None, limit)
-            found = [message for message in newest if message.id > last_seen]
-        frames, left_out = newest_within(found, self.settings.replay_max_bytes)
-        return frames, more or left_out > 0, found[-1].id if frames else 0
 
     async def _on_message(self, connection: ChatConnection, data: dict[str, Any]) -> None:
         hub = self._running_hub()

@@ -40,14 +40,19 @@ async def test_reconnect_and_resume_returns_what_was_missed_then_live() -> None:
         await bob.close()
 
 
-async def test_last_seen_zero_returns_everything_in_every_room() -> None:
+async def test_last_seen_zero_returns_everything_in_the_rooms_asked_for() -> None:
     async with running() as server:
         await server.hub.send("agent says hi", sender="coder")
         await server.hub.send("in another room", sender="coder", room="dev")
+        # An old client knows only the default room, and gets only that.
         client = await server.client("alice", lastSeenId=0)
         missed = client.auth["missed"]
+        assert ids(missed) == [1]
+        assert [f["type"] for f in missed] == ["agent_response"]
+        await client.close()
+        client = await server.client("alice", lastSeenId=0, rooms=["general", "dev"])
+        missed = client.auth["missed"]
         assert ids(missed) == [1, 2]
-        assert [f["type"] for f in missed] == ["agent_response", "agent_response"]
         assert missed[1]["data"]["room"] == "dev"
         await client.close()
 
