@@ -36,6 +36,7 @@ from .core.message import (
     Reaction,
     Typing,
     valid_name,
+    valid_user_id,
 )
 from .core.sections import PluginSettings, TransportSettings
 from .core.settings import Settings
@@ -102,6 +103,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "valid_name",
+    "valid_user_id",
 ]
 
 

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any, Self
 
 import pluggy
@@ -359,6 +360,10 @@ class Hub(RosterAccess):
                 taken = identity.user_id
             if taken is not None:
                 raise AuthError(refusal(identity.user_id, taken))
+            shown = identity.display_name
+            if shown and shown != identity.user_id and reserved_name(shown, self.agents, suffix) is not None:
+                # A name another transport vouches for may look like an agent's; it is shown with the person's id.
+                identity = replace(identity, display_name=f"{shown} ({identity.user_id})")
         return identity
 
     async def connect(self, identity: Identity, transport: str) -> None:

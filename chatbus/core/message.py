@@ -12,6 +12,7 @@ from typing import Any, Literal
 __all__ = [
     "DEFAULT_ROOM",
     "MANAGER_ROLE",
+    "QUALIFIED_ID",
     "SYSTEM_SENDER",
     "TEAM",
     "USER_ID_PATTERN",
@@ -35,6 +36,7 @@ __all__ = [
     "name_key",
     "utcnow",
     "valid_name",
+    "valid_user_id",
 ]
 
 Kind = Literal["human", "agent", "system"]
@@ -59,6 +61,16 @@ def valid_name(value: object) -> bool:
 
 
 _NO_ALNUM = re.compile(r"[_.\-]+")
+
+#: A transport-qualified user id: ``tg:12345`` is Telegram user 12345.
+QUALIFIED_ID = re.compile(r"([a-z][a-z0-9]{0,15}):([A-Za-z0-9_.\-]{1,64})")
+
+
+def valid_user_id(value: object) -> bool:
+    """A person's id: a name (:func:`valid_name`), or a transport-qualified id
+    (``tg:12345``) that only the transport vouching for that person gives."""
+    return valid_name(value) or (isinstance(value, str) and QUALIFIED_ID.fullmatch(value) is not None)
+
 
 #: Look-alike letters of other scripts, as the Latin letter they pass for (Cyrillic and Greek).
 _CONFUSABLES = str.maketrans(

@@ -20,7 +20,18 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from chatbus import AuthError, ConfigError, Credentials, Hub, Identity, PluginSettings, Reachable, hookimpl, valid_name
+from chatbus import (
+    AuthError,
+    ConfigError,
+    Credentials,
+    Hub,
+    Identity,
+    PluginSettings,
+    Reachable,
+    hookimpl,
+    valid_name,
+    valid_user_id,
+)
 from chatbus.core.settings import split_names
 
 __all__ = ["AuthSettings", "Authenticator", "TokenGrant"]
@@ -113,7 +124,8 @@ class Authenticator:
     def on_auth(self, credentials: Credentials) -> Identity:
         user_id = credentials.user_id
         if credentials.extra.get("verified") is True:
-            if not valid_name(user_id):
+            # A transport vouches for this person: its own qualified id (tg:12345) or a name.
+            if not valid_user_id(user_id):
                 raise AuthError(_BAD_USER_ID)
             return Identity(user_id, _role(credentials.role), "human", credentials.extra.get("display_name"))
         if self.settings.mode == "token":

@@ -118,3 +118,19 @@ async def test_open_mode_warns_once_when_agents_run_commands(caplog: pytest.LogC
     assert len(warnings) == 1
     assert "anyone who can reach this chat can give work to alice" in warnings[0]
     assert "CHATBUS_AUTH__MODE=token" in warnings[0]
+
+
+async def test_a_transport_vouches_for_its_own_qualified_ids_which_no_web_user_can_claim() -> None:
+    hub = make_hub()
+    async with hub:
+        await hub.hire("alice", "developer")
+        first = await hub.authenticate(Credentials(user_id="tg:101", extra={"verified": True, "display_name": "ana"}))
+        second = await hub.authenticate(Credentials(user_id="tg:102", extra={"verified": True, "display_name": "ana"}))
+        assert (first.user_id, first.display_name) == ("tg:101", "ana")
+        assert (second.user_id, second.display_name) == ("tg:102", "ana")  # two people, told apart by id
+        with pytest.raises(AuthError, match="User ids are"):
+            await hub.authenticate(Credentials(user_id="tg:101"))  # a web user cannot claim one
+        posing = await hub.authenticate(
+            Credentials(user_id="tg:103", extra={"verified": True, "display_name": "Alice"})
+        )
+        assert posing.display_name == "Alice (tg:103)"  # shown so nobody takes it for agent alice
