@@ -44,14 +44,18 @@ class _Sender:
 
 
 class TokenBucket:
-    """Per-key token buckets with an hourly cap; pure logic, clock injected."""
+    """Per-key token buckets with an hourly cap; pure logic, clock injected.
+
+    ``per_hour=None`` has no hourly cap and keeps no record of each call
+    (what a cap needs), for buckets that only smooth bursts.
+    """
 
     def __init__(
         self,
         *,
         burst: int,
         per_second: float,
-        per_hour: int,
+        per_hour: int | None,
         clock: Callable[[], float],
     ) -> None:
         self.burst = burst
@@ -78,13 +82,14 @@ class TokenBucket:
         wait = 0.0
         if state.tokens < 1.0:
             wait = (1.0 - state.tokens) / self.per_second
-        if len(recent) >= self.per_hour:
+        if self.per_hour is not None and len(recent) >= self.per_hour:
             wait = max(wait, recent[0] + HOUR - now)
         if wait > 0.0:
             return RateDecision.refuse(wait)
 
         state.tokens -= 1.0
-        recent.append(now)
+        if self.per_hour is not None:
+            recent.append(now)
         self._calls += 1
         if self._calls % 1024 == 0:
             self._forget_idle(now)

@@ -182,6 +182,14 @@ class ChatConnection(ServerConnection):
         """Whether the message ``recv`` just returned arrived in a binary frame."""
         return self._binary.popleft() if self._binary else False
 
+    def read_at_most(self, size: int) -> None:
+        """Take at most ``size`` bytes from the socket per read instead of
+        asyncio's 256 KiB: the library parses every frame of a read before
+        anything else runs, so one read of tiny frames could hold the event
+        loop for a third of a second. Over TLS the reads are left as they are."""
+        if isinstance(getattr(self.transport, "max_size", None), int):
+            self.transport.max_size = size  # type: ignore[attr-defined]
+
     # writing -------------------------------------------------------------
     def send_data(self) -> None:
         """Write what the protocol has queued in one write, not one per frame.

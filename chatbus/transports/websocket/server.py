@@ -41,6 +41,7 @@ from .frames import (
     newest_within,
     pong_frame,
 )
+from .guard import Guard, Outcome
 from .proxies import client_of
 from .resume import replay
 from .session import converse
@@ -83,6 +84,7 @@ class WebSocketTransport(BaseTransport):
         self._server: Server | None = None
         self._connections: set[ChatConnection] = set()
         self._fan_out = Broadcaster(self.settings)
+        self._guard = Guard(self.settings)
         self._roster = Roster(self.settings.presence_limit)
         self._port: int | None = None
         #: Set by :meth:`stop_accepting`: how :meth:`stop` will close the clients.
@@ -263,20 +265,16 @@ class WebSocketTransport(BaseTransport):
         hub = self.hub
         if hub is None:
             return
-        if len(self._connections) >= self.settings.max_connections:
-            log.warning(
-                "session %s: refused, %d connections already open (max_connections)",
-                connection.session_id,
-                len(self._connections),
-            )
-            reason = "The chat is full; try again in a minute."
-            await connection.close_within(CloseCode.TRY_AGAIN_LATER, reason, self.settings.close_timeout)
+        connection.client_address = client_of(connection, self.settings.trusted_proxies)
+        refusal = self._guard.admit(connection, len(self._connections), hub.clock())
+        if refusal is not None:
+            await connection.close_within(refusal.code, refusal.reason, self.settings.close_timeout)
             return
         self._connections.add(connection)
-        connection.client_address = client_of(connection, self.settings.trusted_proxies)
         try:
-            await converse(connection, self.settings, self._dispatch)
+            await converse(connection, self.settings, self._dispatch, self._guard, hub.clock)
         finally:
+            self._guard.left(connection)
             self._connections.discard(connection)
             self._fan_out.live.discard(connection)
             # Still open here means the library closes it normally as this handler returns.
@@ -286,13 +284,14 @@ class WebSocketTransport(BaseTransport):
                 connection.joined = False
                 await hub.disconnect(connection.identity, self.name)
 
-    async def _dispatch(self, connection: ChatConnection, raw: bytes) -> None:
-        """Handle one frame; every refusal is one ``error`` frame and one log line."""
+    async def _dispatch(self, connection: ChatConnection, raw: bytes) -> Outcome:
+        """Handle one frame; every refusal is one ``error`` frame and one log line
+        (a few per kind and 10 s, see :class:`.guard.Guard`). Returns the frame's type, or the error code it got."""
         try:
             kind, data = decode_frame(raw)
             if kind == "ping":
                 await self._reply(connection, pong_frame())
-                return
+                return kind
             if connection.identity is None and kind != "auth":
                 raise ProtocolViolation(
                     "NOT_AUTHENTICATED",
@@ -305,12 +304,13 @@ class WebSocketTransport(BaseTransport):
                     "Unknown frame type; this server understands auth, message, ping, typing and history.",
                 )
             await handler(connection, data)
+            return kind
         except ProtocolViolation as exc:
-            await self._refuse(connection, exc.code, str(exc))
+            return await self._refuse(connection, exc.code, str(exc))
         except RateLimited as exc:
-            await self._refuse(connection, exc.code, str(exc), retry_after=exc.retry_after)
+            return await self._refuse(connection, exc.code, str(exc), retry_after=exc.retry_after)
         except (InvalidMessage, AuthError) as exc:
-            await self._refuse(connection, exc.code, str(exc))
+            return await self._refuse(connection, exc.code, str(exc))
         except ConnectionClosed:
             raise
         except ChatbusError as exc:
@@ -321,14 +321,16 @@ class WebSocketTransport(BaseTransport):
         except Exception:
             log.exception("session %s: unexpected error while handling a frame", connection.who)
             await self._send_error(connection, "INTERNAL_ERROR", _INTERNAL)
+        return "INTERNAL_ERROR"
 
     async def _refuse(
         self, connection: ChatConnection, code: str, message: str, retry_after: float | None = None
-    ) -> None:
+    ) -> str:
         if code not in ERROR_CODES:  # a plugin's own error class: keep the wire vocabulary closed
             code = "INVALID_MESSAGE"
-        log.warning("session %s: %s: %s", connection.who, code, message)
+        self._guard.repeats.warning(log, f"refused {code}", "session %s: %s: %s", connection.who, code, message)
         await self._send_error(connection, code, message, retry_after)
+        return code
 
     async def _send_error(
         self, connection: ChatConnection, code: str, message: str, retry_after: float | None = None

@@ -71,6 +71,46 @@ class WebSocketSettings(TransportSettings):
     typing_interval: float = Field(
         1.0, ge=0, description="least seconds between two relayed typing frames of a connection"
     )
+    max_connections_per_address: int = Field(
+        100,
+        ge=1,
+        description=(
+            "open connections from one client address at most (close 1013 beyond); behind a reverse proxy, "
+            "list it in trusted_proxies or every client shares its address"
+        ),
+    )
+    max_signing_in: int = Field(
+        200, ge=1, description="connections open but not yet signed in, at most (close 1013 beyond)"
+    )
+    control_burst: int = Field(
+        20, ge=1, description="pings, typing and history requests of each kind a connection may send at once"
+    )
+    control_per_second: float = Field(
+        5.0, gt=0, description="of each of those kinds, per second after the burst; faster ones are read more slowly"
+    )
+    refused_burst: int = Field(20, ge=1, description="frames answered with an error that a connection may send at once")
+    refused_per_second: float = Field(
+        2.0, gt=0, description="such frames per second after the burst; faster ones are read more slowly"
+    )
+    refused_before_close: int = Field(
+        10, ge=1, description="such frames beyond that allowance after which the connection is closed (1008)"
+    )
+    auth_failures_before_close: int = Field(
+        5, ge=1, description="failed sign-ins (AUTH_FAILED) on one connection after which it is closed (1008)"
+    )
+    auth_failure_delay: float = Field(
+        1.0,
+        ge=0,
+        description="seconds before the frame after a second failed sign-in is read; doubles with each further one",
+    )
+    auth_failures_per_address: int = Field(
+        30,
+        ge=1,
+        description=(
+            "failed sign-ins one client address may make in 10 minutes; beyond that its connections are "
+            "closed (1008) until enough time has passed"
+        ),
+    )
     certfile: Path | None = Field(
         None, description="PEM certificate chain (the server's certificate first); with keyfile, serve https and wss"
     )
