@@ -30,7 +30,7 @@ import pytest
 
 from .core.errors import ChatbusError
 from .core.hub import Hub
-from .core.message import DEFAULT_ROOM, Change, Credentials, Event, Identity, Message
+from .core.message import DEFAULT_ROOM, Change, Credentials, Event, Identity, Message, Notice
 from .core.settings import Settings
 from .core.store import MemoryStore
 from .core.transport import BaseTransport
@@ -62,6 +62,7 @@ class MemoryTransport(BaseTransport):
         self.delivered: list[Message] = []
         self.events: list[Event] = []
         self.changes: list[Change] = []
+        self.notices: list[Notice] = []
         self._changed = asyncio.Condition()
         self._identities: dict[str, Identity] = {}
 
@@ -72,6 +73,12 @@ class MemoryTransport(BaseTransport):
 
     async def notify(self, event: Event) -> None:
         self.events.append(event)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def tell(self, notice: Notice) -> None:
+        """What the system told one person, recorded in :attr:`notices`."""
+        self.notices.append(notice)
         async with self._changed:
             self._changed.notify_all()
 

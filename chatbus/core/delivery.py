@@ -16,15 +16,26 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from .message import AgentStatus, Change, Event, Message, MessageDeleted, MessageEdited, Presence, Reaction, Typing
-from .transport import ChangeAware, Notifiable, Transport
+from .message import (
+    AgentStatus,
+    Change,
+    Event,
+    Message,
+    MessageDeleted,
+    MessageEdited,
+    Notice,
+    Presence,
+    Reaction,
+    Typing,
+)
+from .transport import ChangeAware, Notifiable, Telling, Transport
 
 __all__ = ["Deliveries", "Feed"]
 
 log = logging.getLogger("chatbus.hub")
 
 #: What a transport's feed carries: stored messages, events, changes to messages.
-Item = Message | Event | Change
+Item = Message | Event | Change | Notice
 
 _WARN_FIRST_AT = 1000
 
@@ -40,6 +51,7 @@ class Feed:
         self.task: asyncio.Task[None] | None = None
         self._notify = transport.notify if isinstance(transport, Notifiable) else None
         self._changed = transport.changed if isinstance(transport, ChangeAware) else None
+        self._tell = transport.tell if isinstance(transport, Telling) else None
         self._warned_at = _WARN_FIRST_AT
 
     def start(self) -> None:
@@ -62,6 +74,9 @@ class Feed:
                 elif isinstance(item, _CHANGES):
                     if self._changed is not None:
                         await self._changed(item)
+                elif isinstance(item, Notice):
+                    if self._tell is not None:
+                        await self._tell(item)
                 elif self._notify is not None:
                     await self._notify(item)
             except asyncio.CancelledError:
@@ -107,6 +122,7 @@ _TYPES: dict[type, str] = {
     MessageEdited: "message_edited",
     MessageDeleted: "message_deleted",
     Reaction: "reaction",
+    Notice: "notice",
 }
 
 
@@ -168,6 +184,10 @@ class Deliveries:
             self._early.setdefault(number, []).append(change)
         else:
             self._put(change)
+
+    def tell(self, notice: Notice) -> None:
+        """Hand a notice for one person to every transport."""
+        self._put(notice)
 
     def _put(self, item: Item) -> None:
         for feed in self.feeds:

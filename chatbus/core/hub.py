@@ -26,6 +26,7 @@ from .delivery import Deliveries
 from .errors import AuthError, ChatbusError, ConfigError, TransportError
 from .hooks import Hooks
 from .identity import MENTION_SUFFIX, refusal, reserved_name
+from .links import Links
 from .loader import Loader, PluginInfo, describe_error
 from .message import (
     DEFAULT_ROOM,
@@ -35,6 +36,7 @@ from .message import (
     Identity,
     Kind,
     Message,
+    Notice,
     Reaction,
     Typing,
 )
@@ -89,6 +91,8 @@ class Hub(RosterAccess):
             self.store.observe = self.metrics.observe_store
         #: People online and the agents' roster.
         self.roster = Roster(self.store)
+        #: Accounts of other transports linked to people (see :mod:`~chatbus.core.links`).
+        self.links = Links(self.store, self.clock)
         self.loader = Loader(self, self.pm)
         self.transports: dict[str, Transport] = {}
         self._deliveries = Deliveries(self._on_dispatch, self.metrics.messages_sent if self.metrics.enabled else None)
@@ -172,6 +176,7 @@ class Hub(RosterAccess):
         await self.store.open()
         try:
             await self.roster.load()
+            await self.links.load()
             self.roster.notify = self.notify
             self._deliveries.resume_after(self.store.last_id)
             self._running = True
@@ -343,6 +348,10 @@ class Hub(RosterAccess):
         """Hand a presence, agent-status or typing event to every transport."""
         self._deliveries.notify(event)
 
+    def tell(self, user_id: str, text: str, room: str = DEFAULT_ROOM) -> None:
+        """Say ``text`` to one person only, on the transports that can (nothing is stored)."""
+        self._deliveries.tell(Notice(user_id, text, room))
+
     # people ----------------------------------------------------------------
     async def authenticate(self, credentials: Credentials) -> Identity:
         """Run ``on_auth``; raises ``AuthError`` with a message for the user."""
@@ -352,6 +361,8 @@ class Hub(RosterAccess):
         if not isinstance(identity, Identity):
             log.error("on_auth returned %r instead of an Identity", identity)
             raise AuthError("Authentication is misconfigured on the server; tell its operator.")
+        if identity.kind == "human" and (person := self.links.person_of(identity.user_id)) is not None:
+            identity = Identity(person, identity.role, "human")  # a linked account posts as its person
         if identity.kind == "human":
             suffix = str(getattr(self.plugin_settings("mentions"), "strip_suffix", MENTION_SUFFIX))
             taken = reserved_name(identity.user_id, self.agents, suffix)

@@ -28,6 +28,7 @@ __all__ = [
     "Message",
     "MessageDeleted",
     "MessageEdited",
+    "Notice",
     "Parsed",
     "Presence",
     "RateDecision",
@@ -270,6 +271,16 @@ class Reaction:
     emoji: str
     user_id: str
     on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the system tells one person only (a link code): not stored,
+    given to the transports that can reach one person (``tell``)."""
+
+    user_id: str
+    text: str
+    room: str = DEFAULT_ROOM
 
 
 #: A change to a stored message, handed to the transports that take changes

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from .hub import Hub
-    from .message import Change, Event, Message
+    from .message import Change, Event, Message, Notice
 
 __all__ = [
     "BaseTransport",
@@ -23,6 +23,7 @@ __all__ = [
     "Notifiable",
     "Reachable",
     "Reporting",
+    "Telling",
     "Transport",
     "TransportSettings",
 ]
@@ -79,6 +80,14 @@ class ChangeAware(Protocol):
     messages; a transport without it relays messages as they were first sent."""
 
     async def changed(self, change: Change) -> None: ...
+
+
+@runtime_checkable
+class Telling(Protocol):
+    """Optional: ``tell(notice)`` says something to one person only, on every
+    connection they have on this transport (a link code); nothing is stored."""
+
+    async def tell(self, notice: Notice) -> None: ...
 
 
 @runtime_checkable

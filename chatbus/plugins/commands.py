@@ -6,6 +6,8 @@
                       transports, people connected)
 ``/hire NAME ROLE``   add an agent (people whose role is ``manager`` only)
 ``/fire NAME``        remove an agent (``manager`` only)
+``/link [CODE]``      link an account of another transport to a person
+``/unlink``           undo it
 
 Answers come from ``system`` and reply to the command. A command this plugin
 does not know is left alone, for other plugins (and other bots in a
@@ -21,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from chatbus import Agent, ChatbusError, Message, hookimpl
+from chatbus.core.links import CODE_LIFETIME
 
 if TYPE_CHECKING:
     from chatbus import Hub
@@ -38,6 +41,7 @@ HELP = """Commands:
 /status [name] - an agent's status, or the chat's
 /hire NAME ROLE - add an agent (managers only)
 /fire NAME - remove an agent (managers only)
+/link - link your Telegram account to you (/link CODE in Telegram completes it); /unlink undoes it
 Mention an agent to talk to it, e.g. "@alice please add a test" or "@alice status?"."""
 
 
@@ -58,7 +62,8 @@ def _name(value: str) -> str:
     return value.removeprefix("@")
 
 
-Handler = Callable[[Message, "Hub"], Awaitable[str]]
+#: A command's answer for everyone, or None when it answered the asker alone.
+Handler = Callable[[Message, "Hub"], Awaitable[str | None]]
 
 
 class CommandsPlugin:
@@ -73,6 +78,8 @@ class CommandsPlugin:
             "status": self._status,
             "hire": self._hire,
             "fire": self._fire,
+            "link": self._link,
+            "unlink": self._unlink,
         }
 
     @hookimpl
@@ -86,6 +93,8 @@ class CommandsPlugin:
             text = await handler(message, hub)
         except ChatbusError as exc:
             text = str(exc)
+        if text is None:
+            return
         try:
             await hub.send(text, reply_to=message.id, room=message.room)
         except ChatbusError as exc:
@@ -157,3 +166,23 @@ class CommandsPlugin:
         if await hub.fire(name):
             return f"Fired {name}."
         return f"There is no agent called {name!r}. /agents lists them."
+
+    async def _link(self, message: Message, hub: Hub) -> str | None:
+        """``/link`` on the web tells the asker a code; ``/link CODE`` elsewhere links that account."""
+        if not message.command_args:
+            code = hub.links.offer(message.sender)
+            hub.tell(
+                message.sender,
+                f"To post from Telegram as {message.sender}, send /link {code} in the Telegram chat within "
+                f"{round(CODE_LIFETIME / 60)} minutes. The code works once; /unlink undoes the link.",
+                message.room,
+            )
+            return None
+        person = await hub.links.redeem(message.command_args[0], message.sender)
+        return f"This account is now linked to {person}: its messages are posted as {person}. /unlink undoes it."
+
+    async def _unlink(self, message: Message, hub: Hub) -> str:
+        gone = await hub.links.unlink(message.sender)
+        if not gone:
+            return f"{message.sender} has no linked accounts."
+        return f"Unlinked {', '.join(gone)} from {message.sender}."
