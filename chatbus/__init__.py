@@ -30,6 +30,7 @@ from .core.message import (
     Message,
     MessageDeleted,
     MessageEdited,
+    Notice,
     Parsed,
     Presence,
     RateDecision,
@@ -50,6 +51,7 @@ from .core.transport import (
     Notifiable,
     Reachable,
     Reporting,
+    Telling,
     Transport,
 )
 
@@ -81,6 +83,7 @@ __all__ = [
     "MessageEdited",
     "MessageTooLarge",
     "NotFound",
+    "Notice",
     "Notifiable",
     "Parsed",
     "PluginError",
@@ -95,6 +98,7 @@ __all__ = [
     "Settings",
     "Store",
     "StoreError",
+    "Telling",
     "Transport",
     "TransportError",
     "TransportSettings",
