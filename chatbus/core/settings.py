@@ -126,7 +126,8 @@ class Settings(BaseSettings):
 
     transports: NameList = Field(default_factory=lambda: ["websocket"], min_length=1)
     db: str = "./chatbus.db"
-    max_text_length: int = Field(4000, ge=1, le=1_000_000)
+    #: Telegram splits longer texts itself, so the hub takes whatever Telegram accepts (4,096).
+    max_text_length: int = Field(4096, ge=1, le=1_000_000)
     plugins: PluginSelection = Field(default_factory=PluginSelection)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     #: Seconds clients are told to wait before reconnecting when ``chatbus serve``

@@ -120,7 +120,7 @@ async def test_agents_and_system_are_not_rate_limited() -> None:
         ("", InvalidMessage, "empty"),
         ("   \n\t ", InvalidMessage, "empty"),
         (42, InvalidMessage, "string"),
-        ("x" * 4001, MessageTooLarge, "limit is 4000"),
+        ("x" * 4097, MessageTooLarge, "limit is 4096"),
     ],
 )
 async def test_bad_text_is_refused_with_a_clear_reason(text: Any, error: type[Exception], words: str) -> None:

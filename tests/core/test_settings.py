@@ -23,7 +23,7 @@ def test_defaults_need_nothing_configured() -> None:
     settings = Settings.load()
     assert settings.transports == ["websocket"]
     assert settings.db == "./chatbus.db"
-    assert settings.max_text_length == 4000
+    assert settings.max_text_length == 4096
     assert (limits(settings).burst, limits(settings).per_second, limits(settings).per_hour) == (5, 1.0, 600)
     assert auth(settings).mode == "open"
     assert (settings.log_level, settings.log_format) == ("INFO", "text")
