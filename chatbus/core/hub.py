@@ -399,6 +399,11 @@ class Hub(RosterAccess):
     ) -> tuple[list[Message], bool]:
         return await self.store.before(before, limit, room)
 
+    async def rooms(self) -> list[str]:
+        """Every room with messages, the most recently active first, and the default room."""
+        found = await self.store.rooms()
+        return found if DEFAULT_ROOM in found else [DEFAULT_ROOM, *found]
+
     def stats(self) -> dict[str, Any]:
         """Agents in total and by status, transports running, people connected."""
         return {

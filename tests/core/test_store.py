@@ -196,3 +196,9 @@ async def test_a_database_keeps_its_epoch_and_a_new_one_has_another(tmp_path: Pa
     await other.open()
     assert other.epoch != epoch and len(other.epoch) == 32
     await other.close()
+
+
+async def test_rooms_are_listed_most_recently_active_first(store: Store) -> None:
+    for room in ("general", "ops", "dev", "ops"):
+        await store.append(make_message(store, f"in {room}", room=room))
+    assert await store.rooms() == ["ops", "dev", "general"]

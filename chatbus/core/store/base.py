@@ -76,6 +76,10 @@ class Store(abc.ABC):
         oldest first, and whether older ones exist."""
 
     # roster ------------------------------------------------------------
+    @abc.abstractmethod
+    async def rooms(self) -> list[str]:
+        """Every room that has messages, the most recently active first."""
+
     # changes -----------------------------------------------------------
     @abc.abstractmethod
     async def replace(self, message: Message, previous: Message) -> None:

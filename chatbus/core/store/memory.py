@@ -63,6 +63,9 @@ class MemoryStore(Store):
         has_more = len(picked) > limit
         return list(reversed(picked[:limit])), has_more
 
+    async def rooms(self) -> list[str]:
+        return list(dict.fromkeys(message.room for message in reversed(self._messages)))
+
     async def replace(self, message: Message, previous: Message) -> None:
         index = bisect.bisect_left(self._ids, message.id)
         if index < len(self._ids) and self._ids[index] == message.id:

@@ -269,6 +269,10 @@ class SQLiteStore(Store):
         has_more = len(found) > limit
         return list(reversed(found[:limit])), has_more
 
+    async def rooms(self) -> list[str]:
+        rows = await self._run(self._query, "SELECT room FROM messages GROUP BY room ORDER BY MAX(id) DESC", ())
+        return [row[0] for row in rows]
+
     # changes -------------------------------------------------------------
     async def replace(self, message: Message, previous: Message) -> None:
         await self._run(self._replace, message, previous)
