@@ -66,7 +66,13 @@ def deployed(
             )
 
         with Nginx(folder / "nginx", site) as nginx:
-            yield server, port, nginx.https_port
+            try:
+                yield server, port, nginx.https_port
+            except BaseException:
+                # What both servers said, for whoever reads the failure.
+                print("chatbus:", *server.stderr.drain(0.5), sep="\n")
+                print("nginx:", nginx.errors(), sep="\n")
+                raise
         assert server.terminate() == 0
 
 
