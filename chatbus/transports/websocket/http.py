@@ -1,7 +1,10 @@
-"""Plain HTTP on the chat port: the web page, health, info, and the Origin check.
+"""Plain HTTP on the chat port: the web page, health, info, and the Host and Origin checks.
 
 The websockets server hands every request to ``process_request`` before the
-opening handshake, and the transport passes it to :func:`route`. Requests
+opening handshake, and the transport passes it to :func:`route`. Every
+request must name this server in its Host header (``allowed_hosts``; loopback
+names always), so a web page whose own name was made to resolve to this
+machine (DNS rebinding) can neither read the chat nor join it. Requests
 that ask for a WebSocket upgrade go on to the handshake (on any path) once
 their Origin is allowed; everything else is answered here and the
 connection closed:
@@ -22,10 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import http
+import ipaddress
 import json
 import logging
 import mimetypes
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+import re
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from email.utils import formatdate
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -40,6 +45,7 @@ __all__ = [
     "STATIC_ROOT",
     "content_type",
     "file_response",
+    "host_allowed",
     "json_response",
     "origin_allowed",
     "request_path",
@@ -67,6 +73,9 @@ _TYPES: Final = {
     ".txt": "text/plain; charset=utf-8",
 }
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+#: A Host header: a name or IPv4 address, or an IPv6 address in brackets, and an optional port.
+_HOST: Final = re.compile(r"(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9._-]+))(?::[0-9]{1,5})?")
 
 log = logging.getLogger("chatbus.transports.websocket")
 
@@ -124,6 +133,44 @@ def origin_allowed(headers: Headers, allowed: Iterable[str]) -> bool:
     own = _authority(scheme.lower(), netloc)
     served = _authority(scheme.lower(), host.strip())
     return own is not None and own == served
+
+
+def host_allowed(host: str, allowed: Collection[str]) -> bool:
+    """Whether a request whose Host header is ``host`` is for this server.
+
+    Allowed: the names in ``allowed`` (``*`` allows any, ``.example.org``
+    that name and every name under it), and always loopback names and
+    addresses (``localhost``, ``*.localhost``, ``127.0.0.1``, ``::1``): a
+    browser sends those only for a page on its own machine.
+    """
+    name = _host_name(host)
+    if name is None:
+        return False
+    if "*" in allowed or name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        if ipaddress.ip_address(name).is_loopback:
+            return True
+    except ValueError:
+        pass
+    return any(
+        name == entry or (entry.startswith(".") and (name.endswith(entry) or name == entry[1:])) for entry in allowed
+    )
+
+
+def _host_name(host: str) -> str | None:
+    """The lower-case name (or address) of a Host header, without port or
+    brackets; None when it is not a well-formed host."""
+    match = _HOST.fullmatch(host.strip())
+    if match is None:
+        return None
+    ip6 = match.group("ip6")
+    if ip6 is not None:
+        try:
+            return str(ipaddress.IPv6Address(ip6))
+        except ValueError:
+            return None
+    return match.group("name").lower().rstrip(".") or None
 
 
 def resolve_static(name: str, root: Path = STATIC_ROOT) -> Path | None:
@@ -204,6 +251,7 @@ def request_path(request: Request) -> str:
 async def route(
     request: Request,
     *,
+    allowed_hosts: Collection[str] = (),
     allowed_origins: Sequence[str],
     running: bool,
     info: Callable[[], Mapping[str, Any]],
@@ -214,11 +262,15 @@ async def route(
     """The answer to one request on the chat port, or None to let an allowed
     WebSocket handshake go on.
 
-    ``running`` is whether the hub runs (``/healthz``); ``info`` is called
+    ``allowed_hosts`` are the names a Host header may carry besides
+    loopback ones (see :func:`host_allowed`); ``running`` is whether the hub runs (``/healthz``); ``info`` is called
     for the JSON of ``/ws-info``; ``readiness`` answers ``/readyz`` (None: not
     ready, no hub); ``metrics`` gives ``/metrics`` (None: not served); static
     files come from ``root``.
     """
+    misdirected = _check_host(request, allowed_hosts)
+    if misdirected is not None:
+        return misdirected
     if wants_websocket(request):
         return _check_origin(request, allowed_origins)
     head = request.method == "HEAD"
@@ -244,6 +296,34 @@ async def route(
         return text_response(http.HTTPStatus.NOT_FOUND, "Not found.\n", head=head)
     body = await asyncio.to_thread(found.read_bytes)
     return file_response(found, body, head=head)
+
+
+def _check_host(request: Request, allowed: Collection[str]) -> Response | None:
+    """None when the request names this server in its Host header, else the answer refusing it.
+
+    A request without Host is let through: browsers, the only clients a
+    rebound name can steer, always send one.
+    """
+    try:
+        host = _single(request.headers, "Host")
+    except ValueError:
+        return text_response(http.HTTPStatus.BAD_REQUEST, "Send one Host header.\n")
+    if host is None or host_allowed(host, allowed):
+        return None
+    shown = _host_name(host)
+    log.warning(
+        "refused a request for host %r (allowed: loopback, %s); if that is this server's name, "
+        "add it to allowed_hosts (CHATBUS_WEBSOCKET__ALLOWED_HOSTS)",
+        host[:100],
+        ", ".join(allowed) or "nothing else",
+    )
+    if shown is None:
+        return text_response(http.HTTPStatus.BAD_REQUEST, "The Host header is not a host name.\n")
+    return text_response(
+        http.HTTPStatus.MISDIRECTED_REQUEST,
+        f"This chat server does not answer to the name {shown}. If it should, its operator adds the name "
+        "to allowed_hosts in the [websocket] settings (CHATBUS_WEBSOCKET__ALLOWED_HOSTS).\n",
+    )
 
 
 def _check_origin(request: Request, allowed: Sequence[str]) -> Response | None:

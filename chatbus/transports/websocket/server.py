@@ -234,6 +234,7 @@ class WebSocketTransport(BaseTransport):
         hub = self.hub
         return await routes.route(
             request,
+            allowed_hosts=self.settings.host_names(),
             allowed_origins=self.settings.allowed_origins,
             running=bool(hub is not None and hub.running),
             info=self.info,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import re
 import socket
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
@@ -30,6 +31,15 @@ __all__ = ["WebSocketSettings"]
 
 _OFF = {"", "none", "off", "null", "false", "0"}
 _LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class WebSocketSettings(TransportSettings):
@@ -37,6 +47,15 @@ class WebSocketSettings(TransportSettings):
 
     host: str = Field("127.0.0.1", min_length=1, description="address to listen on")
     port: int = Field(8081, ge=0, le=65535, description="TCP port; 0 picks a free one")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "names this server is reached by (the Host header of every request); loopback names and "
+            "addresses and the host setting, when it is one name or address, are always allowed; "
+            "'.example.org' allows that name and every name under it, '*' any. Listening on 0.0.0.0 or ::, "
+            "or behind a reverse proxy, list the public names here"
+        ),
+    )
     allowed_origins: list[str] = Field(
         default_factory=list,
         description=(
@@ -126,6 +145,28 @@ class WebSocketSettings(TransportSettings):
         ),
     )
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: list[str]) -> list[str]:
+        """Lower-case names without a trailing dot or brackets; a scheme, port or path is a mistake."""
+        names = []
+        for item in value:
+            name = item.strip().lower().rstrip(".")
+            name = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+            if name != "*" and not _HOST_NAME.fullmatch(name.removeprefix(".")) and not _is_address(name):
+                raise ValueError(
+                    f"{item!r} is not a host name; list names or addresses as the browser's address bar "
+                    "shows them, without scheme or port (chat.example.org, 192.0.2.7, .example.org)"
+                )
+            names.append(str(ipaddress.ip_address(name)) if _is_address(name) else name)
+        return names
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        """Accept ``a,b``, a JSON list, or a list (environment variables are strings)."""
+        return split_names(value)
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
@@ -203,6 +244,14 @@ class WebSocketSettings(TransportSettings):
             return not ipaddress.ip_address(host).is_loopback
         except ValueError:
             return True  # a host name or a wildcard: assume it can be reached from outside
+
+    def host_names(self) -> tuple[str, ...]:
+        """The names a request's Host header may carry besides loopback ones:
+        ``allowed_hosts``, and ``host`` when it is one name or address (not 0.0.0.0 or ::)."""
+        bind = self.host.strip().strip("[]").lower().rstrip(".")
+        if not bind or (_is_address(bind) and ipaddress.ip_address(bind).is_unspecified):
+            return tuple(self.allowed_hosts)
+        return (*self.allowed_hosts, str(ipaddress.ip_address(bind)) if _is_address(bind) else bind)
 
     def bind_failure(self, exc: OSError) -> str:
         """Why ``host`` and ``port`` could not be listened on, and which setting to change."""

@@ -112,6 +112,7 @@ def request(path: str, method: str = "GET", **headers: str) -> Request:
 
 async def answer(req: Request, *, running: bool = True, **options: Any) -> Response | None:
     options.setdefault("allowed_origins", ())
+    options.setdefault("allowed_hosts", ("chat.example",))
     return await route(req, running=running, info=lambda: {"running": running, "port": 8081}, **options)
 
 
