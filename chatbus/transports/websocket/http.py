@@ -19,6 +19,10 @@ connection closed:
 ``GET /metrics``    the hub's Prometheus metrics (unless turned off)
 anything else       ``404``; a method other than GET and HEAD is ``405``
 ==================  =======================================================
+
+Every answer carries the security headers of :data:`SECURITY_HEADERS`: the
+page's Content-Security-Policy (as a header too, with ``frame-ancestors``,
+which a meta tag cannot carry), no framing, no referrer, no sniffing.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from websockets.http11 import Request, Response
 from chatbus.core.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 __all__ = [
+    "PAGE_POLICY",
+    "SECURITY_HEADERS",
     "STATIC_ROOT",
     "content_type",
     "file_response",
@@ -74,6 +80,20 @@ _TYPES: Final = {
 }
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
+#: The Content-Security-Policy of the bundled page: its meta tag's policy, and
+#: ``frame-ancestors 'none'`` (no other site may frame the chat to trick clicks).
+PAGE_POLICY: Final = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+#: Sent with every answer on the chat port.
+SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": PAGE_POLICY,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
 #: A Host header: a name or IPv4 address, or an IPv6 address in brackets, and an optional port.
 _HOST: Final = re.compile(r"(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9._-]+))(?::[0-9]{1,5})?")
 
@@ -219,10 +239,12 @@ def _response(
             ("Content-Type", content_type),
             ("Content-Length", str(len(body))),
             ("Cache-Control", "no-cache"),
-            ("X-Content-Type-Options", "nosniff"),
+            *SECURITY_HEADERS.items(),
         ]
     )
     for key, value in (extra or {}).items():
+        if key in headers:
+            del headers[key]
         headers[key] = value
     return Response(status.value, status.phrase, headers, b"" if head else body)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import pytest
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from chatbus.transports.websocket.http import STATIC_ROOT, route
+from chatbus.transports.websocket.http import PAGE_POLICY, STATIC_ROOT, route, text_response
 
 from .helpers import Client, http_get, running
 
@@ -172,3 +174,52 @@ async def test_route_serves_the_page_and_files_from_its_static_folder(tmp_path: 
     for path in ("/static/../secret.txt", "/static/%2e%2e/secret.txt", "/secret.txt", "/static/"):
         refused = await answer(request(path), root=tmp_path)
         assert refused is not None and refused.status_code == 404, path
+
+
+# security headers ---------------------------------------------------------------
+def page_meta_policy() -> str:
+    """The Content-Security-Policy of the bundled page's meta tag."""
+    page = (STATIC_ROOT / "index.html").read_text()
+    match = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)"', page)
+    assert match is not None, "the page keeps its policy in a meta tag too (for a copy opened from disk)"
+    return match.group(1)
+
+
+def test_the_header_policy_is_the_pages_and_forbids_framing() -> None:
+    assert PAGE_POLICY == page_meta_policy() + "; frame-ancestors 'none'"
+
+
+async def test_every_answer_carries_the_security_headers() -> None:
+    async with running(allowed_origins=["https://app.example"]) as server:
+        port = server.port
+        asked = [
+            ("GET", "/", {}, 200),
+            ("GET", "/static/js/main.js", {}, 200),
+            ("GET", "/healthz", {}, 200),
+            ("HEAD", "/ws-info", {}, 200),
+            ("GET", "/readyz", {}, 200),
+            ("GET", "/metrics", {}, 200),
+            ("GET", "/nope", {}, 404),
+            ("POST", "/", {}, 405),
+            ("GET", "/", {"Upgrade": "websocket", "Origin": "https://evil.example"}, 403),
+        ]
+        for method, path, headers, expected in asked:
+            status, answered, _ = await http_get(port, path, headers, method=method)
+            assert status == expected, (method, path)
+            assert answered["content-security-policy"] == PAGE_POLICY, path
+            assert answered["x-frame-options"] == "DENY", path
+            assert answered["referrer-policy"] == "no-referrer", path
+            assert answered["x-content-type-options"] == "nosniff", path
+
+
+async def test_a_misdirected_request_carries_them_too() -> None:
+    response = await answer(request("/", Host="evil.example"))
+    assert response is not None and response.status_code == 421
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Content-Security-Policy"] == PAGE_POLICY
+
+
+async def test_an_answer_may_replace_a_security_header_without_sending_it_twice() -> None:
+    # /files answers, for one, carry a stricter policy of their own.
+    response = text_response(HTTPStatus.OK, "x", **{"Content-Security-Policy": "default-src 'none'"})
+    assert response.headers.get_all("Content-Security-Policy") == ["default-src 'none'"]
