@@ -24,11 +24,11 @@ class Certificates:
         return ssl.create_default_context(cafile=self.ca)
 
 
-def make_certificates(folder: Path) -> Certificates:
-    """A new authority and a server certificate for 127.0.0.1, ::1 and localhost, in ``folder``."""
+def make_certificates(folder: Path, *names: str) -> Certificates:
+    """A new authority and a server certificate for 127.0.0.1, ::1, localhost and ``names``, in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     authority = trustme.CA()
-    issued = authority.issue_cert("127.0.0.1", "::1", "localhost")
+    issued = authority.issue_cert("127.0.0.1", "::1", "localhost", *names)
     files = Certificates(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
     authority.cert_pem.write_to_path(str(files.ca))
     files.cert.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))

@@ -4,9 +4,12 @@
 database and the agents' folder moved into the test's folder, tokens given
 as the example says, through the environment) behind Debian's nginx running
 examples/deploy/nginx.conf (see :mod:`tests.deploy.nginx` for what is
-substituted). Clients come from other loopback addresses than nginx's
-127.0.0.1, so the address chatbus logs tells whether it believed nginx's
-X-Forwarded-For, and nobody else's.
+substituted). People reach nginx by the example's name, chat.example.org
+(in Host, TLS's server name and Origin; the connection itself goes to
+127.0.0.1, and Chromium is told the same), as they would on the internet.
+They come from other loopback addresses than nginx's 127.0.0.1, so the
+address chatbus logs tells whether it believed nginx's X-Forwarded-For, and
+nobody else's.
 """
 
 from __future__ import annotations
@@ -17,12 +20,11 @@ import os
 import re
 import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -37,12 +39,14 @@ from .nginx import EXAMPLE, Nginx, free_port, require_nginx, site_config
 EXAMPLE_TOML = EXAMPLE.with_name("chatbus.toml")
 TIMEOUT = 20.0
 TOKENS = {"alice-token": {"userId": "alice"}, "bob-token": {"userId": "bob"}}
+#: The example's server_name, which people use to reach the chat.
+NAME = "chat.example.org"
 LISTENING = re.compile(r"listening on ws://127\.0\.0\.1:(\d+)/")
 
 
 @pytest.fixture
 def certs(tmp_path: Path) -> Certificates:
-    return make_certificates(tmp_path / "tls")
+    return make_certificates(tmp_path / "tls", NAME)
 
 
 @contextmanager
@@ -76,12 +80,35 @@ def deployed(
         assert server.terminate() == 0
 
 
+def dial(url: str, source: str) -> socket.socket:
+    """A TCP connection from ``source`` to 127.0.0.1 at ``url``'s port, whatever name ``url`` has."""
+    return socket.create_connection(("127.0.0.1", urlsplit(url).port or 443), TIMEOUT, (source, 0))
+
+
+def open_chat(url: str, source: str, **options: Any) -> ClientConnection:
+    """A websockets client for ``url`` (its name in Host and TLS) over :func:`dial`."""
+    if url.startswith("wss://"):
+        options["server_hostname"] = urlsplit(url).hostname
+    options.setdefault("open_timeout", TIMEOUT)
+    return connect(url, sock=dial(url, source), close_timeout=2, legacy=True, **options)
+
+
+def https_get(port: int, path: str, certs: Certificates) -> tuple[int, bytes]:
+    """GET ``https://chat.example.org:port/path`` from nginx; status and body."""
+    browser = http.client.HTTPSConnection("127.0.0.1", port, context=certs.client_context(), timeout=TIMEOUT)
+    try:
+        browser.request("GET", path, headers={"Host": f"{NAME}:{port}"})
+        answer = browser.getresponse()
+        return answer.status, answer.read()
+    finally:
+        browser.close()
+
+
 class Person:
     """A real websockets client, signed in with a token."""
 
     def __init__(self, url: str, token: str, source: str, **options: Any) -> None:
-        options.setdefault("open_timeout", TIMEOUT)
-        self.ws: ClientConnection = connect(url, source_address=(source, 0), close_timeout=2, legacy=True, **options)
+        self.ws = open_chat(url, source, **options)
         user = TOKENS[token]["userId"]
         self.ws.send(json.dumps({"type": "auth", "data": {"userId": user, "token": token}}))
         self.auth = self.expect("auth_response")
@@ -112,18 +139,15 @@ def signed_in_from(server: ChatbusProcess) -> dict[str, str]:
 def test_through_nginx_the_page_loads_and_people_chat_with_direct_clients(tmp_path: Path, certs: Certificates) -> None:
     trusted = certs.client_context()
     with deployed(tmp_path, certs, "main") as (server, port, https_port):
-        page = f"https://127.0.0.1:{https_port}"
-        with urllib.request.urlopen(f"{page}/", timeout=TIMEOUT, context=trusted) as answer:
-            assert answer.status == 200 and b"<title>chatbus</title>" in answer.read()
-        with urllib.request.urlopen(f"{page}/healthz", timeout=TIMEOUT, context=trusted) as answer:
-            assert answer.read() == b"ok\n"
-        with pytest.raises(urllib.error.HTTPError) as hidden:
-            urllib.request.urlopen(f"{page}/metrics", timeout=TIMEOUT, context=trusted)
-        assert hidden.value.code == 404
+        page = f"https://{NAME}:{https_port}"
+        status, body = https_get(https_port, "/", certs)
+        assert status == 200 and b"<title>chatbus</title>" in body
+        assert https_get(https_port, "/healthz", certs) == (200, b"ok\n")
+        assert https_get(https_port, "/metrics", certs)[0] == 404
 
         # A browser on the page nginx serves, with a forged X-Forwarded-For of its own.
         alice = Person(
-            f"wss://127.0.0.1:{https_port}/",
+            f"wss://{NAME}:{https_port}/",
             "alice-token",
             "127.0.0.2",
             ssl=trusted,
@@ -141,7 +165,7 @@ def test_through_nginx_the_page_loads_and_people_chat_with_direct_clients(tmp_pa
 
         # Another site's page may not open the chat through the proxy either.
         with pytest.raises(InvalidStatus) as refused:
-            connect(f"wss://127.0.0.1:{https_port}/", ssl=trusted, origin="https://elsewhere.example", open_timeout=5)
+            open_chat(f"wss://{NAME}:{https_port}/", "127.0.0.2", ssl=trusted, origin="https://elsewhere.example")
         assert refused.value.response.status_code == 403
         alice.ws.close()
         bob.ws.close()
@@ -160,7 +184,9 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        # The example's name leads to this machine, for this browser only.
+        rules = f"--host-resolver-rules=MAP {NAME} 127.0.0.1"
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, rules])
         try:
             yield launched
         finally:
@@ -178,7 +204,7 @@ def test_the_web_page_works_through_nginx(tmp_path: Path, certs: Certificates, b
         errors: list[str] = []
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"https://127.0.0.1:{https_port}/")
+        page.goto(f"https://{NAME}:{https_port}/")
         join(page, "alice", token="alice-token")
         bob = Person(f"ws://127.0.0.1:{port}/", "bob-token", "127.0.0.3")
         send(page, "typed in the browser")
@@ -205,7 +231,7 @@ def test_plain_http_is_sent_to_https(tmp_path: Path, certs: Certificates) -> Non
 def test_without_trusted_proxies_chatbus_sees_only_nginx(tmp_path: Path, certs: Certificates) -> None:
     untrusting = {"CHATBUS_WEBSOCKET__TRUSTED_PROXIES": "[]"}
     with deployed(tmp_path, certs, "untrusting", **untrusting) as (server, _, https_port):
-        alice = Person(f"wss://127.0.0.1:{https_port}/", "alice-token", "127.0.0.2", ssl=certs.client_context())
+        alice = Person(f"wss://{NAME}:{https_port}/", "alice-token", "127.0.0.2", ssl=certs.client_context())
         alice.ws.close()
     assert signed_in_from(server) == {"alice": "127.0.0.1"}
 
@@ -235,7 +261,7 @@ def test_pings_keep_an_idle_connection_open_past_the_proxy_timeout(tmp_path: Pat
     with deployed(tmp_path, certs, "pinging", timeouts="2s", CHATBUS_WEBSOCKET__PING_INTERVAL="0.5") as running:
         _, port, https_port = running
         alice = Person(
-            f"wss://127.0.0.1:{https_port}/", "alice-token", "127.0.0.2", ssl=certs.client_context(), ping_interval=None
+            f"wss://{NAME}:{https_port}/", "alice-token", "127.0.0.2", ssl=certs.client_context(), ping_interval=None
         )
         bob = Person(f"ws://127.0.0.1:{port}/", "bob-token", "127.0.0.3")
         time.sleep(idle)
@@ -248,7 +274,7 @@ def test_pings_keep_an_idle_connection_open_past_the_proxy_timeout(tmp_path: Pat
     with deployed(tmp_path, certs, "silent", timeouts="2s", CHATBUS_WEBSOCKET__PING_INTERVAL="none") as running:
         _, _, https_port = running
         alice = Person(
-            f"wss://127.0.0.1:{https_port}/", "alice-token", "127.0.0.2", ssl=certs.client_context(), ping_interval=None
+            f"wss://{NAME}:{https_port}/", "alice-token", "127.0.0.2", ssl=certs.client_context(), ping_interval=None
         )
         started = time.monotonic()
         with pytest.raises(ConnectionClosed):
@@ -275,7 +301,12 @@ def test_the_proxy_sends_what_chatbus_needs(tmp_path: Path, certs: Certificates)
             browser.request(
                 "GET",
                 "/",
-                headers={"Upgrade": "websocket", "Connection": "Upgrade", "X-Forwarded-For": "203.0.113.66"},
+                headers={
+                    "Host": f"{NAME}:{https_port}",
+                    "Upgrade": "websocket",
+                    "Connection": "Upgrade",
+                    "X-Forwarded-For": "203.0.113.66",
+                },
             )
             peer, _ = upstream.accept()
             with peer:
@@ -289,7 +320,8 @@ def test_the_proxy_sends_what_chatbus_needs(tmp_path: Path, certs: Certificates)
     request_line, *lines = head.decode("latin-1").split("\r\n\r\n")[0].split("\r\n")
     headers = {key.lower(): value.strip() for key, _, value in (line.partition(":") for line in lines)}
     assert request_line == "GET / HTTP/1.1"
-    assert headers["host"] == f"127.0.0.1:{https_port}"  # the port the browser used, for the Origin check
+    # The name and port the browser used: checked against allowed_hosts, and the page's Origin against it.
+    assert headers["host"] == f"{NAME}:{https_port}"
     assert (headers["upgrade"], headers["connection"]) == ("websocket", "upgrade")
     assert headers["x-forwarded-for"] == "203.0.113.66, 127.0.0.1"  # chatbus takes the right-most
     assert headers["x-forwarded-proto"] == "https"
