@@ -11,7 +11,9 @@ after parsing, so that is what is measured here.
 from __future__ import annotations
 
 import html
+import re
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
@@ -180,21 +182,51 @@ class Rendered:
     plain: str
 
 
-def render(template: str, *, sender: str, text: str, room: str, limit: int = MAX_MESSAGE_LENGTH) -> list[Rendered]:
+# "@tg:123", as the hub's mention parser finds a mention (not inside an address).
+_TELEGRAM_MENTION = re.compile(r"(?<![A-Za-z0-9_.\-@])@tg:([0-9]{1,20})")
+# Room kept in each part for a mention's name, which is longer than "@tg:123".
+_NAME_ROOM = 64
+
+
+def _mentions(markup: str, names: Mapping[int, str]) -> str:
+    """``@tg:123`` in escaped text as a Telegram mention of user 123, which notifies them
+    even when they have no username: ``<a href="tg://user?id=123">their name</a>``."""
+
+    def link(match: re.Match[str]) -> str:
+        user = int(match.group(1))
+        return f'<a href="tg://user?id={user}">{escape(names.get(user) or f"tg:{user}")}</a>'
+
+    return _TELEGRAM_MENTION.sub(link, markup)
+
+
+def render(
+    template: str,
+    *,
+    sender: str,
+    text: str,
+    room: str,
+    limit: int = MAX_MESSAGE_LENGTH,
+    names: Mapping[int, str] | None = None,
+) -> list[Rendered]:
     """``text`` from ``sender`` as one or more Telegram messages, each within ``limit``.
 
     Every part carries the template (so each shows who speaks); the room for
-    the text is what the template leaves of ``limit``.
+    the text is what the template leaves of ``limit``. ``@tg:123`` becomes a
+    mention of Telegram user 123, shown by their name in ``names``.
     """
     text = _valid_unicode(text)
     frame = template.format(sender=escape(sender), text="", room=escape(room))
     budget = limit - utf16_length(visible_text(frame))
+    mentions = len(_TELEGRAM_MENTION.findall(text))
+    if mentions:
+        budget -= min(mentions * _NAME_ROOM, budget // 2)
     if budget < 1:
         # A sender name longer than a message: fall back to the bare text.
         template, budget = "{text}", limit
     chunks = split_text(text, budget) or [text.strip() or "(empty message)"]
     out: list[Rendered] = []
     for chunk in chunks:
-        markup = template.format(sender=escape(sender), text=escape(chunk), room=escape(room))
+        body = _mentions(escape(chunk), names or {}) if mentions else escape(chunk)
+        markup = template.format(sender=escape(sender), text=body, room=escape(room))
         out.append(Rendered(markup, visible_text(markup)))
     return out

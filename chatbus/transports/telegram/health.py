@@ -31,11 +31,14 @@ class Condition:
         self.link_problem: str | None = None
         #: Chats the bot cannot use, and why.
         self.chat_problems: dict[ChatKey, str] = {}
+        #: Chats the bot works in, but not fully (privacy mode hides messages), and what to do.
+        self.warnings: dict[ChatKey, str] = {}
 
     def reset(self) -> None:
         """A fresh start: nothing known to be wrong."""
         self.fatal = self.link_problem = None
         self.chat_problems.clear()
+        self.warnings.clear()
 
     def redact(self, text: str) -> str:
         """``text`` safe for logs and health: the bot token hidden."""
@@ -66,6 +69,12 @@ class Condition:
             log.warning("telegram: %s", problem)
         self.link_problem = problem
 
+    def run_failed(self, what: str, delay: float) -> None:
+        """The relay failed unexpectedly (``what``: the error's kind) and starts again in ``delay`` seconds."""
+        self.link_problem = (
+            f"the Telegram relay failed unexpectedly ({what}; details in the log); starting it again in {delay:g} s"
+        )
+
     def link_ok(self) -> None:
         """The Bot API answered."""
         if self.link_problem is not None:
@@ -93,4 +102,6 @@ class Condition:
             return Health(False, "connecting to the Telegram Bot API")
         if self.chat_problems:
             return Health(False, "; ".join(f"chat {chat}: {problem}" for chat, problem in self.chat_problems.items()))
+        if self.warnings:
+            return Health(True, "ok, but " + "; ".join(f"chat {chat}: {text}" for chat, text in self.warnings.items()))
         return Health(True, "ok")

@@ -2,6 +2,11 @@
 
 Pure functions over python-telegram-bot objects, so the rules are easy to
 test and to read in one place.
+
+Every Telegram person is ``tg:<numeric user id>`` in the hub, whatever they
+call themselves: two Telegram users named "ana" stay two people, and neither
+is the web chat's "ana". What they call themselves (their username, else
+their full name) is only shown beside their messages.
 """
 
 from __future__ import annotations
@@ -14,7 +19,20 @@ from telegram import Chat, Message, MessageEntity, User
 
 from chatbus.core.message import valid_name
 
-__all__ = ["Sender", "address_command", "entity_mentions", "name_to_id", "sender_of"]
+__all__ = [
+    "PREFIX",
+    "Sender",
+    "address_command",
+    "name_to_id",
+    "sender_of",
+    "telegram_id",
+    "text_mentions",
+    "user_sender",
+    "username_mentions",
+]
+
+#: Telegram people in the hub are ``tg:<numeric id>``.
+PREFIX = "tg:"
 
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_.\-]+")
 # "/cmd@SomeBot rest": the command, the bot it is addressed to, the rest.
@@ -23,15 +41,27 @@ _COMMAND = re.compile(r"(/[A-Za-z0-9_]{1,64})@([A-Za-z0-9_]+)(?=\s|$)")
 
 @dataclass(frozen=True, slots=True)
 class Sender:
-    """A Telegram user as the hub sees them."""
+    """A Telegram user (or a chat posting as itself) as the hub sees them."""
 
+    #: ``tg:<numeric id>``: the hub identity, never taken from a name.
     user_id: str
+    #: What to show: the username, else the full name (or the chat's title).
     display_name: str
     telegram_id: int
+    username: str | None = None
+
+
+def telegram_id(user_id: str) -> int | None:
+    """The numeric Telegram id of ``tg:<id>``, else None."""
+    if not user_id.startswith(PREFIX):
+        return None
+    rest = user_id[len(PREFIX) :]
+    return int(rest) if rest.lstrip("-").isdigit() else None
 
 
 def name_to_id(name: str) -> str | None:
-    """A display name made into a chatbus user id, or None when nothing usable is left.
+    """A display name made into a chatbus name (for rooms named after forum
+    topics), or None when nothing usable is left.
 
     Accents are dropped (``José`` -> ``Jose``), every run of other characters
     becomes ``_`` (``Ada Lovelace`` -> ``Ada_Lovelace``), and the result is cut
@@ -43,53 +73,62 @@ def name_to_id(name: str) -> str | None:
     return candidate if valid_name(candidate) else None
 
 
-def _user_sender(user: User) -> Sender:
-    display = user.full_name or user.username or str(user.id)
-    if user.username and valid_name(user.username):
-        return Sender(user.username, display, user.id)
-    by_name = name_to_id(user.full_name) if user.full_name else None
-    return Sender(by_name or str(user.id), display, user.id)
+def _shown(text: str | None) -> str | None:
+    """A name fit to show: printable, at most 64 characters, or None."""
+    if not text:
+        return None
+    cleaned = "".join(ch for ch in text if ch.isprintable()).strip()[:64].strip()
+    return cleaned or None
+
+
+def user_sender(user: User) -> Sender:
+    """``tg:<id>``, shown by the username, else the full name, else the id."""
+    display = _shown(user.username) or _shown(user.full_name) or str(user.id)
+    return Sender(f"{PREFIX}{user.id}", display, user.id, user.username)
 
 
 def _chat_sender(chat: Chat) -> Sender:
-    display = chat.title or chat.username or str(chat.id)
-    if chat.username and valid_name(chat.username):
-        return Sender(chat.username, display, chat.id)
-    by_name = name_to_id(chat.title) if chat.title else None
-    return Sender(by_name or str(chat.id).lstrip("-"), display, chat.id)
+    display = _shown(chat.username) or _shown(chat.title) or str(chat.id)
+    return Sender(f"{PREFIX}{chat.id}", display, chat.id, chat.username)
 
 
 def sender_of(message: Message) -> Sender | None:
-    """Who wrote ``message``: the username, else the full name, else the user id.
+    """Who wrote ``message``; None when Telegram says nothing about the author.
 
     Posts made on behalf of a chat (a channel, an anonymous group admin) are
-    attributed to that chat. None when Telegram says nothing about the author.
+    attributed to that chat (``tg:<chat id>``).
     """
     if message.sender_chat is not None:
         return _chat_sender(message.sender_chat)
     if message.from_user is not None:
-        return _user_sender(message.from_user)
+        return user_sender(message.from_user)
     return None
 
 
-def entity_mentions(message: Message, *, bot_username: str | None) -> list[str]:
-    """Hub ids of the people Telegram marked as mentioned (``@username`` and
-    mentions of users without a username), the bot itself left out."""
-    found: list[str] = []
+def _entities(message: Message, kinds: list[str | None]) -> list[tuple[MessageEntity, str]]:
+    found = message.parse_entities(kinds) if message.text is not None else message.parse_caption_entities(kinds)
+    return sorted(found.items(), key=lambda item: item[0].offset)
+
+
+def text_mentions(message: Message) -> list[tuple[User, str]]:
+    """People mentioned without a username (Telegram's ``text_mention``): each
+    user with the words that mention them, in order."""
+    return [
+        (entity.user, words)
+        for entity, words in _entities(message, [MessageEntity.TEXT_MENTION])
+        if entity.user is not None
+    ]
+
+
+def username_mentions(message: Message, *, bot_username: str | None) -> list[str]:
+    """The ``@usernames`` Telegram marked as mentions, the bot itself left out."""
     own = (bot_username or "").lower()
-    entities = message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION])
-    if not entities and message.caption:
-        entities = message.parse_caption_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION])
-    for entity, text in sorted(entities.items(), key=lambda item: item[0].offset):
-        if entity.type == MessageEntity.TEXT_MENTION and entity.user is not None:
-            name = _user_sender(entity.user).user_id
-        else:
-            name = text.lstrip("@")
-        if name.lower() == own or not valid_name(name):
-            continue
-        if name not in found:
-            found.append(name)
-    return found
+    names: list[str] = []
+    for _entity, words in _entities(message, [MessageEntity.MENTION]):
+        name = words.lstrip("@")
+        if name and name.lower() != own and name not in names:
+            names.append(name)
+    return names
 
 
 def address_command(text: str, *, bot_username: str | None) -> str | None:

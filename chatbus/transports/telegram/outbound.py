@@ -1,16 +1,17 @@
-"""From the hub to Telegram: relaying stored messages to the chats of their room.
+"""From the hub to Telegram: relaying stored messages and their changes.
 
-Every hub message goes, in id order, to each chat of its room except the one
-it came from, as ``sender: text`` in HTML, split into parts when long
-(``formatting.py``). A reply to a message is a Telegram reply to that
-message's first part in the same chat. The id of the last relayed message is
-kept in the store: after a restart, what was stored meanwhile (at most
-``telegram.catch_up`` messages) is relayed first, and a message cut short by
-a crash sends only its missing parts.
+Every hub message goes, in id order, to each chat (and forum topic) of its
+room except the one it came from, as ``sender: text`` in HTML, split into
+parts when long (``formatting.py``), the sender shown by their display name.
+A reply to a message is a Telegram reply to that message's first part in the
+same chat. ``deliver`` and ``changed`` only queue the work in the lane of
+each chat (``lanes.py``) and return, so the hub never waits for Telegram.
 
-Sending waits out flood limits and network trouble (on this transport's own
-task, so the hub is never held up) and gives up on a part only when Telegram
-refuses it for good; what each refusal means is decided by ``errors.py``.
+The id of the last message relayed to every chat is kept in the store: after
+a restart, what was stored meanwhile (at most ``telegram.catch_up``
+messages) is relayed first, and a message cut short by a crash sends only
+its missing parts. Edits, deletions and reactions are applied by
+``changes.py`` where the message went.
 """
 
 from __future__ import annotations
@@ -18,19 +19,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from typing import Literal
 
-from telegram import Message as TgMessage
-from telegram import ReplyParameters
-from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from chatbus.core.message import Change, Message, MessageDeleted, MessageEdited
 
-from chatbus.core.message import Message
-
-from .errors import TOKEN_REVOKED, Backoff, Failure, Fatal, Outcome, Stopped, classify
+from .calls import Calls
+from .changes import ChangeRelay
+from .errors import Fatal, Stopped
 from .formatting import Rendered, render
+from .inbound import telegram_id
+from .lanes import Change as LaneChange
+from .lanes import Lane, Post
+from .merge import external_id, merged, parse_external
+from .people import People
 from .session import NAME, Session
 from .settings import ChatKey
+from .topics import Topics
 
 __all__ = ["Outbound"]
 
@@ -40,53 +44,133 @@ log = logging.getLogger("chatbus.telegram")
 _REPLY_CACHE = 2048
 
 
-@dataclass(slots=True)
-class _Attempt:
-    """How the next try of one part is made: it changes as Telegram refuses parts of it."""
-
-    text: str
-    parse_mode: str | None
-    reply_mid: int | None
-    backoff: Backoff
-
-
 class Outbound:
     """Relays hub messages to Telegram, once each, in order, across restarts."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, calls: Calls, people: People, topics: Topics) -> None:
         self._session = session
+        self._calls = calls
+        self._people = people
+        self._topics = topics
+        self._changes = ChangeRelay(session, calls, self)
         self._ready = asyncio.Event()
         self._warned_fatal = False
+        self._lanes: dict[ChatKey, Lane] = {}
+        #: Hub ids still on their way, with how many chats have yet to get them.
+        self._pending: OrderedDict[int, int] = OrderedDict()
+        self._queued_up_to = 0
         # hub message id -> {Telegram chat id: Telegram message id of its first part}
         self._replies: OrderedDict[int, dict[int | str, int]] = OrderedDict()
 
     def reset(self) -> None:
-        """A new run: hold new messages back until what was missed is caught up."""
+        """A new run: hold new messages back until what was missed is queued."""
         self._ready = asyncio.Event()
         self._warned_fatal = False
+        self._lanes.clear()
+        self._pending.clear()
+        self._queued_up_to = 0
 
+    # queueing -------------------------------------------------------------------------
     async def deliver(self, message: Message) -> None:
-        """Relay one stored hub message to the chats of its room (called in id order)."""
+        """Queue one stored hub message for the chats of its room (called in id order)."""
         if self._session.hub is None or self._session.stopping.is_set():
             return
-        await self._wait_ready()
         try:
-            await self._relay(message)
+            await self._session.wait_for(self._ready)
+            await self._enqueue(message, resume=False)
         except (Stopped, Fatal):
             return
 
-    async def _wait_ready(self) -> None:
-        if self._ready.is_set():
+    async def changed(self, change: Change) -> None:
+        """Queue an edit, deletion or reaction for the chats its message went to."""
+        if self._session.hub is None or self._session.stopping.is_set() or self._session.condition.fatal:
             return
-        waiters = [asyncio.ensure_future(self._ready.wait()), asyncio.ensure_future(self._session.stopping.wait())]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        kind: Literal["edit", "delete", "react"] = (
+            "edit" if isinstance(change, MessageEdited) else "delete" if isinstance(change, MessageDeleted) else "react"
+        )
+        message = change.message
+        chats = [chat for chat, _ in self._destinations(message)]
+        origin = self._origin_key(message)
+        if origin is not None:
+            chats.append(origin)
+        for chat in dict.fromkeys(chats):
+            await self._lane(chat).change(LaneChange(message, kind))
 
+    async def _enqueue(self, message: Message, *, resume: bool) -> None:
+        state = self._session.state
+        if message.id <= max(state.delivered, self._queued_up_to):
+            return
+        if self._session.condition.fatal:
+            if not self._warned_fatal:
+                self._warned_fatal = True
+                log.error("telegram: not relaying messages from %d on: %s", message.id, self._session.condition.fatal)
+            raise Fatal
+        targets = self._destinations(message)
+        self._queued_up_to = message.id
+        if not targets:
+            self._pending[message.id] = 0
+            await self.done(message.id)
+            return
+        self._pending[message.id] = len(targets)
+        for chat, thread in targets:
+            self._lane(chat).post(Post(message, thread, resume))
+
+    def _destinations(self, message: Message) -> list[tuple[ChatKey, int | None]]:
+        """The chats (and forum topics) of the message's room, the one it came from left out."""
+        state = self._session.state
+        origin = _origin_chat(message)
+
+        def elsewhere(chat: ChatKey) -> bool:
+            return origin is None or (origin != chat and origin != state.current(chat))
+
+        out: list[tuple[ChatKey, int | None]] = [
+            (chat, None) for chat, room in state.rooms.items() if room == message.room and elsewhere(chat)
+        ]
+        for chat_id, topic in self._topics.destinations(message.room):
+            found = state.room_of(chat_id, None)
+            if found is not None and elsewhere(found[0]):
+                out.append((found[0], topic))
+        return out
+
+    def _origin_key(self, message: Message) -> ChatKey | None:
+        origin = _origin_chat(message)
+        found = self._session.state.room_of(origin, None) if origin is not None else None
+        return found[0] if found is not None else None
+
+    def _lane(self, chat: ChatKey) -> Lane:
+        lane = self._lanes.get(chat)
+        if lane is None:
+            lane = self._lanes[chat] = Lane(chat, self._session, self, lambda: self._calls.held_back(chat))
+            self._session.spawn(lane.run(), f"lane-{chat}")
+        return lane
+
+    async def flush(self, timeout: float) -> None:
+        """Give the lanes up to ``timeout`` seconds to do what they hold (a stop)."""
+        lanes = [lane.wait_idle() for lane in self._lanes.values()]
+        if lanes:
+            try:
+                await asyncio.wait_for(asyncio.gather(*lanes), timeout)
+            except TimeoutError:
+                waiting = sum(len(lane) for lane in self._lanes.values())
+                log.warning(
+                    "telegram: %d item(s) not relayed at the stop; messages are relayed after a restart", waiting
+                )
+
+    async def done(self, message_id: int) -> None:
+        """One chat has ``message_id``; once every chat has every message up to an id, remember it."""
+        left = self._pending.get(message_id)
+        if left is None:
+            return
+        if left > 1:
+            self._pending[message_id] = left - 1
+            return
+        del self._pending[message_id]
+        upto = next(iter(self._pending)) - 1 if self._pending else self._queued_up_to
+        await self._session.state.mark_delivered(self._session.store(), upto)
+
+    # catching up ------------------------------------------------------------------------
     async def catch_up(self) -> None:
-        """Relay what was stored while this transport could not (down, stopped, Telegram away)."""
+        """Queue what was stored while this transport could not relay it (down, stopped, Telegram away)."""
         state, limit = self._session.state, self._session.settings.catch_up
         try:
             store = self._session.store()
@@ -101,7 +185,7 @@ class Outbound:
                 for message in missed:
                     if message.id > last:
                         break
-                    await self._relay(message, resume=True)
+                    await self._enqueue(message, resume=True)
         except (Stopped, Fatal):
             return
         finally:
@@ -120,40 +204,67 @@ class Outbound:
         await self._session.state.mark_delivered(self._session.store(), skipped_to)
         return skipped_to
 
-    async def _relay(self, message: Message, *, resume: bool = False) -> None:
-        state, condition = self._session.state, self._session.condition
-        if message.id <= state.delivered:
-            return
-        if condition.fatal:
-            if not self._warned_fatal:
-                self._warned_fatal = True
-                log.error("telegram: not relaying messages from %d on: %s", message.id, condition.fatal)
-            raise Fatal
-        origin = _origin_chat(message)
-        for chat, room in list(state.rooms.items()):
-            if room != message.room:
-                continue
-            if origin is not None and (origin == chat or origin == state.current(chat)):
-                continue  # the people in that chat wrote it; they have seen it
-            await self._relay_to(message, chat, resume=resume)
-        await state.mark_delivered(self._session.store(), message.id)
+    # the lanes' work ---------------------------------------------------------------------
+    async def render(self, message: Message) -> list[Rendered]:
+        """``message`` as Telegram messages: its sender's display name, ``@tg:123`` as real mentions."""
+        names: dict[int, str] = {}
+        for mention in message.mentions:
+            user = telegram_id(mention)
+            if user is not None:
+                names[user] = await self._people.name_of(user) or mention
+        return self._render(message, names)
 
-    async def _relay_to(self, message: Message, chat: ChatKey, *, resume: bool) -> None:
-        session = self._session
-        parts = render(session.settings.format, sender=message.sender, text=message.text, room=message.room)
-        skip = 0
-        if resume:
-            # After a crash part of it may have gone out already: send only the rest.
-            ids = await session.store().external_ids_for(NAME, message.id)
-            skip = sum(1 for ext in ids if ext.rpartition(":")[0] in session.state.names(chat))
-        reply_mid = await self._reply_target(message.reply_to, chat) if message.reply_to else None
+    def _render(self, message: Message, names: dict[int, str] | None = None) -> list[Rendered]:
+        s = self._session.settings
+        shown = message.display_name or message.sender
+        return render(s.format, sender=shown, text=message.text, room=message.room, names=names)
+
+    def single(self, post: Post) -> Rendered | None:
+        """A plain message that fits one Telegram message can be merged with others."""
+        message = post.message
+        if message.reply_to or message.streaming or any(telegram_id(m) is not None for m in message.mentions):
+            return None
+        parts = self._render(message)
+        return parts[0] if len(parts) == 1 else None
+
+    async def post(self, chat: ChatKey, posts: list[Post]) -> None:
+        """Post one message, or several merged into one, and remember where each went."""
+        store = self._session.store()
+        if len(posts) > 1:
+            posts = [p for p in posts if not (p.resume and await self._sent_parts(p.message.id, chat))]
+        if len(posts) == 1:
+            await self._post_one(chat, posts[0])
+            return
+        parts = [part for post in posts for part in self._render(post.message)]
+        sent = await self._calls.send(chat, merged(parts), None, posts[0].thread) if parts else None
+        for position, post in enumerate(posts, start=1):
+            if sent is not None:
+                self.remember(post.message.id, sent.chat.id, sent.message_id)
+                await store.map_external(NAME, post.message.id, external_id(sent.chat.id, sent.message_id, position))
+            await self.done(post.message.id)
+
+    async def _post_one(self, chat: ChatKey, post: Post) -> None:
+        message, store = post.message, self._session.store()
+        parts = await self.render(message)
+        skip = await self._sent_parts(message.id, chat) if post.resume else 0
+        reply_mid = await self.reply_target(message.reply_to, chat) if message.reply_to else None
         for index, part in enumerate(parts[skip:], start=skip):
-            sent = await self.send(chat, part, reply_mid if index == 0 else None)
+            sent = await self._calls.send(chat, part, reply_mid if index == 0 else None, post.thread)
             if sent is None:
-                return
-            external = f"{sent.chat.id}:{sent.message_id}"
+                break
             self.remember(message.id, sent.chat.id, sent.message_id)
-            await session.store().map_external(NAME, message.id, external)
+            await store.map_external(NAME, message.id, external_id(sent.chat.id, sent.message_id))
+        await self.done(message.id)
+
+    async def _sent_parts(self, hub_id: int, chat: ChatKey) -> int:
+        """How many Telegram messages in ``chat`` hub message ``hub_id`` already is (after a crash)."""
+        names = self._session.state.names(chat)
+        found = [parse_external(ext) for ext in await self._session.store().external_ids_for(NAME, hub_id)]
+        return sum(1 for ext in found if ext is not None and ext.chat in names)
+
+    async def change(self, chat: ChatKey, change: LaneChange) -> None:
+        """Apply an edit, deletion or reaction where the message went in ``chat``."""
+        await self._changes.apply(chat, change)
 
     def remember(self, hub_id: int, chat_id: int, message_id: int) -> None:
         """Hub message ``hub_id`` is Telegram message ``message_id`` in ``chat_id`` (the first one counts)."""
@@ -163,7 +274,7 @@ class Outbound:
         while len(self._replies) > _REPLY_CACHE:
             self._replies.popitem(last=False)
 
-    async def _reply_target(self, hub_id: int, chat: ChatKey) -> int | None:
+    async def reply_target(self, hub_id: int, chat: ChatKey) -> int | None:
         """The Telegram message in ``chat`` that hub message ``hub_id`` is (its first part)."""
         targets = self._session.state.names(chat)
         cached = self._replies.get(hub_id)
@@ -173,114 +284,30 @@ class Outbound:
                     return message_id
         store = self._session.store()
         for external in await store.external_ids_for(NAME, hub_id):
-            found = _message_in(external, targets)
-            if found is not None:
-                return found
+            found = parse_external(external)
+            if found is not None and found.chat in targets:
+                return found.message_id
         original = await store.get(hub_id)
         if original is not None and original.transport == NAME and original.client_id:
-            return _message_in(original.client_id, targets)
+            found = parse_external(original.client_id)
+            if found is not None and found.chat in targets:
+                return found.message_id
         return None
 
-    async def send_quietly(self, chat: ChatKey, part: Rendered, reply_mid: int) -> None:
+    async def send_quietly(self, chat: ChatKey, part: Rendered, reply_mid: int, thread: int | None = None) -> None:
         """Send ``part`` if the transport can; a notice is not worth an error of its own."""
         try:
-            await self.send(chat, part, reply_mid)
+            await self._calls.send(chat, part, reply_mid, thread)
         except (Stopped, Fatal):
             return
-
-    async def send(self, chat: ChatKey, part: Rendered, reply_mid: int | None) -> TgMessage | None:
-        """Send one part until it is sent; None when Telegram refuses it for good."""
-        session, s = self._session, self._session.settings
-        bot = session.live_bot()
-        attempt = _Attempt(part.html, ParseMode.HTML, reply_mid, Backoff(s.retry_initial_delay, s.retry_max_delay))
-        while True:
-            if session.stopping.is_set():
-                raise Stopped
-            if session.condition.fatal:
-                raise Fatal
-            reply = ReplyParameters(attempt.reply_mid, allow_sending_without_reply=True) if attempt.reply_mid else None
-            try:
-                sent = await bot.send_message(
-                    chat_id=session.state.current(chat),
-                    text=attempt.text,
-                    parse_mode=attempt.parse_mode,
-                    reply_parameters=reply,
-                )
-            except TelegramError as exc:
-                failure = classify(exc)
-            else:
-                session.condition.link_ok()
-                session.condition.chat_ok(chat)
-                return sent
-            if not await self._send_failed(chat, part, attempt, failure):
-                return None
-            session.retried("sendMessage", failure)
-
-    async def _send_failed(self, chat: ChatKey, part: Rendered, attempt: _Attempt, failure: Failure) -> bool:
-        """Act on a failed send: True to try again (the attempt perhaps changed), False to skip the part."""
-        session, condition = self._session, self._session.condition
-        match failure.outcome:
-            case Outcome.FLOOD_WAIT:
-                log.info("telegram: flood limit in chat %s; waiting %.0f s", chat, failure.retry_after)
-                await session.sleep(failure.retry_after)
-                return True
-            case Outcome.MIGRATED:
-                if isinstance(chat, int) and failure.new_chat_id is not None:
-                    await session.state.record_migration(session.store(), chat, failure.new_chat_id)
-                    return True
-                condition.chat_failed(
-                    chat, f"this chat moved to {failure.new_chat_id}; put that id in telegram.chat_ids"
-                )
-                return False
-            case Outcome.TOKEN_REJECTED:
-                condition.set_fatal(TOKEN_REVOKED)
-                raise Fatal
-            case Outcome.BOT_REMOVED:
-                condition.chat_failed(chat, f"{condition.redact(failure.detail)}; add the bot back to the chat")
-                return False
-            case Outcome.BAD_MARKUP if attempt.parse_mode is not None:
-                log.warning(
-                    "telegram: Telegram could not read the HTML of a message (%s); sending it as plain text",
-                    failure.detail,
-                )
-                attempt.text, attempt.parse_mode = part.plain, None
-                return True
-            case Outcome.BAD_REPLY if attempt.reply_mid is not None:
-                attempt.reply_mid = None
-                return True
-            case Outcome.CHAT_NOT_FOUND | Outcome.CHAT_CLOSED:
-                reason = condition.redact(failure.detail)
-                condition.chat_failed(chat, f"{reason}; check the chat id and the bot's rights")
-                return False
-            case Outcome.BAD_MARKUP | Outcome.BAD_REPLY | Outcome.REFUSED:
-                log.error("telegram: Telegram refused a message for chat %s: %s; it is skipped", chat, failure.detail)
-                return False
-        # Network trouble, timeouts, 5xx, unreadable answers, or a request that cannot be made.
-        if session.stopping.is_set():
-            raise Stopped
-        if failure.outcome is Outcome.BROKEN:
-            reason = condition.redact(failure.detail)
-            log.error("telegram: a message for chat %s cannot be sent (%s); it is skipped", chat, reason)
-            return False
-        condition.link_trouble(failure, "cannot send to the Telegram Bot API")
-        await session.sleep(attempt.backoff.next())
-        return True
-
-
-def _message_in(external: str, chats: set[str]) -> int | None:
-    """The message id of ``<chat>:<message>`` when the chat is one of ``chats``."""
-    chat_part, _, message_part = external.rpartition(":")
-    if chat_part in chats and message_part.isdigit():
-        return int(message_part)
-    return None
 
 
 def _origin_chat(message: Message) -> int | None:
     """The Telegram chat a hub message came from, if it came from Telegram."""
     if message.transport != NAME or not message.client_id:
         return None
-    chat, _, _ = message.client_id.rpartition(":")
+    found = parse_external(message.client_id)
     try:
-        return int(chat)
+        return int(found.chat) if found is not None else None
     except ValueError:
         return None

@@ -51,6 +51,8 @@ class Session:
         #: Who the bot is, once ``getMe`` answered.
         self.me_id: int | None = None
         self.username: str | None = None
+        #: The bot's privacy mode is on (``getMe``: it cannot read all group messages).
+        self.privacy = False
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiting: asyncio.Future[Any] | None = None
@@ -90,6 +92,26 @@ class Session:
                 await asyncio.wait_for(self.stopping.wait(), seconds)
         if self.stopping.is_set():
             raise Stopped
+
+    async def wait_for(self, event: asyncio.Event) -> None:
+        """Wait until ``event`` is set; ``Stopped`` when the transport stops first."""
+        if not event.is_set():
+            await self.until_stopped(event.wait())
+
+    async def until_stopped(self, wait: Awaitable[T]) -> T:
+        """Await ``wait``, or give it up with ``Stopped`` as soon as the transport stops."""
+        work: asyncio.Future[T] = asyncio.ensure_future(wait)
+        stop: asyncio.Future[Any] = asyncio.ensure_future(self.stopping.wait())
+        waiting: list[asyncio.Future[Any]] = [work, stop]
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not work.done():
+                work.cancel()
+        if not work.done() or work.cancelled():
+            raise Stopped
+        return work.result()
 
     async def interruptible(self, wait: Awaitable[T]) -> T:
         """Await ``wait`` (a long poll, the next webhook update) so that ``stop``

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from chatbus.core.message import DEFAULT_ROOM, valid_name
+from chatbus.core.message import DEFAULT_ROOM, MANAGER_ROLE, valid_name
 from chatbus.core.transport import TransportSettings
 
 from .formatting import DEFAULT_FORMAT, check_template
@@ -94,6 +94,38 @@ def parse_chat_ids(value: Any, default_room: str = DEFAULT_ROOM) -> dict[ChatKey
     raise ValueError("expected a chat id, a comma-separated list, a JSON list or a mapping chat id -> room")
 
 
+def _role_text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64 or not value.isprintable():
+        raise ValueError("a role is text of at most 64 characters")
+    return value.strip()
+
+
+def _json_mapping(text: str, example: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"not valid JSON; write a mapping such as {example}") from None
+
+
+def _user_key(key: Any) -> str:
+    """``123``, ``"123"`` or ``"tg:123"`` as ``tg:123``."""
+    text = str(key).strip().removeprefix("tg:")
+    if isinstance(key, bool) or not text.lstrip("-").isdigit():
+        raise ValueError(f"{key!r} is not a Telegram user id: use the number, e.g. 123456789")
+    return f"tg:{int(text)}"
+
+
+def _topic_key(key: Any) -> str:
+    """``"-100123:42"`` (a chat's topic) as it is, checked; otherwise a topic's name."""
+    text = str(key).strip()
+    chat, sep, thread = text.rpartition(":")
+    if sep and chat.lstrip("-").isdigit() and thread.isdigit():
+        return f"{int(chat)}:{int(thread)}"
+    if not text or len(text) > 128:
+        raise ValueError(f"{key!r} is not a topic: use 'chat id:topic id' (e.g. -1001234567890:42) or its name")
+    return text
+
+
 class TelegramSettings(TransportSettings):
     """Everything the Telegram transport reads from the ``telegram`` section."""
 
@@ -102,7 +134,16 @@ class TelegramSettings(TransportSettings):
     chat_ids: dict[ChatKey, str] = Field(description="the chats to relay, each mapped to a hub room")
     format: str = Field(DEFAULT_FORMAT, description="HTML template of relayed messages: {sender}, {text}, {room}")
     base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL; the token is appended")
-    role: str = Field("user", description="the role Telegram users get in the hub")
+    role: str = Field("user", description="the role Telegram users get in the hub (never manager)")
+    roles: dict[str, str] = Field(
+        default_factory=dict, description="roles of particular Telegram users: user id (123 or tg:123) -> role"
+    )
+    topics: dict[str, str] = Field(
+        default_factory=dict, description="forum topics to rooms: 'chat id:topic id' or a topic's name -> room"
+    )
+    presence_timeout: float = Field(300.0, gt=0, le=86_400, description="seconds without a post before offline")
+    edit_interval: float = Field(1.0, ge=0, le=60, description="least seconds between edits of a growing answer")
+    merge: bool = Field(True, description="merge messages queued for a chat while its flood limit holds them")
     poll_timeout: int = Field(30, ge=0, le=50, description="seconds one long poll (getUpdates) waits")
     drop_pending_updates: bool = Field(False, description="ignore what was sent while chatbus was down")
     webhook_url: str | None = Field(None, description="public HTTPS URL; when set, webhook mode replaces polling")
@@ -178,15 +219,41 @@ class TelegramSettings(TransportSettings):
     @field_validator("role")
     @classmethod
     def _valid_role(cls, value: str) -> str:
-        if not value.strip() or len(value) > 64 or not value.isprintable():
-            raise ValueError("the role is text of at most 64 characters")
-        return value.strip()
+        role = _role_text(value)
+        if role == MANAGER_ROLE:
+            raise ValueError(
+                "telegram.role gives every Telegram user a role; manager is given only to particular people: "
+                'use telegram.roles, e.g. {"123456789": "manager"}'
+            )
+        return role
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _valid_roles(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = _json_mapping(value, '{"123456789": "manager"}')
+        if not isinstance(value, Mapping):
+            raise ValueError('expected a mapping of Telegram user ids to roles, e.g. {"123456789": "manager"}')  # noqa: TRY004 - pydantic reports ValueError as a setting error
+        return {_user_key(key): _role_text(role) for key, role in value.items()}
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _valid_topics(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = _json_mapping(value, '{"-1001234567890:42": "dev"}')
+        if not isinstance(value, Mapping):
+            raise ValueError('expected a mapping of topics to rooms, e.g. {"-1001234567890:42": "dev"}')  # noqa: TRY004 - pydantic reports ValueError as a setting error
+        return {_topic_key(key): _room(room, DEFAULT_ROOM) for key, room in value.items()}
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> TelegramSettings:
         if self.retry_max_delay < self.retry_initial_delay:
             raise ValueError("retry_max_delay must not be shorter than retry_initial_delay")
         return self
+
+    def role_for(self, user_id: str) -> str:
+        """The hub role of Telegram user ``tg:<id>``: theirs in ``roles``, else ``role``."""
+        return self.roles.get(user_id, self.role)
 
     @property
     def webhook(self) -> bool:

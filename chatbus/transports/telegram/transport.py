@@ -5,10 +5,13 @@ learns who it is, checks the configured chats, starts reading updates and
 relaying messages, and reports health. The work itself is done by parts that
 share one :class:`~.session.Session`:
 
-``updates.py``
+``updates.py``, ``webhook.py``
     Telegram to the hub: long polling or the webhook, handling each update once.
-``outbound.py``
-    The hub to Telegram: delivery in order, catch-up after a restart, replies.
+``receive.py``, ``people.py``, ``presence.py``, ``topics.py``
+    What Telegram people write, edit and react, as whom, in which room; who is online.
+``outbound.py``, ``lanes.py``, ``merge.py``, ``changes.py``, ``calls.py``
+    The hub to Telegram: one lane per chat, in order, merged when held back,
+    catch-up after a restart, replies, edits, deletions and reactions.
 ``errors.py``
     What each Bot API or network failure means, in one table.
 ``state.py``
@@ -36,14 +39,18 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
 from chatbus.core.errors import ConfigError, TransportError
-from chatbus.core.message import Message
+from chatbus.core.message import Change, Message
 from chatbus.core.transport import BaseTransport, Health
 
+from .calls import Calls
 from .errors import TOKEN_REVOKED, Backoff, Failure, Outcome, Stopped, classify
 from .outbound import Outbound
+from .people import People
+from .receive import Receiver
 from .request import CountedRequest
 from .session import NAME, Session
 from .settings import ChatKey, TelegramSettings
+from .topics import Topics
 from .updates import Updates
 
 if TYPE_CHECKING:
@@ -92,8 +99,11 @@ class TelegramTransport(BaseTransport):
         self._session = Session(self.settings)
         self._state = self._session.state
         self._condition = self._session.condition
-        self._outbound = Outbound(self._session)
-        self._updates = Updates(self._session, self._outbound)
+        self._people = People(self._session)
+        self._topics = Topics(self.settings)
+        self._outbound = Outbound(self._session, Calls(self._session), self._people, self._topics)
+        self._updates = Updates(self._session, Receiver(self._session, self._outbound, self._people, self._topics))
+        self._caught_up = False
         #: Set once ``getMe`` answered: the bot knows who it is.
         self._connected = asyncio.Event()
 
@@ -103,19 +113,22 @@ class TelegramTransport(BaseTransport):
         _quiet_http_logs()
         self._session.begin(hub, self._make_bot())
         self._outbound.reset()
-        self._updates.reset()
+        self._people.reset()
         self._connected = asyncio.Event()
+        self._caught_up = False
         try:
             await self._state.load(self._session.store())
+            await self._topics.load(self._session.store())
             await self._connect(first=True)
             if self._connected.is_set() and self.settings.webhook:
-                await self._updates.start_webhook()
+                await self._updates.webhook.start()
         except BaseException:
             await self._close_bot()
             self._session.end()
             self.hub = None
             raise
         self._session.spawn(self._run(), "run")
+        self._session.spawn(self._people.presence.run(), "presence")
         mode = "webhook" if self.settings.webhook else "long polling"
         log.info(
             "telegram: relaying %d chat(s) by %s through %s",
@@ -124,14 +137,18 @@ class TelegramTransport(BaseTransport):
             f"@{self._session.username}" if self._session.username else self.settings.public_base_url(),
         )
 
+    async def stop_accepting(self, *, restart_in: float | None = None) -> None:
+        """The first step of a stop: the webhook takes no new updates (Telegram sends them again later)."""
+        self._updates.stop_accepting()
+
     async def stop(self) -> None:
-        """Stop reading updates, confirm the last ones, take Telegram users offline."""
-        hub = self.hub
-        if hub is None:
+        """Relay what is queued, stop reading updates, confirm the last ones, take Telegram users offline."""
+        if self.hub is None:
             return
+        await self._outbound.flush(_STOP_GRACE)
         await self._session.halt(_STOP_GRACE)
         await self._updates.finish(confirm=self.is_connected())
-        await self._updates.take_offline(hub)
+        await self._people.presence.stop()
         await self._close_bot()
         self._session.end()
         await super().stop()
@@ -139,6 +156,10 @@ class TelegramTransport(BaseTransport):
     async def deliver(self, message: Message) -> None:
         """Relay one stored hub message to the chats of its room (called in id order)."""
         await self._outbound.deliver(message)
+
+    async def changed(self, change: Change) -> None:
+        """Relay an edit, deletion or reaction to where its message went in Telegram."""
+        await self._outbound.changed(change)
 
     def is_connected(self) -> bool:
         """Running, and the Bot API answers and accepts the token."""
@@ -170,6 +191,10 @@ class TelegramTransport(BaseTransport):
             }
             for chat, room in self._state.rooms.items()
         }
+        for chat, warning in self._condition.warnings.items():
+            if str(chat) in out["chats"]:
+                out["chats"][str(chat)]["warning"] = warning
+        out["privacyMode"] = self._session.privacy
         out["lastRelayedId"] = self._state.delivered
         return out
 
@@ -197,11 +222,9 @@ class TelegramTransport(BaseTransport):
             base_url=s.base_url,
             request=request(8),
             get_updates_request=request(1),
-            rate_limiter=AIORateLimiter(
-                overall_max_rate=s.overall_rate,
-                group_max_rate=s.group_rate,
-                max_retries=5,
-            ),
+            # Flood waits are the relay's own to handle (calls.py), and each chat's
+            # group rate is kept by its lane, which merges messages while it waits.
+            rate_limiter=AIORateLimiter(overall_max_rate=s.overall_rate, group_max_rate=0, max_retries=0),
         )
 
     async def _close_bot(self) -> None:
@@ -216,7 +239,7 @@ class TelegramTransport(BaseTransport):
         bot = self._session.live_bot()
         try:
             await bot.initialize()
-        except TelegramError as exc:
+        except Exception as exc:  # a Bot API or network failure, or an answer the library cannot read
             failure = classify(exc)
             if failure.outcome is Outcome.TOKEN_REJECTED:
                 if first:
@@ -229,17 +252,34 @@ class TelegramTransport(BaseTransport):
             return
         me = bot.bot
         self._session.me_id, self._session.username = me.id, me.username
+        self._session.privacy = not me.can_read_all_group_messages
+        if self._session.privacy:
+            log.warning("telegram: %s", _PRIVACY)
         self._condition.link_ok()
         self._connected.set()
 
     async def _run(self) -> None:
-        """The transport's main task; an error that ends it (a refused webhook) shows in health."""
-        try:
-            await self._run_until_stopped()
-        except Stopped:
-            return
-        except TransportError as exc:
-            self._condition.set_fatal(str(exc))
+        """The transport's main task, started again with a growing wait when it fails unexpectedly
+        (an answer the library cannot read, a library error), unhealthy meanwhile; an error that
+        ends it for good (a refused webhook) shows in health."""
+        backoff = Backoff(self.settings.retry_initial_delay, self.settings.retry_max_delay)
+        while True:
+            try:
+                await self._run_until_stopped()
+                return
+            except Stopped:
+                return
+            except TransportError as exc:
+                self._condition.set_fatal(str(exc))
+                return
+            except Exception as exc:
+                delay = backoff.next()
+                log.error("telegram: the relay failed unexpectedly; starting it again in %g s", delay, exc_info=exc)
+                self._condition.run_failed(type(exc).__name__, delay)
+            try:
+                await self._session.sleep(delay)
+            except Stopped:
+                return
 
     async def _run_until_stopped(self) -> None:
         """Connect when needed, check the chats, relay what was missed, then read updates."""
@@ -250,7 +290,9 @@ class TelegramTransport(BaseTransport):
             if self._condition.fatal:
                 return
         await self._check_chats()
-        self._session.spawn(self._outbound.catch_up(), "catch-up")
+        if not self._caught_up:
+            self._caught_up = True
+            self._session.spawn(self._outbound.catch_up(), "catch-up")
         await self._updates.read()
 
     async def _check_chats(self) -> None:
@@ -266,6 +308,21 @@ class TelegramTransport(BaseTransport):
             if isinstance(chat, str):
                 self._state.resolved[chat] = info.id
                 log.info("telegram: %s is chat %s", chat, info.id)
+            if self._session.privacy and info.type in ("group", "supergroup"):
+                await self._check_sight(chat, info.id)
+
+    async def _check_sight(self, chat: ChatKey, chat_id: int) -> None:
+        """With privacy mode on, the bot sees every message of a group only as one of its admins."""
+        bot, me = self._session.live_bot(), self._session.me_id
+        try:
+            member = await bot.get_chat_member(chat_id, me) if me is not None else None
+        except TelegramError as exc:
+            log.debug("telegram: cannot check the bot's rights in chat %s: %s", chat, exc)
+            member = None
+        if member is not None and member.status in ("administrator", "creator"):
+            self._condition.warnings.pop(chat, None)
+            return
+        self._condition.warnings[chat] = _PRIVACY
 
     async def _chat_check_failed(self, chat: ChatKey, failure: Failure) -> bool:
         """Note what ``getChat`` said about ``chat``; False when no chat can be checked (token refused)."""
@@ -285,6 +342,14 @@ class TelegramTransport(BaseTransport):
             case _:
                 log.debug("telegram: cannot check chat %s now: %s", chat, self._condition.redact(failure.detail))
         return True
+
+
+#: What an operator reads when privacy mode hides ordinary group messages from the bot.
+_PRIVACY = (
+    "privacy mode is on, so in groups the bot sees only commands, replies to it and mentions of it; "
+    "turn it off with @BotFather (/setprivacy, Disable, then remove and add the bot to the group again), "
+    "or make the bot an admin of the group"
+)
 
 
 def _quiet_http_logs() -> None:

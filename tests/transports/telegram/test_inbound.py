@@ -36,22 +36,23 @@ async def test_message_with_mentions_and_reply_reaches_the_hub(api: FakeBotAPI) 
             reply_to=relayed.message_id,
         )
         message = await web.wait_for(lambda m: m.transport == "telegram")
-        assert message.sender == "alice"
+        assert (message.sender, message.display_name) == ("tg:501", "alice")
         assert message.text == text
         assert message.room == "general"
         assert message.reply_to == original.id
-        assert message.mentions == ("coder", "Grace_Hopper")
+        # Grace has no username: her Telegram id is the mention, never her name.
+        assert message.mentions == ("coder", "tg:777")
         assert message.kind == "human"
-        online = await web.wait_for_event(lambda e: isinstance(e, Presence) and e.user_id == "alice")
+        online = await web.wait_for_event(lambda e: isinstance(e, Presence) and e.user_id == "tg:501")
         assert isinstance(online, Presence) and online.status == "online"
-        assert hub.is_online("alice")
+        assert hub.is_online("tg:501")
         # Telegram users saw it already: it is not posted back to their chat.
         await web.say("ana", "marker")
         sent = await api.wait_sent(2)
         assert [s.text for s in sent] == ["ana: the build is red", "ana: marker"]
 
 
-async def test_sender_is_username_else_full_name_else_user_id(api: FakeBotAPI) -> None:
+async def test_sender_is_the_telegram_id_shown_by_username_else_full_name(api: FakeBotAPI) -> None:
     hub, web, _telegram = build_hub(api)
     async with hub:
         api.post(CHAT, "one", user=api.user(1, username="bob_smith", first_name="Bob"))
@@ -59,17 +60,12 @@ async def test_sender_is_username_else_full_name_else_user_id(api: FakeBotAPI) -
         api.post(CHAT, "three", user=api.user(3, first_name="Иван"))
         await web.wait_for(lambda m: m.text == "three")
         await web.wait_for(lambda m: m.text == "two")
-        senders = {m.text: m.sender for m in web.delivered}
-        assert senders == {"one": "bob_smith", "two": "Jose_Nunez_Ortega", "three": "3"}
-
-
-async def test_a_telegram_name_taken_by_an_agent_falls_back_to_the_user_id(api: FakeBotAPI) -> None:
-    hub, web, _telegram = build_hub(api)
-    async with hub:
-        await hub.hire("coder", "developer")
-        api.post(CHAT, "I am not the agent", user=api.user(88, username="coder"))
-        message = await web.wait_for(lambda m: m.transport == "telegram")
-        assert message.sender == "88"
+        senders = {m.text: (m.sender, m.display_name) for m in web.delivered}
+        assert senders == {
+            "one": ("tg:1", "bob_smith"),
+            "two": ("tg:2", "José Núñez Ortega"),
+            "three": ("tg:3", "Иван"),
+        }
 
 
 async def test_only_configured_chats_are_relayed_and_others_logged_once(
@@ -127,4 +123,4 @@ async def test_channel_posts_are_attributed_to_the_channel(api: FakeBotAPI) -> N
         chat = api.chats[CHAT].as_dict()
         api.post(CHAT, "announcement", user=api.user(1087968824, username="GroupAnonymousBot"), sender_chat=chat)
         message = await web.wait_for(lambda m: m.text == "announcement")
-        assert message.sender == "team_chat"
+        assert (message.sender, message.display_name) == (f"tg:{CHAT}", "team_chat")

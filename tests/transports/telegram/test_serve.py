@@ -57,7 +57,7 @@ async def test_serve_websocket_and_telegram_together_and_check_their_health(api:
 
             api.post(CHAT, "@coder hello", user=api.user(42, username="alice"))
             frame = await ana.wait_for(chat_message("@coder hello"))
-            assert (frame["data"]["sender"], frame["data"]["transport"]) == ("alice", "telegram")
+            assert (frame["data"]["sender"], frame["data"]["transport"]) == ("tg:42", "telegram")
             answer = await ana.wait_for(lambda f: f["type"] == "agent_response" and f["data"]["sender"] == "coder")
             await api.wait_for(lambda: any(s.text == "coder: " + answer["data"]["text"] for s in api.sent))
 

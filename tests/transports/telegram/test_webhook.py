@@ -32,7 +32,7 @@ async def test_updates_arrive_by_webhook_with_the_secret_and_only_once(api: Fake
 
         message = api.post(CHAT, "hello by webhook", user=api.user(5, username="alice"))
         arrived = await web.wait_for(lambda m: m.text == "hello by webhook")
-        assert arrived.sender == "alice" and arrived.transport == "telegram"
+        assert arrived.sender == "tg:5" and arrived.transport == "telegram"
 
         async with httpx.AsyncClient() as client:
             forged = {"update_id": 5000, "message": {**message, "message_id": 99, "text": "forged"}}
