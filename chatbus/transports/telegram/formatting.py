@@ -25,6 +25,7 @@ __all__ = [
     "escape",
     "render",
     "split_text",
+    "telegram_mentions",
     "utf16_length",
     "visible_text",
 ]
@@ -186,6 +187,11 @@ class Rendered:
 _TELEGRAM_MENTION = re.compile(r"(?<![A-Za-z0-9_.\-@])@tg:([0-9]{1,20})")
 # Room kept in each part for a mention's name, which is longer than "@tg:123".
 _NAME_ROOM = 64
+
+
+def telegram_mentions(text: str) -> list[int]:
+    """The Telegram users ``text`` mentions as ``@tg:123``, each once."""
+    return list(dict.fromkeys(int(user) for user in _TELEGRAM_MENTION.findall(text)))
 
 
 def _mentions(markup: str, names: Mapping[int, str]) -> str:

@@ -26,8 +26,7 @@ from chatbus.core.message import Change, Message, MessageDeleted, MessageEdited
 from .calls import Calls
 from .changes import ChangeRelay
 from .errors import Fatal, Stopped
-from .formatting import Rendered, render
-from .inbound import telegram_id
+from .formatting import Rendered, render, telegram_mentions
 from .lanes import Change as LaneChange
 from .lanes import Lane, Post
 from .merge import external_id, merged, parse_external
@@ -208,10 +207,8 @@ class Outbound:
     async def render(self, message: Message) -> list[Rendered]:
         """``message`` as Telegram messages: its sender's display name, ``@tg:123`` as real mentions."""
         names: dict[int, str] = {}
-        for mention in message.mentions:
-            user = telegram_id(mention)
-            if user is not None:
-                names[user] = await self._people.name_of(user) or mention
+        for user in telegram_mentions(message.text):
+            names[user] = await self._people.name_of(user) or f"tg:{user}"
         return self._render(message, names)
 
     def _render(self, message: Message, names: dict[int, str] | None = None) -> list[Rendered]:
@@ -222,7 +219,7 @@ class Outbound:
     def single(self, post: Post) -> Rendered | None:
         """A plain message that fits one Telegram message can be merged with others."""
         message = post.message
-        if message.reply_to or message.streaming or any(telegram_id(m) is not None for m in message.mentions):
+        if message.reply_to or message.streaming or telegram_mentions(message.text):
             return None
         parts = self._render(message)
         return parts[0] if len(parts) == 1 else None

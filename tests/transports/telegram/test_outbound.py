@@ -133,3 +133,23 @@ async def test_a_text_no_wire_can_carry_is_relayed_with_a_replacement_and_blocks
         await web.say("ana", "next")
         sent = await api.wait_sent(2)
         assert [s.text for s in sent] == ["ana: broken \ufffd surrogate", "ana: next"]
+
+
+async def test_a_web_mention_of_a_telegram_user_without_username_notifies_them(api: FakeBotAPI) -> None:
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        api.post(CHAT, "hi", user=api.user(777, first_name="Grace", last_name="Hopper"))
+        await web.wait_for(lambda m: m.text == "hi")
+        await web.say("ana", "@tg:777 can you look? cc @tg:999 & <b>")
+        [sent] = await api.wait_sent(1)
+        assert sent.text == "ana: Grace Hopper can you look? cc tg:999 & <b>"
+        assert sent.mentioned() == [777, 999]  # real Telegram mentions: both are notified
+
+
+async def test_a_team_mention_is_relayed_as_written(api: FakeBotAPI) -> None:
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        message = await web.say("ana", "@team standup in 5")
+        assert "team" in message.mentions
+        [sent] = await api.wait_sent(1)
+        assert sent.text == "ana: @team standup in 5"
