@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import httpx
 import pytest
 
 from chatbus import TransportError
 
-from .conftest import CHAT, build_hub
+from .conftest import CHAT, build_hub, sqlite
 from .fakebot import FakeBotAPI
 
 
@@ -63,3 +64,35 @@ async def test_a_taken_webhook_port_is_a_clear_start_up_error(api: FakeBotAPI) -
     assert f"127.0.0.1:{port}" in str(caught.value)
     assert "webhook_port" in str(caught.value)
     assert not hub.running
+
+
+async def test_a_hundred_updates_posted_at_once_across_a_restart_are_each_stored_exactly_once(
+    api: FakeBotAPI, db_path: Path
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram/hook"
+    api.webhook_connections = 20  # Telegram posts several updates at once
+    hub, _web, _telegram = build_hub(api, store=sqlite(db_path), webhook_url=url, webhook_port=port)
+    await hub.start()
+    try:
+        for n in range(100):
+            api.post(CHAT, f"update {n}", user=api.user(1000 + n, username=f"person{n}"))
+        await api.wait_for(lambda: len(api.webhook_answered) >= 25)
+    finally:
+        await hub.stop()
+    answered = set(api.webhook_answered)
+    assert 25 <= len(answered) < 100, "the stop came while updates were still being posted"
+    store = sqlite(db_path)
+    await store.open()
+    stored_before_restart = {m.client_id for m in await store.since(0, 500)}
+    await store.close()
+    # Every update Telegram was told is done is in the hub.
+    assert len(stored_before_restart) >= len(answered)
+
+    hub, _web, _telegram = build_hub(api, store=sqlite(db_path), webhook_url=url, webhook_port=port)
+    async with hub:
+        await api.wait_for(lambda: not api.updates, timeout=30)
+        messages = await hub.store.since(0, 500)
+    texts = [m.text for m in messages]
+    assert sorted(texts) == sorted(f"update {n}" for n in range(100))
+    assert len(set(texts)) == 100
