@@ -12,7 +12,7 @@ Two parts, both on the hub's clock so tests control time exactly:
 - :class:`Throttle`, one per connection, looks at what each frame turned
   out to be (see :data:`Outcome`) and says how long to wait before the
   connection's next frame is read, or that it is closed (1008). Pings,
-  typing and history requests have a budget per kind; frames answered with
+  typing and history requests have a budget per kind (history a smaller one); frames answered with
   an error have one too, and a connection that keeps going past it is
   closed; failed sign-ins slow down (1 s, 2 s, 4 s ...) and end in a close.
   Waiting before reading means the client's own TCP window fills: the
@@ -50,7 +50,8 @@ log = logging.getLogger("chatbus.transports.websocket")
 #: ``ping``, ...), or the error code it was answered with (``INVALID_JSON``, ...).
 Outcome = str
 
-#: Frames that are cheap and valid but that nobody needs many of a second.
+#: Frames that are valid but that nobody needs many of a second (history
+#: reads the store, so it has a budget of its own).
 CONTROL: Final = frozenset({"ping", "typing", "history"})
 #: Errors that are the server's fault, not the client's: never held against it.
 _NOT_THE_CLIENTS: Final = frozenset({"INTERNAL_ERROR"})
@@ -182,6 +183,7 @@ class Throttle:
         self.address = address
         self.clock = clock
         self._control: TokenBucket | None = None
+        self._history: TokenBucket | None = None
         self._refused: TokenBucket | None = None
         #: Refused frames past the allowance since the connection last kept within it.
         self.strikes = 0
@@ -191,18 +193,28 @@ class Throttle:
     def after(self, outcome: Outcome) -> Verdict:
         """What to do before reading the next frame, now that one turned out to be ``outcome``."""
         if outcome in CONTROL:
-            if self._control is None:
-                s = self.settings
-                self._control = TokenBucket(
-                    burst=s.control_burst, per_second=s.control_per_second, per_hour=None, clock=self.clock
-                )
-            decision = self._control.check(outcome)
+            decision = self._budget(outcome).check(outcome)
             return _GO_ON if decision.allowed else Verdict(decision.retry_after)
         if outcome == "AUTH_FAILED":
             return self._auth_failed()
         if outcome in ERROR_CODES and outcome not in _NOT_THE_CLIENTS:
             return self._refused_frame(outcome)
         return _GO_ON
+
+    def _budget(self, kind: str) -> TokenBucket:
+        """The bucket of pings and typing (one key each), or of history requests."""
+        s = self.settings
+        if kind == "history":
+            if self._history is None:
+                self._history = TokenBucket(
+                    burst=s.history_burst, per_second=s.history_per_second, per_hour=None, clock=self.clock
+                )
+            return self._history
+        if self._control is None:
+            self._control = TokenBucket(
+                burst=s.control_burst, per_second=s.control_per_second, per_hour=None, clock=self.clock
+            )
+        return self._control
 
     def _refused_frame(self, code: str) -> Verdict:
         s = self.settings

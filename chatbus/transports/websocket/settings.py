@@ -107,6 +107,12 @@ class WebSocketSettings(TransportSettings):
     control_per_second: float = Field(
         5.0, gt=0, description="of each of those kinds, per second after the burst; faster ones are read more slowly"
     )
+    history_burst: int = Field(
+        5, ge=1, description="history requests a connection may send at once (each reads the store)"
+    )
+    history_per_second: float = Field(
+        1.0, gt=0, description="history requests per second after the burst; faster ones are read more slowly"
+    )
     refused_burst: int = Field(20, ge=1, description="frames answered with an error that a connection may send at once")
     refused_per_second: float = Field(
         2.0, gt=0, description="such frames per second after the burst; faster ones are read more slowly"
