@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, ExtBot
+from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
 from chatbus.core.errors import ConfigError, TransportError
@@ -199,7 +199,8 @@ class TelegramTransport(BaseTransport):
         return out
 
     def _make_bot(self) -> ExtBot[Any]:
-        """The bot, with Telegram's flood limits kept by python-telegram-bot's rate limiter."""
+        """The bot. Telegram's flood limits are kept by ``calls.py`` (the overall rate and each
+        group's), which also handles 429s, so each chat's lane knows when it is held back."""
         s = self.settings
         timeout = s.request_timeout
 
@@ -222,9 +223,6 @@ class TelegramTransport(BaseTransport):
             base_url=s.base_url,
             request=request(8),
             get_updates_request=request(1),
-            # Flood waits are the relay's own to handle (calls.py), and each chat's
-            # group rate is kept by its lane, which merges messages while it waits.
-            rate_limiter=AIORateLimiter(overall_max_rate=s.overall_rate, group_max_rate=0, max_retries=0),
         )
 
     async def _close_bot(self) -> None:

@@ -97,7 +97,7 @@ class FakeBotAPI(ChatMethods):
         self._pusher: asyncio.Task[None] | None = None
         self._pushing: set[int] = set()
         self.webhook_answered: list[int] = []  # update ids the webhook answered 200, in order
-        self._sent_at: dict[int, list[float]] = {}
+        self._buckets: dict[int, tuple[float, float]] = {}  # chat -> (messages allowed now, when)
 
     # lifecycle -----------------------------------------------------------------
     async def start(self) -> FakeBotAPI:

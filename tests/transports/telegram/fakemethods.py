@@ -106,7 +106,7 @@ class ChatMethods:
     sent: list[Sent]
     admin_of: set[int]
     flood_limit: tuple[int, float] | None
-    _sent_at: dict[int, list[float]]
+    _buckets: dict[int, tuple[float, float]]
 
     def _chat(self, chat_id: Any) -> FakeChat:
         if isinstance(chat_id, str) and chat_id.startswith("@"):
@@ -132,17 +132,19 @@ class ChatMethods:
         return chat
 
     def _check_flood(self, chat: FakeChat) -> None:
-        """Telegram's per-chat limit: more than N messages in the window is answered 429."""
+        """Telegram's per-chat limit, ``count`` messages per ``window`` seconds: a burst of
+        ``count``, then one each ``window / count`` seconds; a message beyond it is answered 429."""
         if self.flood_limit is None:
             return
         count, window = self.flood_limit
         now = time.monotonic()
-        recent = [at for at in self._sent_at.get(chat.id, []) if at > now - window]
-        self._sent_at[chat.id] = recent
-        if len(recent) >= count:
-            wait = max(1, math.ceil(recent[0] + window - now))
+        tokens, at = self._buckets.get(chat.id, (float(count), now))
+        tokens = min(float(count), tokens + (now - at) * count / window)
+        if tokens < 0.9:  # a little lenient, as Telegram is: clocks never agree exactly
+            wait = max(1, math.ceil((1 - tokens) * window / count))
+            self._buckets[chat.id] = (tokens, now)
             raise ApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
-        recent.append(now)
+        self._buckets[chat.id] = (tokens - 1, now)
 
     @staticmethod
     def _visible(params: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
