@@ -35,10 +35,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chatbus import Hub, MemoryStore, Settings  # noqa: E402
-from chatbus.testing import FakeClock  # noqa: E402
-from chatbus.transports.telegram import TelegramTransport, calls  # noqa: E402
-from tests.transports.telegram.fakebot import FakeBotAPI  # noqa: E402
+from chatbus import Hub, MemoryStore, Settings
+from chatbus.testing import FakeClock
+from chatbus.transports.telegram import TelegramTransport, calls
+from tests.transports.telegram.fakebot import FakeBotAPI
 
 CHAT = -1001234567890
 SENDERS = ("coder", "reviewer", "system")
