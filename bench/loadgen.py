@@ -80,6 +80,7 @@ _SO_TIMESTAMPNS = 35
 _ANCILLARY = socket.CMSG_SPACE(16)
 _TIMESPEC = struct.Struct("qq")
 _SLOW_RCVBUF = 16 * 1024
+_SHARED_INFLATE_MAX = 4096  # compressed bytes: chat messages, not auth_response rosters
 _PR_SET_PDEATHSIG = 1
 _LINGER_ABORT = struct.pack("ii", 1, 0)
 
@@ -415,8 +416,9 @@ class Client:
 
     def _inflate(self, payload: bytes) -> bytes:
         """A compressed message's text, decoded once per process when it does
-        not depend on earlier messages."""
-        if self.shared_inflate:
+        not depend on earlier messages. Large frames (a sign-in's roster) are
+        unique to their client and are not kept."""
+        if self.shared_inflate and len(payload) <= _SHARED_INFLATE_MAX:
             inflated = self.worker.inflated
             text = inflated.get(payload)
             if text is None:
