@@ -202,7 +202,8 @@ postMessage({
 
 
 def test_backoff_is_full_jitter_from_the_servers_hint(browser: Any, server: ChatServer) -> None:
-    context = browser.new_context()
+    # A harness page: its context ignores the server's Content-Security-Policy, which allows no Worker from a Blob.
+    context = browser.new_context(bypass_csp=True)
     context.set_default_timeout(WAIT_MS)
     try:
         page = context.new_page()
