@@ -33,7 +33,7 @@ globalThis.WebSocket = class extends NativeWebSocket {
     super.send(text);
   }
 };
-const connection = new Connection("%(socket)s", { pingEveryMs: 300 });
+const connection = new Connection("%(socket)s", %(options)s);
 const report = (event, detail) =>
   postMessage({ event, detail, lastSeenId: connection.lastSeenId, hasPage: typeof document !== "undefined" || typeof window !== "undefined" });
 const lastAuth = () => sent.filter((frame) => frame.type === "auth").at(-1).data;
@@ -46,6 +46,8 @@ connection.on("joined", (data, info) =>
     resumed: info.resumed,
     resumedFrom: info.resumedFrom,
     missed: info.missed && info.missed.map((frame) => frame.data.text),
+    reset: info.reset,
+    epoch: connection.epoch,
     auth: lastAuth(),
   }),
 );
@@ -66,14 +68,24 @@ source => {
 
 
 @pytest.fixture
-def worker_page(browser: Any, server: ChatServer) -> Iterator[Any]:
+def connection_options() -> str:
+    """The options the Worker's Connection is made with (JavaScript)."""
+    return "{ pingEveryMs: 300 }"
+
+
+@pytest.fixture
+def worker_page(browser: Any, server: ChatServer, connection_options: str) -> Iterator[Any]:
     """A page on the server's origin (``/healthz``: no chat page) running the protocol module in a Worker."""
     context = browser.new_context(bypass_csp=True)
     context.set_default_timeout(WAIT_MS)
     try:
         page = context.new_page()
         page.goto(f"{server.url}healthz")
-        source = WORKER % {"origin": server.url.rstrip("/"), "socket": f"ws://127.0.0.1:{server.port}/"}
+        source = WORKER % {
+            "origin": server.url.rstrip("/"),
+            "socket": f"ws://127.0.0.1:{server.port}/",
+            "options": connection_options,
+        }
         page.evaluate(START, source)
         yield page
     finally:
@@ -142,3 +154,57 @@ def test_protocol_module_signs_in_receives_and_resumes_without_a_page(worker_pag
     assert resumed["lastSeenId"] > seen
 
     assert all(report["hasPage"] is False for report in page.evaluate("window.reports"))
+
+
+def replace_database(server: ChatServer) -> None:
+    """Stop the server and throw its database away, as an operator starting over would."""
+    server.stop()
+    for suffix in ("", "-wal", "-shm"):
+        server.db.with_name(server.db.name + suffix).unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("connection_options", ['{ pingEveryMs: 300, rooms: ["general"] }'])
+def test_protocol_module_resumes_within_one_log_and_starts_over_in_another(
+    worker_page: Any, server: ChatServer
+) -> None:
+    page = worker_page
+    joined = wait_for_report(page, "joined")
+    epoch = joined["detail"]["epoch"]
+    assert isinstance(epoch, str) and epoch
+    # A first sign-in names the rooms it shows, and neither a last id nor an epoch.
+    assert joined["detail"]["auth"] == {"userId": "robot", "role": "tester", "rooms": ["general"]}
+    bob = Identity("bob", "tester")
+    for text in ("old log 1", "old log 2"):
+        server.call(server.hub.receive(bob, text))  # type: ignore[union-attr]
+    seen = wait_for_text(page, "old log 2")["lastSeenId"]
+
+    # A restart on the same database: the same log, resumed after the last id.
+    server.restart()
+    same = wait_for_report(page, "joined", 2, timeout_ms=20_000)["detail"]
+    assert same["auth"] == {
+        "userId": "robot",
+        "role": "tester",
+        "lastSeenId": seen,
+        "epoch": epoch,
+        "rooms": ["general"],
+    }
+    assert same["reset"] is False and same["epoch"] == epoch
+    assert same["missed"] == []
+
+    # A new database, with more messages than the old one had: ids that look like a gap are not one.
+    replace_database(server)
+
+    async def new_log(hub: Hub) -> None:
+        for n in range(1, 5):
+            await hub.receive(bob, f"new log {n}")
+
+    server.offline(new_log)
+    server.start()
+    other = wait_for_report(page, "joined", 3, timeout_ms=20_000)
+    assert other["detail"]["auth"]["lastSeenId"] == seen
+    assert other["detail"]["auth"]["epoch"] == epoch
+    assert other["detail"]["reset"] is True
+    assert other["detail"]["epoch"] not in (None, epoch)
+    # It counts again from the new log: its newest message, not the old log's last id.
+    assert other["detail"]["missed"] == ["new log 1", "new log 2", "new log 3", "new log 4"]
+    assert other["lastSeenId"] == 4

@@ -57,8 +57,22 @@ function authFailed(code, text) {
 }
 
 // ------------------------------------------------------------------ connection events
+/**
+ * The server's log is not the one the messages shown came from (its database was
+ * reset or replaced): their ids mean nothing there, so forget them and show the
+ * room's history as this server has it.
+ */
+function reloadAfterReset() {
+  clearMessages();
+  resetHistory();
+  resetScroll();
+  renderNewBelow();
+  announce("The chat's message history was replaced on the server; showing it as it is now.");
+  requestHistory(null, "initial");
+}
+
 /** The server let us in (first time or after a drop): show the chat and catch up. */
-function onJoined(data, { resumed, resumedFrom, missed }) {
+function onJoined(data, { resumed, resumedFrom, missed, reset }) {
   session.me = {
     userId: typeof data.userId === "string" && data.userId ? data.userId : session.join.userId,
     role: typeof data.role === "string" ? data.role : session.join.role,
@@ -69,13 +83,19 @@ function onJoined(data, { resumed, resumedFrom, missed }) {
     focusComposer();
   }
   showMembers(data);
+  if (reset) {
+    reloadAfterReset();
+    settleOutstanding();
+    renderLogTop();
+    return;
+  }
   if (missed) {
     for (const frame of missed) if (isChatFrame(frame)) addMessage(frame.type, frame.data, "missed");
     if (missed.length) announce(`${missed.length} message${missed.length === 1 ? "" : "s"} arrived while you were disconnected.`);
   }
   if (!resumed || resumedFrom === 0) {
     requestHistory(null, "initial");
-  } else if (!missed || missed.length >= REPLAY_LIMIT) {
+  } else if (!missed || missed.length >= REPLAY_LIMIT || data.missedHasMore === true) {
     // A server that does not replay, or more was missed than it replays: fetch the latest page.
     requestHistory(null, "latest");
   }

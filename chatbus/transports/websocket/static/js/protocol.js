@@ -3,7 +3,9 @@
  * building and reading frames, and one connection that signs in with `auth`,
  * keeps itself alive with ping/pong, reconnects with jittered exponential backoff
  * (from the hint in a restarting server's 1012 close), and resumes with
- * `lastSeenId` so nothing is missed or shown twice.
+ * `lastSeenId` and the log's `epoch` so nothing is missed or shown twice, or,
+ * when the server's log is not the one those ids came from (`missedReset`),
+ * says so, so that whoever shows the chat starts again from the history.
  *
  * This module never touches a page (no document, no window, no storage), so it
  * runs as well in a Worker; tests/web/test_protocol_module.py drives it there.
@@ -56,12 +58,30 @@ export function inRoom(room, data = {}) {
   return data;
 }
 
-/** The `auth` frame's data: who signs in and, after a drop, the last message id already seen. */
-export function authData(credentials, lastSeenId) {
+/**
+ * The `auth` frame's data: who signs in, the rooms shown (so a resume replays
+ * only those), and, after a drop, the last message id already seen with the
+ * epoch of the log it belongs to.
+ */
+export function authData(credentials, lastSeenId, { epoch = null, rooms = [] } = {}) {
   const data = { userId: credentials.userId, role: credentials.role };
   if (credentials.token) data.token = credentials.token;
-  if (lastSeenId > 0) data.lastSeenId = lastSeenId;
+  if (lastSeenId > 0) {
+    data.lastSeenId = lastSeenId;
+    if (typeof epoch === "string" && epoch) data.epoch = epoch;
+  }
+  if (rooms.length) data.rooms = [...rooms];
   return data;
+}
+
+/**
+ * Whether an `auth_response` says that the ids seen before are of another log
+ * (a database reset or replaced): the server says so with `missedReset`, or it
+ * names an epoch other than the one we had.
+ */
+export function logWasReset(data, previousEpoch) {
+  if (data.missedReset === true) return true;
+  return typeof previousEpoch === "string" && typeof data.epoch === "string" && data.epoch !== previousEpoch;
 }
 
 /** The least backoff base a server's hint can set, so that no hint makes clients retry in a tight loop. */
@@ -99,8 +119,9 @@ export function restartHintMs(reason) {
  *   `restarting` says whether the server closed with 1012 (it is restarting) since we were last in;
  * - `frame` (type, data): every frame from the server but `auth_response`; a refused
  *   `auth_response` arrives as an `AUTH_FAILED` error;
- * - `joined` (data, {resumed, resumedFrom, missed}): the server let us in; `resumed` when this
- *   follows a drop, `resumedFrom` the `lastSeenId` sent, `missed` the replayed frames or null;
+ * - `joined` (data, {resumed, resumedFrom, missed, reset}): the server let us in; `resumed` when
+ *   this follows a drop, `resumedFrom` the `lastSeenId` sent, `missed` the replayed frames or null,
+ *   `reset` when the server's log is not the one seen before (what was shown must be reloaded);
  * - `closed` (): the socket closed, before the connection decides what comes next;
  * - `retry` (delay): a reconnect is due in `delay` milliseconds;
  * - `refused` (reason): the server closed the door (code 4000 or more) before we were ever in.
@@ -112,9 +133,13 @@ export class Connection {
   #pingEveryMs;
   #pongWaitMs;
 
-  /** `url`: the chat server's WebSocket address; the options exist for tests that cannot wait 25 s. */
-  constructor(url, { pingEveryMs = PING_EVERY_MS, pongWaitMs = PONG_WAIT_MS } = {}) {
+  /**
+   * `url`: the chat server's WebSocket address; `rooms`: the rooms shown, named in `auth`;
+   * the timing options exist for tests that cannot wait 25 s.
+   */
+  constructor(url, { rooms = [], pingEveryMs = PING_EVERY_MS, pongWaitMs = PONG_WAIT_MS } = {}) {
     this.url = url;
+    this.rooms = [...rooms];
     this.credentials = null; // {userId, role, token}
     this.phase = "idle"; // idle | connecting | authenticating | ready | waiting | stopped
     this.everConnected = false;
@@ -122,6 +147,7 @@ export class Connection {
     this.delays = []; // reconnect delays of the current outage, for people debugging and the tests
     this.retryAt = 0;
     this.lastSeenId = 0;
+    this.epoch = null; // the server's name for the log `lastSeenId` belongs to
     this.restarting = false; // the server closed with 1012 and we are not back in yet
     this.retryBaseMs = RECONNECT_FIRST_MS; // the first backoff cap of this outage: the server's hint, if any
     this.#pingEveryMs = pingEveryMs;
@@ -178,6 +204,7 @@ export class Connection {
   #forget() {
     this.everConnected = false;
     this.lastSeenId = 0;
+    this.epoch = null;
     this.#backToNormal();
   }
 
@@ -217,7 +244,7 @@ export class Connection {
 
   #authenticate() {
     this.phase = "authenticating";
-    this.send("auth", authData(this.credentials, this.lastSeenId));
+    this.send("auth", authData(this.credentials, this.lastSeenId, { epoch: this.epoch, rooms: this.rooms }));
   }
 
   #receive(text) {
@@ -248,6 +275,10 @@ export class Connection {
     }
     const resumed = this.everConnected;
     const resumedFrom = this.lastSeenId;
+    const reset = resumed && logWasReset(data, this.epoch);
+    this.epoch = typeof data.epoch === "string" && data.epoch ? data.epoch : null;
+    // Ids of another log say nothing about this one: count again from what this server sends.
+    if (reset) this.lastSeenId = 0;
     this.phase = "ready";
     this.attempt = 0;
     this.delays = [];
@@ -258,7 +289,7 @@ export class Connection {
     this.#startKeepalive();
     const missed = Array.isArray(data.missed) ? data.missed : null;
     if (missed) this.#sawAll(missed);
-    this.#emit("joined", data, { resumed, resumedFrom, missed });
+    this.#emit("joined", data, { resumed, resumedFrom, missed, reset });
   }
 
   /** Remember the newest message id seen, wherever it came from, to resume after it. */

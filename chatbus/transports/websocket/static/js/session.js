@@ -27,4 +27,4 @@ function socketUrl() {
   return `${scheme}//${location.host}/`;
 }
 
-export const connection = new Connection(socketUrl());
+export const connection = new Connection(socketUrl(), { rooms: [ROOM] });
