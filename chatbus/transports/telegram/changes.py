@@ -74,6 +74,12 @@ def bot_reaction(message: Message) -> str | None:
     return next((emoji for emoji, count in counts.items() if count == best), None) if best else None
 
 
+def _gone_key(ext: External) -> str:
+    """Store key marking a part the bot deleted when an edit made the text shorter
+    (the id map keeps it; this says it is no longer there)."""
+    return f"telegram:gone:{ext.chat}:{ext.message_id}"
+
+
 class ChangeRelay:
     """Applies the hub's changes to messages in one chat at a time (called from the chat's lane)."""
 
@@ -104,10 +110,13 @@ class ChangeRelay:
         original = parse_external(message.client_id or "") if message.transport == NAME else None
         if original is not None and original.chat not in names:
             original = None
+        store = self._session.store()
         mine: list[External] = []
-        for text in await self._session.store().external_ids_for(NAME, message.id):
+        for text in await store.external_ids_for(NAME, message.id):
             found = parse_external(text)
-            if found is not None and found.chat in names and found != original:
+            if found is None or found.chat not in names or found == original:
+                continue
+            if await store.get_state(_gone_key(found)) is None:
                 mine.append(found)
         return mine, original
 
@@ -122,6 +131,7 @@ class ChangeRelay:
             await self._calls.edit(chat, ext.message_id, part)
         for ext in mine[len(parts) :]:
             await self._calls.delete(chat, ext.message_id)
+            await self._session.store().set_state(_gone_key(ext), "deleted")
         last = mine[-1].message_id
         for part in parts[len(mine) :]:
             sent = await self._calls.send(chat, part, last)
