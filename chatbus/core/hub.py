@@ -379,16 +379,16 @@ class Hub(RosterAccess):
 
     async def connect(self, identity: Identity, transport: str) -> None:
         """A connection for ``identity`` opened; the first one puts them online."""
-        if self.roster.arrive(identity):
+        if self.roster.arrive(identity, transport):
             await self.hooks.connect(identity, transport, self)
 
     async def disconnect(self, identity: Identity, transport: str) -> None:
         """A connection closed; the last one takes them offline."""
-        if self.roster.leave(identity):
+        if self.roster.leave(identity, transport):
             await self.hooks.disconnect(identity, transport, self)
 
     def typing(self, identity: Identity, room: str = DEFAULT_ROOM, transport: str | None = None) -> None:
-        self.notify(Typing(identity.user_id, room, transport))
+        self.notify(Typing(identity.user_id, room, transport, identity.display_name))
 
     # reading -----------------------------------------------------------------
     async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:

@@ -228,6 +228,9 @@ class Presence:
     role: str
     kind: Kind
     status: Literal["online", "offline"]
+    #: What to show for them (None: the id), and the transport they came through.
+    display_name: str | None = None
+    transport: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +250,7 @@ class Typing:
     user_id: str
     room: str = DEFAULT_ROOM
     transport: str | None = None
+    display_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,8 +73,8 @@ class Roster:
         self.version += 1
 
     # people ----------------------------------------------------------------
-    def arrive(self, identity: Identity) -> bool:
-        """Count a connection of ``identity``; True when it put them online."""
+    def arrive(self, identity: Identity, transport: str | None = None) -> bool:
+        """Count a connection of ``identity`` (through ``transport``); True when it put them online."""
         entry = self._online.get(identity.user_id)
         if entry is not None:
             self._online[identity.user_id] = (entry[0], entry[1] + 1)
@@ -82,10 +82,12 @@ class Roster:
         self._online[identity.user_id] = (identity, 1)
         self._people[identity.user_id] = Member(identity.user_id, identity.role, identity.kind, "online")
         self._changed()
-        self._announce(Presence(identity.user_id, identity.role, identity.kind, "online"))
+        self._announce(
+            Presence(identity.user_id, identity.role, identity.kind, "online", identity.display_name, transport)
+        )
         return True
 
-    def leave(self, identity: Identity) -> bool:
+    def leave(self, identity: Identity, transport: str | None = None) -> bool:
         """Count a closed connection of ``identity``; True when it took them offline."""
         entry = self._online.get(identity.user_id)
         if entry is None:
@@ -96,7 +98,9 @@ class Roster:
         del self._online[identity.user_id]
         self._people.pop(identity.user_id, None)
         self._changed()
-        self._announce(Presence(identity.user_id, identity.role, identity.kind, "offline"))
+        self._announce(
+            Presence(identity.user_id, identity.role, identity.kind, "offline", identity.display_name, transport)
+        )
         return True
 
     def clear_people(self) -> None:

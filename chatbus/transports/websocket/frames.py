@@ -14,7 +14,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from chatbus.core.message import AgentStatus, Event, Identity, Message, Presence, Typing, utcnow
+from chatbus.core.message import (
+    AgentStatus,
+    Change,
+    Event,
+    Identity,
+    Message,
+    MessageDeleted,
+    MessageEdited,
+    Notice,
+    Presence,
+    Typing,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from chatbus.core.hub import Hub, Member
@@ -23,6 +35,7 @@ __all__ = [
     "Roster",
     "agent_status_frame",
     "auth_response",
+    "change_frame",
     "encode",
     "encode_with_list",
     "encode_with_raw",
@@ -33,6 +46,7 @@ __all__ = [
     "member_entry",
     "message_frame",
     "newest_within",
+    "notice_frame",
     "pong_frame",
     "presence_frame",
     "timestamp",
@@ -78,8 +92,65 @@ def message_frame(message: Message) -> dict[str, Any]:
             "replyTo": message.reply_to,
             "room": message.room,
             "transport": message.transport,
+            "displayName": message.display_name or message.sender,
+            **_current_state(message),
         },
     }
+
+
+def _current_state(message: Message) -> dict[str, Any]:
+    """What changed since the message was sent; nothing for one that never changed."""
+    state: dict[str, Any] = {}
+    if message.edited_at is not None:
+        state["editedAt"] = timestamp(message.edited_at)
+        state["editedBy"] = message.edited_by
+    if message.deleted_at is not None:
+        state["deleted"] = True
+        state["deletedAt"] = timestamp(message.deleted_at)
+        state["deletedBy"] = message.deleted_by
+    if message.reactions:
+        state["reactions"] = {emoji: list(users) for emoji, users in message.reactions}
+    if message.streaming:
+        state["streaming"] = True
+    return state
+
+
+def change_frame(change: Change) -> dict[str, Any]:
+    """``message_edited``, ``message_deleted`` or ``reaction`` for a change of a stored message."""
+    message = change.message
+    if isinstance(change, MessageEdited):
+        data: dict[str, Any] = {
+            "id": message.id,
+            "text": message.text,
+            "mentions": list(message.mentions),
+            "editedAt": timestamp(message.edited_at),
+            "editedBy": message.edited_by,
+            "streaming": message.streaming,
+            "room": message.room,
+        }
+        return {"type": "message_edited", "data": data}
+    if isinstance(change, MessageDeleted):
+        data = {
+            "id": message.id,
+            "deletedAt": timestamp(message.deleted_at),
+            "deletedBy": message.deleted_by,
+            "room": message.room,
+        }
+        return {"type": "message_deleted", "data": data}
+    data = {
+        "id": message.id,
+        "emoji": change.emoji,
+        "userId": change.user_id,
+        "on": change.on,
+        "counts": message.reaction_counts(),
+        "room": message.room,
+    }
+    return {"type": "reaction", "data": data}
+
+
+def notice_frame(notice: Notice) -> dict[str, Any]:
+    """``notice``: something the system says to one person only (a link code); not stored, no id."""
+    return {"type": "notice", "data": {"text": notice.text, "room": notice.room, "timestamp": timestamp()}}
 
 
 def error_frame(code: str, message: str, *, retry_after: float | None = None) -> dict[str, Any]:
@@ -95,10 +166,10 @@ def pong_frame() -> dict[str, Any]:
 
 
 def presence_frame(event: Presence) -> dict[str, Any]:
-    return {
-        "type": "presence",
-        "data": {"userId": event.user_id, "role": event.role, "kind": event.kind, "status": event.status},
-    }
+    data: dict[str, Any] = {"userId": event.user_id, "role": event.role, "kind": event.kind, "status": event.status}
+    data["displayName"] = event.display_name or event.user_id
+    data["transport"] = event.transport
+    return {"type": "presence", "data": data}
 
 
 def agent_status_frame(event: AgentStatus) -> dict[str, Any]:
@@ -114,7 +185,8 @@ def agent_status_frame(event: AgentStatus) -> dict[str, Any]:
 
 
 def typing_frame(event: Typing) -> dict[str, Any]:
-    return {"type": "typing", "data": {"userId": event.user_id, "room": event.room}}
+    data = {"userId": event.user_id, "room": event.room, "displayName": event.display_name or event.user_id}
+    return {"type": "typing", "data": {**data, "transport": event.transport}}
 
 
 def event_frame(event: Event) -> dict[str, Any]:
@@ -136,6 +208,7 @@ def auth_response(
     missed: Sequence[bytes] | None = None,
     missed_has_more: bool = False,
     missed_reset: bool = False,
+    rooms: Sequence[str] | None = None,
 ) -> bytes:
     """The encoded ``auth_response``: ``agents`` and ``users`` are encoded
     lists (see :class:`Roster`) and ``missed`` encoded message frames, when
@@ -152,6 +225,10 @@ def auth_response(
     }
     if epoch is not None:
         answer["epoch"] = epoch
+    if identity.display_name:
+        answer["displayName"] = identity.display_name
+    if rooms is not None:
+        answer["rooms"] = list(rooms)
     lists = {"agents": agents, "users": users}
     if missed is not None:
         answer["missedHasMore"] = missed_has_more

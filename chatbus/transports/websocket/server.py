@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -22,12 +23,22 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
-from chatbus.core.errors import AuthError, ChatbusError, ConfigError, InvalidMessage, RateLimited, TransportError
-from chatbus.core.message import Credentials, Identity, Message, Presence, Typing
+from chatbus.core.errors import (
+    AuthError,
+    ChatbusError,
+    ConfigError,
+    Forbidden,
+    InvalidMessage,
+    NotFound,
+    RateLimited,
+    TransportError,
+)
+from chatbus.core.message import Credentials, Identity
 from chatbus.core.transport import BaseTransport, Health, TransportSettings
 
 from . import http as routes
 from .broadcast import Broadcaster
+from .changes import CHANGES, ChangeHandler
 from .closing import Closing, close_all
 from .connection import ChatConnection, offered_extensions
 from .frames import (
@@ -36,12 +47,11 @@ from .frames import (
     encode,
     encode_with_list,
     error_frame,
-    event_frame,
-    message_frame,
     newest_within,
     pong_frame,
 )
 from .guard import Guard, Outcome
+from .outgoing import Outgoing
 from .proxies import client_of
 from .resume import replay
 from .session import converse
@@ -51,7 +61,6 @@ from .wire import ERROR_CODES, ProtocolViolation, decode_frame, parse_auth, pars
 
 if TYPE_CHECKING:
     from chatbus.core.hub import Hub
-    from chatbus.core.message import Event as HubEvent
 
     from .wire import AuthFrame
 
@@ -65,7 +74,7 @@ _INTERNAL = "Internal server error; nothing was changed. Try again, and tell the
 Handler = Callable[[ChatConnection, dict[str, Any]], Awaitable[None]]
 
 
-class WebSocketTransport(BaseTransport):
+class WebSocketTransport(Outgoing, BaseTransport):
     """Serves the chat over WebSocket, and the web page over HTTP, on one port.
 
     ``WebSocketTransport(port=0)`` picks a free port; :attr:`port` and
@@ -93,6 +102,7 @@ class WebSocketTransport(BaseTransport):
             "auth": self._on_auth,
             "message": self._on_message,
             "typing": self._on_typing,
+            **{kind: partial(self._on_change, change) for kind, change in CHANGES.items()},
             "history": self._on_history,
         }
 
@@ -202,32 +212,6 @@ class WebSocketTransport(BaseTransport):
         """Ids of the people signed in on this transport now."""
         return {c.identity.user_id for c in self._fan_out.live if c.identity is not None}
 
-    # delivery ------------------------------------------------------------
-    async def deliver(self, message: Message) -> None:
-        """Write a stored message to every signed-in connection (the sender too)."""
-        if self._fan_out.live:
-            self._fan_out.send(encode(message_frame(message)), message.id, accepted=message.timestamp.timestamp())
-        else:
-            self._fan_out.delivered(message.id)
-
-    async def notify(self, event: HubEvent) -> None:
-        """Presence and agent status to everyone; typing to everyone but the typist.
-
-        In a chat with more than ``presence_limit`` people, people's comings
-        and goings are not broadcast: each would cost a frame to every
-        connection, which grows with the square of the crowd.
-        """
-        if not self._fan_out.live:
-            return
-        if isinstance(event, Presence) and event.kind == "human" and self._crowded():
-            return
-        skip = event.user_id if isinstance(event, Typing) else None
-        self._fan_out.send(encode(event_frame(event)), None, skip)
-
-    def _crowded(self) -> bool:
-        hub = self.hub
-        return hub is not None and hub.people_online > self.settings.presence_limit
-
     # HTTP ----------------------------------------------------------------
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Let allowed WebSocket handshakes through; answer everything else (see :func:`.http.route`)."""
@@ -302,7 +286,8 @@ class WebSocketTransport(BaseTransport):
             if handler is None:
                 raise ProtocolViolation(
                     "UNKNOWN_TYPE",
-                    "Unknown frame type; this server understands auth, message, ping, typing and history.",
+                    "Unknown frame type; this server understands auth, message, ping, typing, history, "
+                    "edit, delete and react.",
                 )
             await handler(connection, data)
             return kind
@@ -310,7 +295,7 @@ class WebSocketTransport(BaseTransport):
             return await self._refuse(connection, exc.code, str(exc))
         except RateLimited as exc:
             return await self._refuse(connection, exc.code, str(exc), retry_after=exc.retry_after)
-        except (InvalidMessage, AuthError) as exc:
+        except (InvalidMessage, AuthError, Forbidden, NotFound) as exc:
             return await self._refuse(connection, exc.code, str(exc))
         except ConnectionClosed:
             raise
@@ -392,6 +377,7 @@ class WebSocketTransport(BaseTransport):
             missed=missed.frames if missed is not None else None,
             missed_has_more=missed is not None and missed.more,
             missed_reset=missed is not None and missed.reset,
+            rooms=await hub.rooms(),
         )
         await connection.send(answer, text=True)
         # ``missed`` may hold messages that are stored but not yet handed to
@@ -418,6 +404,12 @@ class WebSocketTransport(BaseTransport):
             transport=self.name,
             client_id=frame.client_id,
         )
+
+    async def _on_change(self, change: ChangeHandler, connection: ChatConnection, data: dict[str, Any]) -> None:
+        """``edit``, ``delete`` or ``react`` (see :mod:`.changes`)."""
+        hub = self._running_hub()
+        assert connection.identity is not None
+        await change(hub, connection.identity, data)
 
     async def _on_typing(self, connection: ChatConnection, data: dict[str, Any]) -> None:
         hub = self._running_hub()

@@ -26,14 +26,18 @@ __all__ = [
     "MAX_ID",
     "MAX_ROOMS",
     "AuthFrame",
+    "ChangeFrame",
     "HistoryFrame",
     "MessageFrame",
     "ProtocolViolation",
     "TypingFrame",
     "decode_frame",
     "parse_auth",
+    "parse_delete",
+    "parse_edit",
     "parse_history",
     "parse_message",
+    "parse_react",
     "parse_typing",
 ]
 
@@ -48,6 +52,8 @@ ERROR_CODES: Final = (
     "RATE_LIMITED",
     "MESSAGE_TOO_LARGE",
     "INTERNAL_ERROR",
+    "FORBIDDEN",
+    "NOT_FOUND",
 )
 #: Longest client message id (``id`` of a ``message`` frame), in characters.
 MAX_CLIENT_ID: Final = 128
@@ -191,6 +197,51 @@ def parse_message(data: Mapping[str, Any]) -> MessageFrame:
         mentions=tuple(mentions or ()),
         reply_to=reply_to,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeFrame:
+    """``edit``, ``delete`` or ``react``: which message, and what to do to it."""
+
+    message_id: int
+    #: ``edit``: the new text.
+    text: str = ""
+    #: ``react``: the reaction, and whether it is added (True) or removed.
+    emoji: str = ""
+    on: bool = True
+
+
+def _message_id(data: Mapping[str, Any]) -> int:
+    message_id = _whole(data, "id", 1, "the id of a message")
+    if message_id is None:
+        raise _invalid('Say which message: {"id": 42, ...}.')
+    return message_id
+
+
+def parse_edit(data: Mapping[str, Any]) -> ChangeFrame:
+    """The ``data`` of an ``edit`` frame: ``id`` and the new ``text``."""
+    text = data.get("text")
+    if not isinstance(text, str):
+        raise _invalid('An edit needs the new text: {"type": "edit", "data": {"id": 42, "text": "fixed"}}.')
+    if not text.isascii() and not _encodable(text):
+        raise _invalid("text contains characters that are not valid Unicode.")
+    return ChangeFrame(_message_id(data), text=text)
+
+
+def parse_delete(data: Mapping[str, Any]) -> ChangeFrame:
+    """The ``data`` of a ``delete`` frame: ``id``."""
+    return ChangeFrame(_message_id(data))
+
+
+def parse_react(data: Mapping[str, Any]) -> ChangeFrame:
+    """The ``data`` of a ``react`` frame: ``id``, ``emoji`` and ``on`` (default true)."""
+    emoji = data.get("emoji")
+    if not isinstance(emoji, str) or not _encodable(emoji):
+        raise _invalid('A reaction needs an emoji: {"type": "react", "data": {"id": 42, "emoji": "👍", "on": true}}.')
+    on = data.get("on", True)
+    if not isinstance(on, bool):
+        raise _invalid("on must be true (add the reaction) or false (remove it).")
+    return ChangeFrame(_message_id(data), emoji=emoji, on=on)
 
 
 def parse_typing(data: Mapping[str, Any]) -> TypingFrame:

@@ -155,7 +155,14 @@ async def test_several_tabs_one_presence() -> None:
         watcher = await server.client("watcher")
         tab1 = await server.client("alice")
         online = await watcher.presence("alice")
-        assert online == {"userId": "alice", "role": "user", "kind": "human", "status": "online"}
+        assert online == {
+            "userId": "alice",
+            "role": "user",
+            "kind": "human",
+            "status": "online",
+            "displayName": "alice",
+            "transport": "websocket",
+        }
         tab2 = await server.client("alice")
         assert tab2.auth["agents"].count("alice") == 1
         await tab1.close()
@@ -189,7 +196,7 @@ async def test_typing_is_relayed_to_others_only() -> None:
         alice, bob = await server.client("alice"), await server.client("bob")
         await alice.send("typing", {"room": "general"})
         typing = await bob.expect("typing")
-        assert typing == {"userId": "alice", "room": "general"}
+        assert typing == {"userId": "alice", "room": "general", "displayName": "alice", "transport": "websocket"}
         await alice.still_works()
         assert not any(f["type"] == "typing" for f in alice.received)
         await alice.close()

@@ -149,7 +149,7 @@ async def test_unknown_type(server: Server, pair: tuple[Client, Client], caplog:
     caplog.clear()
     await carol.send("dance", {"style": "waltz"})
     error = await refused(carol, caplog, "UNKNOWN_TYPE")
-    assert "auth, message, ping, typing and history" in error["message"]
+    assert "auth, message, ping, typing, history, edit, delete and react" in error["message"]
     await carol.still_works()
     await assert_pair_unaffected(pair)
 

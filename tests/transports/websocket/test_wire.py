@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from chatbus.transports.websocket import wire
 from chatbus.transports.websocket.wire import (
     ERROR_CODES,
     MAX_ID,
@@ -321,3 +322,29 @@ def test_decode_frame_refusals(raw: bytes, code: str, text: str) -> None:
 def test_decode_frame_gives_type_and_data() -> None:
     assert decode_frame(json.dumps({"type": "ping"}).encode()) == ("ping", {})
     assert decode_frame(b'{"type": "message", "data": {"text": "hi"}}') == ("message", {"text": "hi"})
+
+
+def test_change_frames_name_a_message_and_what_to_do() -> None:
+    assert wire.parse_edit({"id": 7, "text": "fixed"}) == wire.ChangeFrame(7, text="fixed")
+    assert wire.parse_delete({"id": 7}) == wire.ChangeFrame(7)
+    assert wire.parse_react({"id": 7, "emoji": "👍"}) == wire.ChangeFrame(7, emoji="👍", on=True)
+    assert wire.parse_react({"id": 7, "emoji": "👍", "on": False}).on is False
+
+
+@pytest.mark.parametrize(
+    ("parse", "data", "words"),
+    [
+        (wire.parse_edit, {"text": "no id"}, "Say which message"),
+        (wire.parse_edit, {"id": 7}, "An edit needs the new text"),
+        (wire.parse_edit, {"id": 7, "text": 5}, "An edit needs the new text"),
+        (wire.parse_delete, {"id": True}, "id must be the id of a message"),
+        (wire.parse_delete, {"id": 2**63}, "id must be the id of a message"),
+        (wire.parse_react, {"id": 7}, "A reaction needs an emoji"),
+        (wire.parse_react, {"id": 7, "emoji": "👍", "on": 1}, "on must be true"),
+    ],
+)
+def test_bad_change_frames_are_invalid_messages(parse: Any, data: dict[str, Any], words: str) -> None:
+    with pytest.raises(wire.ProtocolViolation) as refused:
+        parse(data)
+    assert refused.value.code == "INVALID_MESSAGE"
+    assert words in str(refused.value)

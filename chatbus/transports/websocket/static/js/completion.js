@@ -1,7 +1,10 @@
 /*
  * @ completion in the message box: typing "@b" lists the people and agents
  * whose names contain "b" (online ones and prefix matches first); arrows move,
- * Enter or Tab takes one, Escape closes the list.
+ * Enter or Tab puts the name in the box (a second Enter then sends), Escape
+ * closes the list. The list sits above the box in the page's flow, not over
+ * the messages, and a reader at the bottom of the log stays there, so the
+ * latest message stays in view while it is open.
  *
  * Safety rule for this module: text that came from the network is only ever put
  * on the page with textContent, text nodes or attribute properties, never as
@@ -9,6 +12,7 @@
  */
 import { $, avatar, el, fitHeight } from "./dom.js";
 import { members, namesSeen } from "./people.js";
+import { isNearBottom, scrollToBottom } from "./scroll.js";
 import { session } from "./session.js";
 
 const ui = {
@@ -72,13 +76,17 @@ function renderOption(item, index) {
 }
 
 function renderCompletion() {
+  const atBottom = isNearBottom();
   ui.completions.replaceChildren(...completion.items.map(renderOption));
   ui.completions.hidden = false;
   ui.input.setAttribute("aria-activedescendant", `completion-${completion.index}`);
+  // The list takes room from the log: keep the latest message in view.
+  if (atBottom) scrollToBottom();
 }
 
 export function closeCompletion() {
   completion = null;
+  if (ui.completions.hidden) return;
   ui.completions.hidden = true;
   ui.completions.replaceChildren();
   ui.input.removeAttribute("aria-activedescendant");

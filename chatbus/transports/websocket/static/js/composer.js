@@ -9,6 +9,7 @@
  */
 import { closeCompletion, handleCompletionKey, updateCompletion } from "./completion.js";
 import { $, fitHeight } from "./dom.js";
+import { markedText } from "./message-text.js";
 import { inRoom } from "./protocol.js";
 import { clearDivider, scrollToBottom } from "./scroll.js";
 import { ROOM, connection } from "./session.js";
@@ -56,9 +57,9 @@ function newClientId() {
 
 // ----------------------------------------------------------------- replies
 export function startReply(message, { focus = true } = {}) {
-  replyTo = { id: message.id, sender: message.sender, text: message.text };
+  replyTo = { id: message.id, sender: message.sender, text: message.text, kind: message.kind };
   ui.replySender.textContent = message.sender;
-  ui.replyText.textContent = clip(message.text, 120);
+  ui.replyText.replaceChildren(...markedText(message.kind || "human", clip(message.text, 120), (rest) => rest));
   ui.replyPreview.hidden = false;
   if (focus) ui.input.focus();
 }

@@ -11,7 +11,7 @@ import { prepareComposer } from "./composer.js";
 import { $ } from "./dom.js";
 import { ROOM, session } from "./session.js";
 import { updateTitle } from "./status.js";
-import { NAME_RE, seconds } from "./text.js";
+import { NAME_RE, seconds, validName } from "./text.js";
 
 const STORAGE_KEY = "chatbus.join";
 
@@ -135,6 +135,7 @@ export function showChat() {
   ui.roomName.hidden = false;
   ui.meName.textContent = session.me.userId;
   ui.meRole.textContent = session.me.role ? ` · ${session.me.role}` : "";
+  ui.me.title = `You are ${session.me.userId}${session.me.role ? `, ${session.me.role}` : ""}`;
   prepareComposer();
   updateTitle();
 }
@@ -156,6 +157,7 @@ function validateJoin() {
   if (!userId) problem = "Type a user id: the name others will see.";
   else if (userId.length > 64) problem = "A user id is at most 64 characters long.";
   else if (!NAME_RE.test(userId)) problem = "Use only letters, digits, _ - or . in the user id (no spaces).";
+  else if (!validName(userId)) problem = "A user id needs at least one letter or digit.";
   ui.userIdError.textContent = problem;
   ui.userIdError.hidden = !problem;
   if (problem) ui.userId.setAttribute("aria-invalid", "true");
@@ -200,7 +202,7 @@ export function stopAutoJoin() {
 /** Show the form, filled in from last time; join by itself when that was remembered. */
 export function openJoin() {
   const saved = fillJoinForm();
-  if (saved && saved.autoJoin && typeof saved.userId === "string" && NAME_RE.test(saved.userId)) {
+  if (saved && saved.autoJoin && validName(saved.userId)) {
     session.join = { userId: saved.userId, role: saved.role || "user", token: saved.token || "", remember: true };
     showJoin("");
     showJoining();

@@ -1,15 +1,18 @@
 /*
  * A message's text as page nodes: plain text stays text, web addresses
- * (http and https only) become links, and @mentions are highlighted, the
- * reader's own name more strongly.
+ * (http and https only) become links, @mentions are highlighted, the
+ * reader's own name more strongly, and the status mark an agent starts a
+ * message with (✅, ⏹️, ⚠️) is shown as the page's own icon, readable
+ * without an emoji font.
  *
  * Safety rule for this module: text that came from the network is only ever put
  * on the page with textContent, text nodes or attribute properties, never as
  * HTML.
  */
 import { el } from "./dom.js";
+import { icon } from "./icons.js";
 import { session } from "./session.js";
-import { MENTION_RE, mentionName, sameName } from "./text.js";
+import { MENTION_RE, leadingMark, mentionName, sameName } from "./text.js";
 
 const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+/g;
 
@@ -65,4 +68,16 @@ export function renderText(text) {
   }
   if (at < text.length) parts.push(text.slice(at));
   return parts;
+}
+
+/**
+ * The text of a message from `kind` ("human", "agent" or "system") as nodes:
+ * an agent's or the system's leading status mark becomes the page's icon
+ * (named for screen readers), and the rest is made by `toNodes`. What people
+ * type is shown as they typed it.
+ */
+export function markedText(kind, text, toNodes = renderText) {
+  const mark = kind === "human" ? null : leadingMark(text);
+  if (!mark) return [toNodes(text)].flat();
+  return [icon(mark.icon, mark.label), ...[toNodes(mark.rest)].flat()];
 }

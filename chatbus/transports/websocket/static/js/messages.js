@@ -11,7 +11,7 @@
  */
 import { confirmSent, focusComposer, startReply } from "./composer.js";
 import { $, avatar, el } from "./dom.js";
-import { renderText } from "./message-text.js";
+import { markedText } from "./message-text.js";
 import { noteSender } from "./people.js";
 import { DEFAULT_ROOM, messageId } from "./protocol.js";
 import { clearDivider, currentDivider, isNearBottom, markDivider, noteNewBelow, scrollToBottom } from "./scroll.js";
@@ -197,7 +197,7 @@ function renderMessage(message) {
 
   const body = el("div", { className: "msg-body" }, messageHead(message, mine));
   if (message.replyTo) body.append(renderQuote(message.replyTo));
-  body.append(el("p", { className: "msg-text" }, renderText(message.text)));
+  body.append(el("p", { className: "msg-text" }, markedText(message.kind, message.text)));
 
   const reply = el("button", {
     type: "button",
@@ -252,7 +252,8 @@ function renderQuote(targetId) {
 
 function fillQuote(quote, target) {
   const snippet = clip(target.text, 140);
-  quote.replaceChildren(el("span", { className: "quote-sender", text: target.sender }), el("span", { className: "quote-text", text: snippet }));
+  const text = el("span", { className: "quote-text" }, markedText(target.kind, snippet, (rest) => rest));
+  quote.replaceChildren(el("span", { className: "quote-sender", text: target.sender }), text);
   quote.setAttribute("aria-label", `In reply to ${target.sender}: ${snippet}. Select to go to that message.`);
 }
 

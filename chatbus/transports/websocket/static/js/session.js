@@ -4,12 +4,12 @@
  * to the server that served this page.
  */
 import { Connection, DEFAULT_ROOM } from "./protocol.js";
-import { NAME_RE } from "./text.js";
+import { validName } from "./text.js";
 
 /** The room this page shows: `?room=NAME` when that is a valid name, else the default. */
 export const ROOM = (() => {
   const asked = new URLSearchParams(location.search).get("room");
-  return asked && NAME_RE.test(asked) ? asked : DEFAULT_ROOM;
+  return validName(asked) ? asked : DEFAULT_ROOM;
 })();
 
 export const session = {

@@ -1,7 +1,8 @@
 /*
  * Who is here and what they are doing: the list of agents (with status, task
  * and progress) and people online, kept current by `presence` and
- * `agent_status` frames; the "is typing…" line; and, on a phone, the drawer
+ * `agent_status` frames, each with the page's mark for their state and a
+ * legend of those marks; the "is typing…" line; and, on a phone, the drawer
  * the list lives in. Selecting someone mentions them in the message box.
  *
  * Safety rule for this module: text that came from the network is only ever put
@@ -11,6 +12,7 @@
 import { refreshCompletion } from "./completion.js";
 import { appendMention, focusComposerEnd } from "./composer.js";
 import { $, avatar, el } from "./dom.js";
+import { icon } from "./icons.js";
 import { AGENT_STATUSES, DEFAULT_ROOM } from "./protocol.js";
 import { applyAgentStatus, applyPresence, loadMembers, members } from "./people.js";
 import { ROOM, isMe, session } from "./session.js";
@@ -27,8 +29,19 @@ const ui = {
   agentsEmpty: $("agents-empty"),
   peopleList: $("people-list"),
   humansCount: $("humans-count"),
+  legend: $("legend"),
   typing: $("typing"),
 };
+
+/** What each mark in the lists means, in the order the legend shows them. */
+const LEGEND = [
+  ["online", "online", "in the chat now"],
+  ["offline", "offline", "not connected (the top bar shows it when your connection drops)"],
+  ["idle", "idle", "agent waiting for a task"],
+  ["working", "working", "agent on a task now"],
+  ["stuck", "stuck", "agent asked the team for help"],
+  ["completed", "completed", "agent finished its last task"],
+];
 
 const typing = new Map(); // userId -> shown until (ms)
 let typingTimer = 0;
@@ -128,27 +141,42 @@ function renderMember(member) {
   let label = `${member.id}${member.role ? `, ${member.role}` : ""}`;
   if (isAgent) label += agentDetails(member, details);
   else label += me ? ", you" : ", online";
+  const state = isAgent ? agentStatus(member) : "online";
   const button = el(
     "button",
     { type: "button", className: "member-button", title: me ? "This is you" : `Mention ${member.id}`, "aria-label": me ? label : `${label}. Mention ${member.id}` },
     avatar(member.id, isAgent ? "agent" : "human"),
     details,
-    el("span", { className: "presence-dot", "aria-hidden": "true" }),
+    el("span", { className: "member-mark" }, icon(state, state)),
   );
   if (me) button.disabled = true;
   else button.addEventListener("click", () => mention(member.id));
   return el("li", { className: `member member-${isAgent ? "agent" : "human"}`, dataset: { id: member.id, status: member.status || "" } }, button);
 }
 
-/** Add an agent's status, task and progress to `details`; the words for its label, to append. */
+function agentStatus(member) {
+  return AGENT_STATUSES.includes(member.status) ? member.status : "idle";
+}
+
+/**
+ * Add an agent's status, task and progress to `details`; the words for its label, to append.
+ * A completed task reads as past work ("completed: the task", no progress bar); a task
+ * being worked on reads as current.
+ */
 function agentDetails(member, details) {
-  const status = AGENT_STATUSES.includes(member.status) ? member.status : "idle";
-  const statusLine = el("span", { className: "member-status-line" }, el("span", { className: `status status-${status}`, text: status }));
-  if (member.currentTask) statusLine.append(el("span", { className: "member-task", text: member.currentTask, title: member.currentTask }));
+  const status = agentStatus(member);
+  const done = status === "completed";
+  const word = done && member.currentTask ? "completed:" : status;
+  const statusLine = el("span", { className: `member-status-line member-status-${status}` }, el("span", { className: `status status-${status}`, text: word }));
+  if (member.currentTask) {
+    const task = el("span", { className: done ? "member-task member-task-done" : "member-task", text: member.currentTask });
+    task.title = done ? `Completed: ${member.currentTask}` : member.currentTask;
+    statusLine.append(task);
+  }
   details.append(statusLine);
   let label = `, agent, ${status}`;
   if (member.currentTask) label += `: ${member.currentTask}`;
-  if (member.progress !== null && member.progress !== undefined) {
+  if (!done && member.progress !== null && member.progress !== undefined) {
     details.append(progressBar(member));
     label += `, ${member.progress}% done`;
   }
@@ -173,6 +201,15 @@ function mention(name) {
   focusComposerEnd();
 }
 
+/** The legend of the marks the lists use: the same icon, its word, and what it means. */
+function renderLegend() {
+  ui.legend.replaceChildren(
+    ...LEGEND.map(([name, word, meaning]) =>
+      el("li", { className: "legend-item", dataset: { icon: name } }, icon(name), el("span", { className: "legend-word", text: word }), el("span", { className: "legend-meaning", text: meaning })),
+    ),
+  );
+}
+
 // ------------------------------------------------------------ the drawer
 function openSidebar() {
   ui.sidebar.classList.add("open");
@@ -187,6 +224,7 @@ function closeSidebar() {
 }
 
 export function wireSidebar() {
+  renderLegend();
   ui.peopleToggle.addEventListener("click", () => {
     if (ui.sidebar.classList.contains("open")) closeSidebar();
     else openSidebar();

@@ -1,19 +1,22 @@
 /*
  * What the page tells the reader about the chat's state: the connection
- * indicator (with its reconnect countdown), the error line above the message
- * box and the rate-limit wait, screen-reader announcements, and the unread
- * count in the tab title.
+ * indicator (the page's online / connecting / offline mark and words, with its
+ * reconnect countdown), the error line above the message box and the
+ * rate-limit wait (worded as the server words it), screen-reader
+ * announcements, and the unread count in the tab title.
  *
  * Safety rule for this module: text that came from the network is only ever put
  * on the page with textContent, text nodes or attribute properties, never as
  * HTML.
  */
 import { $, el } from "./dom.js";
-import { seconds } from "./text.js";
+import { setIcon } from "./icons.js";
 import { ROOM, connection } from "./session.js";
+import { seconds, waitText } from "./text.js";
 
 const ui = {
   connection: $("connection"),
+  connectionMark: $("connection-mark"),
   connectionText: $("connection-text"),
   retryNow: $("retry-now"),
   send: $("send-button"),
@@ -23,6 +26,8 @@ const ui = {
 };
 
 const baseTitle = `#${ROOM} · chatbus`;
+/** The mark the connection indicator shows in each state of the connection. */
+const CONNECTION_MARKS = { ready: "online", connecting: "connecting", waiting: "offline", idle: "offline" };
 let countdownTimer = 0;
 let rateTimer = 0;
 let rateLimitedUntil = 0;
@@ -50,6 +55,7 @@ function renderConnection(kind) {
   } else text = "Not connected";
   ui.connection.dataset.state = kind;
   document.body.dataset.connection = kind;
+  setIcon(ui.connectionMark, CONNECTION_MARKS[kind] || "offline");
   if (ui.connectionText.textContent !== text) ui.connectionText.textContent = text;
   ui.retryNow.hidden = !show;
   ui.send.disabled = kind !== "ready";
@@ -89,9 +95,9 @@ export function errorKind() {
   return ui.errorLine.dataset.kind;
 }
 
-/** The server refused a message as too fast: nothing may be sent for `wait` seconds. */
+/** The server refused a message as too fast: nothing may be sent for `wait` seconds (whole seconds, as the server counts). */
 export function limitRate(wait) {
-  rateLimitedUntil = Date.now() + wait * 1000;
+  rateLimitedUntil = Date.now() + Math.max(1, Math.ceil(wait)) * 1000;
 }
 
 export function rateLimited() {
@@ -107,7 +113,7 @@ export function showRateLimit() {
       ui.send.disabled = connection.phase !== "ready";
       return;
     }
-    const text = `You are sending messages too fast. Wait ${seconds(left)} s, then send again; your message is still in the box.`;
+    const text = `You are sending messages too fast. Wait ${waitText(left / 1000)}, then send again; your message is still in the box.`;
     if (ui.errorText.textContent !== text) ui.errorText.textContent = text;
   };
   showError("", "rate");

@@ -5,6 +5,11 @@
 
 /** A user id or room name the server accepts. */
 export const NAME_RE = /^[A-Za-z0-9_.\-]{1,64}$/;
+
+/** Whether `value` is a name the server accepts: NAME_RE, with at least one letter or digit. */
+export function validName(value) {
+  return typeof value === "string" && NAME_RE.test(value) && /[A-Za-z0-9]/.test(value);
+}
 /** An @mention as the server reads it: not preceded by a name character or @. */
 export const MENTION_RE = /(?<![A-Za-z0-9_.\-@])@([A-Za-z0-9_.\-]+)/g;
 
@@ -43,6 +48,43 @@ export function shortTime(date) {
 export function clip(text, length) {
   const flat = String(text).replace(/\s+/g, " ").trim();
   return flat.length > length ? `${flat.slice(0, length - 1)}…` : flat;
+}
+
+/**
+ * A wait as the server words it in a rate-limit refusal, so the page's countdown
+ * and the server's text name the same time: whole seconds (at least one) under
+ * two minutes ("1 second", "45 seconds"), whole minutes rounded up above
+ * ("3 minutes").
+ */
+export function waitText(secondsLeft) {
+  const whole = Math.max(1, Math.ceil(secondsLeft));
+  if (whole < 120) return `${whole} second${whole === 1 ? "" : "s"}`;
+  return `${Math.ceil(whole / 60)} minutes`;
+}
+
+/** The marks agents start a message with, and the page's own icon and words for each. */
+const LEADING_MARKS = new Map([
+  ["\u2705", ["completed", "Done"]], // white heavy check mark
+  ["\u2714", ["completed", "Done"]], // heavy check mark
+  ["\u2611", ["completed", "Done"]], // ballot box with check
+  ["\u23F9", ["stopped", "Stopped"]], // stop button
+  ["\u{1F6D1}", ["stopped", "Stopped"]], // stop sign
+  ["\u26A0", ["warning", "Warning"]], // warning sign
+  ["\u274C", ["failed", "Failed"]], // cross mark
+  ["\u2716", ["failed", "Failed"]], // heavy multiplication x
+  ["\u2139", ["note", "Note"]], // information source
+]);
+const LEADING_MARK_RE = /^([\u2705\u2714\u2611\u23F9\u26A0\u274C\u2716\u2139]|\u{1F6D1})\uFE0F?[ \t]*/u;
+
+/**
+ * The status mark at the start of `text` (an agent's "✅ Completed: ..."), as
+ * {icon, label, rest}, or null when the text starts with none.
+ */
+export function leadingMark(text) {
+  const found = LEADING_MARK_RE.exec(text);
+  if (!found) return null;
+  const [icon, label] = LEADING_MARKS.get(found[1]);
+  return { icon, label, rest: text.slice(found[0].length) };
 }
 
 /** Milliseconds as whole seconds to show, never less than 1. */
