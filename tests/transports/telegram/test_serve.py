@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from pathlib import Path
 
@@ -125,3 +126,53 @@ async def test_status_explains_when_no_server_answers(tmp_path: Path) -> None:
     assert code == 1
     assert f"no chatbus server answers at http://127.0.0.1:{port}/ws-info" in out
     assert "chatbus serve" in out
+
+
+async def test_serve_relays_people_edits_reactions_and_says_what_the_bot_cannot_see(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    api.privacy = True
+    port = free_port()
+    env = telegram_env(api, CHATBUS_TELEGRAM__TOKEN=api.token, CHATBUS_TELEGRAM__CHAT_IDS=str(CHAT))
+    args = ("serve", "--transport", "websocket", "--transport", "telegram", "--port", str(port))
+    with ChatbusProcess(*args, "--db", str(tmp_path / "chat.db"), env=env, cwd=tmp_path) as server:
+        await asyncio.to_thread(server.stderr.wait_for, "hub running with transports: websocket, telegram", START)
+        ana = await WebClient.join(port, "ana")
+        grace = api.user(42, first_name="Grace")  # no username
+        try:
+            posted = api.post(CHAT, "hello from grace", user=grace)
+            frame = await ana.wait_for(chat_message("hello from grace"))
+            assert frame["data"]["sender"] == "tg:42"
+            grace_id = frame["data"]["id"]
+
+            # ana mentions her the way the page completes it: Telegram notifies her.
+            await ana.say("@tg:42 welcome!")
+            mine = await ana.wait_for(chat_message("@tg:42 welcome!"))
+            [sent] = await api.wait_sent(1)
+            assert (sent.text, sent.mentioned()) == ("ana: Grace welcome!", [42])
+
+            # Grace fixes her message and reacts to ana's; the web sees both.
+            api.edit(CHAT, posted["message_id"], "hello from Grace", user=grace)
+            edited = await ana.wait_for(lambda f: f["type"] == "message_edited")
+            assert (edited["data"]["id"], edited["data"]["text"]) == (grace_id, "hello from Grace")
+            api.react(CHAT, sent.message_id, user=grace, old=[], new=["❤"])
+            reaction = await ana.wait_for(lambda f: f["type"] == "reaction")
+            assert (reaction["data"]["id"], reaction["data"]["userId"]) == (mine["data"]["id"], "tg:42")
+
+            # ana edits her message and reacts to Grace's; Telegram shows both.
+            await ana.ws.send(json.dumps({"type": "edit", "data": {"id": mine["data"]["id"], "text": "welcome back"}}))
+            await api.wait_for(lambda: sent.text == "ana: welcome back")
+            await ana.ws.send(json.dumps({"type": "react", "data": {"id": grace_id, "emoji": "👍", "on": True}}))
+            await api.wait_for(
+                lambda: api.chats[CHAT].reactions.get(posted["message_id"], {}).get(api.bot["id"]) == ["👍"]
+            )
+
+            # Privacy mode: healthy, and chatbus status says what to do about it.
+            code, out = await status("--url", f"http://127.0.0.1:{port}", env=env, cwd=tmp_path)
+            assert code == 0, out
+            telegram_line = next(line for line in out.splitlines() if line.startswith("telegram"))
+            assert "privacy mode is on" in telegram_line and "/setprivacy" in telegram_line
+        finally:
+            await ana.close()
+        assert await asyncio.to_thread(server.terminate) == 0
+    assert any("privacy mode is on" in line for line in server.stderr.lines)
