@@ -42,7 +42,7 @@ class People:
     def __init__(self, session: Session) -> None:
         self._session = session
         self.presence = Presence(session)
-        self._identities: dict[tuple[int, str], Identity] = {}
+        self._identities: dict[tuple[int, str, str | None], Identity] = {}
         self._names: dict[int, str] = {}
         self._usernames: dict[str, int] = {}
 
@@ -53,11 +53,12 @@ class People:
 
     async def identity(self, sender: Sender) -> Identity:
         """The hub identity of a Telegram person (``AuthError`` when the hub refuses them)."""
-        cache_key = (sender.telegram_id, sender.display_name)
+        hub = self._hub()
+        # Authenticated again when the name, or the web identity the account is linked to, changes.
+        cache_key = (sender.telegram_id, sender.display_name, hub.links.person_of(sender.user_id))
         identity = self._identities.get(cache_key)
         if identity is not None:
             return identity
-        hub = self._hub()
         credentials = Credentials(
             user_id=sender.user_id,
             role=self._session.settings.role_for(sender.user_id),

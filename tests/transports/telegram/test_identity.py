@@ -89,3 +89,22 @@ def test_roles_from_the_environment_read_as_json() -> None:
     transport = TelegramTransport({"token": "1:a", "chat_ids": "-100", "roles": '{"42": "manager"}'})
     assert transport.settings.role_for("tg:42") == "manager"
     assert transport.settings.role_for("tg:7") == "user"
+
+
+async def test_a_telegram_account_linked_with_link_posts_as_its_web_person(api: FakeBotAPI) -> None:
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        await web.join("ana")
+        grace = api.user(42, first_name="Grace")
+        api.post(CHAT, "before linking", user=grace)
+        assert (await web.wait_for(lambda m: m.text == "before linking")).sender == "tg:42"
+        code = hub.links.offer("ana")  # what /link in the web chat tells ana alone
+        api.post(CHAT, f"/link {code}", user=grace)
+        await web.wait_for(lambda m: m.text == f"/link {code}")
+        await hub.settle()
+        api.post(CHAT, "after linking", user=grace)
+        after = await web.wait_for(lambda m: m.text == "after linking")
+        assert after.sender == "ana"
+        # Someone else called Grace is still someone else.
+        api.post(CHAT, "another Grace", user=api.user(43, first_name="Grace"))
+        assert (await web.wait_for(lambda m: m.text == "another Grace")).sender == "tg:43"
