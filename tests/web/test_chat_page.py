@@ -454,11 +454,16 @@ def test_agent_answers_a_mention_and_its_status_changes(pages: Pages, server: Ch
     screenshot(alice, "agent-working")
 
     go.write_text("go")
-    expect(agent.locator(".status")).to_have_text("completed", timeout=WAIT_MS * 2)
+    # Then the task reads as past work: "completed: <task>", no progress bar any more.
+    expect(agent.locator(".status")).to_have_text("completed:", timeout=WAIT_MS * 2)
+    expect(agent.locator(".member-task-done")).to_have_text("build the release notes")
+    expect(agent.locator('[role="progressbar"]')).to_have_count(0)
     done = message_items(alice).filter(has_text="Completed: build the release notes")
     expect(done).to_have_count(1, timeout=WAIT_MS * 2)
     expect(done.locator(".msg-sender")).to_have_text("builder")
     expect(done).to_contain_text("built build the release notes")
+    # The agent's ✅ is the page's own mark, named for screen readers.
+    expect(done.get_by_role("img", name="Done")).to_be_visible()
     screenshot(alice, "agent-completed")
 
 
