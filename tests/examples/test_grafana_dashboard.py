@@ -35,7 +35,9 @@ def test_every_dashboard_query_names_a_metric_chatbus_serves() -> None:
     for panel in panels:
         for target in panel["targets"]:
             for name in re.findall(r"\bchatbus_[a-z_]+", target["expr"]):
-                assert name in served or family(name) in served, f"panel {panel['title']!r} asks for {name}, which is not served"
+                assert name in served or family(name) in served, (
+                    f"panel {panel['title']!r} asks for {name}, which is not served"
+                )
 
 
 def test_every_served_metric_is_documented_in_the_readme() -> None:
