@@ -212,3 +212,19 @@ def test_rate_limit_countdown_starts_at_the_servers_wait(pages: Pages, unit: str
     first = next(text for text in page.evaluate("window.errorTexts") if "too fast" in text)
     assert f"Wait {said}, then send again" in first, first
     expect(page.get_by_label("Message", exact=True)).to_have_value("three is too many")
+
+
+def test_replying_to_an_agents_done_message_quotes_it_with_the_pages_mark(pages: Pages, server: ChatServer) -> None:
+    server.call(server.hub.hire("builder", "developer"))  # type: ignore[union-attr]
+    alice = pages.join("alice")
+    server.call(server.hub.send("\u2705 Completed: write the changelog", sender="builder"))  # type: ignore[union-attr]
+    done = message_items(alice).filter(has_text="Completed: write the changelog")
+    done.hover()
+    done.get_by_role("button", name="Reply to builder").click()
+    preview = alice.locator("#reply-preview-text")
+    expect(preview).to_have_text("Completed: write the changelog")
+    expect(preview.get_by_role("img", name="Done")).to_be_visible()
+    send(alice, "great, thanks")
+    quote = message_items(alice, "great, thanks").locator(".quote-text")
+    expect(quote).to_have_text("Completed: write the changelog")
+    expect(quote.get_by_role("img", name="Done")).to_be_visible()
