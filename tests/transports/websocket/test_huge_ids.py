@@ -27,6 +27,9 @@ HOSTILE = [
     {"type": "message", "data": {"text": "reply", "replyTo": MAX_ID + 1}},
     {"type": "history", "data": {"before": 2**64}},
     {"type": "history", "data": {"before": 2**63, "limit": 2**64}},
+    {"type": "edit", "data": {"id": 2**63, "text": "changed"}},
+    {"type": "delete", "data": {"id": 2**64}},
+    {"type": "react", "data": {"id": -(2**63) - 1, "emoji": "+1"}},
 ]
 
 
@@ -75,6 +78,7 @@ async def test_a_hundred_messages_sent_among_huge_ids_are_all_stored_and_deliver
             assert {r["code"] for r in refusals} == {"INVALID_MESSAGE"}
             assert any("replyTo must be the id of a message" in r["message"] for r in refusals)
             assert any("before must be a message id" in r["message"] for r in refusals)
+            assert any(r["message"].startswith("id must be the id of a message") for r in refusals)
         for client in signing_in:
             refusal = await client.error()
             assert refusal["code"] == "INVALID_MESSAGE" and "lastSeenId" in refusal["message"]

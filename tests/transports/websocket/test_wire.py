@@ -348,3 +348,23 @@ def test_bad_change_frames_are_invalid_messages(parse: Any, data: dict[str, Any]
         parse(data)
     assert refused.value.code == "INVALID_MESSAGE"
     assert words in str(refused.value)
+
+
+@pytest.mark.parametrize("message_id", [0, -1, True, 1.0, "7", None, *HUGE])
+@pytest.mark.parametrize(
+    "parse",
+    [
+        lambda data: wire.parse_edit({"text": "fixed", **data}),
+        wire.parse_delete,
+        lambda data: wire.parse_react({"emoji": "+1", **data}),
+    ],
+    ids=["edit", "delete", "react"],
+)
+def test_changes_name_a_message_by_an_id_in_the_safe_range(parse: Any, message_id: object) -> None:
+    code, text = refusal(parse, {"id": message_id})
+    assert code == "INVALID_MESSAGE"
+    if message_id is None:
+        assert text.startswith("Say which message")
+    else:
+        assert text == "id must be the id of a message (a whole number from 1 to 9007199254740991)."
+    assert parse({"id": MAX_ID}).message_id == MAX_ID
