@@ -84,6 +84,10 @@ class Outbound:
         """Queue an edit, deletion or reaction for the chats its message went to."""
         if self._session.hub is None or self._session.stopping.is_set() or self._session.condition.fatal:
             return
+        try:
+            await self._session.wait_for(self._ready)  # after the messages caught up, like ``deliver``
+        except Stopped:
+            return
         kind: Literal["edit", "delete", "react"] = (
             "edit" if isinstance(change, MessageEdited) else "delete" if isinstance(change, MessageDeleted) else "react"
         )
@@ -104,7 +108,7 @@ class Outbound:
                 self._warned_fatal = True
                 log.error("telegram: not relaying messages from %d on: %s", message.id, self._session.condition.fatal)
             raise Fatal
-        targets = self._destinations(message)
+        targets = [] if message.deleted else self._destinations(message)
         self._queued_up_to = message.id
         if not targets:
             self._pending[message.id] = 0

@@ -145,7 +145,8 @@ class TelegramTransport(BaseTransport):
         """Relay what is queued, stop reading updates, confirm the last ones, take Telegram users offline."""
         if self.hub is None:
             return
-        await self._outbound.flush(_STOP_GRACE)
+        if self.is_connected():  # else nothing queued can go out now; it is relayed after a restart
+            await self._outbound.flush(_STOP_GRACE)
         await self._session.halt(_STOP_GRACE)
         await self._updates.finish(confirm=self.is_connected())
         await self._people.presence.stop()

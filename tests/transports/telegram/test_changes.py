@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from pathlib import Path
 
 import pytest
 
 from chatbus import MessageEdited, Reaction
 
-from .conftest import CHAT, OTHER_CHAT, build_hub
+from .conftest import CHAT, OTHER_CHAT, build_hub, sqlite
 from .fakebot import FakeBotAPI
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -170,3 +171,25 @@ async def test_a_streaming_answer_is_edited_in_place_within_telegrams_edit_limit
         gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(edits)]
         assert all(gap >= 0.45 for gap in gaps)
         assert len(api.sent) == 1
+
+
+async def test_what_was_edited_or_deleted_while_telegram_was_away_is_caught_up_as_it_is_now(
+    api: FakeBotAPI, db_path: Path
+) -> None:
+    hub, web, _telegram = build_hub(api, store=sqlite(db_path))
+    async with hub:
+        ana = await web.join("ana")
+        await web.say(ana, "seen")
+        await api.wait_sent(1)
+        await api.stop()
+        gone = await web.say(ana, "said then taken back")
+        fixed = await web.say(ana, "teh plan")
+        await hub.delete(ana, gone.id)
+        await hub.edit(ana, fixed.id, "the plan")
+        await hub.stop(timeout=1)
+    await api.start()
+    hub, web, _telegram = build_hub(api, store=sqlite(db_path))
+    async with hub:
+        await web.say("ana", "after the restart")
+        await api.wait_for(lambda: any(s.text == "ana: after the restart" for s in api.sent))
+    assert [s.text for s in api.sent] == ["ana: seen", "ana: the plan", "ana: after the restart"]

@@ -74,14 +74,16 @@ async def test_a_run_failing_on_an_unreadable_answer_restarts_and_is_unhealthy_m
 ) -> None:
     hub, web, telegram = build_hub(api)
     async with hub:
-        await api.wait_for(lambda: len(api.calls_of("getUpdates")) >= 1)
-        api.fail("getUpdates", raw=answer, times=4)
-        api.post(CHAT, "wake the poll", user=api.user(5, username="alice"))
+        await api.wait_for(lambda: api.polls_waiting == 1)
+        api.fail("getUpdates", raw=answer, times=4)  # the polls after the one waiting now
+        api.post(CHAT, "before the trouble", user=api.user(5, username="alice"))
+        await web.wait_for(lambda m: m.text == "before the trouble")
         await eventually(lambda: not telegram.health().healthy)
         assert not telegram.is_connected()
         assert hub.transport_status()["telegram"]["healthy"] is False
         assert "Traceback" not in telegram.health().detail
-        await web.wait_for(lambda m: m.text == "wake the poll")  # once Telegram answers properly again
+        api.post(CHAT, "after the trouble", user=api.user(5, username="alice"))
+        await web.wait_for(lambda m: m.text == "after the trouble")  # once Telegram answers properly again
         await eventually(lambda: telegram.health().healthy)
         assert telegram.is_connected()
         await web.say("ana", "still relaying")
