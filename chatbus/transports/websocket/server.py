@@ -355,7 +355,15 @@ class WebSocketTransport(Outgoing, BaseTransport):
         self._fan_out.hold(connection)
         await hub.connect(identity, self.name)
         connection.joined = True
-        missed = await replay(hub, frame, self.settings)
+        try:
+            missed = await replay(hub, frame, self.settings)
+            rooms = await hub.rooms()
+        except Exception:
+            # The store did not answer: not signed in after all (never half), and told so.
+            connection.identity, connection.joined, connection.pending = None, False, None
+            self._fan_out.live.discard(connection)
+            await hub.disconnect(identity, self.name)
+            raise
         if missed is None:
             log.info("session %s: signed in from %s", connection.who, connection.client_address)
         else:
@@ -377,7 +385,7 @@ class WebSocketTransport(Outgoing, BaseTransport):
             missed=missed.frames if missed is not None else None,
             missed_has_more=missed is not None and missed.more,
             missed_reset=missed is not None and missed.reset,
-            rooms=await hub.rooms(),
+            rooms=rooms,
         )
         await connection.send(answer, text=True)
         # ``missed`` may hold messages that are stored but not yet handed to

@@ -1,7 +1,7 @@
 """Ids no client can mean (2**63, 2**64, beyond JavaScript's safe integers) are
 refused where they come in, with ``INVALID_MESSAGE``: they never reach the
 store, never leave a connection half signed in, and never cost anyone else
-a message."""
+a message. Nor does a sign-in the store cannot answer: it is undone."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbus import Settings, SQLiteStore
+from chatbus import MemoryStore, Message, Settings, SQLiteStore, StoreError
 from chatbus.transports.websocket.wire import MAX_ID
 
 from .helpers import NOISE, Client, http_get, running
@@ -144,3 +144,34 @@ async def test_history_before_a_huge_id_is_refused_without_a_traceback(
         status, _, body = await http_get(server.port, "/healthz")
         assert (status, body) == (200, b"ok\n")
         await alice.close()
+
+
+class FailingOnce(MemoryStore):
+    """A store whose first read of what a client missed fails, as a database that does not answer."""
+
+    failed = False
+
+    async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
+        if not self.failed:
+            self.failed = True
+            raise StoreError("the message store does not answer; try again in a moment")
+        return await super().since(after_id, limit, room)
+
+
+async def test_a_sign_in_the_store_cannot_answer_is_undone_not_left_half_done() -> None:
+    async with running(store=FailingOnce()) as server:
+        await server.hub.send("before", sender="coder")
+        bob = await server.client("bob")
+        alice = await Client.open(server.url)
+        await alice.send("auth", {"userId": "alice", "lastSeenId": 0})
+        assert (await alice.error())["code"] == "INTERNAL_ERROR"
+        assert not server.hub.is_online("alice")
+        await alice.say("sneaking in")
+        assert (await alice.error())["code"] == "NOT_AUTHENTICATED"
+        # Trying again on the same connection signs in fully.
+        auth = await alice.sign_in("alice", lastSeenId=0)
+        assert [f["data"]["text"] for f in auth["missed"]] == ["before"]
+        await bob.say("welcome")
+        assert [f["data"]["text"] for f in await alice.chat(1)] == ["welcome"]
+        await alice.close()
+        await bob.close()
