@@ -73,6 +73,9 @@ class Updates:
                     return
                 session.retried("getUpdates", failure)
                 continue
+            except (TypeError, ValueError, KeyError, AttributeError):
+                # python-telegram-bot could not read an update: take the readable ones, skip the other.
+                updates = await self._readable_updates()
             session.condition.link_ok()
             backoff.reset()
             for update in updates:
@@ -80,6 +83,32 @@ class Updates:
                     continue
                 if not await self._handle_safely(update, save_offset=True):
                     break
+
+    async def _readable_updates(self) -> tuple[Update, ...]:
+        """The pending updates read one by one: one python-telegram-bot cannot read is logged and
+        skipped (the offset moves past it), so it never stops the relay; when even that is not
+        possible (no update id), the error goes on and the run starts again later."""
+        session = self._session
+        bot = session.live_bot()
+        raw = await bot.do_api_request("getUpdates", api_kwargs={"offset": session.state.offset, "timeout": 0,
+                                                                 "allowed_updates": list(ALLOWED_UPDATES)})  # fmt: skip
+        if not isinstance(raw, list):
+            raise TypeError(f"getUpdates answered {type(raw).__name__} instead of a list of updates")
+        readable: list[Update] = []
+        for item in raw:
+            try:
+                update = Update.de_json(item, bot)
+            except (TypeError, ValueError, KeyError, AttributeError):
+                update_id = item.get("update_id") if isinstance(item, dict) else None
+                if not isinstance(update_id, int):
+                    raise
+                log.error("telegram: update %s cannot be read by this version of python-telegram-bot; it is skipped "
+                          "(%s)", update_id, ", ".join(sorted(k for k in item if k != "update_id")))  # fmt: skip
+                await session.state.save_offset(session.store(), update_id + 1)
+                continue
+            if update is not None:
+                readable.append(update)
+        return tuple(readable)
 
     async def _poll_failed(self, failure: Failure, backoff: Backoff) -> bool:
         """Wait as ``failure`` asks before the next poll; False when polling cannot go on (token refused)."""

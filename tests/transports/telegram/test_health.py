@@ -64,10 +64,10 @@ async def test_privacy_mode_off_is_not_mentioned(api: FakeBotAPI) -> None:
     "answer",
     [
         b'{"ok": true, "result": [{"update_id": "x", "message": 5}]}',  # a shape python-telegram-bot rejects
-        b'{"ok": true, "result": [{"update_id": 7, "message": {"chat": 3}}]}',
+        b'{"ok": true, "result": {"update_id": 7}}',  # not even a list
         b"{not json at all",
     ],
-    ids=["wrong-shape", "missing-fields", "malformed-json"],
+    ids=["no-update-id", "not-a-list", "malformed-json"],
 )
 async def test_a_run_failing_on_an_unreadable_answer_restarts_and_is_unhealthy_meanwhile(
     api: FakeBotAPI, answer: bytes
@@ -101,3 +101,19 @@ async def test_an_unreadable_answer_to_get_me_at_start_up_is_retried_in_the_back
         await eventually(lambda: telegram.health().healthy)
         api.post(CHAT, "hello", user=api.user(5, username="alice"))
         await web.wait_for(lambda m: m.text == "hello")
+
+
+async def test_an_update_the_library_cannot_read_is_skipped_and_the_next_ones_arrive(
+    api: FakeBotAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="chatbus.telegram")
+    hub, web, telegram = build_hub(api)
+    async with hub:
+        await api.wait_for(lambda: api.polls_waiting == 1)
+        # An update of a kind this python-telegram-bot cannot read (a required field it lacks).
+        api.push_update({"message": {"message_id": 1, "date": 0, "chat": api.chats[CHAT].as_dict(), "poll": {}}})
+        api.post(CHAT, "after the unreadable one", user=api.user(5, username="alice"))
+        await web.wait_for(lambda m: m.text == "after the unreadable one")
+        assert [m.text for m in web.delivered] == ["after the unreadable one"]
+        assert any("cannot be read" in r.getMessage() for r in caplog.records)
+        assert telegram.health().healthy
