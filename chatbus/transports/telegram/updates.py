@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 
 from telegram import Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
+from telegram.warnings import PTBUserWarning
 
 from chatbus.core.errors import StoreError
 
@@ -90,8 +92,11 @@ class Updates:
         possible (no update id), the error goes on and the run starts again later."""
         session = self._session
         bot = session.live_bot()
-        raw = await bot.do_api_request("getUpdates", api_kwargs={"offset": session.state.offset, "timeout": 0,
-                                                                 "allowed_updates": list(ALLOWED_UPDATES)})  # fmt: skip
+        arguments = {"offset": session.state.offset, "timeout": 0, "allowed_updates": list(ALLOWED_UPDATES)}
+        with warnings.catch_warnings():
+            # getUpdates without reading the updates is exactly what is wanted here.
+            warnings.simplefilter("ignore", PTBUserWarning)
+            raw = await bot.do_api_request("getUpdates", api_kwargs=arguments)
         if not isinstance(raw, list):
             raise TypeError(f"getUpdates answered {type(raw).__name__} instead of a list of updates")
         readable: list[Update] = []
