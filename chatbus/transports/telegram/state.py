@@ -13,6 +13,12 @@ nor loses anything:
     The id of the last hub message relayed to Telegram.
 ``telegram:migrated:<old chat id>``
     The new id of a group that became a supergroup.
+
+Other parts keep theirs beside these: ``telegram:name:<user id>`` (what a
+Telegram person is called, ``people.py``), ``telegram:topics`` (forum topics
+learned as rooms, ``topics.py``) and ``telegram:gone:<chat>:<message>``
+(parts of a long message deleted by an edit, ``changes.py``); where each hub
+message went is the store's id map (``merge.py``).
 """
 
 from __future__ import annotations
