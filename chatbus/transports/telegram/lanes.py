@@ -144,9 +144,9 @@ class Lane:
     async def _next(self) -> None:
         item = self._items[0]
         if isinstance(item, Change):
-            await self._pace(item)
+            await self._pace(item)  # still queued meanwhile, so newer edits fold into it
+            self._items.popleft()  # taken: a newer edit from now on queues after it
             await self._guard(self._work.change(self.chat, item))
-            self._items.popleft()
             return
         batch = self._batch(item)
         for _ in batch:
