@@ -6,8 +6,9 @@ import asyncio
 import io
 import os
 
-from chatbus.testing import MemoryTransport, make_hub
 from chatbus_console import ConsoleTransport
+
+from chatbus.testing import MemoryTransport, make_hub
 
 
 async def wait_for_output(output: io.StringIO, words: str) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from chatbus_example_plugins import addressed_mentions
 
 from chatbus import Hub
 from chatbus.testing import MemoryTransport
-from chatbus_example_plugins import addressed_mentions
 
 
 @pytest.fixture

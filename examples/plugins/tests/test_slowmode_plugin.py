@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from chatbus_example_plugins.slowmode import SlowMode
 
 from chatbus import ConfigError, RateLimited, Settings
 from chatbus.testing import FakeClock, MemoryTransport, make_hub
-from chatbus_example_plugins.slowmode import SlowMode
 
 
 @pytest.fixture
