@@ -78,7 +78,13 @@ class WebSocketSettings(TransportSettings):
         ge=16 * 1024,
         description="largest total size of the frames in auth_response.missed or a history answer; the oldest are left out",
     )
-    compression: Literal["deflate"] | None = Field(None, description="'deflate' (permessage-deflate) or none")
+    compression: Literal["deflate"] | None = Field(
+        "deflate",
+        description=(
+            "'deflate' (permessage-deflate; each message is compressed once for every connection that "
+            "negotiated the same window) or none"
+        ),
+    )
     presence_limit: int = Field(
         250,
         ge=0,

@@ -17,7 +17,7 @@ def test_defaults() -> None:
     assert settings.max_frame_bytes == 64 * 1024
     assert settings.auth_timeout == 10.0
     assert settings.replay_limit == 500
-    assert settings.compression is None
+    assert settings.compression == "deflate"
     assert settings.allowed_origins == []
 
 
@@ -25,7 +25,7 @@ def test_the_hub_builds_it_from_chatbus_websocket_variables(monkeypatch: pytest.
     monkeypatch.setenv("CHATBUS_DB", ":memory:")
     monkeypatch.setenv("CHATBUS_WEBSOCKET__PORT", "9123")
     monkeypatch.setenv("CHATBUS_WEBSOCKET__ALLOWED_ORIGINS", "https://a.example, https://b.example/")
-    monkeypatch.setenv("CHATBUS_WEBSOCKET__COMPRESSION", "deflate")
+    monkeypatch.setenv("CHATBUS_WEBSOCKET__COMPRESSION", "none")
     monkeypatch.setenv("CHATBUS_WEBSOCKET__PING_INTERVAL", "none")
     monkeypatch.setenv("CHATBUS_WEBSOCKET__MAX_BACKLOG_BYTES", "200000")
     hub = Hub(Settings.load())
@@ -34,7 +34,7 @@ def test_the_hub_builds_it_from_chatbus_websocket_variables(monkeypatch: pytest.
     s = transport.settings
     assert s.port == 9123
     assert s.allowed_origins == ["https://a.example", "https://b.example"]
-    assert s.compression == "deflate" and s.ping_interval is None
+    assert s.compression is None and s.ping_interval is None
     assert s.max_backlog_bytes == 200_000
 
 
