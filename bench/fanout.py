@@ -161,6 +161,8 @@ class Server:
                 CHATBUS_RATE_LIMIT__PER_HOUR="1000000000",
                 CHATBUS_WEBSOCKET__COMPRESSION=compression,
                 CHATBUS_WEBSOCKET__MAX_CONNECTIONS=str(max_connections),
+                # every client of the load comes from 127.0.0.1
+                CHATBUS_WEBSOCKET__MAX_CONNECTIONS_PER_ADDRESS=str(max_connections),
             )
         else:
             command = [
@@ -639,7 +641,7 @@ def same_load(load: Load, server: Server, opts: Options) -> TrialResult:
             f"{server.kind}: {joined['failed']} scenario 5 clients could not connect: {joined['failures']}"
         )
     server.settle(timeout=15.0)
-    drain = max(2.0, opts.s5_seconds)
+    drain = max(10.0, 3 * opts.s5_seconds)
     result = load.trial(server, clients, opts.s1_senders, opts.s5_rate, opts.s5_seconds, drain, opts.read_quantum)
     log(f"    s5 {server.kind:8} {result.summary()}")
     server.settle(timeout=15.0)
