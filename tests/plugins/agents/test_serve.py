@@ -82,7 +82,14 @@ def test_agents_hired_and_fired_with_the_cli_join_and_leave_a_running_server(tmp
         fired = run_chatbus("agents", "fire", "alice", "--db", "chat.db", cwd=tmp_path)
         assert fired.returncode == 0, fired.stderr
         left = carol.expect(lambda f: f["type"] == "presence" and f["data"]["userId"] == "alice")
-        assert left == {"userId": "alice", "role": "developer", "kind": "agent", "status": "offline"}
+        assert left == {
+            "userId": "alice",
+            "role": "developer",
+            "kind": "agent",
+            "status": "offline",
+            "displayName": "alice",
+            "transport": None,
+        }
         carol.close()
         assert server.terminate() == 0
 

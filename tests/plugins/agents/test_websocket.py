@@ -199,7 +199,16 @@ async def test_only_managers_hire_and_fire_from_the_chat() -> None:
         frames = await collect(boss, reply_to(asked["id"], "system"))
         assert frames[-1]["data"]["text"] == "Hired zed as reviewer. Say hello: @zed"
         presence = [f["data"] for f in frames if f["type"] == "presence" and f["data"]["userId"] == "zed"]
-        assert presence == [{"userId": "zed", "role": "reviewer", "kind": "agent", "status": "online"}]
+        assert presence == [
+            {
+                "userId": "zed",
+                "role": "reviewer",
+                "kind": "agent",
+                "status": "online",
+                "displayName": "zed",
+                "transport": None,
+            }
+        ]
 
         asked = await ask(dev, "/fire zed")
         refusal = (await collect(dev, reply_to(asked["id"], "system")))[-1]["data"]
