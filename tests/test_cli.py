@@ -129,6 +129,9 @@ def test_send_posts_a_message_to_a_running_server(tmp_path: Path) -> None:
         refused = run_chatbus("send", "   ", "--user", "alice", "--url", url)
         assert refused.returncode == 1
         assert "the server refused: Message text is empty" in refused.stderr
+        nowhere = run_chatbus("send", "an answer", "--user", "alice", "--reply-to", "99", "--url", url)
+        assert nowhere.returncode == 1
+        assert "the server refused: There is no message 99 to reply to" in nowhere.stderr
         assert server.terminate() == 0
     with sqlite3.connect(tmp_path / "chat.db") as raw:
         rows = raw.execute("SELECT id, sender, text, mentions, reply_to FROM messages ORDER BY id").fetchall()
