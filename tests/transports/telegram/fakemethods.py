@@ -141,7 +141,11 @@ class ChatMethods:
         tokens, at = self._buckets.get(chat.id, (float(count), now))
         tokens = min(float(count), tokens + (now - at) * count / window)
         if tokens < 0.9:  # a little lenient, as Telegram is: clocks never agree exactly
-            wait = max(1, math.ceil((1 - tokens) * window / count))
+            needed = (1 - tokens) * window / count
+            # Whole seconds, as Telegram says; in a window shortened to run time faster, the same fraction.
+            wait: float = (
+                max(1, math.ceil(needed)) if window >= 60 else max(0.01, math.ceil(needed * 60 / window) * window / 60)
+            )
             self._buckets[chat.id] = (tokens, now)
             raise ApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
         self._buckets[chat.id] = (tokens - 1, now)
