@@ -145,7 +145,9 @@ def chatbus_command() -> list[str]:
 class Server:
     """One server process under test, in a scratch folder of its own."""
 
-    def __init__(self, kind: str, compression: str, *, max_connections: int) -> None:
+    def __init__(
+        self, kind: str, compression: str, *, max_connections: int, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.kind = kind
         self.compression = compression
         self.port = free_port()
@@ -164,6 +166,7 @@ class Server:
                 # every client of the load comes from 127.0.0.1
                 CHATBUS_WEBSOCKET__MAX_CONNECTIONS_PER_ADDRESS=str(max_connections),
             )
+            env.update(extra_env or {})
         else:
             command = [
                 sys.executable,
