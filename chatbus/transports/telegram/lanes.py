@@ -147,6 +147,8 @@ class Lane:
             await self._pace(item)  # still queued meanwhile, so newer edits fold into it
             self._items.popleft()  # taken: a newer edit from now on queues after it
             await self._guard(self._work.change(self.chat, item))
+            if item.kind == "edit":
+                self._edited(item.message.id)
             return
         batch = self._batch(item)
         for _ in batch:
@@ -172,14 +174,15 @@ class Lane:
         return batch
 
     async def _pace(self, change: Change) -> None:
-        """Edits of one message at most every ``edit_interval`` seconds (Telegram's edit limit)."""
-        if change.kind != "edit":
-            return
-        interval = self._session.settings.edit_interval
-        last = self._edited_at.get(change.message.id)
+        """Edits of one message at most every ``edit_interval`` seconds (Telegram's edit limit),
+        counted from when the last one was done."""
+        last = self._edited_at.get(change.message.id) if change.kind == "edit" else None
         if last is not None:
-            await self._session.sleep(last + interval - time.monotonic())
-        self._edited_at[change.message.id] = time.monotonic()
+            await self._session.sleep(last + self._session.settings.edit_interval - time.monotonic())
+
+    def _edited(self, hub_id: int) -> None:
+        self._edited_at.pop(hub_id, None)
+        self._edited_at[hub_id] = time.monotonic()
         if len(self._edited_at) > 256:
             self._edited_at.pop(next(iter(self._edited_at)))
 
