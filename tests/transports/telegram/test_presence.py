@@ -16,7 +16,7 @@ def statuses(events: list[object], user_id: str) -> list[str]:
 
 
 async def test_online_while_posting_offline_after_the_quiet_time(api: FakeBotAPI) -> None:
-    hub, web, _telegram = build_hub(api, presence_timeout=0.4)
+    hub, web, _telegram = build_hub(api, presence_timeout=1.0)
     async with hub:
         api.post(CHAT, "hello", user=api.user(5, username="alice"))
         await web.wait_for(lambda m: m.text == "hello")
