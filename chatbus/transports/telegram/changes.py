@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Container
 from typing import TYPE_CHECKING
 
 from telegram.constants import ReactionEmoji
@@ -62,14 +63,18 @@ def telegram_emoji(emoji: str) -> str | None:
     return None
 
 
-def bot_reaction(message: Message) -> str | None:
+def bot_reaction(message: Message, made_in_telegram: Container[tuple[int, str, str]] = ()) -> str | None:
     """The reaction the bot shows for ``message``: the allowed emoji most used by
-    people outside Telegram (the first used wins a tie), or None."""
+    people outside Telegram (the first used wins a tie), or None. Reactions made
+    in Telegram (by ``tg:`` people, or as ``made_in_telegram`` lists them, by a
+    linked account) are already there and do not count."""
     counts: Counter[str] = Counter()
     for emoji, users in message.reactions:
         allowed = telegram_emoji(emoji)
         if allowed is not None:
-            counts[allowed] += sum(1 for user in users if not user.startswith(PREFIX))
+            counts[allowed] += sum(
+                1 for user in users if not user.startswith(PREFIX) and (message.id, user, emoji) not in made_in_telegram
+            )
     best = max(counts.values(), default=0)
     return next((emoji for emoji, count in counts.items() if count == best), None) if best else None
 
@@ -160,7 +165,7 @@ class ChangeRelay:
         target = original or next((ext for ext in mine if ext.position == 1), None)
         if target is None:
             return  # the message is one line of a merged one: its reactions are the first line's
-        emoji = bot_reaction(message)
+        emoji = bot_reaction(message, self._session.reacted_in_telegram)
         key = (target.chat, target.message_id)
         if self._reactions.get(key) == emoji:
             return

@@ -29,7 +29,7 @@ from chatbus.core.errors import AuthError, ChatbusError, MessageTooLarge, RateLi
 from .content import message_text
 from .errors import Stopped
 from .formatting import Rendered, escape
-from .inbound import Sender, address_command, sender_of, text_mentions, user_sender, username_mentions
+from .inbound import PREFIX, Sender, address_command, sender_of, text_mentions, user_sender, username_mentions
 from .outbound import Outbound
 from .people import People
 from .session import NAME, Session
@@ -165,9 +165,13 @@ class Receiver:
         old, new = _emoji(update.old_reaction), _emoji(update.new_reaction)
         try:
             identity = await self._people.active(who)
+            # A linked account reacts as its web person: remember it was in Telegram, for the bot not to repeat.
+            made = session.reacted_in_telegram if not identity.user_id.startswith(PREFIX) else set()
             for emoji in [e for e in old if e not in new]:
+                made.discard((hub_id, identity.user_id, emoji))
                 await hub.react(identity, hub_id, emoji, False)
             for emoji in [e for e in new if e not in old]:
+                made.add((hub_id, identity.user_id, emoji))
                 await hub.react(identity, hub_id, emoji, True)
         except ChatbusError as exc:
             log.info("telegram: reaction of %s to message %s not taken: %s", who.user_id, hub_id, exc)

@@ -53,6 +53,8 @@ class Session:
         self.username: str | None = None
         #: The bot's privacy mode is on (``getMe``: it cannot read all group messages).
         self.privacy = False
+        #: Reactions people made in Telegram, (hub id, user id, emoji): the bot does not repeat them.
+        self.reacted_in_telegram: set[tuple[int, str, str]] = set()
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiting: asyncio.Future[Any] | None = None

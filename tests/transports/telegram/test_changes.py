@@ -193,3 +193,23 @@ async def test_what_was_edited_or_deleted_while_telegram_was_away_is_caught_up_a
         await web.say("ana", "after the restart")
         await api.wait_for(lambda: any(s.text == "ana: after the restart" for s in api.sent))
     assert [s.text for s in api.sent] == ["ana: seen", "ana: the plan", "ana: after the restart"]
+
+
+async def test_a_linked_persons_reaction_in_telegram_is_not_repeated_by_the_bot(api: FakeBotAPI) -> None:
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        ana = await web.join("ana")
+        mine = await web.say(ana, "lunch at noon")
+        [relayed] = await api.wait_sent(1)
+        grace = api.user(42, first_name="Grace")
+        code = hub.links.offer("ana")
+        api.post(CHAT, f"/link {code}", user=grace)
+        await web.wait_for(lambda m: m.text == f"/link {code}")
+        await hub.settle()
+        api.react(CHAT, relayed.message_id, user=grace, old=[], new=["👍"])
+        reaction = await web.wait_for_change(lambda c: isinstance(c, Reaction))
+        assert isinstance(reaction, Reaction) and (reaction.user_id, reaction.message.id) == ("ana", mine.id)
+        bob = await web.join("bob")
+        await hub.react(bob, mine.id, "🔥")  # a reaction from the web side is shown by the bot
+        await api.wait_for(lambda: relayed.reaction == "🔥")
+        assert [c.params["reaction"][0]["emoji"] for c in api.calls_of("setMessageReaction")] == ["🔥"]
