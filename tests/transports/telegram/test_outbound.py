@@ -153,3 +153,7 @@ async def test_a_team_mention_is_relayed_as_written(api: FakeBotAPI) -> None:
         assert "team" in message.mentions
         [sent] = await api.wait_sent(1)
         assert sent.text == "ana: @team standup in 5"
+        # And from Telegram, @team mentions everyone in chatbus too.
+        api.post(CHAT, "@team I'm late", user=api.user(5, username="alice"))
+        late = await web.wait_for(lambda m: m.text == "@team I'm late")
+        assert "team" in late.mentions
