@@ -270,3 +270,16 @@ def pages(browser: Any, server: ChatServer) -> Iterator[Pages]:
     finally:
         opened.close()
     assert not opened.errors, f"the page reported errors: {opened.errors}"
+
+
+def message_id(page: Any, text: str) -> int:
+    """The server's id of the message shown with exactly ``text``."""
+    value = message_items(page, text).get_attribute("data-id")
+    assert value is not None, f"no message {text!r} is shown"
+    return int(value)
+
+
+def running_hub(server: ChatServer) -> Hub:
+    """The hub of a running ``server``, to act as other people and agents do."""
+    assert server.hub is not None, "the server is not running"
+    return server.hub

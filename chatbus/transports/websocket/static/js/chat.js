@@ -1,28 +1,46 @@
 /*
  * The chat session from start to end: joining, handing each frame from the
- * server to the part of the page it concerns, catching up after a reconnect,
- * explaining the server's errors, and leaving.
+ * server to the part of the page it concerns, catching up after a reconnect
+ * (also on what changed in the latest messages meanwhile), switching rooms in
+ * place, explaining the server's errors, and leaving.
  *
  * Safety rule for this module: text that came from the network is only ever put
  * on the page with textContent, text nodes or attribute properties, never as
  * HTML.
  */
-import { disableTypingNotices, focusComposer, resetComposer, restoreOutstanding, settleOutstanding } from "./composer.js";
+import { dropChanges, refuseChange, refusesChange } from "./changes.js";
+import {
+  cancelReply,
+  disableTypingNotices,
+  focusComposer,
+  oldestOutstandingAt,
+  prepareComposer,
+  resetComposer,
+  restoreOutstanding,
+  settleOutstanding,
+} from "./composer.js";
 import { $ } from "./dom.js";
-import { failHistory, historyPending, onHistory, renderLogTop, requestHistory, resetHistory } from "./history.js";
+import { stopChanging } from "./editing.js";
+import { failHistory, forgetHistory, historyLoaded, historyPending, onHistory, renderLogTop, requestHistory, resetHistory } from "./history.js";
 import { rememberJoin, showChat, showJoin, showRefusal, showRetrying, stopAutoJoin } from "./join.js";
 import { addMessage, clearMessages } from "./messages.js";
+import { showNotice } from "./notices.js";
 import { clearPeople } from "./people.js";
-import { REPLAY_LIMIT, isChatFrame } from "./protocol.js";
+import { isChatFrame } from "./protocol.js";
+import { closePicker } from "./reactions.js";
+import { resetRooms, roomMessage, roomShown, showRooms, wireRooms } from "./rooms.js";
 import { renderNewBelow, resetScroll } from "./scroll.js";
-import { connection, session } from "./session.js";
-import { clearTyping, onAgentStatus, onPresence, onTyping, renderMembers, renderTyping, showMembers } from "./sidebar.js";
-import { announce, limitRate, resetStatus, showError, showRateLimit } from "./status.js";
+import { ROOM, connection, session, setRoom } from "./session.js";
+import { clearTyping, closeSidebar, onAgentStatus, onPresence, onTyping, renderMembers, renderTyping, showMembers } from "./sidebar.js";
+import { announce, limitRate, resetStatus, showError, showRateLimit, updateTitle } from "./status.js";
+import { onDeleted, onEdited, onReaction } from "./updates.js";
 
 // ------------------------------------------------------------------ session
 /** Forget everything shown: messages, people, the box, notices. */
 function resetChat() {
   session.me = null;
+  stopChanging();
+  closePicker();
   clearMessages();
   resetHistory();
   clearPeople();
@@ -34,6 +52,7 @@ function resetChat() {
   renderTyping();
   renderNewBelow();
   renderLogTop();
+  resetRooms();
 }
 
 /** Join as `session.join` (from the form or remembered). */
@@ -76,6 +95,7 @@ function onJoined(data, { resumed, resumedFrom, missed, reset }) {
   session.me = {
     userId: typeof data.userId === "string" && data.userId ? data.userId : session.join.userId,
     role: typeof data.role === "string" ? data.role : session.join.role,
+    displayName: typeof data.displayName === "string" && data.displayName ? data.displayName : null,
   };
   rememberJoin();
   if (!resumed) {
@@ -83,6 +103,7 @@ function onJoined(data, { resumed, resumedFrom, missed, reset }) {
     focusComposer();
   }
   showMembers(data);
+  showRooms(data.rooms);
   if (reset) {
     reloadAfterReset();
     settleOutstanding();
@@ -93,18 +114,21 @@ function onJoined(data, { resumed, resumedFrom, missed, reset }) {
     for (const frame of missed) if (isChatFrame(frame)) addMessage(frame.type, frame.data, "missed");
     if (missed.length) announce(`${missed.length} message${missed.length === 1 ? "" : "s"} arrived while you were disconnected.`);
   }
-  if (!resumed || resumedFrom === 0) {
+  if (!resumed || resumedFrom === 0 || !historyLoaded()) {
     requestHistory(null, "initial");
-  } else if (!missed || missed.length >= REPLAY_LIMIT || data.missedHasMore === true) {
-    // A server that does not replay, or more was missed than it replays: fetch the latest page.
+  } else {
+    // The latest page fills in what a replay leaves out: more than it replays (or a server that
+    // does not replay), and what changed meanwhile in messages older than the last id seen
+    // (edits, deletions, reactions): the replay brings only messages newer than that id.
     requestHistory(null, "latest");
   }
   settleOutstanding();
   renderLogTop();
 }
 
-/** The socket closed: nobody is typing any more, and open history requests will not be answered. */
+/** The socket closed: nobody is typing any more, and open requests will not be answered. */
 function onClosed() {
+  dropChanges();
   clearTyping();
   renderTyping();
   failHistory();
@@ -123,7 +147,20 @@ function onFrame(type, data) {
   switch (type) {
     case "message":
     case "agent_response":
+      roomMessage(type, data);
       addMessage(type, data, "live");
+      break;
+    case "message_edited":
+      onEdited(data);
+      break;
+    case "message_deleted":
+      onDeleted(data);
+      break;
+    case "reaction":
+      onReaction(data);
+      break;
+    case "notice":
+      showNotice(data);
       break;
     case "history":
       onHistory(data);
@@ -151,6 +188,10 @@ function onError(data) {
   const text = typeof data.message === "string" && data.message.trim() ? data.message.trim() : "";
   if (connection.phase === "authenticating" || connection.phase === "connecting") {
     authFailed(code, text);
+    return;
+  }
+  if (refusesChange(code, oldestOutstandingAt())) {
+    refuseChange(code, text);
     return;
   }
   switch (code) {
@@ -195,7 +236,36 @@ function onUnknownType() {
   else disableTypingNotices();
 }
 
+// ------------------------------------------------------------------ rooms
+/**
+ * Show `room` instead of the room shown, on the same connection: its history
+ * is loaded afresh, and a reconnect asks for what was missed there. False when
+ * it is the room shown already.
+ */
+function switchRoom(room) {
+  if (room === ROOM) return false;
+  stopChanging();
+  closePicker();
+  cancelReply();
+  setRoom(room);
+  clearMessages();
+  forgetHistory();
+  resetScroll();
+  renderNewBelow();
+  clearTyping();
+  renderTyping();
+  prepareComposer();
+  updateTitle();
+  roomShown(room);
+  renderLogTop();
+  if (connection.phase === "ready") requestHistory(null, "initial");
+  if (closeSidebar()) focusComposer();
+  announce(`Showing #${room}.`);
+  return true;
+}
+
 export function wireChat() {
+  wireRooms(switchRoom);
   connection.on("frame", onFrame);
   connection.on("joined", onJoined);
   connection.on("closed", onClosed);

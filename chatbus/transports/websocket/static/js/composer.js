@@ -57,14 +57,16 @@ function newClientId() {
 
 // ----------------------------------------------------------------- replies
 export function startReply(message, { focus = true } = {}) {
-  replyTo = { id: message.id, sender: message.sender, text: message.text, kind: message.kind };
-  ui.replySender.textContent = message.sender;
+  const displayName = message.displayName || message.sender;
+  replyTo = { id: message.id, sender: message.sender, displayName, text: message.text, kind: message.kind };
+  ui.replySender.textContent = displayName;
   ui.replyText.replaceChildren(...markedText(message.kind || "human", clip(message.text, 120), (rest) => rest));
   ui.replyPreview.hidden = false;
   if (focus) ui.input.focus();
 }
 
-function cancelReply() {
+/** Forget the message being replied to (Escape, or it is no longer shown). */
+export function cancelReply() {
   replyTo = null;
   ui.replyPreview.hidden = true;
   ui.replySender.textContent = "";
@@ -165,6 +167,13 @@ export function confirmSent(message) {
       return;
     }
   }
+}
+
+/** When the oldest message still waiting for the server's echo was sent (Date.now()), or null. */
+export function oldestOutstandingAt() {
+  let oldest = null;
+  for (const entry of outstanding.values()) if (oldest === null || entry.at < oldest) oldest = entry.at;
+  return oldest;
 }
 
 /** The server refused a message (an error frame): put its text, and its reply, back in the box. */

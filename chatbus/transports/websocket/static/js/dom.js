@@ -40,11 +40,56 @@ function initialOf(name) {
   return first.toUpperCase();
 }
 
-/** A round avatar with the name's initial in the name's colour; `kind` is human, agent or system. */
-export function avatar(name, kind) {
+/**
+ * A round avatar with the name's initial; `kind` is human, agent or system.
+ * The colour comes from `key` (the id), so two people who show the same name
+ * still look different.
+ */
+export function avatar(name, kind, key = name) {
   const node = el("span", { className: `avatar avatar-${kind}`, "aria-hidden": "true", text: initialOf(name) });
-  node.style.setProperty("--hue", String(hueOf(name)));
+  node.style.setProperty("--hue", String(hueOf(key)));
   return node;
+}
+
+/** The button of a toolbar that Tab reaches: the one last used (its `data-key`), else the first. */
+function rovingStop(bar) {
+  const buttons = [...bar.querySelectorAll("button")];
+  return buttons.find((button) => button.dataset.key === bar.dataset.current) || buttons[0];
+}
+
+/**
+ * Let Tab reach the buttons in `item` exactly when it reaches `item` itself
+ * (the one message in focus); of a toolbar's buttons only one, so a message's
+ * actions cost one Tab stop, and arrow keys move along them.
+ */
+export function matchTabStops(item) {
+  const on = item.tabIndex === 0;
+  for (const button of item.querySelectorAll("button")) {
+    const bar = button.closest("[role=toolbar]");
+    button.tabIndex = on && (!bar || button === rovingStop(bar)) ? 0 : -1;
+  }
+}
+
+/** `button` of a toolbar was used: it is the one Tab reaches from now on. */
+export function rememberInToolbar(button) {
+  const bar = button.closest && button.closest("[role=toolbar]");
+  if (!bar || !button.dataset.key) return;
+  bar.dataset.current = button.dataset.key;
+  for (const other of bar.querySelectorAll("button")) other.tabIndex = other === button ? 0 : -1;
+}
+
+/** Arrow keys, Home and End along a toolbar; true when `event` was one of them. */
+export function moveInToolbar(event) {
+  const bar = event.target.closest && event.target.closest("[role=toolbar]");
+  if (!bar) return false;
+  const buttons = [...bar.querySelectorAll("button")];
+  const at = buttons.indexOf(event.target);
+  const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: buttons.length - 1 }[event.key];
+  if (at < 0 || to === undefined) return false;
+  const next = buttons[(to + buttons.length) % buttons.length];
+  rememberInToolbar(next);
+  next.focus();
+  return true;
 }
 
 /** Let a text box grow with its text, up to 30% of the window (at least 120 px), then scroll. */

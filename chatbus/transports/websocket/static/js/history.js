@@ -1,6 +1,6 @@
 /*
- * Paging back through the room's history: the first page after joining,
- * older pages when the reader scrolls up (or presses the button, or ArrowUp
+ * Paging back through the room's history: the first page after joining (or
+ * switching rooms), older pages when the reader scrolls up (or presses the button, or ArrowUp
  * on the first message), the line at the top of the log ("Loading…", "This
  * is the start"), and jumping to a quoted message, loading pages until it is
  * there.
@@ -26,7 +26,10 @@ const ui = {
 };
 
 let hasMore = true;
-let requests = []; // FIFO of {before, kind, resolve, promise}; kind is "initial", "latest" or "older"
+let latestShown = false; // the room's latest page has been shown
+// FIFO of {before, kind, resolve, promise, sentAt, stale}; kind is "initial", "latest" or "older".
+// A request for a room no longer shown stays, `stale`, so that each answer still meets its own request.
+let requests = [];
 
 /**
  * Ask for the page of messages before id `before` (the latest page when null).
@@ -40,19 +43,21 @@ export function requestHistory(before, kind = "older") {
       resolve(false);
       return;
     }
-    requests.push({ before, kind, resolve });
+    requests.push({ before, kind, resolve, sentAt: performance.now(), stale: false });
     renderLogTop();
   });
 }
 
 /** A `history` frame: the answer to the oldest request still open. */
 export function onHistory(data) {
-  const request = requests.shift() || { before: null, kind: "latest", resolve: () => {} };
+  const request = requests.shift() || { before: null, kind: "latest", resolve: () => {}, sentAt: 0 };
+  if (request.stale) return;
   const frames = Array.isArray(data.messages) ? data.messages : [];
   const fromBottom = ui.log.scrollHeight - ui.log.scrollTop;
   for (const frame of frames) {
-    if (isChatFrame(frame)) addMessage(frame.type, frame.data, "history");
+    if (isChatFrame(frame)) addMessage(frame.type, frame.data, "history", request.sentAt);
   }
+  if (request.kind !== "older") latestShown = true;
   if (request.kind !== "latest") hasMore = data.hasMore === true;
   if (request.kind === "initial") scrollToBottom();
   else if (request.kind === "older") ui.log.scrollTop = ui.log.scrollHeight - fromBottom;
@@ -65,7 +70,7 @@ export function onHistory(data) {
 /** Load the page above the oldest message shown (once at a time). */
 export function loadOlder() {
   if (connection.phase !== "ready" || !hasMore) return Promise.resolve(false);
-  const pending = requests.find((request) => request.kind === "older");
+  const pending = requests.find((request) => request.kind === "older" && !request.stale);
   if (pending) return pending.promise || Promise.resolve(false);
   const oldest = shown.ids[0];
   if (!oldest) return Promise.resolve(false);
@@ -78,6 +83,11 @@ export function loadOlder() {
 /** Whether a history request is waiting for its answer. */
 export function historyPending() {
   return requests.length > 0;
+}
+
+/** Whether the room's latest page has been shown (else a reconnect asks for it again). */
+export function historyLoaded() {
+  return latestShown;
 }
 
 /** Whether there are older messages the server has not sent yet. */
@@ -94,11 +104,22 @@ export function failHistory() {
 /** Start over (a new session): nothing asked, more to load. */
 export function resetHistory() {
   hasMore = true;
+  latestShown = false;
   failHistory();
 }
 
+/** Another room is shown: what was asked for the previous one is of no use, but its answers still come. */
+export function forgetHistory() {
+  hasMore = true;
+  latestShown = false;
+  for (const request of requests) {
+    request.stale = true;
+    request.resolve(false);
+  }
+}
+
 export function renderLogTop() {
-  const loading = requests.length > 0;
+  const loading = requests.some((request) => !request.stale);
   const ready = connection.phase === "ready";
   ui.loadOlder.hidden = loading || !hasMore || !ready || shown.ids.length === 0;
   let text = "";

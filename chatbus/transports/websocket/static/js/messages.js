@@ -1,102 +1,75 @@
 /*
- * The messages of the room, in id order and each shown once: how a message
- * frame becomes a list item (sender, role, badges, time, the quoted message it
- * replies to, its text), grouping of consecutive messages, what a new arrival
+ * The messages of the room, in id order and each shown once (a message seen
+ * again, in a history page or a replay, brings its current state: edited,
+ * deleted, reactions), grouping of consecutive messages, what a new arrival
  * does (unread count, divider, scrolling, announcing), and moving between
- * messages with the keyboard.
+ * messages with the keyboard (arrows, R replies, E edits yours, Delete
+ * deletes it). How one message looks is message-view.js.
  *
  * Safety rule for this module: text that came from the network is only ever put
  * on the page with textContent, text nodes or attribute properties, never as
  * HTML.
  */
 import { confirmSent, focusComposer, startReply } from "./composer.js";
-import { $, avatar, el } from "./dom.js";
-import { markedText } from "./message-text.js";
-import { noteSender } from "./people.js";
-import { DEFAULT_ROOM, messageId } from "./protocol.js";
+import { $, matchTabStops, moveInToolbar, rememberInToolbar } from "./dom.js";
+import { canDelete, canEdit, isMine, mentionsMe, normalise, stateDiffers, takeState } from "./message-model.js";
+import { forgetQuotes, quotesFound, refreshMessage, renderMessage, revealNamesakes, useMessageActions } from "./message-view.js";
+import { noteIdentity, noteSender } from "./people.js";
 import { clearDivider, currentDivider, isNearBottom, markDivider, noteNewBelow, scrollToBottom } from "./scroll.js";
-import { ROOM, isMe, session } from "./session.js";
+import { ROOM } from "./session.js";
 import { stopTyping } from "./sidebar.js";
 import { announce, countUnread, updateTitle } from "./status.js";
-import { MENTION_RE, clip, mentionName, parseTime, sameName, shortTime } from "./text.js";
+import { clip } from "./text.js";
 
 const GROUP_WITHIN_MS = 5 * 60 * 1000;
 
 const ui = { messages: $("messages") };
 
-/** The messages shown: id -> {id, type, kind, sender, text, date, ..., el}, and their ids ascending. */
+/** The messages shown: id -> {id, type, kind, sender, text, date, ..., el} (message-model.js), and their ids ascending. */
 export const shown = { byId: new Map(), ids: [] };
-const pendingQuotes = new Map(); // id of a message not shown yet -> quote buttons waiting for it
 let activeMessage = null; // the one message Tab reaches
 
-/** What the list needs from history paging, which is built on top of it (wired by main.js). */
-const paging = {
+/** What the list needs from history paging and from changing messages, built on top of it (wired by main.js). */
+const handlers = {
   started() {}, // the list got its first message
   older() {}, // the reader wants the messages above the first one
-  jump() {}, // the reader selected a quote of message `id`
+  edit() {}, // the reader pressed E on their message
+  remove() {}, // the reader pressed Delete on a message they may delete
 };
 
-export function usePaging(handlers) {
-  Object.assign(paging, handlers);
-}
-
-// ----------------------------------------------------------------- model
-function normalise(type, data) {
-  const id = messageId(data.id);
-  if (id === null) return null;
-  const replyTo = typeof data.replyTo === "number" ? data.replyTo : typeof data.replyTo === "string" && /^\d+$/.test(data.replyTo) ? Number(data.replyTo) : null;
-  const sender = typeof data.sender === "string" && data.sender ? data.sender : "unknown";
-  let kind = type === "agent_response" ? (sender === "system" ? "system" : "agent") : "human";
-  if (type === "agent_response" && (data.kind === "agent" || data.kind === "system")) kind = data.kind;
-  return {
-    id,
-    type,
-    kind,
-    sender,
-    role: typeof data.role === "string" ? data.role : "",
-    text: typeof data.text === "string" ? data.text : String(data.text ?? ""),
-    date: parseTime(data.timestamp),
-    timestamp: typeof data.timestamp === "string" ? data.timestamp : "",
-    mentions: Array.isArray(data.mentions) ? data.mentions.filter((m) => typeof m === "string") : [],
-    isCommand: data.isCommand === true,
-    replyTo: replyTo && replyTo > 0 ? replyTo : null,
-    room: typeof data.room === "string" && data.room ? data.room : DEFAULT_ROOM,
-    transport: typeof data.transport === "string" ? data.transport : null,
-    clientId: typeof data.clientId === "string" ? data.clientId : null,
-    el: null,
-  };
-}
-
-function isMine(message) {
-  return message.kind === "human" && isMe(message.sender);
-}
-
-function mentionsMe(message) {
-  if (!session.me || isMine(message)) return false;
-  if (message.mentions.some((name) => sameName(name, session.me.userId))) return true;
-  for (const match of message.text.matchAll(MENTION_RE)) {
-    if (sameName(mentionName(match[1]), session.me.userId)) return true;
-  }
-  return false;
+/** `handlers`: paging's `started`, `older` and `jump`; the message buttons' `react`, `edit` and `remove`. */
+export function useMessageHandlers(given) {
+  Object.assign(handlers, given);
+  useMessageActions({ reply: (message) => startReply(message), ...given });
 }
 
 /**
  * Add one message frame. `source` is "live" (just sent), "missed" (replayed
- * after a reconnect) or "history" (an older page). Duplicates by id are dropped.
+ * after a reconnect) or "history" (an older page). A message already shown is
+ * not added again, but takes the state the frame carries, unless a live change
+ * reached it after `since` (performance.now() when the frame was asked for).
  */
-export function addMessage(type, data, source) {
+export function addMessage(type, data, source, since = Infinity) {
   const message = normalise(type, data);
   if (!message) return false;
-  if (message.room !== ROOM) return false;
-  if (shown.byId.has(message.id)) return false;
-  if (message.kind !== "system") noteSender(message.sender, message.kind);
+  if (noteIdentity(message.sender, message.displayName, message.transport)) revealNamesakes();
   if (isMine(message)) confirmSent(message);
+  if (message.room !== ROOM) return false;
+  const known = shown.byId.get(message.id);
+  if (known) {
+    if (known.changedAt <= since && stateDiffers(known, data)) {
+      takeState(known, data);
+      refreshMessage(known);
+    }
+    return false;
+  }
+  if (message.kind !== "system") noteSender(message.sender, message.kind);
 
   const atBottom = isNearBottom();
   const wasEmpty = shown.ids.length === 0;
   const appended = wasEmpty || message.id > shown.ids[shown.ids.length - 1];
   insertMessage(message);
-  if (wasEmpty) paging.started();
+  if (wasEmpty) handlers.started();
   if (source !== "history") arrived(message, source, atBottom, appended);
   return true;
 }
@@ -121,7 +94,7 @@ function arrived(message, source, atBottom, appended) {
 }
 
 function announceMessage(message) {
-  const prefix = mentionsMe(message) ? `${message.sender} mentioned you` : message.sender;
+  const prefix = mentionsMe(message) ? `${message.displayName} mentioned you` : message.displayName;
   announce(`${prefix}: ${clip(message.text, 200)}`);
 }
 
@@ -129,7 +102,7 @@ function announceMessage(message) {
 export function clearMessages() {
   shown.byId.clear();
   shown.ids.length = 0;
-  pendingQuotes.clear();
+  forgetQuotes();
   activeMessage = null;
   ui.messages.replaceChildren();
 }
@@ -148,7 +121,7 @@ function indexFor(id) {
 
 function insertMessage(message) {
   const index = indexFor(message.id);
-  message.el = renderMessage(message);
+  message.el = renderMessage(message, message.replyTo ? shown.byId.get(message.replyTo) : null);
   const nextId = shown.ids[index];
   const nextEl = nextId !== undefined ? shown.byId.get(nextId).el : null;
   // Keep a "new messages" divider right before the message it belongs to.
@@ -159,11 +132,7 @@ function insertMessage(message) {
   shown.byId.set(message.id, message);
   updateGrouping(message);
   if (nextId !== undefined) updateGrouping(shown.byId.get(nextId));
-  const waiting = pendingQuotes.get(message.id);
-  if (waiting) {
-    pendingQuotes.delete(message.id);
-    for (const quote of waiting) fillQuote(quote, message);
-  }
+  quotesFound(message);
   // Tabbing into the list lands on the newest message unless the reader is in it.
   const reading = activeMessage && activeMessage.isConnected && activeMessage.contains(document.activeElement);
   if (!reading && message.id === shown.ids[shown.ids.length - 1]) setActiveMessage(message.el, { focus: false });
@@ -187,86 +156,16 @@ function updateGrouping(message) {
   message.el.classList.toggle("grouped", grouped);
 }
 
-// ----------------------------------------------------------------- one message
-function renderMessage(message) {
-  const mine = isMine(message);
-  const classes = ["msg", `msg-${message.kind}`];
-  if (mine) classes.push("msg-mine");
-  if (mentionsMe(message)) classes.push("msg-mentions-me");
-  if (message.isCommand) classes.push("msg-command");
-
-  const body = el("div", { className: "msg-body" }, messageHead(message, mine));
-  if (message.replyTo) body.append(renderQuote(message.replyTo));
-  body.append(el("p", { className: "msg-text" }, markedText(message.kind, message.text)));
-
-  const reply = el("button", {
-    type: "button",
-    className: "msg-action",
-    tabindex: "-1",
-    "aria-label": `Reply to ${message.sender}`,
-    text: "Reply",
-  });
-  reply.addEventListener("click", () => startReply(message));
-
-  return el(
-    "li",
-    { className: classes.join(" "), id: `msg-${message.id}`, tabindex: "-1", dataset: { id: String(message.id) } },
-    avatar(message.sender, message.kind),
-    body,
-    el("div", { className: "msg-actions" }, reply),
-  );
-}
-
-function messageHead(message, mine) {
-  return el(
-    "div",
-    { className: "msg-head" },
-    el("span", { className: "msg-sender", text: message.sender }),
-    message.role && message.role !== "user" && message.kind !== "system" ? el("span", { className: "msg-role", text: message.role }) : null,
-    message.kind !== "human" ? el("span", { className: `badge badge-${message.kind}`, text: message.kind === "agent" ? "agent" : "system" }) : null,
-    mine ? el("span", { className: "badge badge-you", text: "you" }) : null,
-    message.transport && message.transport !== "websocket" ? el("span", { className: "via", text: `via ${message.transport}` }) : null,
-    message.date
-      ? el("time", { className: "msg-time", datetime: message.timestamp, title: message.date.toLocaleString(), text: shortTime(message.date) })
-      : null,
-  );
-}
-
-/** The quoted message a reply answers; filled in once that message is shown. */
-function renderQuote(targetId) {
-  const quote = el("button", { type: "button", className: "quote", tabindex: "-1" });
-  quote.dataset.target = String(targetId);
-  quote.addEventListener("click", () => paging.jump(targetId));
-  const target = shown.byId.get(targetId);
-  if (target) {
-    fillQuote(quote, target);
-  } else {
-    quote.append(el("span", { className: "quote-sender", text: `Reply to message #${targetId}` }), el("span", { className: "quote-text", text: "Select to load it" }));
-    quote.setAttribute("aria-label", `In reply to message ${targetId}; select to find it`);
-    const waiting = pendingQuotes.get(targetId) || [];
-    waiting.push(quote);
-    pendingQuotes.set(targetId, waiting);
-  }
-  return quote;
-}
-
-function fillQuote(quote, target) {
-  const snippet = clip(target.text, 140);
-  const text = el("span", { className: "quote-text" }, markedText(target.kind, snippet, (rest) => rest));
-  quote.replaceChildren(el("span", { className: "quote-sender", text: target.sender }), text);
-  quote.setAttribute("aria-label", `In reply to ${target.sender}: ${snippet}. Select to go to that message.`);
-}
-
 // ----------------------------------------------------------------- keyboard
 /** Make `li` the message Tab reaches (its buttons too), and optionally focus it. */
 export function setActiveMessage(li, { focus }) {
   if (activeMessage && activeMessage !== li) {
     activeMessage.tabIndex = -1;
-    for (const button of activeMessage.querySelectorAll("button")) button.tabIndex = -1;
+    matchTabStops(activeMessage);
   }
   activeMessage = li;
   li.tabIndex = 0;
-  for (const button of li.querySelectorAll("button")) button.tabIndex = 0;
+  matchTabStops(li);
   if (focus) li.focus({ preventScroll: false });
 }
 
@@ -275,7 +174,7 @@ function messageFor(key, li) {
   const items = [...ui.messages.querySelectorAll("li.msg")];
   const index = items.indexOf(li);
   if (key === "ArrowUp") {
-    if (!items[index - 1]) paging.older();
+    if (!items[index - 1]) handlers.older();
     return items[index - 1];
   }
   if (key === "ArrowDown") return items[index + 1];
@@ -287,15 +186,19 @@ function onMessagesKeydown(event) {
   const li = event.target.closest && event.target.closest("li.msg");
   if (!li) return;
   if (event.target !== li) {
-    if (event.key === "Escape") {
-      li.focus();
-      event.preventDefault();
-    }
+    if (event.key === "Escape") li.focus();
+    else if (!moveInToolbar(event)) return;
+    event.preventDefault();
     return;
   }
-  if (event.key === "r" || event.key === "R") {
-    const message = shown.byId.get(Number(li.dataset.id));
-    if (message) startReply(message);
+  const message = shown.byId.get(Number(li.dataset.id));
+  if (!message) return;
+  if ((event.key === "r" || event.key === "R") && !message.deleted) {
+    startReply(message);
+  } else if ((event.key === "e" || event.key === "E") && canEdit(message)) {
+    handlers.edit(message);
+  } else if (event.key === "Delete" && canDelete(message)) {
+    handlers.remove(message);
   } else if (event.key === "Escape") {
     focusComposer();
   } else if (["ArrowUp", "ArrowDown", "Home", "End"].includes(event.key)) {
@@ -313,6 +216,7 @@ function onMessagesKeydown(event) {
 function onMessagesFocusIn(event) {
   const li = event.target.closest && event.target.closest("li.msg");
   if (li && li !== activeMessage) setActiveMessage(li, { focus: false });
+  if (li && event.target.tagName === "BUTTON") rememberInToolbar(event.target);
 }
 
 export function wireMessages() {

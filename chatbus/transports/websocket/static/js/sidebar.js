@@ -1,6 +1,7 @@
 /*
  * Who is here and what they are doing: the list of agents (with status, task
- * and progress) and people online, kept current by `presence` and
+ * and progress) and people online (by display name, with a badge for people
+ * of other transports), kept current by `presence` and
  * `agent_status` frames, each with the page's mark for their state and a
  * legend of those marks; the "is typing…" line; and, on a phone, the drawer
  * the list lives in. Selecting someone mentions them in the message box.
@@ -14,7 +15,8 @@ import { appendMention, focusComposerEnd } from "./composer.js";
 import { $, avatar, el } from "./dom.js";
 import { icon } from "./icons.js";
 import { AGENT_STATUSES, DEFAULT_ROOM } from "./protocol.js";
-import { applyAgentStatus, applyPresence, loadMembers, members } from "./people.js";
+import { revealNamesakes } from "./message-view.js";
+import { applyAgentStatus, applyPresence, displayNameOf, loadMembers, members, nameIsShared, noteIdentity, transportLabel, transportOf, whoIs } from "./people.js";
 import { ROOM, isMe, session } from "./session.js";
 
 const TYPING_SHOW_FOR_MS = 6000;
@@ -56,6 +58,7 @@ export function showMembers(data) {
 export function onPresence(data) {
   if (typeof data.userId !== "string") return;
   if (!applyPresence(data)) return;
+  revealNamesakes();
   if (data.status === "offline") {
     typing.delete(data.userId);
     renderTyping();
@@ -71,6 +74,7 @@ export function onAgentStatus(data) {
 
 export function onTyping(data) {
   if (typeof data.userId !== "string") return;
+  noteIdentity(data.userId, data.displayName, data.transport);
   if (isMe(data.userId)) return;
   if ((data.room || DEFAULT_ROOM) !== ROOM) return;
   typing.set(data.userId, Date.now() + TYPING_SHOW_FOR_MS);
@@ -92,7 +96,7 @@ export function renderTyping() {
   clearTimeout(typingTimer);
   const at = Date.now();
   for (const [name, until] of typing) if (until <= at) typing.delete(name);
-  const names = [...typing.keys()];
+  const names = [...typing.keys()].map(displayNameOf);
   let text = "";
   if (names.length === 1) text = `${names[0]} is typing…`;
   else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
@@ -129,23 +133,28 @@ export function renderMembers() {
 function renderMember(member) {
   const me = isMe(member.id);
   const isAgent = member.kind === "agent";
+  const name = displayNameOf(member.id);
+  const via = isAgent ? null : transportLabel(transportOf(member.id));
   const nameLine = el(
     "span",
     { className: "member-name-line" },
-    el("span", { className: "member-name", text: member.id }),
+    el("span", { className: "member-name", text: name }),
+    name !== member.id && nameIsShared(name) ? el("span", { className: "member-id", text: member.id }) : null,
     isAgent ? el("span", { className: "badge badge-agent", text: "agent" }) : null,
     me ? el("span", { className: "badge badge-you", text: "you" }) : null,
+    via ? el("span", { className: "badge badge-transport", text: via }) : null,
   );
   const details = el("span", { className: "member-details" }, nameLine);
   if (member.role) details.append(el("span", { className: "member-role", text: member.role }));
-  let label = `${member.id}${member.role ? `, ${member.role}` : ""}`;
+  const who = whoIs(member.id);
+  let label = `${who}${member.role ? `, ${member.role}` : ""}`;
   if (isAgent) label += agentDetails(member, details);
   else label += me ? ", you" : ", online";
   const state = isAgent ? agentStatus(member) : "online";
   const button = el(
     "button",
-    { type: "button", className: "member-button", title: me ? "This is you" : `Mention ${member.id}`, "aria-label": me ? label : `${label}. Mention ${member.id}` },
-    avatar(member.id, isAgent ? "agent" : "human"),
+    { type: "button", className: "member-button", title: me ? "This is you" : `Mention ${who}`, "aria-label": me ? label : `${label}. Mention ${name}` },
+    avatar(name, isAgent ? "agent" : "human", member.id),
     details,
     el("span", { className: "member-mark" }, icon(state, state)),
   );
@@ -217,10 +226,12 @@ function openSidebar() {
   ui.sidebarClose.focus();
 }
 
-function closeSidebar() {
-  if (!ui.sidebar.classList.contains("open")) return;
+/** Close the drawer (on a phone); true when it was open. */
+export function closeSidebar() {
+  if (!ui.sidebar.classList.contains("open")) return false;
   ui.sidebar.classList.remove("open");
   ui.peopleToggle.setAttribute("aria-expanded", "false");
+  return true;
 }
 
 export function wireSidebar() {

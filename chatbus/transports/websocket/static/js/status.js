@@ -25,7 +25,6 @@ const ui = {
   announcer: $("announcer"),
 };
 
-const baseTitle = `#${ROOM} · chatbus`;
 /** The mark the connection indicator shows in each state of the connection. */
 const CONNECTION_MARKS = { ready: "online", connecting: "connecting", waiting: "offline", idle: "offline" };
 let countdownTimer = 0;
@@ -136,6 +135,7 @@ export function countUnread() {
 }
 
 export function updateTitle() {
+  const baseTitle = `#${ROOM} · chatbus`;
   const title = unread > 0 ? `(${unread}) ${baseTitle}` : baseTitle;
   if (document.title !== title) document.title = title;
 }
