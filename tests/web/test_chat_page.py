@@ -67,6 +67,12 @@ def test_two_people_chat_with_each_other(pages: Pages) -> None:
     expect(on_bob.locator(".mention")).to_have_text("@alice")
     expect(on_bob.locator(".mention-me")).to_have_count(0)
 
+    # @team reaches everyone: it is marked for each reader but the sender.
+    send(alice, "@team standup in 5")
+    expect(message_items(bob, "@team standup in 5")).to_have_class(re.compile(r"\bmsg-mentions-me\b"))
+    expect(message_items(bob, "@team standup in 5").locator(".mention-me")).to_have_text("@team")
+    expect(message_items(alice, "@team standup in 5")).not_to_have_class(re.compile(r"\bmsg-mentions-me\b"))
+
     screenshot(alice, "chat-desktop-light")
 
     # When bob leaves, alice's list updates.

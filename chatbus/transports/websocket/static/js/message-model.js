@@ -7,7 +7,7 @@
  */
 import { DEFAULT_ROOM, messageId } from "./protocol.js";
 import { isManager, isMe, session } from "./session.js";
-import { MENTION_RE, mentionName, parseTime, sameName } from "./text.js";
+import { MENTION_RE, mentionName, mentionReaches, parseTime } from "./text.js";
 
 function stringOr(value, fallback) {
   return typeof value === "string" ? value : fallback;
@@ -179,9 +179,9 @@ export function showsEdited(message) {
 /** Whether `message` mentions the person using this page. */
 export function mentionsMe(message) {
   if (!session.me || isMine(message) || message.deleted) return false;
-  if (message.mentions.some((name) => sameName(name, session.me.userId))) return true;
+  if (message.mentions.some((name) => mentionReaches(name, session.me.userId))) return true;
   for (const match of message.text.matchAll(MENTION_RE)) {
-    if (sameName(mentionName(match[1]), session.me.userId)) return true;
+    if (mentionReaches(mentionName(match[1]), session.me.userId)) return true;
   }
   return false;
 }

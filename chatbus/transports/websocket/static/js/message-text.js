@@ -12,7 +12,7 @@
 import { el } from "./dom.js";
 import { icon } from "./icons.js";
 import { session } from "./session.js";
-import { MENTION_RE, leadingMark, mentionName, sameName } from "./text.js";
+import { MENTION_RE, leadingMark, mentionName, mentionReaches } from "./text.js";
 
 const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+/g;
 
@@ -51,7 +51,7 @@ function linkOrText(url, raw) {
 }
 
 function mentionNode(name, raw) {
-  const self = session.me && sameName(name, session.me.userId);
+  const self = session.me && mentionReaches(name, session.me.userId);
   return el("span", { className: self ? "mention mention-me" : "mention", text: raw });
 }
 

@@ -21,6 +21,14 @@ export function mentionName(raw) {
 }
 
 /** Whether two names are the same person, ignoring case. */
+/** The mention that reaches everyone (an agent asking the team for help uses it). */
+export const TEAM = "team";
+
+/** Whether a mention of `name` is meant for `userId`: their own name, or the whole team. */
+export function mentionReaches(name, userId) {
+  return sameName(name, userId) || sameName(name, TEAM);
+}
+
 export function sameName(a, b) {
   return typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
 }
