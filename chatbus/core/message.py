@@ -109,6 +109,9 @@ class Identity:
     role: str = "user"
     kind: Kind = "human"
     display_name: str | None = None
+    #: The transport that vouched for this person (``extra={"verified": True}``),
+    #: None when ``on_auth`` checked them itself (a token, or open sign-in).
+    vouched_by: str | None = None
 
     @property
     def is_human(self) -> bool:

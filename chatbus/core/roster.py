@@ -122,6 +122,11 @@ class Roster:
     def is_online(self, user_id: str) -> bool:
         return user_id in self._online or user_id in self.agents
 
+    def identity_of(self, user_id: str) -> Identity | None:
+        """How ``user_id`` signed in, while they are connected."""
+        entry = self._online.get(user_id)
+        return entry[0] if entry is not None else None
+
     def person_named(self, name: str) -> str | None:
         """The id of a person online whose name is ``name`` or could pass for it
         (see :func:`~chatbus.core.message.name_key`), else None."""
@@ -261,6 +266,10 @@ class RosterAccess:
 
     def is_online(self, user_id: str) -> bool:
         return self.roster.is_online(user_id)
+
+    def identity_of(self, user_id: str) -> Identity | None:
+        """How a connected person signed in (their role, who vouched for them), else None."""
+        return self.roster.identity_of(user_id)
 
     async def hire(self, name: str, role: str, command: Sequence[str] | None = None) -> Agent:
         """Add an agent to the roster (or update its role and command)."""

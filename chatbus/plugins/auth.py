@@ -127,7 +127,8 @@ class Authenticator:
             # A transport vouches for this person: its own qualified id (tg:12345) or a name.
             if not valid_user_id(user_id):
                 raise AuthError(_BAD_USER_ID)
-            return Identity(user_id, _role(credentials.role), "human", credentials.extra.get("display_name"))
+            display_name = credentials.extra.get("display_name")
+            return Identity(user_id, _role(credentials.role), "human", display_name, credentials.transport or "?")
         if self.settings.mode == "token":
             grant = self.settings.tokens.get(credentials.token) if isinstance(credentials.token, str) else None
             if grant is None:

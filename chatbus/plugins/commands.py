@@ -170,6 +170,12 @@ class CommandsPlugin:
     async def _link(self, message: Message, hub: Hub) -> str | None:
         """``/link`` on the web tells the asker a code; ``/link CODE`` elsewhere links that account."""
         if not message.command_args:
+            signed_in = hub.identity_of(message.sender)
+            if signed_in is not None and signed_in.vouched_by is not None:
+                return (
+                    f"Link codes are only given to people who signed in to chatbus themselves (with a token when "
+                    f"the chat uses tokens), not to an account {signed_in.vouched_by} vouches for; ask in the web chat."
+                )
             code = hub.links.offer(message.sender)
             hub.tell(
                 message.sender,

@@ -74,7 +74,7 @@ async def test_a_transport_verified_user_is_trusted_in_token_mode() -> None:
             user_id="tg_dave", role="user", transport="telegram", extra={"verified": True, "display_name": "Dave"}
         ),
     )
-    assert identity == Identity("tg_dave", "user", "human", "Dave")
+    assert identity == Identity("tg_dave", "user", "human", "Dave", vouched_by="telegram")
 
 
 class PublicTransport(BaseTransport):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatbus import Settings
+from chatbus import Credentials, Settings
 from chatbus.core.message import Identity
 
 from .helpers import running
@@ -106,3 +106,30 @@ async def test_a_notice_reaches_one_person_only_and_frames_name_who_and_where() 
         frames = await bob.chat(2)  # ann's /link, then bob's own; a notice would fail it
         assert [f["data"]["text"] for f in frames] == ["/link", "still here"]
         assert frames[1]["data"]["displayName"] == "bob" and frames[1]["data"]["transport"] == "websocket"
+
+
+async def test_in_token_mode_links_are_offered_to_token_sign_ins_only() -> None:
+    settings = Settings.isolated(db=":memory:", auth={"mode": "token", "tokens": {"s3cret": {"userId": "ann"}}})
+    async with running(settings=settings) as server:
+        # Without the token nobody signs in as ann, so nobody else can ask for her code.
+        stranger = await server.client()
+        await stranger.send("auth", {"userId": "ann"})
+        assert (await stranger.error())["code"] == "AUTH_FAILED"
+        ann = await server.client("ann", token="s3cret")
+        await ann.say("/link")
+        notice = await ann.expect("notice", skip=frozenset({"presence", "message"}))
+        code = notice["text"].split("/link ")[1].split()[0]
+        # The Telegram side redeems it and from then on posts as ann.
+        grace = Credentials(user_id="tg:42", transport="telegram", extra={"verified": True, "display_name": "Grace"})
+        await server.hub.receive(await server.hub.authenticate(grace), f"/link {code}", transport="telegram")
+        await server.hub.settle()
+        assert (await server.hub.authenticate(grace)).user_id == "ann"
+        # A name another transport vouches for is not a token sign-in: no code for it.
+        vouched = await server.hub.authenticate(Credentials(user_id="bea", transport="irc", extra={"verified": True}))
+        assert vouched.vouched_by == "irc"
+        server.hub.roster.arrive(vouched, "irc")
+        asked = await server.hub.receive(vouched, "/link", transport="irc")
+        await server.hub.settle()
+        answer = next(m for m in (await server.hub.history(limit=10))[0] if m.reply_to == asked.id)
+        assert answer.text.startswith("Link codes are only given to people who signed in to chatbus themselves")
+        assert "irc vouches for" in answer.text
