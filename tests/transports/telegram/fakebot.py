@@ -8,7 +8,10 @@ update; a second poll ends the first with 409 as Telegram does),
 ``getWebhookInfo``, and the chat methods of ``fakemethods.py``
 (``sendMessage``, ``editMessageText``, ``deleteMessage``,
 ``setMessageReaction``, with Telegram's rules and, when set, its per-chat
-flood limit). With a webhook set, it posts updates to it like Telegram does:
+flood limit), and the files of ``fakemedia.py`` (people's photos, documents,
+voice notes and videos in updates, ``getFile`` and downloads from
+``/file/bot<token>/<path>``, the bot's ``sendPhoto``, ``sendDocument`` and
+``sendMediaGroup`` uploads). With a webhook set, it posts updates to it like Telegram does:
 several at once, each again until it is answered 200.
 
 Hooks let a test inject updates (messages, media, topics, edits, reactions,
@@ -28,11 +31,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from .fakehttp import params, parse_telegram_html, read_request, truthy, write
+from .fakemedia import FakeFile, MediaMethods
 from .fakemethods import ApiError, ChatMethods, FakeChat, Sent
 
 __all__ = ["FakeBotAPI", "Fault", "Sent", "parse_telegram_html"]
@@ -60,7 +64,7 @@ class Call:
     at: float
 
 
-class FakeBotAPI(ChatMethods):
+class FakeBotAPI(ChatMethods, MediaMethods):
     """The fake server. ``async with FakeBotAPI() as api:`` then use ``api.base_url``."""
 
     def __init__(
@@ -98,6 +102,8 @@ class FakeBotAPI(ChatMethods):
         self._pushing: set[int] = set()
         self.webhook_answered: list[int] = []  # update ids the webhook answered 200, in order
         self._buckets: dict[int, tuple[float, float]] = {}  # chat -> (messages allowed now, when)
+        self.files: dict[str, FakeFile] = {}  # file id -> a file people posted or the bot uploaded
+        self.downloads: list[str] = []  # file paths the bot downloaded, in order
 
     # lifecycle -----------------------------------------------------------------
     async def start(self) -> FakeBotAPI:
@@ -320,6 +326,9 @@ class FakeBotAPI(ChatMethods):
 
     async def _respond(self, path: str, body: bytes, headers: dict[str, str], writer: asyncio.StreamWriter) -> bool:
         url = urlsplit(path)
+        download = re.fullmatch(r"/file/bot([^/]+)/(.+)", url.path)
+        if download is not None:
+            return await self._download(unquote(download.group(1)), unquote(download.group(2)), writer)
         match = re.fullmatch(r"/bot([^/]+)/([A-Za-z]+)", url.path)
         arguments = params(url.query, body, headers.get("content-type", ""))
         if match is None:
@@ -334,6 +343,22 @@ class FakeBotAPI(ChatMethods):
             writer.transport.abort()
             return False
         await write(writer, status, payload)
+        return True
+
+    async def _download(self, token: str, path: str, writer: asyncio.StreamWriter) -> bool:
+        """A file download; its faults are those of the pseudo-method ``download``."""
+        queue = self._faults.get("download")
+        fault = queue.pop(0) if queue else None
+        if fault is not None and fault.delay:
+            await asyncio.sleep(fault.delay)
+        status, data = (fault.status, fault.description.encode()) if fault is not None else self.download(token, path)
+        self.calls.append(Call("download", {"path": path}, -1 if fault and fault.drop else status, self.clock()))
+        async with self._changed:
+            self._changed.notify_all()
+        if fault is not None and fault.drop:
+            writer.transport.abort()
+            return False
+        await write(writer, status, data, "application/octet-stream" if status == 200 else "application/json")
         return True
 
     async def _dispatch(self, token: str, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any] | bytes]:

@@ -5,10 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-__all__ = ["ParseError", "params", "parse_telegram_html", "read_request", "truthy", "utf16", "write"]
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+__all__ = ["ParseError", "Upload", "params", "parse_telegram_html", "read_request", "truthy", "utf16", "write"]
+
+
+@dataclass
+class Upload:
+    """A file python-telegram-bot sent in a multipart request."""
+
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+
 
 _ALLOWED_TAGS = {
     "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline", "ins": "underline",
@@ -106,12 +120,58 @@ def truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() in ("true", "1"))
 
 
+def multipart(body: bytes, content_type: str) -> tuple[list[tuple[str, str]], dict[str, Upload]]:
+    """The fields and files of a ``multipart/form-data`` body (python-telegram-bot's uploads)."""
+    _, options = parse_options_header(content_type)
+    fields: list[tuple[str, str]] = []
+    files: dict[str, Upload] = {}
+    headers: dict[bytes, bytes] = {}
+    header: list[bytes] = [b"", b""]
+    data = bytearray()
+
+    def header_field(chunk: bytes, start: int, end: int) -> None:
+        header[0] += chunk[start:end]
+
+    def header_value(chunk: bytes, start: int, end: int) -> None:
+        header[1] += chunk[start:end]
+
+    def header_end() -> None:
+        headers[header[0].lower()] = header[1]
+        header[0], header[1] = b"", b""
+
+    def part_data(chunk: bytes, start: int, end: int) -> None:
+        data.extend(chunk[start:end])
+
+    def part_end() -> None:
+        _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
+        name = disposition.get(b"name", b"").decode()
+        if b"filename" in disposition:
+            kind = headers.get(b"content-type", b"application/octet-stream").decode()
+            files[name] = Upload(name, disposition[b"filename"].decode(), kind, bytes(data))
+        else:
+            fields.append((name, data.decode("utf-8")))
+        headers.clear()
+        data.clear()
+
+    parser = MultipartParser(options[b"boundary"], {
+        "on_header_field": header_field, "on_header_value": header_value, "on_header_end": header_end,
+        "on_part_data": part_data, "on_part_end": part_end})  # fmt: skip
+    parser.write(body)
+    parser.finalize()
+    return fields, files
+
+
 def params(query: str, body: bytes, content_type: str) -> dict[str, Any]:
+    """The parameters of a Bot API call; uploaded files are :class:`Upload` values under their field."""
     params: dict[str, Any] = {}
     pairs = parse_qsl(query)
     if body:
         if "application/json" in content_type:
             params.update(json.loads(body))
+        elif "multipart/form-data" in content_type:
+            fields, files = multipart(body, content_type)
+            pairs += fields
+            params.update(files)
         else:
             pairs += parse_qsl(body.decode("utf-8"), keep_blank_values=True)
     for key, value in pairs:
@@ -142,13 +202,15 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[str, bytes, dict[s
     return parts[1], body, headers
 
 
-async def write(writer: asyncio.StreamWriter, status: int, payload: dict[str, Any] | bytes) -> None:
+async def write(
+    writer: asyncio.StreamWriter, status: int, payload: dict[str, Any] | bytes, content_type: str = "application/json"
+) -> None:
     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
               409: "Conflict", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
               503: "Service Unavailable"}.get(status, "Error")  # fmt: skip
     writer.write(
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
         f"Connection: keep-alive\r\n\r\n".encode()
         + data
     )

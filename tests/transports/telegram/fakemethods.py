@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .fakehttp import ParseError, parse_telegram_html, utf16
+from .fakehttp import ParseError, Upload, parse_telegram_html, utf16
 
 __all__ = ["ALLOWED_REACTIONS", "ApiError", "ChatMethods", "FakeChat", "Sent"]
 
@@ -53,6 +53,9 @@ class Sent:
     edits: list[str] = field(default_factory=list)  # earlier texts, oldest first
     deleted: bool = False
     reaction: str | None = None  # the bot's reaction on it
+    kind: str = "text"  # or "photo", "document", "video", "audio": a media message, ``text`` its caption
+    files: list[Upload] = field(default_factory=list)  # what the bot uploaded with it
+    group: str | None = None  # media_group_id of an album
 
     def bold(self) -> list[str]:
         """The bold stretches of the visible text."""
@@ -151,8 +154,9 @@ class ChatMethods:
         self._buckets[chat.id] = (tokens - 1, now)
 
     @staticmethod
-    def _visible(params: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
-        markup = str(params.get("text", ""))
+    def _visible(params: dict[str, Any], key: str = "text") -> tuple[str, str, list[dict[str, Any]]]:
+        """The markup, visible text and entities of ``text`` (or of a media ``caption``, which may be empty)."""
+        markup = str(params.get(key, ""))
         parse_mode = params.get("parse_mode")
         if parse_mode is None:
             return markup, markup, []
@@ -162,10 +166,13 @@ class ChatMethods:
             visible, entities = parse_telegram_html(markup)
         except ParseError as exc:
             raise ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
-        if utf16(visible) > 4096:
+        if key == "caption":
+            if utf16(visible) > 1024:
+                raise ApiError(400, "Bad Request: message caption is too long")
+        elif utf16(visible) > 4096:
             raise ApiError(400, "Bad Request: message is too long")
         stripped = visible.strip()
-        if not stripped:
+        if not stripped and key == "text":
             raise ApiError(400, "Bad Request: message text is empty")
         lead = utf16(visible[: len(visible) - len(visible.lstrip())])
         return markup, stripped, [{**e, "offset": e["offset"] - lead} for e in entities]
@@ -225,6 +232,8 @@ class ChatMethods:
             if int(params["message_id"]) in chat.posted:
                 raise ApiError(400, "Bad Request: message can't be edited")
             raise ApiError(400, "Bad Request: message to edit not found")
+        if sent.kind != "text":
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
         markup, text, entities = self._visible(params)
         if text == sent.text and markup == sent.markup:
             raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply "
