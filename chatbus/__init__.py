@@ -6,6 +6,7 @@ from .core.errors import (
     AuthError,
     ChatbusError,
     ConfigError,
+    FileRefused,
     Forbidden,
     InvalidMessage,
     MessageTooLarge,
@@ -15,6 +16,7 @@ from .core.errors import (
     StoreError,
     TransportError,
 )
+from .core.files import Files, FilesSettings, StoredFile
 from .core.hookspecs import hookimpl, hookspec
 from .core.hub import Hub, Member
 from .core.message import (
@@ -22,6 +24,7 @@ from .core.message import (
     SYSTEM_SENDER,
     Agent,
     AgentStatus,
+    Attachment,
     Change,
     Credentials,
     Event,
@@ -60,6 +63,7 @@ __all__ = [
     "SYSTEM_SENDER",
     "Agent",
     "AgentStatus",
+    "Attachment",
     "AuthError",
     "BaseTransport",
     "BuiltFromOptions",
@@ -70,6 +74,9 @@ __all__ = [
     "Credentials",
     "Draining",
     "Event",
+    "FileRefused",
+    "Files",
+    "FilesSettings",
     "Forbidden",
     "Health",
     "Hub",
@@ -98,6 +105,7 @@ __all__ = [
     "Settings",
     "Store",
     "StoreError",
+    "StoredFile",
     "Telling",
     "Transport",
     "TransportError",

@@ -118,6 +118,7 @@ class Changes:
                 deleted_at=utcnow(),
                 deleted_by=identity.user_id,
                 streaming=False,
+                attachments=(),
             )
             await self.store.replace(message, previous)
             self.deliveries.change(MessageDeleted(message))

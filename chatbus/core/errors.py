@@ -9,11 +9,13 @@ from a library or a stack trace.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 __all__ = [
     "AuthError",
     "ChatbusError",
     "ConfigError",
+    "FileRefused",
     "Forbidden",
     "InvalidMessage",
     "MessageTooLarge",
@@ -84,6 +86,20 @@ class RateLimited(ChatbusError):
         self.retry_after = float(max(1, math.ceil(float(retry_after) - 1e-9)))
         wait = _format_wait(self.retry_after)
         super().__init__(message or f"You are sending messages too fast. Wait {wait} and send again.")
+
+
+class FileRefused(ChatbusError):
+    """A file was not stored: too big, a type not allowed, not what it claims
+    to be, or no room left. ``code`` says which, ``status`` is the HTTP status
+    for it, and the text says what to do."""
+
+    #: The HTTP status of each code.
+    STATUS: ClassVar[dict[str, int]] = {"FILE_TOO_BIG": 413, "FILE_TYPE": 415, "INVALID_FILE": 400, "STORAGE_FULL": 507}
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = self.STATUS.get(code, 400)
 
 
 class StoreError(ChatbusError):

@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .files_stored import StoredFile
     from .hub import Hub
-    from .message import Credentials, Identity, Incoming, Message, Parsed, RateDecision
+    from .message import Attachment, Credentials, Identity, Incoming, Message, Parsed, RateDecision
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
 
@@ -86,6 +89,21 @@ def on_startup(hub: Hub) -> Any:
 @hookspec
 def on_shutdown(hub: Hub) -> Any:
     """The hub has stopped its transports and is about to close its store; all called."""
+
+
+@hookspec(firstresult=True)
+def store_file(attachment: Attachment, source: Path) -> bool | None:
+    """Keep the bytes of a checked upload (move or copy ``source``, a spool file) and return True; first result wins."""
+
+
+@hookspec(firstresult=True)
+def open_file(attachment: Attachment) -> StoredFile | None:
+    """Return a ``StoredFile`` giving the bytes of a kept file, None when this backend has not got it; first result wins."""
+
+
+@hookspec(firstresult=True)
+def delete_file(attachment: Attachment) -> bool | None:
+    """Remove the bytes of a file nothing needs any more and return True; first result wins."""
 
 
 @hookspec(historic=True)

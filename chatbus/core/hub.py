@@ -24,6 +24,7 @@ from . import hookspecs
 from .changes import Changes
 from .delivery import Deliveries
 from .errors import AuthError, ChatbusError, ConfigError, TransportError
+from .files import Files
 from .hooks import Hooks
 from .identity import MENTION_SUFFIX, refusal, reserved_name
 from .links import Links
@@ -85,6 +86,8 @@ class Hub(RosterAccess):
         self.pm.add_hookspecs(hookspecs)
         self.pm.hook.add_hookspecs.call_historic(kwargs={"pm": self.pm})
         self.hooks = Hooks(self.pm)
+        #: Files sent with messages, ``[files]`` settings (see :mod:`~chatbus.core.files`).
+        self.files = Files.configured(self.settings, store=self.store, hooks=self.hooks)
         #: Prometheus metrics of this hub (``GET /metrics``).
         self.metrics = Metrics(self)
         if self.metrics.enabled:
@@ -101,6 +104,7 @@ class Hub(RosterAccess):
             store=self.store,
             deliveries=self._deliveries,
             roster=self.roster,
+            files=self.files,
             max_text_length=self.settings.max_text_length,
             check_running=self._check_running,
             metrics=self.metrics,
@@ -181,6 +185,7 @@ class Hub(RosterAccess):
             self._deliveries.resume_after(self.store.last_id)
             self._running = True
             self._stopping = False
+            await self.files.start(lambda sweep: self.spawn(sweep, name="chatbus-files-sweep", background=True))
             await self.hooks.startup(self)
             self._deliveries.start(self.transports.values())
             self.metrics.serve_from(self.settings.metrics)
@@ -245,6 +250,7 @@ class Hub(RosterAccess):
         finally:
             self.metrics.close()
             await self.store.close()
+            await self.files.stop()
             self._running = False
             self._stopping = False
             self.roster.notify = None
@@ -293,16 +299,15 @@ class Hub(RosterAccess):
         transport: str | None = None,
         client_id: str | None = None,
         mentions: Sequence[str] = (),
+        attachments: Sequence[str] = (),
     ) -> Message:
-        """Accept a message from a person: the whole pipeline.
-
-        Raises ``InvalidMessage``/``MessageTooLarge`` for bad content,
-        ``RateLimited`` when the rate limiter refuses (nothing is stored),
-        and returns the stored ``Message`` otherwise.
-        """
+        """Accept a message from a person (``attachments``: ids of uploaded files): the whole pipeline.
+        Raises ``InvalidMessage``/``MessageTooLarge`` for bad content, ``NotFound`` for an unknown
+        file, ``RateLimited`` when the rate limiter refuses (nothing is stored); returns the stored message."""
         return await self._pipeline.receive(
-            identity, text, room=room, reply_to=reply_to, transport=transport, client_id=client_id, mentions=mentions
-        )
+            identity, text, room=room, reply_to=reply_to, transport=transport, client_id=client_id,
+            mentions=mentions, attachments=attachments,
+        )  # fmt: skip
 
     async def send(
         self,
@@ -314,12 +319,14 @@ class Hub(RosterAccess):
         kind: Kind | None = None,
         role: str | None = None,
         streaming: bool = False,
+        attachments: Sequence[str] = (),
     ) -> Message:
-        """Post a message as an agent or as the system (not rate limited);
-        ``streaming``: an answer still being written, completed by :meth:`edit`."""
+        """Post a message as an agent or as the system (not rate limited); ``streaming``: an answer
+        still being written, completed by :meth:`edit`; ``attachments``: ids of files (``hub.files``)."""
         return await self._pipeline.send(
-            text, sender=sender, reply_to=reply_to, room=room, kind=kind, role=role, streaming=streaming
-        )
+            text, sender=sender, reply_to=reply_to, room=room, kind=kind, role=role, streaming=streaming,
+            attachments=attachments,
+        )  # fmt: skip
 
     # messages that change (see :mod:`~chatbus.core.changes`) -------------------
     async def edit(self, identity: Identity, message_id: int, text: str, *, streaming: bool = False) -> Message:
@@ -335,6 +342,8 @@ class Hub(RosterAccess):
         return await self._changes.react(identity, message_id, emoji, on)
 
     def _after_change(self, hook: str, kwargs: dict[str, Any]) -> None:
+        if hook == "on_delete":
+            self.spawn(self.files.message_deleted(kwargs["message"].id), name="chatbus-files-of-deleted")
         pending = self.hooks.each(hook, hub=self, **kwargs)
         if pending:
             self.spawn(_gather(pending), name=f"chatbus-{hook}")

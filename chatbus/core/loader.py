@@ -58,6 +58,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("auth", "chatbus.plugins.auth:Authenticator"),
     ("agents", "chatbus.plugins.agents:AgentsPlugin"),
     ("commands", "chatbus.plugins.commands:CommandsPlugin"),
+    ("files", "chatbus.plugins.files:LocalFiles"),
 )
 
 

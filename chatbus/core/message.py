@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import quote
 
 __all__ = [
     "DEFAULT_ROOM",
+    "INLINE_IMAGES",
     "MANAGER_ROLE",
     "QUALIFIED_ID",
     "SYSTEM_SENDER",
@@ -19,6 +21,7 @@ __all__ = [
     "Agent",
     "AgentStatus",
     "AgentStatusName",
+    "Attachment",
     "Change",
     "Credentials",
     "Event",
@@ -161,6 +164,42 @@ class RateDecision:
 _ALLOW = RateDecision(True)
 
 
+#: Image types a browser shows inline (and of which a thumbnail is made).
+INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A stored file as messages carry it. ``id`` names the bytes (the first 32
+    hex digits of their SHA-256): the same bytes are one file, stored once."""
+
+    id: str
+    #: A safe file name: no path parts, no control characters, at most 255 characters.
+    name: str
+    size: int
+    content_type: str
+    #: Images only: their size in pixels.
+    width: int | None = None
+    height: int | None = None
+    #: Who uploaded it first (a user id), when known.
+    uploader: str | None = None
+
+    @property
+    def url(self) -> str:
+        """Where it is downloaded, relative to the chat's address: ``/files/<id>/<name>``."""
+        return f"/files/{self.id}/{quote(self.name, safe='')}"
+
+    @property
+    def is_image(self) -> bool:
+        """An image a browser shows inline (PNG, JPEG, GIF, WebP)."""
+        return self.content_type in INLINE_IMAGES
+
+    @property
+    def thumbnail_url(self) -> str | None:
+        """A small version of an image (:attr:`is_image`), None for other files."""
+        return f"{self.url}?thumb=1" if self.is_image else None
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
     """A message from a person as a transport hands it to the hub, before it
@@ -173,6 +212,8 @@ class Incoming:
     transport: str | None = None
     client_id: str | None = None
     mentions: tuple[str, ...] = ()
+    #: Files that go with the message (their ids were checked).
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +246,8 @@ class Message:
     streaming: bool = False
     #: Who reacted with what: ``((emoji, (user id, ...)), ...)``, in order of first use.
     reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: Files sent with the message, in the order the sender gave them (none once deleted).
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def is_command(self) -> bool:

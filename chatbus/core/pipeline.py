@@ -16,10 +16,22 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .errors import InvalidMessage, MessageTooLarge, RateLimited
-from .message import DEFAULT_ROOM, SYSTEM_SENDER, Identity, Incoming, Kind, Message, Parsed, utcnow, valid_name
+from .message import (
+    DEFAULT_ROOM,
+    SYSTEM_SENDER,
+    Attachment,
+    Identity,
+    Incoming,
+    Kind,
+    Message,
+    Parsed,
+    utcnow,
+    valid_name,
+)
 
 if TYPE_CHECKING:
     from .delivery import Deliveries
+    from .files import Files
     from .hooks import Hooks
     from .metrics import Metrics
     from .roster import Roster
@@ -44,6 +56,7 @@ class Pipeline:
         store: Store,
         deliveries: Deliveries,
         roster: Roster,
+        files: Files,
         max_text_length: int,
         check_running: Callable[[], None],
         metrics: Metrics,
@@ -53,6 +66,7 @@ class Pipeline:
         self.store = store
         self.deliveries = deliveries
         self.roster = roster
+        self.files = files
         self.max_text_length = max_text_length
         self.check_running = check_running
         self.metrics = metrics
@@ -60,10 +74,11 @@ class Pipeline:
         #: (sender, client id) of recent messages: their id and when they came.
         self._sent: OrderedDict[tuple[str, str], tuple[int, float]] = OrderedDict()
 
-    def check_text(self, text: object) -> str:
+    def check_text(self, text: object, *, may_be_empty: bool = False) -> str:
+        """``text`` when it is a message text; empty only when ``may_be_empty`` (files go with it)."""
         if not isinstance(text, str):
             raise InvalidMessage("Message text must be a string.")
-        if not text.strip():
+        if not text.strip() and not may_be_empty:
             raise InvalidMessage("Message text is empty; type something before sending.")
         limit = self.max_text_length
         if len(text) > limit:
@@ -82,10 +97,11 @@ class Pipeline:
         transport: str | None = None,
         client_id: str | None = None,
         mentions: Sequence[str] = (),
+        attachments: Sequence[str] = (),
     ) -> Message:
         """A message from a person; see :meth:`chatbus.Hub.receive`."""
         self.check_running()
-        text = self.check_text(text)
+        text = self.check_text(text, may_be_empty=bool(attachments))
         if not valid_name(room):
             raise InvalidMessage("Room names are 1-64 letters, digits, '_', '-' or '.'.")
         if reply_to is not None and (isinstance(reply_to, bool) or not isinstance(reply_to, int) or reply_to < 1):
@@ -97,13 +113,15 @@ class Pipeline:
             earlier = await self._resent(identity.user_id, client_id)
             if earlier is not None:
                 return earlier
-        if identity.kind == "human":
-            incoming = Incoming(identity, text, room, reply_to, transport, client_id, extra)
-            decision = await self.hooks.rate_limit(identity, incoming)
-            if decision is not None and not decision.allowed:
-                self.metrics.rate_limited.labels(transport or "hub").inc()
-                raise RateLimited(decision.retry_after)
-        return await self.accept(identity, text, room, reply_to, transport, client_id, extra)
+        files = await self.files.resolve(attachments) if attachments else ()
+        with self.files.claim(files):
+            if identity.kind == "human":
+                incoming = Incoming(identity, text, room, reply_to, transport, client_id, extra, files)
+                decision = await self.hooks.rate_limit(identity, incoming)
+                if decision is not None and not decision.allowed:
+                    self.metrics.rate_limited.labels(transport or "hub").inc()
+                    raise RateLimited(decision.retry_after)
+            return await self.accept(identity, text, room, reply_to, transport, client_id, extra, attachments=files)
 
     async def send(
         self,
@@ -115,10 +133,11 @@ class Pipeline:
         kind: Kind | None = None,
         role: str | None = None,
         streaming: bool = False,
+        attachments: Sequence[str] = (),
     ) -> Message:
         """A message from an agent or the system; see :meth:`chatbus.Hub.send`."""
         self.check_running()
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str) or (not text.strip() and not attachments):
             raise InvalidMessage("Message text is empty.")
         agent = self.roster.agents.get(sender)
         if kind is None:
@@ -126,7 +145,11 @@ class Pipeline:
         if role is None:
             role = agent.role if agent is not None else ("system" if kind == "system" else "agent")
         identity = Identity(sender, role, kind)
-        return await self.accept(identity, text, room, reply_to, None, None, (), streaming=streaming)
+        files = await self.files.resolve(attachments) if attachments else ()
+        with self.files.claim(files):
+            return await self.accept(
+                identity, text, room, reply_to, None, None, (), streaming=streaming, attachments=files
+            )
 
     async def accept(
         self,
@@ -139,6 +162,7 @@ class Pipeline:
         extra_mentions: tuple[str, ...],
         *,
         streaming: bool = False,
+        attachments: tuple[Attachment, ...] = (),
     ) -> Message:
         """Parse, number and store a message; it is delivered once stored, in id order."""
         parsed = await self.hooks.parse(text) or _EMPTY_PARSE
@@ -161,6 +185,7 @@ class Pipeline:
             client_id=client_id,
             display_name=identity.display_name,
             streaming=streaming,
+            attachments=attachments,
         )
         stored = asyncio.ensure_future(self.store.append(message))
         deliveries = self.deliveries

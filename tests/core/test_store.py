@@ -112,10 +112,10 @@ async def test_concurrent_appends_are_committed_in_batches(tmp_path: Path) -> No
     commits = 0
     original = store._write_messages
 
-    def counting(rows: list[tuple[object, ...]]) -> None:
+    def counting(rows: list[tuple[object, ...]], links: list[tuple[int, int, str]]) -> None:
         nonlocal commits
         commits += 1
-        original(rows)
+        original(rows, links)
 
     store._write_messages = counting  # type: ignore[method-assign]
     await asyncio.gather(*(store.append(make_message(store, f"m{i}")) for i in range(500)))

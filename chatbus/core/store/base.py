@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from ..message import DEFAULT_ROOM, Agent, Message
+from ..message import DEFAULT_ROOM, Agent, Attachment, Message
 
 __all__ = ["AGENT_FIELDS", "EPOCH_KEY", "Store"]
 
@@ -133,6 +133,36 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def external_ids_for(self, transport: str, hub_id: int) -> list[str]: ...
+
+    # files (see :mod:`chatbus.core.files`) --------------------------------
+    @abc.abstractmethod
+    async def add_file(self, attachment: Attachment, uploaded_at: float) -> None:
+        """Keep a file's metadata; ``uploaded_at`` in seconds since the epoch."""
+
+    @abc.abstractmethod
+    async def get_file(self, file_id: str) -> Attachment | None: ...
+
+    @abc.abstractmethod
+    async def touch_file(self, file_id: str, uploaded_at: float) -> Attachment | None:
+        """A file uploaded again: its upload time becomes ``uploaded_at``; its metadata, None when unknown."""
+
+    @abc.abstractmethod
+    async def files_total(self) -> int:
+        """The bytes of every file kept."""
+
+    @abc.abstractmethod
+    async def orphan_files(self, uploaded_before: float, limit: int = 1000) -> list[Attachment]:
+        """Files no message carries (deleted ones included), uploaded before ``uploaded_before``."""
+
+    @abc.abstractmethod
+    async def remove_file(self, file_id: str, *, unused_since: float | None) -> Attachment | None:
+        """Forget a file and return its metadata, only when nothing needs it: with
+        ``unused_since``, when no message carries it and it was uploaded before then;
+        without, when no message that is not deleted carries it (deleted ones lose it)."""
+
+    @abc.abstractmethod
+    async def message_file_ids(self, message_id: int) -> list[str]:
+        """The ids of the files a message carried (still known after it was deleted)."""
 
     # small key-value state (offsets, markers) --------------------------
     @abc.abstractmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import replace
 
-from ..message import DEFAULT_ROOM, Agent, Message
+from ..message import DEFAULT_ROOM, Agent, Attachment, Message
 from .base import Store
 
 __all__ = ["MemoryStore"]
@@ -22,6 +22,8 @@ class MemoryStore(Store):
         self._external: dict[tuple[str, str], int] = {}
         self._state: dict[str, str] = {}
         self._versions: dict[int, list[str]] = {}
+        self._files: dict[str, tuple[Attachment, float]] = {}
+        self._links: dict[int, tuple[str, ...]] = {}
 
     async def open(self) -> None:
         return None
@@ -32,6 +34,8 @@ class MemoryStore(Store):
     async def append(self, message: Message) -> None:
         self._messages.append(message)
         self._ids.append(message.id)
+        if message.attachments:
+            self._links[message.id] = tuple(a.id for a in message.attachments)
 
     async def get(self, message_id: int) -> Message | None:
         index = bisect.bisect_left(self._ids, message_id)
@@ -112,6 +116,50 @@ class MemoryStore(Store):
 
     async def external_ids_for(self, transport: str, hub_id: int) -> list[str]:
         return [ext for (name, ext), hid in self._external.items() if name == transport and hid == hub_id]
+
+    async def add_file(self, attachment: Attachment, uploaded_at: float) -> None:
+        self._files.setdefault(attachment.id, (attachment, uploaded_at))
+
+    async def get_file(self, file_id: str) -> Attachment | None:
+        entry = self._files.get(file_id)
+        return entry[0] if entry is not None else None
+
+    async def touch_file(self, file_id: str, uploaded_at: float) -> Attachment | None:
+        entry = self._files.get(file_id)
+        if entry is None:
+            return None
+        self._files[file_id] = (entry[0], uploaded_at)
+        return entry[0]
+
+    async def files_total(self) -> int:
+        return sum(attachment.size for attachment, _ in self._files.values())
+
+    def _carriers(self, file_id: str) -> list[int]:
+        return [mid for mid, ids in self._links.items() if file_id in ids]
+
+    async def orphan_files(self, uploaded_before: float, limit: int = 1000) -> list[Attachment]:
+        carried = {fid for ids in self._links.values() for fid in ids}
+        found = [a for fid, (a, at) in self._files.items() if at < uploaded_before and fid not in carried]
+        return found[:limit]
+
+    async def remove_file(self, file_id: str, *, unused_since: float | None) -> Attachment | None:
+        entry = self._files.get(file_id)
+        if entry is None:
+            return None
+        carriers = self._carriers(file_id)
+        if unused_since is not None and (carriers or entry[1] >= unused_since):
+            return None
+        for mid in carriers:
+            message = await self.get(mid)
+            if message is not None and not message.deleted:
+                return None
+        for mid in carriers:
+            self._links[mid] = tuple(fid for fid in self._links[mid] if fid != file_id)
+        del self._files[file_id]
+        return entry[0]
+
+    async def message_file_ids(self, message_id: int) -> list[str]:
+        return list(self._links.get(message_id, ()))
 
     async def get_state(self, key: str) -> str | None:
         return self._state.get(key)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ..message import Agent, Message
+from ..message import Agent, Attachment, Message
 from .base import EPOCH_KEY
 
 __all__ = [
@@ -87,6 +87,27 @@ MIGRATIONS: Sequence[str] = (
         PRIMARY KEY (message_id, emoji, user_id)
     );
     """,
+    # 3: files sent with messages (their bytes are kept outside the database).
+    """
+    CREATE TABLE files (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        uploader TEXT,
+        uploaded_at REAL NOT NULL
+    );
+    CREATE INDEX files_uploaded ON files (uploaded_at);
+    CREATE TABLE message_files (
+        message_id INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        file_id TEXT NOT NULL,
+        PRIMARY KEY (message_id, position)
+    );
+    CREATE INDEX message_files_file ON message_files (file_id);
+    """,
 )
 
 MESSAGE_COLUMNS = (
@@ -159,7 +180,11 @@ def epoch_of(db: sqlite3.Connection) -> str:
     return epoch
 
 
-def row_message(row: Sequence[Any], reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Message:
+def row_message(
+    row: Sequence[Any],
+    reactions: tuple[tuple[str, tuple[str, ...]], ...] = (),
+    attachments: tuple[Attachment, ...] = (),
+) -> Message:
     return Message(
         id=row[0],
         room=row[1],
@@ -181,6 +206,7 @@ def row_message(row: Sequence[Any], reactions: tuple[tuple[str, tuple[str, ...]]
         deleted_by=row[17],
         streaming=bool(row[18]),
         reactions=reactions,
+        attachments=attachments if not row[16] else (),
     )
 
 

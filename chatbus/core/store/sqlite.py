@@ -34,6 +34,7 @@ from .schema import (
     row_agent,
     row_message,
 )
+from .sqlite_files import SQLiteFiles, link_rows, read_attachments
 
 __all__ = ["MIGRATIONS", "SQLiteStore"]
 
@@ -49,6 +50,10 @@ _OPERATIONS = {
     "_execute": "write",
     "_connect": "open",
     "_close_db": "close",
+    "_files_read": "read",
+    "_files_write": "write",
+    "_touch": "write",
+    "_remove_file": "write",
 }
 
 T = TypeVar("T")
@@ -68,7 +73,7 @@ def _succeed(batch: list[tuple[Message, asyncio.Future[None]]]) -> None:
             future.set_result(None)
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteFiles, Store):
     """The default store: a SQLite file in WAL mode, worked on by one thread."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", create: bool = True) -> None:
@@ -191,7 +196,8 @@ class SQLiteStore(Store):
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    await self._run(self._write_messages, [message_row(m) for m, _ in batch])
+                    messages = [m for m, _ in batch]
+                    await self._run(self._write_messages, [message_row(m) for m in messages], link_rows(messages))
                 except Exception as exc:  # noqa: BLE001 - each message is tried alone below
                     if len(batch) == 1:
                         _fail(batch, exc)
@@ -206,17 +212,19 @@ class SQLiteStore(Store):
 
     async def _write_alone(self, entry: tuple[Message, asyncio.Future[None]]) -> None:
         try:
-            await self._run(self._write_messages, [message_row(entry[0])])
+            await self._run(self._write_messages, [message_row(entry[0])], link_rows([entry[0]]))
         except Exception as exc:  # noqa: BLE001 - reported to its sender
             _fail([entry], exc)
         else:
             _succeed([entry])
 
-    def _write_messages(self, rows: list[tuple[Any, ...]]) -> None:
+    def _write_messages(self, rows: list[tuple[Any, ...]], links: list[tuple[int, int, str]]) -> None:
         db = self._conn()
         db.execute("BEGIN")
         try:
             db.executemany(f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ({MESSAGE_PLACEHOLDERS})", rows)
+            if links:
+                db.executemany("INSERT INTO message_files (message_id, position, file_id) VALUES (?,?,?)", links)
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -240,7 +248,8 @@ class SQLiteStore(Store):
             f"SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({marks}) ORDER BY at, rowid", ids
         ).fetchall()
         reactions = group_reactions(found)
-        return [row_message(row, reactions.get(row[0], ())) for row in rows]
+        files = read_attachments(db, ids)
+        return [row_message(row, reactions.get(row[0], ()), files.get(row[0], ())) for row in rows]
 
     async def get(self, message_id: int) -> Message | None:
         found = await self._run(self._read, f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatbus.core.message import (
     AgentStatus,
+    Attachment,
     Change,
     Event,
     Identity,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Roster",
     "agent_status_frame",
+    "attachment_entry",
     "auth_response",
     "change_frame",
     "encode",
@@ -93,9 +95,26 @@ def message_frame(message: Message) -> dict[str, Any]:
             "room": message.room,
             "transport": message.transport,
             "displayName": message.display_name or message.sender,
+            "attachments": [attachment_entry(a) for a in message.attachments],
             **_current_state(message),
         },
     }
+
+
+def attachment_entry(attachment: Attachment) -> dict[str, Any]:
+    """A file as messages (and ``POST /files``) describe it; ``thumbnailUrl`` for images shown inline."""
+    entry: dict[str, Any] = {
+        "id": attachment.id,
+        "name": attachment.name,
+        "size": attachment.size,
+        "contentType": attachment.content_type,
+        "url": attachment.url,
+        "width": attachment.width,
+        "height": attachment.height,
+    }
+    if attachment.thumbnail_url is not None:
+        entry["thumbnailUrl"] = attachment.thumbnail_url
+    return entry
 
 
 def _current_state(message: Message) -> dict[str, Any]:

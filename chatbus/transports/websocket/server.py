@@ -411,6 +411,7 @@ class WebSocketTransport(Outgoing, BaseTransport):
             reply_to=frame.reply_to,
             transport=self.name,
             client_id=frame.client_id,
+            attachments=frame.attachments,
         )
 
     async def _on_change(self, change: ChangeHandler, connection: ChatConnection, data: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "ERROR_CODES",
     "HISTORY_DEFAULT",
     "HISTORY_MAX",
+    "MAX_ATTACHMENTS",
     "MAX_CLIENT_ID",
     "MAX_EPOCH",
     "MAX_ID",
@@ -69,6 +70,8 @@ MAX_ID: Final = 2**53 - 1
 MAX_EPOCH: Final = 128
 #: Most rooms an ``auth`` frame may ask to resume.
 MAX_ROOMS: Final = 64
+#: Most entries the ``attachments`` of a ``message`` frame may have (the hub's own limit is lower).
+MAX_ATTACHMENTS: Final = 100
 
 
 class ProtocolViolation(Exception):
@@ -106,6 +109,8 @@ class MessageFrame:
     #: Advisory only: the server finds mentions in the text itself.
     mentions: tuple[str, ...] = ()
     reply_to: int | None = None
+    #: Ids of files uploaded with ``POST /files`` that go with the message.
+    attachments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +177,11 @@ def parse_auth(data: Mapping[str, Any]) -> AuthFrame:
 
 def parse_message(data: Mapping[str, Any]) -> MessageFrame:
     """The ``data`` of a ``message`` frame. Whether the text is empty or too
-    long is the hub's to say (it knows the configured maximum)."""
+    long, and whether the files exist, is the hub's to say (it knows the limits)."""
+    attachments = _attachments(data)
     text = data.get("text")
+    if text is None and attachments:
+        text = ""
     if text is None:
         raise _invalid('A message needs text: {"type": "message", "data": {"text": "hello"}}.')
     if not isinstance(text, str):
@@ -196,7 +204,21 @@ def parse_message(data: Mapping[str, Any]) -> MessageFrame:
         client_id=client_id,
         mentions=tuple(mentions or ()),
         reply_to=reply_to,
+        attachments=attachments,
     )
+
+
+def _attachments(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """``attachments`` of a ``message`` frame: a list of file ids (32 hex digits), or nothing."""
+    value = data.get("attachments")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_ATTACHMENTS:
+        raise _invalid("attachments must be a list of file ids, as POST /files answered them.")
+    for one in value:
+        if not isinstance(one, str) or len(one) != 32 or not all(ch in "0123456789abcdef" for ch in one):
+            raise _invalid("attachments must be a list of file ids (32 hex digits), as POST /files answered them.")
+    return tuple(value)
 
 
 @dataclass(frozen=True, slots=True)
