@@ -34,6 +34,7 @@ import { ROOM, connection, session, setRoom } from "./session.js";
 import { clearTyping, closeSidebar, onAgentStatus, onPresence, onTyping, renderMembers, renderTyping, showMembers } from "./sidebar.js";
 import { announce, limitRate, resetStatus, showError, showRateLimit, updateTitle } from "./status.js";
 import { onDeleted, onEdited, onReaction } from "./updates.js";
+import { useFileLimits } from "./uploads.js";
 
 // ------------------------------------------------------------------ session
 /** Forget everything shown: messages, people, the box, notices. */
@@ -98,6 +99,7 @@ function onJoined(data, { resumed, resumedFrom, missed, reset }) {
     displayName: typeof data.displayName === "string" && data.displayName ? data.displayName : null,
   };
   rememberJoin();
+  useFileLimits(data);
   if (!resumed) {
     showChat();
     focusComposer();

@@ -1,13 +1,15 @@
 /*
  * The message box: typing (and telling others so), replying to a message,
- * sending with Enter, and keeping every sent text until the server confirms
- * it, so a message refused or lost in a drop goes back into the box.
+ * sending with Enter (with the files uploaded for it, see uploads.js), and
+ * keeping every sent text until the server confirms it, so a message refused
+ * or lost in a drop goes back into the box, its files back above it.
  *
  * Safety rule for this module: text that came from the network is only ever put
  * on the page with textContent, text nodes or attribute properties, never as
  * HTML.
  */
 import { closeCompletion, handleCompletionKey, updateCompletion } from "./completion.js";
+import { attachmentsSummary } from "./attachments.js";
 import { $, fitHeight } from "./dom.js";
 import { markedText } from "./message-text.js";
 import { inRoom } from "./protocol.js";
@@ -15,6 +17,7 @@ import { clearDivider, scrollToBottom } from "./scroll.js";
 import { ROOM, connection } from "./session.js";
 import { errorKind, errorShown, hideError, rateLimited, showError, showRateLimit } from "./status.js";
 import { clip } from "./text.js";
+import { clearFiles, hasFiles, restoreFiles, sendAfterUploads, sentFiles, uploadFailed, uploadedFiles, uploading } from "./uploads.js";
 
 const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_AFTER_SEND_MS = 1200;
@@ -30,7 +33,7 @@ const ui = {
 };
 
 let replyTo = null; // {id, sender, text}
-const outstanding = new Map(); // clientId -> {text, replyTo, at}: sent, not confirmed yet
+const outstanding = new Map(); // clientId -> {text, replyTo, files, at}: sent, not confirmed yet
 let lastTypingSent = 0;
 let typingUnsupported = false;
 
@@ -60,7 +63,8 @@ export function startReply(message, { focus = true } = {}) {
   const displayName = message.displayName || message.sender;
   replyTo = { id: message.id, sender: message.sender, displayName, text: message.text, kind: message.kind };
   ui.replySender.textContent = displayName;
-  ui.replyText.replaceChildren(...markedText(message.kind || "human", clip(message.text, 120), (rest) => rest));
+  const text = message.text || attachmentsSummary(message.attachments);
+  ui.replyText.replaceChildren(...markedText(message.kind || "human", clip(text, 120), (rest) => rest));
   ui.replyPreview.hidden = false;
   if (focus) ui.input.focus();
 }
@@ -76,7 +80,7 @@ export function cancelReply() {
 // ----------------------------------------------------------------- sending
 function sendMessage() {
   const text = ui.input.value;
-  if (!text.trim()) {
+  if (!text.trim() && !hasFiles()) {
     ui.input.focus();
     return;
   }
@@ -88,14 +92,25 @@ function sendMessage() {
     showRateLimit();
     return;
   }
+  if (uploadFailed()) {
+    showError("A file could not be uploaded: try it again or remove it, then send.");
+    return;
+  }
+  if (uploading()) {
+    sendAfterUploads(sendMessage);
+    return;
+  }
+  const files = uploadedFiles();
   const clientId = newClientId();
   const data = { text, id: clientId };
   if (replyTo) data.replyTo = replyTo.id;
+  if (files.length) data.attachments = files.map((file) => file.id);
   if (!connection.send("message", inRoom(ROOM, data))) {
     showError("The message could not be sent because the connection just dropped. It stays in the box.");
     return;
   }
-  outstanding.set(clientId, { text, replyTo, at: Date.now() });
+  outstanding.set(clientId, { text, replyTo, files, at: Date.now() });
+  sentFiles();
   afterSend();
 }
 
@@ -184,6 +199,7 @@ export function restoreOutstanding(data) {
   const entry = outstanding.get(key);
   outstanding.delete(key);
   ui.input.value = ui.input.value ? `${entry.text}\n${ui.input.value}` : entry.text;
+  restoreFiles(entry.files);
   if (entry.replyTo && !replyTo) startReply(entry.replyTo, { focus: false });
   autosize();
 }
@@ -193,8 +209,9 @@ export function settleOutstanding() {
   if (!outstanding.size) return;
   const lost = [...outstanding.values()];
   outstanding.clear();
-  const texts = lost.map((entry) => entry.text).join("\n");
-  ui.input.value = ui.input.value ? `${texts}\n${ui.input.value}` : texts;
+  const texts = lost.map((entry) => entry.text).filter(Boolean).join("\n");
+  ui.input.value = ui.input.value && texts ? `${texts}\n${ui.input.value}` : texts || ui.input.value;
+  for (const entry of lost) restoreFiles(entry.files);
   autosize();
   showError("The connection dropped before your last message was confirmed. It is back in the box: send it again if it is not in the chat.");
 }
@@ -203,6 +220,7 @@ export function settleOutstanding() {
 export function resetComposer() {
   outstanding.clear();
   ui.input.value = "";
+  clearFiles();
   cancelReply();
   closeCompletion();
 }

@@ -4,7 +4,8 @@
  * stopped / warning marks agents put at the start of their messages. Each is
  * a small inline SVG drawn in the colour of its state, so it looks the same on
  * every machine: a computer or phone without an emoji font shows the same
- * shapes as one with.
+ * shapes as one with. Also the page's own drawings for attaching a file and
+ * for a file or picture in a message.
  *
  * Safety rule for this module: text that came from the network is only ever put
  * on the page with textContent, text nodes or attribute properties, never as
@@ -38,6 +39,27 @@ const SHAPES = {
   ],
   note: [["path", { d: `${DISC}M7.1 7h1.8v4.6H7.1zm0-2.9h1.8v1.8H7.1z`, fill: "currentColor", "fill-rule": "evenodd" }]],
   connecting: [["path", { d: "M8 2.5A5.5 5.5 0 1 1 2.5 8", fill: "none", stroke: "currentColor", "stroke-width": 2, "stroke-linecap": "round" }]],
+  attach: [
+    [
+      "path",
+      {
+        d: "M10.6 4.6 5.9 9.3a1.4 1.4 0 0 0 2 2l5-5a2.9 2.9 0 0 0-4.1-4.1l-5 5a4.4 4.4 0 0 0 6.2 6.2l4.3-4.3",
+        fill: "none",
+        stroke: "currentColor",
+        "stroke-width": 1.6,
+        "stroke-linecap": "round",
+        "stroke-linejoin": "round",
+      },
+    ],
+  ],
+  file: [
+    ["path", { d: "M4 1.5h5.2l3.3 3.3v9.2a.5.5 0 0 1-.5.5H4a.5.5 0 0 1-.5-.5V2a.5.5 0 0 1 .5-.5zM9 1.7v3.3h3.3", fill: "none", stroke: "currentColor", "stroke-width": 1.4, "stroke-linejoin": "round" }],
+    ["path", { d: "M5.5 8.2h5M5.5 10.4h5M5.5 12.6h3", fill: "none", stroke: "currentColor", "stroke-width": 1.2, "stroke-linecap": "round" }],
+  ],
+  image: [
+    ["path", { d: "M2.5 2.5h11a1 1 0 0 1 1 1v9a1 1 0 0 1-1 1h-11a1 1 0 0 1-1-1v-9a1 1 0 0 1 1-1z", fill: "none", stroke: "currentColor", "stroke-width": 1.4 }],
+    ["path", { d: "M3 12l3.2-4 2.3 2.6 1.6-1.8L13 12zM10.5 4.6a1.3 1.3 0 1 1 0 2.6 1.3 1.3 0 0 1 0-2.6z", fill: "currentColor" }],
+  ],
 };
 
 /** The names of every mark, for the legend and the tests. */

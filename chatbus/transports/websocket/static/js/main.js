@@ -5,7 +5,7 @@
  * this page: join with `auth`, read `message` / `agent_response` frames, page
  * back through `history`, show `presence`, `agent_status` and `typing`,
  * follow messages that change (`message_edited`, `message_deleted`,
- * `reaction`), show `notice`s, switch rooms, and resume after a dropped
+ * `reaction`), send and show files (`POST /files`, `attachments`), show `notice`s, switch rooms, and resume after a dropped
  * connection with `lastSeenId` so nothing is missed or shown twice. Native ES
  * modules, no build step; where things live:
  *
@@ -26,6 +26,9 @@
  *   history.js       paging back, the top of the log, jumping to a quote
  *   scroll.js        near-bottom, "N new messages", the divider
  *   composer.js      the message box: send, reply, typing, unconfirmed messages
+ *   attach.js        choosing files: the attach button, dropping, pasting
+ *   uploads.js       files for the next message: uploading, progress, cancel
+ *   attachments.js   files and pictures in messages: thumbnails, cards, full size
  *   completion.js    @ completion in the message box
  *   sidebar.js       people and agents online, presence, agent status, typing
  *   people.js        who is here and what they are called, as data
@@ -36,6 +39,8 @@
  * is only ever put on the page with textContent, text nodes or attribute
  * properties, never as HTML.
  */
+import { wireAttach } from "./attach.js";
+import { wireAttachments } from "./attachments.js";
 import { startSession, wireChat } from "./chat.js";
 import { focusComposer, wireComposer } from "./composer.js";
 import { $ } from "./dom.js";
@@ -48,12 +53,16 @@ import { scrollToBottom } from "./scroll.js";
 import { ROOM, connection, session } from "./session.js";
 import { wireSidebar } from "./sidebar.js";
 import { wireStatus } from "./status.js";
+import { wireUploads } from "./uploads.js";
 
 function wire() {
   wireStatus();
   wireJoin(startSession);
   wireChat();
   wireComposer();
+  wireUploads();
+  wireAttach();
+  wireAttachments();
   wireMessages();
   useMessageHandlers({
     started: renderLogTop,

@@ -1,10 +1,11 @@
 /*
  * A chat message as data: read from a `message` / `agent_response` frame
  * (with its current state: edited text, deleted, reactions, still being
- * written), changed by `message_edited`, `message_deleted` and `reaction`
+ * written, its files), changed by `message_edited`, `message_deleted` and `reaction`
  * frames, and the questions the page asks of it (is it mine, may I change
  * it, does it mention me). Nothing here touches the page.
  */
+import { readAttachments } from "./attachments.js";
 import { DEFAULT_ROOM, messageId } from "./protocol.js";
 import { isManager, isMe, session } from "./session.js";
 import { MENTION_RE, mentionName, mentionReaches, parseTime } from "./text.js";
@@ -40,6 +41,7 @@ function stateOf(data) {
     reactions,
     counts: new Map([...reactions].map(([emoji, ids]) => [emoji, ids.length])),
     streaming: !deleted && data.streaming === true,
+    attachments: deleted ? [] : readAttachments(data.attachments),
   };
 }
 
@@ -119,6 +121,7 @@ export function applyDeleted(message, data) {
     reactions: new Map(),
     counts: new Map(),
     streaming: false,
+    attachments: [],
     changedAt: performance.now(),
   });
   return true;

@@ -2,7 +2,7 @@
  * One message as a list item: the sender (by display name, with a badge for
  * people of other transports and the id in the tooltip, so two people of the
  * same name stay apart), role, badges and time; the quoted message it replies
- * to; its text, "(edited)" with who and when, a cursor while an agent is still
+ * to; its text and files, "(edited)" with who and when, a cursor while an agent is still
  * writing it, or "message deleted" in its place; its reactions; and its
  * buttons (reply, react, and edit or delete where that is yours to do). A
  * message that changes is redrawn in place, keeping the focus where it was.
@@ -11,6 +11,7 @@
  * on the page with textContent, text nodes or attribute properties, never as
  * HTML.
  */
+import { attachmentsSummary, attachmentsView } from "./attachments.js";
 import { avatar, el, matchTabStops } from "./dom.js";
 import { markedText } from "./message-text.js";
 import { canDelete, canEdit, isMine, mentionsMe, showsEdited } from "./message-model.js";
@@ -37,7 +38,10 @@ const pendingQuotes = new Map(); // id of a message not shown yet -> quote butto
 export function renderMessage(message, quoted) {
   const body = el("div", { className: "msg-body" }, messageHead(message));
   if (message.replyTo) body.append(renderQuote(message.replyTo, quoted));
-  body.append(el("div", { className: "msg-content" }, messageContent(message)), reactionsRow(message));
+  body.append(el("div", { className: "msg-content" }, messageContent(message)));
+  const files = attachmentsView(message);
+  if (files) body.append(files);
+  body.append(reactionsRow(message));
   const li = el(
     "li",
     { className: "msg", id: `msg-${message.id}`, tabindex: "-1", dataset: { id: String(message.id) } },
@@ -68,6 +72,7 @@ export function refreshMessage(message) {
   const focused = li.contains(document.activeElement) && document.activeElement !== li ? document.activeElement.dataset.key : null;
   markState(li, message);
   li.querySelector(".msg-content").replaceChildren(...messageContent(message));
+  if (message.deleted) li.querySelector(".msg-attachments")?.remove();
   li.querySelector(".msg-reactions").replaceWith(reactionsRow(message));
   if (message.deleted && pickerOpenOn(message)) closePicker();
   li.querySelector(".msg-actions").replaceChildren(...messageActions(message));
@@ -175,7 +180,7 @@ function renderQuote(targetId, quoted) {
 }
 
 function fillQuote(quote, target) {
-  const snippet = target.deleted ? "message deleted" : clip(target.text, 140);
+  const snippet = target.deleted ? "message deleted" : clip(target.text || attachmentsSummary(target.attachments), 140);
   const text = el("span", { className: "quote-text" }, target.deleted ? snippet : markedText(target.kind, snippet, (rest) => rest));
   quote.replaceChildren(el("span", { className: "quote-sender", text: target.displayName }), text);
   quote.setAttribute("aria-label", `In reply to ${target.displayName}: ${snippet}. Select to go to that message.`);

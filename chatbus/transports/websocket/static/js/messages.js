@@ -10,6 +10,7 @@
  * on the page with textContent, text nodes or attribute properties, never as
  * HTML.
  */
+import { attachmentsSummary } from "./attachments.js";
 import { confirmSent, focusComposer, startReply } from "./composer.js";
 import { $, matchTabStops, moveInToolbar, rememberInToolbar } from "./dom.js";
 import { canDelete, canEdit, isMine, mentionsMe, normalise, stateDiffers, takeState } from "./message-model.js";
@@ -95,7 +96,8 @@ function arrived(message, source, atBottom, appended) {
 
 function announceMessage(message) {
   const prefix = mentionsMe(message) ? `${message.displayName} mentioned you` : message.displayName;
-  announce(`${prefix}: ${clip(message.text, 200)}`);
+  const files = attachmentsSummary(message.attachments);
+  announce(`${prefix}: ${clip(message.text, 200)}${files ? `${message.text ? ", with " : "sent "}${files}` : ""}`);
 }
 
 /** Forget every message shown (a new session). */
