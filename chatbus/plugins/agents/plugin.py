@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pluggy
@@ -209,8 +209,10 @@ class AgentsPlugin:
         message: Message | None = None,
         reply_to: int | None = None,
         room: str = DEFAULT_ROOM,
+        attachments: Sequence[str] = (),
     ) -> Message | None:
-        """Post the agent's text for ``kind`` (from ``agent_reply``); an empty text posts nothing."""
+        """Post the agent's text for ``kind`` (from ``agent_reply``), with the
+        stored files ``attachments`` (ids); an empty text posts nothing."""
         try:
             text = await self.hub.hooks.first("agent_reply", agent=agent, kind=kind, details=details, message=message)
         except Exception:
@@ -223,7 +225,7 @@ class AgentsPlugin:
             text = default_reply(agent, kind, details, greeting=self.settings.greeting)
         if not text or not text.strip():
             return None
-        return await self.hub.send(text, sender=agent.name, reply_to=reply_to, room=room)
+        return await self.hub.send(text, sender=agent.name, reply_to=reply_to, room=room, attachments=attachments)
 
     async def request_help(
         self,

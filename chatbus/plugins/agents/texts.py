@@ -8,7 +8,8 @@ built-in implementation answers. The kinds and their ``details``:
 ``acknowledge``  task, imperative, sender
 ``queued``       task, imperative, position (1 = next), current (the task being worked on)
 ``status``       status, task, progress, queued (how many tasks wait)
-``completed``    task, output (the last lines, may be empty)
+``completed``    task, output (the last lines, may be empty), files (names of the files
+                 attached), not_attached (a line for each file named but not attached)
 ``help``         task, issue, progress (also posted by ``AgentsPlugin.request_help``)
 ``timeout``      task, seconds, output
 ``interrupted``  task
@@ -91,7 +92,8 @@ def _status(agent: Agent, d: Mapping[str, Any]) -> str:
 
 
 def _completed(agent: Agent, d: Mapping[str, Any]) -> str:
-    return _with_output(f"✅ Completed: {shorten(d['task'])}", d.get("output") or "")
+    text = _with_output(f"✅ Completed: {shorten(d['task'])}", d.get("output") or "")
+    return "\n".join([text, *(f"⚠️ {note}" for note in d.get("not_attached") or ())])
 
 
 def _help(agent: Agent, d: Mapping[str, Any]) -> str:

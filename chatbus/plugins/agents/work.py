@@ -10,8 +10,9 @@ environment as ``CHATBUS_TASK`` (with ``CHATBUS_AGENT`` and
 ``CHATBUS_WORKDIR``).
 
 Output is read as it comes: a line ``PROGRESS <0-100>`` updates the agent's
-progress, every other line is kept in a bounded tail for the completion
-message or the help request.
+progress, a line ``ATTACH <path>`` names a file of the working directory to
+attach to the completion message (see :mod:`.attach`), every other line is
+kept in a bounded tail for the completion message or the help request.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ __all__ = ["Work", "WorkResult", "expand_command", "run_command"]
 log = logging.getLogger("chatbus.agents")
 
 _PROGRESS = re.compile(r"^\s*PROGRESS\s+(\d{1,3})(?:\.\d+)?\s*%?\s*$")
+_ATTACH = re.compile(r"^ATTACH[ \t]+(.*?)[ \t\r]*$")
+#: At most this many files named by one task are remembered.
+MAX_NAMED_FILES = 100
 _PLACEHOLDER = re.compile(r"\{(task|agent|workdir)\}")
 _MAX_LINE = 500
 _READ_SIZE = 65536
@@ -62,7 +66,8 @@ class Work:
     ``hub`` and ``message_id`` (the message that asked, or None) describe
     the job. ``await work.progress(40)`` reports progress to every client;
     ``work.output(line)`` keeps a line for the tail shown when the task ends
-    or gets stuck.
+    or gets stuck; ``work.attach(path)`` names a file of ``workdir`` to attach
+    to the completion message.
     """
 
     def __init__(
@@ -89,6 +94,8 @@ class Work:
         self._lines: deque[str] = deque(maxlen=output_lines)
         self._errors: deque[str] = deque(maxlen=output_lines)
         self._on_progress = on_progress
+        #: The files named for the completion message, in order, each once.
+        self.attached: list[str] = []
 
     async def progress(self, percent: int) -> None:
         """Report progress (0-100); repeated values are not sent again."""
@@ -98,6 +105,13 @@ class Work:
         self.last_progress = percent
         if self._on_progress is not None:
             await self._on_progress(percent)
+
+    def attach(self, path: str | os.PathLike[str]) -> None:
+        """Attach a file of ``workdir`` (relative to it, or absolute inside it)
+        to the completion message; it is read when the task is done."""
+        given = os.fspath(path)
+        if given.strip() and given not in self.attached and len(self.attached) < MAX_NAMED_FILES:
+            self.attached.append(given)
 
     def output(self, line: str, *, error: bool = False) -> None:
         """Keep one line of output (``error=True`` for the error stream)."""
@@ -145,6 +159,10 @@ async def _pump(stream: asyncio.StreamReader, work: Work, *, error: bool) -> Non
         match = _PROGRESS.match(text)
         if match is not None and not error:
             await work.progress(int(match.group(1)))
+            return
+        named = _ATTACH.match(text)
+        if named is not None and not error:
+            work.attach(named.group(1))
             return
         log.debug("agent %s %s: %s", work.agent.name, "stderr" if error else "stdout", text.rstrip())
         work.output(text, error=error)
