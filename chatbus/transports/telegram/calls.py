@@ -81,11 +81,12 @@ class Calls:
         recently = flooded is not None and time.monotonic() - flooded < GROUP_PERIOD
         return recently or (limiter is not None and not limiter.has_capacity())
 
-    async def _room(self, chat: ChatKey | None) -> None:
-        """Wait for room in the bot's overall rate, and in ``chat``'s group rate when sending to it."""
+    async def _room(self, chat: ChatKey | None, count: int = 1) -> None:
+        """Wait for room in the bot's overall rate, and in ``chat``'s group rate when sending ``count``
+        messages (an album is one message per file) to it."""
         for limiter in (self.limiter(chat) if chat is not None else None, self._overall):
             if limiter is not None:
-                await self._session.until_stopped(limiter.acquire())
+                await self._session.until_stopped(limiter.acquire(min(count, limiter.max_rate)))
 
     def _attempt(self, part: Rendered | None, reply_mid: int | None = None) -> Attempt:
         s = self._session.settings
@@ -111,6 +112,36 @@ class Calls:
             )
 
         return await self._until_done("sendMessage", chat, call, part, self._attempt(part, reply_mid))
+
+    async def upload(
+        self,
+        method: str,
+        chat: ChatKey,
+        send: Callable[[Attempt], Awaitable[T]],
+        caption: Rendered | None,
+        reply_mid: int | None,
+        count: int = 1,
+    ) -> T | None:
+        """Send files with ``send`` (a photo, a document, an album of ``count``), the caption and reply
+        in the attempt; paced, waited out and retried like a message. None when Telegram refuses them."""
+
+        async def call(attempt: Attempt) -> T:
+            await self._room(chat, count)
+            return await send(attempt)
+
+        return await self._until_done(method, chat, call, caption, self._attempt(caption, reply_mid))
+
+    async def edit_caption(self, chat: ChatKey, message_id: int, part: Rendered) -> bool:
+        """Change the caption of the bot's photo or file ``message_id``; False when Telegram will not."""
+        bot, state = self._session.live_bot(), self._session.state
+
+        async def call(attempt: Attempt) -> Any:
+            await self._room(None)
+            return await bot.edit_message_caption(
+                chat_id=state.current(chat), message_id=message_id, caption=attempt.text, parse_mode=attempt.parse_mode
+            )
+
+        return await self._until_done("editMessageCaption", chat, call, part, self._attempt(part)) is not None
 
     async def edit(self, chat: ChatKey, message_id: int, part: Rendered) -> bool:
         """Change the text of the bot's message ``message_id``; False when Telegram will not."""

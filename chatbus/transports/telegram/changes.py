@@ -5,7 +5,8 @@ says how it is written): the bot's own messages (one, or the parts of a
 long text, or one line of a merged message) and, for a message written in
 Telegram, the person's original.
 
-- An edit changes the bot's messages (``editMessageText``): each part of a
+- An edit changes the bot's messages (``editMessageText``, or the caption of
+  its photo, file or album, ``files_out.py``): each part of a
   split message gets its new part, parts the new text needs beyond the old
   ones are sent as replies to the last, parts it no longer needs are
   deleted; a merged message is written again with the new line. The
@@ -129,6 +130,8 @@ class ChangeRelay:
         return await self._session.store().hub_id_for(NAME, external_id(first.chat, first.message_id, 2)) is not None
 
     async def _edit(self, chat: ChatKey, message: Message, mine: list[External]) -> None:
+        if mine and message.attachments:
+            mine = await self._outbound.files.edit(chat, message, mine)  # the caption; the text sent before it
         if not mine:
             return  # not (yet) relayed to this chat, or written here by the person who edits it
         parts = await self._outbound.render(message)

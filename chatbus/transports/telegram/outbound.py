@@ -2,7 +2,8 @@
 
 Every hub message goes, in id order, to each chat (and forum topic) of its
 room except the one it came from, as ``sender: text`` in HTML, split into
-parts when long (``formatting.py``), the sender shown by their display name.
+parts when long (``formatting.py``), the sender shown by their display name;
+a message with files goes as photos, documents or albums (``files_out.py``).
 A reply to a message is a Telegram reply to that message's first part in the
 same chat. ``deliver`` and ``changed`` only queue the work in the lane of
 each chat (``lanes.py``) and return, so the hub never waits for Telegram.
@@ -26,7 +27,8 @@ from chatbus.core.message import Change, Message, MessageDeleted, MessageEdited
 from .calls import Calls
 from .changes import ChangeRelay
 from .errors import Fatal, Stopped
-from .formatting import Rendered, render, telegram_mentions
+from .files_out import FileSender
+from .formatting import MAX_MESSAGE_LENGTH, Rendered, render, telegram_mentions
 from .lanes import Change as LaneChange
 from .lanes import Lane, Post
 from .merge import external_id, merged, parse_external
@@ -52,6 +54,7 @@ class Outbound:
         self._people = people
         self._topics = topics
         self._changes = ChangeRelay(session, calls, self)
+        self.files = FileSender(session, calls, self)
         self._ready = asyncio.Event()
         self._warned_fatal = False
         self._lanes: dict[ChatKey, Lane] = {}
@@ -208,22 +211,30 @@ class Outbound:
         return skipped_to
 
     # the lanes' work ---------------------------------------------------------------------
-    async def render(self, message: Message) -> list[Rendered]:
-        """``message`` as Telegram messages: its sender's display name, ``@tg:123`` as real mentions."""
+    async def render(
+        self, message: Message, *, text: str | None = None, limit: int = MAX_MESSAGE_LENGTH
+    ) -> list[Rendered]:
+        """``message`` (or ``text`` in its name) as Telegram messages of at most ``limit`` characters:
+        its sender's display name, ``@tg:123`` as real mentions."""
+        text = message.text if text is None else text
         names: dict[int, str] = {}
-        for user in telegram_mentions(message.text):
+        for user in telegram_mentions(text):
             names[user] = await self._people.name_of(user) or f"tg:{user}"
-        return self._render(message, names)
+        return self._render(message, names, text=text, limit=limit)
 
-    def _render(self, message: Message, names: dict[int, str] | None = None) -> list[Rendered]:
+    def _render(
+        self, message: Message, names: dict[int, str] | None = None, *, text: str | None = None,
+        limit: int = MAX_MESSAGE_LENGTH,
+    ) -> list[Rendered]:  # fmt: skip
         s = self._session.settings
         shown = message.display_name or message.sender
-        return render(s.format, sender=shown, text=message.text, room=message.room, names=names)
+        body = message.text if text is None else text
+        return render(s.format, sender=shown, text=body, room=message.room, names=names, limit=limit)
 
     def single(self, post: Post) -> Rendered | None:
         """A plain message that fits one Telegram message can be merged with others."""
         message = post.message
-        if message.reply_to or message.streaming or telegram_mentions(message.text):
+        if message.reply_to or message.streaming or message.attachments or telegram_mentions(message.text):
             return None
         parts = self._render(message)
         return parts[0] if len(parts) == 1 else None
@@ -246,9 +257,14 @@ class Outbound:
 
     async def _post_one(self, chat: ChatKey, post: Post) -> None:
         message, store = post.message, self._session.store()
-        parts = await self.render(message)
         skip = await self._sent_parts(message.id, chat) if post.resume else 0
         reply_mid = await self.reply_target(message.reply_to, chat) if message.reply_to else None
+        if message.attachments:
+            if not skip:  # after a crash, a message with files that got partly out is not sent twice
+                await self.files.post(chat, message, post.thread, reply_mid)
+            await self.done(message.id)
+            return
+        parts = await self.render(message)
         for index, part in enumerate(parts[skip:], start=skip):
             sent = await self._calls.send(chat, part, reply_mid if index == 0 else None, post.thread)
             if sent is None:

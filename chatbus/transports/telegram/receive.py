@@ -2,8 +2,10 @@
 
 A new message becomes ``hub.receive`` as its sender (``people.py``), in the
 room of its chat or forum topic (``topics.py``), with its text, links and
-media placeholders (``content.py``), the hub message it replies to and the
-people it mentions. An edit becomes ``hub.edit`` and a reaction
+media placeholders (``content.py``), the file it carries fetched into the
+hub (``files.py``: the caption is then the text, or a note stands for a file
+that could not be fetched), the hub message it replies to and the people it
+mentions. An edit becomes ``hub.edit`` and a reaction
 ``hub.react``, as that person, on the hub message the Telegram message is;
 one the hub does not know is ignored (debug log). A message the hub refuses
 gets a short reply in Telegram saying why, so nothing is dropped unsaid.
@@ -26,8 +28,9 @@ from telegram import Message as TgMessage
 
 from chatbus.core.errors import AuthError, ChatbusError, MessageTooLarge, RateLimited, StoreError, TransportError
 
-from .content import message_text
+from .content import media_placeholder, message_text
 from .errors import Stopped
+from .files import NOTE_END, Fetcher, media_of
 from .formatting import Rendered, escape
 from .inbound import PREFIX, Sender, address_command, sender_of, text_mentions, user_sender, username_mentions
 from .outbound import Outbound
@@ -55,6 +58,7 @@ class Receiver:
         self._outbound = outbound
         self._people = people
         self._topics = topics
+        self._fetcher = Fetcher(session)
         self._warned_chats: set[int] = set()
         self._noticed: dict[tuple[int, int], float] = {}
         self._held: OrderedDict[tuple[int, int], tuple[float, TgMessage]] = OrderedDict()
@@ -90,6 +94,19 @@ class Receiver:
             room = await self._topics.room_for(session.store(), chat.id, topic[0], topic[1])
         await self._take(message, key, room, text, sender)
 
+    async def _with_file(self, message: TgMessage, text: str, uploader: str) -> tuple[str, tuple[str, ...]]:
+        """The text and attachments of a message with a file: the caption and the fetched file,
+        or the note that stands for the file before the caption."""
+        media = media_of(message)
+        if media is None:
+            return text, ()
+        placeholder = media_placeholder(message)
+        caption = text[len(placeholder) :].lstrip() if placeholder and text.startswith(placeholder) else text
+        got = await self._fetcher.fetch(media, uploader)
+        if isinstance(got, str):
+            return f"{got} {caption}".strip(), ()
+        return caption, (got.id,)
+
     async def _take(self, message: TgMessage, key: ChatKey, room: str, text: str, sender: Sender) -> None:
         """Put one Telegram message in the hub as its sender's, unless it is there already."""
         session, chat_id = self._session, message.chat.id
@@ -109,10 +126,12 @@ class Receiver:
         mentions = await self._people.mentions(
             username_mentions(message, bot_username=session.username), text_mentions(message)
         )
+        text, attachments = await self._with_file(message, text, identity.user_id)
         try:
             stored = await hub.receive(
-                identity, text, room=room, reply_to=reply_to, transport=NAME, client_id=external, mentions=mentions
-            )
+                identity, text, room=room, reply_to=reply_to, transport=NAME, client_id=external, mentions=mentions,
+                attachments=attachments,
+            )  # fmt: skip
         except (StoreError, TransportError):
             if not hub.running:
                 raise Stopped from None
@@ -144,6 +163,7 @@ class Receiver:
         text = message_text(message, budget=hub.settings.max_text_length)
         if text is None:
             return
+        text = await self._edited_caption(message, hub_id, text)
         try:
             identity = await self._people.active(sender)
             await hub.edit(identity, hub_id, text)
@@ -151,6 +171,20 @@ class Receiver:
             log.info("telegram: edit of message %s by %s not taken: %s", hub_id, sender.user_id, exc)
             if isinstance(exc, MessageTooLarge):
                 self._notify(message, _refusal(exc), sender.telegram_id, always=True)
+
+    async def _edited_caption(self, message: TgMessage, hub_id: int, text: str) -> str:
+        """The new text of a message with a file whose caption was edited: the caption alone when the
+        hub has the file, else after the note that stands for it."""
+        placeholder = media_placeholder(message) if media_of(message) is not None else None
+        if not placeholder or not text.startswith(placeholder):
+            return text
+        caption = text[len(placeholder) :].lstrip()
+        original = await self._session.store().get(hub_id)
+        if original is None or original.attachments:
+            return caption
+        end = original.text.find(NOTE_END)
+        kept = original.text[: end + len(NOTE_END)] if original.text.startswith("[") and end >= 0 else placeholder
+        return f"{kept} {caption}".strip()
 
     async def reaction(self, update: MessageReactionUpdated) -> None:
         """Someone changed their reactions to a Telegram message: the same on the hub message."""

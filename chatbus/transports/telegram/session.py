@@ -130,11 +130,12 @@ class Session:
         finally:
             self._waiting = None
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run ``coro`` in the background until it ends or the transport stops."""
         task = asyncio.get_running_loop().create_task(coro, name=f"chatbus-telegram-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

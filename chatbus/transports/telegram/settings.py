@@ -134,6 +134,9 @@ class TelegramSettings(TransportSettings):
     chat_ids: dict[ChatKey, str] = Field(description="the chats to relay, each mapped to a hub room")
     format: str = Field(DEFAULT_FORMAT, description="HTML template of relayed messages: {sender}, {text}, {room}")
     base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL; the token is appended")
+    base_file_url: str | None = Field(
+        None, description="where files are downloaded, the token appended (default: base_url with /file/bot)"
+    )
     role: str = Field("user", description="the role Telegram users get in the hub (never manager)")
     roles: dict[str, str] = Field(
         default_factory=dict, description="roles of particular Telegram users: user id (123 or tg:123) -> role"
@@ -188,9 +191,11 @@ class TelegramSettings(TransportSettings):
         check_template(value)
         return value
 
-    @field_validator("base_url")
+    @field_validator("base_url", "base_file_url")
     @classmethod
-    def _valid_base_url(cls, value: str) -> str:
+    def _valid_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("expected an http(s) URL such as https://api.telegram.org/bot")
@@ -264,6 +269,14 @@ class TelegramSettings(TransportSettings):
         """The path the webhook server answers on."""
         path = self.webhook_path if self.webhook_path is not None else urlsplit(self.webhook_url or "").path
         return path.lstrip("/")
+
+    def file_url(self) -> str:
+        """Where python-telegram-bot downloads files: ``base_file_url``, else ``base_url``
+        with its last ``/bot`` made ``/file/bot`` (as for Telegram and a self-hosted server)."""
+        if self.base_file_url is not None:
+            return self.base_file_url
+        head, found, tail = self.base_url.rpartition("/bot")
+        return f"{head}/file/bot{tail}" if found else self.base_url
 
     def public_base_url(self) -> str:
         """``base_url`` safe for logs (a token written into it is hidden)."""

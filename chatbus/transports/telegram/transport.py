@@ -113,6 +113,7 @@ class TelegramTransport(BaseTransport):
         _quiet_http_logs()
         self._session.begin(hub, self._make_bot())
         self._outbound.reset()
+        self._updates.reset()
         self._people.reset()
         self._connected = asyncio.Event()
         self._caught_up = False
@@ -222,6 +223,7 @@ class TelegramTransport(BaseTransport):
         return ExtBot(
             token=s.token.get_secret_value(),
             base_url=s.base_url,
+            base_file_url=s.file_url(),
             request=request(8),
             get_updates_request=request(1),
         )

@@ -8,7 +8,9 @@ in the hub; the webhook answers Telegram only then. A restart or a conflict
 neither loses nor replays anything.
 
 Messages, edits and reactions go to ``receive.py``; changes of the bot's own
-membership in a chat show in the transport's health.
+membership in a chat show in the transport's health. A message with a file
+to fetch, and what follows it from the same chat meanwhile, is handled off
+this loop, in order, by ``backlog.py``, so other chats do not wait for it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from telegram.warnings import PTBUserWarning
 
 from chatbus.core.errors import StoreError
 
+from .backlog import Backlog, chat_of
 from .errors import TOKEN_REVOKED, Backoff, Failure, Outcome, Stopped, classify
+from .files import media_of
 from .receive import Receiver
 from .session import Session
 from .webhook import ALLOWED_UPDATES, Webhook
@@ -42,9 +46,19 @@ class Updates:
         self._session = session
         self._receiver = receiver
         self.webhook = Webhook(session)
+        self._backlog = Backlog(session, self._handle_now)
+        self._replayed = False
+
+    def reset(self) -> None:
+        """A new run: updates kept by the last one are handled again when reading starts."""
+        self._backlog.reset()
+        self._replayed = False
 
     async def read(self) -> None:
         """Read updates until the transport stops: from the webhook in webhook mode, else by long polling."""
+        if not self._replayed:
+            self._replayed = True
+            await self._backlog.replay()
         if not self._session.settings.webhook:
             await self._poll()
             return
@@ -179,6 +193,15 @@ class Updates:
         return True
 
     async def _handle(self, update: Update) -> None:
+        """Handle ``update`` now, or queue it behind a file being fetched for its chat (``backlog.py``)."""
+        chat = chat_of(update)
+        message = update.message or update.channel_post
+        if chat is not None and (self._backlog.busy(chat) or (message is not None and media_of(message) is not None)):
+            await self._backlog.add(update, chat)
+            return
+        await self._handle_now(update)
+
+    async def _handle_now(self, update: Update) -> None:
         """Hand ``update`` to the receiver, or note what it says about a chat."""
         receiver = self._receiver
         if update.my_chat_member is not None:

@@ -346,11 +346,13 @@ class FakeBotAPI(ChatMethods, MediaMethods):
         return True
 
     async def _download(self, token: str, path: str, writer: asyncio.StreamWriter) -> bool:
-        """A file download; its faults are those of the pseudo-method ``download``."""
+        """A file download; its faults are those of the pseudo-method ``download`` (status 200: only late)."""
         queue = self._faults.get("download")
         fault = queue.pop(0) if queue else None
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)
+        if fault is not None and fault.status == 200 and not fault.drop:
+            fault = None
         status, data = (fault.status, fault.description.encode()) if fault is not None else self.download(token, path)
         self.calls.append(Call("download", {"path": path}, -1 if fault and fault.drop else status, self.clock()))
         async with self._changed:

@@ -1,0 +1,131 @@
+"""Updates that wait for a file to be fetched, one queue per chat, kept in the store until done.
+
+Fetching a file from Telegram can take seconds (a 20 MB video, a slow or
+failing download tried again). Updates are otherwise handled one after the
+other, so a download there would hold up every chat. Instead, a message
+with a file, and whatever comes after it from the same chat while it is
+fetched (messages, edits, reactions), goes to that chat's queue here and is
+handled in order by a task of its own; other chats go on at once.
+
+Such an update is written to the store (``telegram:backlog``, the updates as
+Telegram sent them) before it counts as handled, so Telegram can be told it
+is done (the offset moves on, the webhook is answered) without it being
+lost: one that was not finished when chatbus stopped or crashed is handled
+after the restart. Handling it twice does no harm: a message already in the
+hub is not taken again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import Update
+
+from chatbus.core.errors import StoreError
+
+from .errors import Fatal, Stopped
+from .session import Session
+
+__all__ = ["BACKLOG_KEY", "Backlog", "chat_of"]
+
+log = logging.getLogger("chatbus.telegram")
+
+#: Store key of the updates still to be handled: JSON ``{update id: update}``.
+BACKLOG_KEY = "telegram:backlog"
+
+
+class Backlog:
+    """Per-chat queues of updates handled off the main update loop, in order."""
+
+    def __init__(self, session: Session, handle: Callable[[Update], Awaitable[None]]) -> None:
+        self._session = session
+        self._handle = handle
+        #: Chat id -> the task handling its last queued update.
+        self._tails: dict[int, asyncio.Task[Any]] = {}
+        #: Update id -> the update as Telegram sent it, until it is handled.
+        self._saved: dict[int, dict[str, Any]] = {}
+
+    def reset(self) -> None:
+        """A new run: nothing queued yet (what the store holds is replayed by :meth:`replay`)."""
+        self._tails.clear()
+        self._saved.clear()
+
+    def busy(self, chat_id: int) -> bool:
+        """Whether updates of ``chat_id`` are still queued (a new one must queue behind them)."""
+        tail = self._tails.get(chat_id)
+        return tail is not None and not tail.done()
+
+    async def add(self, update: Update, chat_id: int) -> None:
+        """Keep ``update`` in the store, then handle it after the chat's earlier ones."""
+        self._saved[update.update_id] = update.to_dict()
+        await self._write()
+        self._queue(update, chat_id)
+
+    async def replay(self) -> None:
+        """Queue again what a previous run kept but did not finish."""
+        raw = await self._session.store().get_state(BACKLOG_KEY)
+        if not raw:
+            return
+        try:
+            saved = {int(key): value for key, value in json.loads(raw).items()}
+        except (ValueError, AttributeError, TypeError):
+            log.error("telegram: the kept updates cannot be read; they are dropped")
+            await self._session.store().set_state(BACKLOG_KEY, None)
+            return
+        bot = self._session.live_bot()
+        log.info("telegram: handling %d update(s) kept from before the restart", len(saved))
+        for update_id in sorted(saved):
+            update = Update.de_json(saved[update_id], bot)
+            chat = chat_of(update)
+            if chat is None:
+                continue
+            self._saved[update_id] = saved[update_id]
+            self._queue(update, chat)
+
+    def _queue(self, update: Update, chat_id: int) -> None:
+        previous = self._tails.get(chat_id)
+        task = self._session.spawn(self._run(previous, update), f"backlog-{chat_id}")
+        self._tails[chat_id] = task
+
+    async def _run(self, previous: asyncio.Task[Any] | None, update: Update) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        session = self._session
+        while True:
+            try:
+                await self._handle(update)
+            except (Stopped, Fatal):
+                return  # kept: handled after a restart
+            except StoreError as exc:
+                log.error("telegram: update %s could not be stored (%s); trying again", update.update_id, exc)
+                try:
+                    await session.sleep(session.settings.retry_initial_delay)
+                except Stopped:
+                    return
+                continue
+            except Exception:
+                log.exception("telegram: update %s could not be handled; skipping it", update.update_id)
+            break
+        self._saved.pop(update.update_id, None)
+        try:
+            await self._write()
+        except (StoreError, Stopped) as exc:
+            log.error("telegram: cannot note that update %s is done: %s", update.update_id, exc or "stopping")
+
+    async def _write(self) -> None:
+        value = json.dumps({str(key): value for key, value in self._saved.items()}) if self._saved else None
+        await self._session.store().set_state(BACKLOG_KEY, value)
+
+
+def chat_of(update: Update) -> int | None:
+    """The chat an update is about (for its order among that chat's updates), None for none."""
+    message = update.message or update.channel_post or update.edited_message or update.edited_channel_post
+    if message is not None:
+        return message.chat.id
+    if update.message_reaction is not None:
+        return update.message_reaction.chat.id
+    return None
