@@ -23,7 +23,7 @@ The async fixtures need pytest-asyncio.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import pytest
@@ -123,10 +123,14 @@ class MemoryTransport(BaseTransport):
         *,
         room: str = DEFAULT_ROOM,
         reply_to: int | None = None,
+        attachments: Sequence[str] = (),
     ) -> Message:
-        """Send ``text`` as a person (joining first when needed), through the whole pipeline."""
+        """Send ``text`` as a person (joining first when needed), through the whole pipeline;
+        ``attachments``: ids of files saved with ``hub.files``."""
         identity = user if isinstance(user, Identity) else self._identities.get(user) or await self.join(user)
-        return await self._hub().receive(identity, text, room=room, reply_to=reply_to, transport=self.name)
+        return await self._hub().receive(
+            identity, text, room=room, reply_to=reply_to, transport=self.name, attachments=attachments
+        )
 
     async def wait_for(self, predicate: Callable[[Message], bool], timeout: float = 5.0) -> Message:
         """The first delivered message matching ``predicate``, waiting up to ``timeout`` seconds."""

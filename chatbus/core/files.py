@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -117,6 +117,8 @@ class Files:
         #: Files a message being accepted refers to: never removed meanwhile.
         self._claimed: dict[str, int] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        #: Bytes of uploads being stored now, counted against ``max_total_bytes`` already.
+        self._reserved = 0
 
     @classmethod
     def configured(cls, settings: Settings, *, store: Store, hooks: Hooks) -> Files:
@@ -205,13 +207,17 @@ class Files:
             if kept is not None:
                 return kept  # the same bytes are one file
             await self._check_room(spool.size)
-            await self._store(attachment, spool)
-            await self.store.add_file(attachment, self.wall_clock())
+            self._reserved += spool.size
+            try:
+                await self._store(attachment, spool)
+                await self.store.add_file(attachment, self.wall_clock())
+            finally:
+                self._reserved -= spool.size
         log.info("file %s (%s, %s) stored for %s", attachment.id, kind, human_size(spool.size), uploader or "chatbus")
         return attachment
 
     async def _check_room(self, size: int) -> None:
-        used = await self.store.files_total()
+        used = await self.store.files_total() + self._reserved
         limit = self.settings.max_total_bytes
         if used + size > limit:
             log.warning("files: refused %s, %s of %s in use", human_size(size), human_size(used), human_size(limit))
@@ -258,8 +264,32 @@ class Files:
         return found
 
     # messages that carry files ---------------------------------------------
-    async def resolve(self, file_ids: Sequence[str]) -> tuple[Attachment, ...]:
-        """The files of a message, by id: each must exist, at most ``max_per_message``."""
+    @contextlib.asynccontextmanager
+    async def use(self, file_ids: Sequence[str]) -> AsyncIterator[tuple[Attachment, ...]]:
+        """The files of a message being accepted, by id: each must exist (``NotFound``), at most
+        ``max_per_message`` (``InvalidMessage``). None of them is removed before the block ends."""
+        ids = self._check_ids(file_ids)
+        claimed: list[str] = []
+        try:
+            found: list[Attachment] = []
+            for file_id in ids:
+                async with self._lock(file_id):  # a removal of it has finished, or waits for the message
+                    self._claimed[file_id] = self._claimed.get(file_id, 0) + 1
+                    claimed.append(file_id)
+                    attachment = await self.get(file_id)
+                if attachment is None:
+                    raise NotFound(f"There is no file {file_id[:40]}; upload it again, then send the message.")
+                found.append(attachment)
+            yield tuple(found)
+        finally:
+            for file_id in claimed:
+                left = self._claimed[file_id] - 1
+                if left:
+                    self._claimed[file_id] = left
+                else:
+                    del self._claimed[file_id]
+
+    def _check_ids(self, file_ids: Sequence[str]) -> list[str]:
         if isinstance(file_ids, str) or not all(isinstance(one, str) for one in file_ids):
             raise InvalidMessage("attachments must be a list of file ids.")
         ids = list(dict.fromkeys(file_ids))
@@ -268,28 +298,7 @@ class Files:
             raise InvalidMessage(
                 f"A message can carry at most {limit} files; this one has {len(ids)}. Send them in parts."
             )
-        found: list[Attachment] = []
-        for file_id in ids:
-            attachment = await self.get(file_id)
-            if attachment is None:
-                raise NotFound(f"There is no file {file_id[:40]}; upload it again, then send the message.")
-            found.append(attachment)
-        return tuple(found)
-
-    @contextlib.contextmanager
-    def claim(self, attachments: Sequence[Attachment]) -> Iterator[None]:
-        """While a message carrying ``attachments`` is accepted, none of them is removed."""
-        for one in attachments:
-            self._claimed[one.id] = self._claimed.get(one.id, 0) + 1
-        try:
-            yield
-        finally:
-            for one in attachments:
-                left = self._claimed[one.id] - 1
-                if left:
-                    self._claimed[one.id] = left
-                else:
-                    del self._claimed[one.id]
+        return ids
 
     @contextlib.asynccontextmanager
     async def _lock(self, file_id: str) -> AsyncIterator[None]:

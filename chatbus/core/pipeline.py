@@ -113,15 +113,29 @@ class Pipeline:
             earlier = await self._resent(identity.user_id, client_id)
             if earlier is not None:
                 return earlier
-        files = await self.files.resolve(attachments) if attachments else ()
-        with self.files.claim(files):
-            if identity.kind == "human":
-                incoming = Incoming(identity, text, room, reply_to, transport, client_id, extra, files)
-                decision = await self.hooks.rate_limit(identity, incoming)
-                if decision is not None and not decision.allowed:
-                    self.metrics.rate_limited.labels(transport or "hub").inc()
-                    raise RateLimited(decision.retry_after)
-            return await self.accept(identity, text, room, reply_to, transport, client_id, extra, attachments=files)
+        if not attachments:
+            return await self._admit(Incoming(identity, text, room, reply_to, transport, client_id, extra))
+        async with self.files.use(attachments) as files:
+            return await self._admit(Incoming(identity, text, room, reply_to, transport, client_id, extra, files))
+
+    async def _admit(self, incoming: Incoming) -> Message:
+        """Ask the rate limiter about a person's message (agents' skip it), then accept it."""
+        identity = incoming.identity
+        if identity.kind == "human":
+            decision = await self.hooks.rate_limit(identity, incoming)
+            if decision is not None and not decision.allowed:
+                self.metrics.rate_limited.labels(incoming.transport or "hub").inc()
+                raise RateLimited(decision.retry_after)
+        return await self.accept(
+            identity,
+            incoming.text,
+            incoming.room,
+            incoming.reply_to,
+            incoming.transport,
+            incoming.client_id,
+            incoming.mentions,
+            attachments=incoming.attachments,
+        )
 
     async def send(
         self,
@@ -145,8 +159,9 @@ class Pipeline:
         if role is None:
             role = agent.role if agent is not None else ("system" if kind == "system" else "agent")
         identity = Identity(sender, role, kind)
-        files = await self.files.resolve(attachments) if attachments else ()
-        with self.files.claim(files):
+        if not attachments:
+            return await self.accept(identity, text, room, reply_to, None, None, (), streaming=streaming)
+        async with self.files.use(attachments) as files:
             return await self.accept(
                 identity, text, room, reply_to, None, None, (), streaming=streaming, attachments=files
             )

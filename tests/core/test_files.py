@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -146,3 +147,22 @@ async def test_a_plugin_replaces_the_local_folder_through_the_hooks() -> None:
         stored = await hub.files.open(attachment.id)
         assert stored is not None and stored.path is None
         assert b"".join([chunk async for chunk in stored.read(5)]) == REPORT[5:]
+
+
+async def test_the_test_kit_sends_files_as_a_person() -> None:
+    transport = MemoryTransport()
+    async with make_hub(transports=[transport]) as hub:
+        report = await hub.files.save_bytes(REPORT, "report.txt", "text/plain", uploader="alice")
+        sent = await transport.say("alice", "", attachments=[report.id])
+        assert sent.attachments == (report,) and sent.sender == "alice"
+
+
+async def test_concurrent_uploads_never_pass_the_total_limit_together(tmp_path: Path) -> None:
+    settings = Settings.isolated(db=str(tmp_path / "chat.db"), files={"max_total_bytes": 1500})
+    async with Hub(settings, transports=[], load_entrypoints=False) as hub:
+        results = await asyncio.gather(
+            *(hub.files.save_bytes(bytes([n]) * 1000, f"{n}.txt", "text/plain") for n in range(3)),
+            return_exceptions=True,
+        )
+        assert sorted(type(r).__name__ for r in results) == ["Attachment", "FileRefused", "FileRefused"]
+        assert await hub.store.files_total() == 1000

@@ -74,7 +74,8 @@ async def test_a_file_a_message_is_being_accepted_with_is_never_swept(running: t
     hub, clock = running
     draft = await hub.files.save_bytes(b"late", "late.txt", "text/plain")
     clock.now += 2 * HOUR
-    with hub.files.claim([draft]):
+    async with hub.files.use([draft.id]) as files:
+        assert files == (draft,)
         assert await hub.files.sweep() == 0
     message = await hub.receive(ALICE, "finally", attachments=[draft.id])
     assert await hub.files.sweep() == 0 and message.attachments == (draft,) and kept(hub, draft)
