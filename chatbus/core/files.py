@@ -226,8 +226,7 @@ class Files:
             )
 
     async def _store(self, attachment: Attachment, spool: Spool) -> None:
-        stored = await self._hooks.first("store_file", attachment=attachment, source=spool.path)
-        if not stored:
+        if not await self._hooks.store_file(attachment, spool.path):
             raise StoreError("no file store is installed (the built-in files plugin is disabled); tell the operator")
         spool.saved = True
         spool.discard()  # a backend that copied it leaves the spool file behind
@@ -260,8 +259,7 @@ class Files:
         attachment = await self.get(file_id)
         if attachment is None:
             return None
-        found: StoredFile | None = await self._hooks.first("open_file", attachment=attachment)
-        return found
+        return await self._hooks.open_file(attachment)
 
     # messages that carry files ---------------------------------------------
     @contextlib.asynccontextmanager
@@ -341,7 +339,7 @@ class Files:
 
     async def _delete(self, attachment: Attachment) -> None:
         try:
-            await self._hooks.first("delete_file", attachment=attachment)
+            await self._hooks.delete_file(attachment)
         except Exception:
             log.exception("files: could not remove the bytes of %s", attachment.id)
 

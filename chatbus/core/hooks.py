@@ -32,9 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from .message import Credentials, Identity, Incoming, Message, Parsed, RateDecision
+from .message import Attachment, Credentials, Identity, Incoming, Message, Parsed, RateDecision
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .files_stored import StoredFile
     from .hub import Hub
 
 __all__ = ["Hooks", "adapt"]
@@ -203,6 +206,17 @@ class Hooks:
     async def parse(self, text: str) -> Parsed | None:
         result: Parsed | None = await self.first("parse_message", text=text)
         return result
+
+    async def store_file(self, attachment: Attachment, source: Path) -> bool:
+        """Whether a backend kept the file (the built-in one keeps it in the files folder)."""
+        return bool(await self.first("store_file", attachment=attachment, source=source))
+
+    async def open_file(self, attachment: Attachment) -> StoredFile | None:
+        result: StoredFile | None = await self.first("open_file", attachment=attachment)
+        return result
+
+    async def delete_file(self, attachment: Attachment) -> bool:
+        return bool(await self.first("delete_file", attachment=attachment))
 
     def message(self, message: Message, hub: Hub) -> list[Awaitable[Any]]:
         return self.each("on_message", message=message, hub=hub)

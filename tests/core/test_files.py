@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from chatbus import Attachment, Hub, Identity, InvalidMessage, NotFound, Settings, StoredFile, hookimpl
 from chatbus.core.files import valid_file_id
+from chatbus.core.store import MIGRATIONS
 from chatbus.testing import MemoryTransport, make_hub
 
 ALICE = Identity("alice")
@@ -166,3 +168,23 @@ async def test_concurrent_uploads_never_pass_the_total_limit_together(tmp_path: 
         )
         assert sorted(type(r).__name__ for r in results) == ["Attachment", "FileRefused", "FileRefused"]
         assert await hub.store.files_total() == 1000
+
+
+async def test_a_database_from_before_files_is_migrated_and_keeps_its_messages(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[:2], start=1):
+        raw.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+    raw.execute(
+        "INSERT INTO messages (id, room, sender, sender_role, kind, text, mentions, command_args, timestamp)"
+        " VALUES (1, 'general', 'alice', 'user', 'human', 'from before', '[]', '[]', '2026-01-01T00:00:00+00:00')"
+    )
+    raw.commit()
+    raw.close()
+    settings = Settings.isolated(db=str(path))
+    async with Hub(settings, transports=[], load_entrypoints=False) as hub:
+        [old] = await hub.since(0, 10)
+        assert (old.text, old.attachments) == ("from before", ())
+        report = await hub.files.save_bytes(REPORT, "report.txt", "text/plain")
+        sent = await hub.receive(ALICE, "", attachments=[report.id])
+        assert (await hub.store.get(sent.id)).attachments == (report,)  # type: ignore[union-attr]
