@@ -9,17 +9,20 @@ named in the caption. The bot token never reaches the web chat.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from chatbus import Hub, MemoryStore, Settings
 from chatbus.core.message import Message
 from chatbus.testing import FakeClock, MemoryTransport
-from chatbus.transports.telegram import TelegramTransport
+from chatbus.transports.telegram import TelegramTransport, files_out
 from chatbus.transports.websocket import WebSocketTransport
 
 from .conftest import CHAT, build_hub, sqlite, telegram_options
@@ -272,3 +275,130 @@ async def test_files_from_telegram_are_still_there_after_a_restart(api: FakeBotA
         await hub.receive(ana, "the same picture", transport=web.name, attachments=[first.attachments[0].id])
         [sent] = await api.wait_sent(1)
         assert (sent.kind, sent.files[0].data) == ("photo", photo)
+
+
+# more of Telegram to the hub ---------------------------------------------------------------------
+async def test_audio_and_gifs_arrive_as_attachments_too(api: FakeBotAPI) -> None:
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        api.post_media(CHAT, "audio", b"ID3 song", user=ALICE, file_name="song.mp3", mime_type="audio/mpeg",
+                       performer="Band", title="Song")  # fmt: skip
+        api.post_media(CHAT, "animation", b"\x00\x00\x00\x18ftypmp42 gif", user=ALICE, caption="lol",
+                       file_name="funny.mp4", mime_type="video/mp4")  # fmt: skip
+        await web.wait_for(lambda m: m.text == "lol")
+        song, gif = [m for m in web.delivered if from_telegram(m)]
+        assert [(a.name, a.content_type) for a in song.attachments] == [("song.mp3", "audio/mpeg")]
+        assert [(a.name, a.content_type) for a in gif.attachments] == [("funny.mp4", "video/mp4")]
+
+
+async def test_a_file_of_a_type_the_chat_does_not_keep_arrives_as_a_note(api: FakeBotAPI) -> None:
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        api.post_media(CHAT, "document", b"MZ\x90\x00 program", user=ALICE, caption="try this",
+                       file_name="setup.exe", mime_type="application/x-msdownload")  # fmt: skip
+        message = await web.wait_for(from_telegram)
+        assert message.attachments == ()
+        assert message.text == (
+            "[document setup.exe, 12 bytes — files of this type are not kept in the chatbus chat; "
+            "open it in Telegram] try this"
+        )
+
+
+async def test_an_edited_caption_edits_the_text_and_keeps_the_file(api: FakeBotAPI) -> None:
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        posted = api.post_media(CHAT, "photo", picture(), user=ALICE, caption="draft")
+        message = await web.wait_for(from_telegram)
+        api.edit(CHAT, posted["message_id"], "", user=ALICE, caption="final")
+        change = await web.wait_for_change(lambda c: c.message.id == message.id)
+        assert change.message.text == "final"
+        assert change.message.attachments == message.attachments
+
+
+async def test_files_arrive_by_webhook_too(api: FakeBotAPI) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    hub, web, _telegram = build_hub(api, webhook_url=f"http://127.0.0.1:{port}/hook", webhook_port=port)
+    async with hub:
+        posted = api.post_media(CHAT, "document", b"by webhook", user=ALICE, file_name="hook.txt",
+                                mime_type="text/plain")  # fmt: skip
+        message = await web.wait_for(from_telegram)
+        assert [a.name for a in message.attachments] == ["hook.txt"]
+        assert api.webhook_answered and posted["message_id"]
+
+
+async def test_a_download_cut_short_by_a_stop_is_finished_after_the_restart(api: FakeBotAPI, db_path: Path) -> None:
+    settings = Settings.isolated(db=str(db_path), max_text_length=20_000)
+    hub, web, _telegram = build_hub(api, store=sqlite(db_path), settings=settings)
+    async with hub:
+        api.fail("download", delay=30, status=200)  # the download hangs past the stop's grace
+        api.post_media(CHAT, "document", b"late but there", user=ALICE, file_name="late.txt", mime_type="text/plain")
+        await api.wait_for(lambda: len(api.calls_of("getFile")) == 1)
+        await api.wait_for(lambda: not api.updates)  # Telegram was told the update is handled
+    assert not any(from_telegram(m) for m in web.delivered)
+    hub, web, _telegram = build_hub(api, store=sqlite(db_path), settings=settings)
+    async with hub:
+        message = await web.wait_for(from_telegram)
+        assert [a.name for a in message.attachments] == ["late.txt"]
+        assert await stored_bytes(hub, message.attachments[0].id) == b"late but there"
+        await asyncio.sleep(0.3)
+        assert len([m for m in await hub.store.since(0, 50) if m.transport == "telegram"]) == 1
+
+
+# more of the hub to Telegram ---------------------------------------------------------------------
+async def test_files_wait_out_a_flood_limit_and_network_trouble(api: FakeBotAPI) -> None:
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        api.fail("sendPhoto", status=429, retry_after=1)
+        api.fail("sendMediaGroup", status=502, description="Bad Gateway")
+        await say_with_files(hub, web, "ana", "one", ("one.png", picture(kind="PNG"), "image/png"))
+        await say_with_files(hub, web, "ana", "two", ("a.png", picture(kind="PNG"), "image/png"),
+                             ("b.png", picture(kind="PNG", color="red"), "image/png"))  # fmt: skip
+        sent = await api.wait_sent(3)
+        assert [(s.kind, s.text) for s in sent] == [("photo", "ana: one"), ("photo", "ana: two"), ("photo", "")]
+        assert [c.status for c in api.calls_of("sendPhoto")] == [429, 200]
+        assert [c.status for c in api.calls_of("sendMediaGroup")] == [502, 200]
+
+
+async def test_a_picture_telegram_refuses_as_a_photo_goes_as_a_document(api: FakeBotAPI) -> None:
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        api.fail("sendPhoto", status=400, description="Bad Request: PHOTO_INVALID_DIMENSIONS")
+        await say_with_files(hub, web, "ana", "panorama", ("wide.png", picture(kind="PNG"), "image/png"))
+        [sent] = await api.wait_sent(1)
+        assert (sent.kind, sent.text, sent.files[0].filename) == ("document", "ana: panorama", "wide.png")
+
+
+async def test_a_file_too_big_for_a_bot_to_send_is_named_in_the_text(
+    api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files_out, "UPLOAD_LIMIT", 1000)  # Telegram's 50 MB, made small
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        await say_with_files(hub, web, "ana", "both", ("small.txt", b"fits", "text/plain"),
+                             ("big.zip", b"PK" + b"\x00" * 2000, "application/zip"))  # fmt: skip
+        [sent] = await api.wait_sent(1)
+        assert sent.kind == "document" and [f.filename for f in sent.files] == ["small.txt"]
+        assert sent.text == (
+            "ana: both\n[big.zip, 2 KiB — too big for a Telegram bot to send; it is in the chatbus chat]"
+        )
+
+
+async def test_files_sent_while_telegram_was_away_go_out_after_a_restart(api: FakeBotAPI, db_path: Path) -> None:
+    settings = Settings.isolated(db=str(db_path), max_text_length=20_000)
+    hub, web, _telegram = build_hub(api, store=sqlite(db_path), settings=settings)
+    async with hub:
+        await say_with_files(hub, web, "ana", "before", ("before.png", picture(kind="PNG"), "image/png"))
+        await api.wait_sent(1)
+    await api.stop()
+    hub, web, _telegram = build_hub(api, store=sqlite(db_path), settings=settings)
+    async with hub:
+        await say_with_files(hub, web, "ana", "while away", ("away.pdf", b"%PDF-1.4 away", "application/pdf"))
+    await api.start()
+    hub, web, _telegram = build_hub(api, store=sqlite(db_path), settings=settings)
+    async with hub:
+        sent = await api.wait_sent(2)
+        assert [(s.kind, s.text) for s in sent] == [("photo", "ana: before"), ("document", "ana: while away")]
+        await asyncio.sleep(0.3)
+        assert len(api.sent) == 2  # the first one is not sent again
