@@ -39,7 +39,16 @@ if TYPE_CHECKING:
     from .settings import Settings
     from .store import Store
 
-__all__ = ["Attachment", "FileRefused", "Files", "FilesSettings", "Spool", "StoredFile", "valid_file_id"]
+__all__ = [
+    "DERIVED_FOLDERS",
+    "Attachment",
+    "FileRefused",
+    "Files",
+    "FilesSettings",
+    "Spool",
+    "StoredFile",
+    "valid_file_id",
+]
 
 log = logging.getLogger("chatbus.files")
 
@@ -47,6 +56,9 @@ _FILE_ID = re.compile(r"[0-9a-f]{32}")
 _CHUNK = 1024 * 1024
 #: Spool files are named so; a spool file older than ``orphan_after`` is a leftover.
 _SPOOL_SUFFIX = ".part"
+#: Folders in the files folder for what is made from a file (``thumbnails/<id[:2]>/<id>.<ext>``):
+#: removed with the file.
+DERIVED_FOLDERS = ("thumbnails",)
 
 
 def valid_file_id(value: object) -> bool:
@@ -340,8 +352,14 @@ class Files:
     async def _delete(self, attachment: Attachment) -> None:
         try:
             await self._hooks.delete_file(attachment)
+            await asyncio.to_thread(self._delete_derived, attachment.id)
         except Exception:
             log.exception("files: could not remove the bytes of %s", attachment.id)
+
+    def _delete_derived(self, file_id: str) -> None:
+        for kind in DERIVED_FOLDERS:
+            for made in (self.directory / kind / file_id[:2]).glob(f"{file_id}.*"):
+                made.unlink(missing_ok=True)
 
     async def _sweeper(self) -> None:
         interval = min(max(self.settings.orphan_after / 4, 1.0), 300.0)

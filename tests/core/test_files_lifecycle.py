@@ -50,13 +50,16 @@ async def running(store: Store, tmp_path: Path) -> AsyncIterator[tuple[Hub, Wall
 async def test_an_upload_no_message_carries_is_removed_after_orphan_after(running: tuple[Hub, WallClock]) -> None:
     hub, clock = running
     unused = await hub.files.save_bytes(b"never sent", "draft.txt", "text/plain")
+    thumbnail = hub.files.directory / "thumbnails" / unused.id[:2] / f"{unused.id}.webp"
+    thumbnail.parent.mkdir(parents=True)
+    thumbnail.write_bytes(b"made from it")
     sent = await hub.files.save_bytes(b"sent", "sent.txt", "text/plain")
     await hub.receive(ALICE, "here", attachments=[sent.id])
     clock.now += HOUR - 1
     assert await hub.files.sweep() == 0
     clock.now += 2
     assert await hub.files.sweep() == 1
-    assert await hub.files.get(unused.id) is None and not kept(hub, unused)
+    assert await hub.files.get(unused.id) is None and not kept(hub, unused) and not thumbnail.exists()
     assert await hub.files.get(sent.id) == sent and kept(hub, sent)
     assert await hub.store.files_total() == len(b"sent")
 
