@@ -2,8 +2,8 @@
 
 The one place all of the bot's calls pass (python-telegram-bot's own retries
 and rate limiter included), so ``chatbus_telegram_api_calls_total`` misses
-none. Only the method name is kept from the URL: the token in it never
-reaches a label.
+none. Only the method name is kept from the URL (``download`` for a file):
+the token in it never reaches a label.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class CountedRequest(HTTPXRequest):
     async def do_request(  # type: ignore[override]
         self, url: str, method: str, request_data: RequestData | None = None, **timeouts: Any
     ) -> tuple[int, bytes]:
-        name = url.rsplit("/", 1)[-1] or "unknown"
+        # A file download's address ends with the file's path: counted as one name, "download".
+        name = "download" if "/file/bot" in url else url.rsplit("/", 1)[-1] or "unknown"
         try:
             code, payload = await super().do_request(url, method, request_data, **timeouts)
         except TimedOut:

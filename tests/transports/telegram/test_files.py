@@ -28,6 +28,9 @@ from chatbus.transports.websocket import WebSocketTransport
 from .conftest import CHAT, build_hub, sqlite, telegram_options
 from .fakebot import FakeBotAPI
 from .test_bridge import WebClient, chat_message
+from .test_metrics import counts
+
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
 ALICE: dict[str, Any] = FakeBotAPI.user(42, username="alice", first_name="Alice")
 
@@ -61,6 +64,10 @@ async def test_a_photo_arrives_as_its_largest_size_with_the_caption_as_text(api:
         assert attachment.name.startswith("photo_") and attachment.name.endswith(".jpg")
         assert await stored_bytes(hub, attachment.id) == photo
         assert attachment.uploader == "tg:42"
+        # One download counted as such, without the token or the file's path in a label.
+        exposition = hub.metrics.exposition()
+        assert counts(exposition, "chatbus_telegram_api_calls_total")[("download", "ok")] == 1
+        assert api.token.encode() not in exposition and b"photos/" not in exposition
 
 
 async def test_a_document_voice_note_and_video_arrive_as_attachments(api: FakeBotAPI) -> None:
