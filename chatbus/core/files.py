@@ -131,6 +131,8 @@ class Files:
         self._locks: dict[str, asyncio.Lock] = {}
         #: Bytes of uploads being stored now, counted against ``max_total_bytes`` already.
         self._reserved = 0
+        #: Pictures checked at once (decoding one takes memory).
+        self._probing = asyncio.Semaphore(2)
 
     @classmethod
     def configured(cls, settings: Settings, *, store: Store, hooks: Hooks) -> Files:
@@ -209,7 +211,8 @@ class Files:
             )
         width = height = None
         if needs_check(kind):
-            info = await asyncio.to_thread(probe_image, spool.path, kind, self.settings.max_image_pixels)
+            async with self._probing:
+                info = await asyncio.to_thread(probe_image, spool.path, kind, self.settings.max_image_pixels)
             kind, width, height = info.content_type, info.width, info.height
             if not type_allowed(kind, self.settings.allowed_types):
                 raise FileRefused("FILE_TYPE", f"The picture is {kind}, which is not accepted here.")

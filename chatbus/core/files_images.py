@@ -37,6 +37,10 @@ IMAGE_TYPES = {
 #: a warning past it, an error past twice it. Checks here use the configured limit.
 Image.MAX_IMAGE_PIXELS = 64_000_000
 
+_ORIENTATION = 0x0112
+#: EXIF orientations that turn the picture a quarter: it is shown with width and height swapped.
+_TURNED = frozenset({5, 6, 7, 8})
+
 #: Image types Pillow cannot read: taken (when allowed) without a check.
 _NOT_RASTER = frozenset({"image/svg+xml"})
 
@@ -65,7 +69,8 @@ def _not_an_image(claimed: str) -> FileRefused:
 
 def probe_image(path: Path, claimed: str, max_pixels: int) -> ImageInfo:
     """Open ``path`` as an image and decode it; ``FileRefused`` (``INVALID_FILE``) when it
-    is not one, is damaged, or has more than ``max_pixels`` pixels."""
+    is not one, is damaged, or has more than ``max_pixels`` pixels. Width and height are
+    as the picture is shown (its EXIF orientation applied)."""
     if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = max_pixels  # a larger limit was configured
     try:
@@ -82,7 +87,11 @@ def probe_image(path: Path, claimed: str, max_pixels: int) -> ImageInfo:
                 real = IMAGE_TYPES.get(image.format or "")
                 if real is None:
                     raise _not_an_image(claimed)
+                if real == "image/jpeg":  # decoded at an eighth of its size: every block is still read
+                    image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
                 image.load()
+                if image.getexif().get(_ORIENTATION) in _TURNED:
+                    width, height = height, width  # shown turned a quarter (a phone held upright)
     except FileRefused:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):

@@ -132,6 +132,20 @@ async def test_pictures_get_their_real_type_and_size(hub: Hub) -> None:
     assert webp.thumbnail_url == f"/files/{webp.id}/x.webp?thumb=1"
 
 
+async def test_a_photo_taken_upright_has_the_size_it_is_shown_at(hub: Hub) -> None:
+    out = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned a quarter clockwise, as a phone held upright saves it
+    Image.new("RGB", (80, 60), "navy").save(out, "JPEG", exif=exif)
+    photo = await hub.files.save_bytes(out.getvalue(), "upright.jpg", "image/jpeg")
+    assert (photo.width, photo.height) == (60, 80)
+
+
+async def test_a_damaged_photo_is_refused_even_though_it_is_decoded_small(hub: Hub) -> None:
+    whole = picture("JPEG", (400, 300))
+    assert (await refused(hub, whole[: len(whole) // 2], "half.jpg", "image/jpeg")).code == "INVALID_FILE"
+
+
 @pytest.mark.parametrize(
     "name",
     ["../../etc/passwd", "a/b.txt", "c:\\boot.ini", "bell\x07.txt", "rtl\u202etxt.exe", "", " ", "..", "n" * 256],
