@@ -9,6 +9,7 @@ S3-style or shared store) implements ``store_file``, ``open_file`` and
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import shutil
@@ -40,8 +41,12 @@ class LocalFiles:
         return self.hub.files.directory / attachment.id[:2] / attachment.id
 
     @hookimpl(trylast=True)
-    def store_file(self, attachment: Attachment, source: Path) -> bool:
-        target = self.path_of(attachment)
+    async def store_file(self, attachment: Attachment, source: Path) -> bool:
+        await asyncio.to_thread(self._move, source, self.path_of(attachment))
+        return True
+
+    @staticmethod
+    def _move(source: Path, target: Path) -> None:
         target.parent.mkdir(exist_ok=True)
         try:
             os.replace(source, target)
@@ -51,7 +56,6 @@ class LocalFiles:
             partial = target.with_suffix(".part")
             shutil.copyfile(source, partial)  # another file system: copy, then rename into place
             os.replace(partial, target)
-        return True
 
     @hookimpl(trylast=True)
     def open_file(self, attachment: Attachment) -> StoredFile | None:

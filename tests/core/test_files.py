@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbus import Attachment, Hub, Identity, InvalidMessage, NotFound, Settings, StoredFile, hookimpl
+from chatbus import Attachment, Hub, Identity, InvalidMessage, NotFound, Settings, StoredFile, StoreError, hookimpl
 from chatbus.core.files import valid_file_id
 from chatbus.core.store import MIGRATIONS
 from chatbus.testing import MemoryTransport, make_hub
@@ -188,3 +188,12 @@ async def test_a_database_from_before_files_is_migrated_and_keeps_its_messages(t
         report = await hub.files.save_bytes(REPORT, "report.txt", "text/plain")
         sent = await hub.receive(ALICE, "", attachments=[report.id])
         assert (await hub.store.get(sent.id)).attachments == (report,)  # type: ignore[union-attr]
+
+
+async def test_without_any_file_store_an_upload_is_refused_and_nothing_is_left() -> None:
+    settings = Settings.isolated(db=":memory:", plugins={"disable": ["files"]})
+    async with make_hub(settings=settings) as hub:
+        with pytest.raises(StoreError, match="no file store is installed"):
+            await hub.files.save_bytes(REPORT, "report.txt", "text/plain")
+        assert [path for path in hub.files.directory.rglob("*") if path.is_file()] == []
+        assert await hub.store.files_total() == 0
