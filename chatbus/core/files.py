@@ -133,6 +133,8 @@ class Files:
         self._reserved = 0
         #: Pictures checked at once (decoding one takes memory).
         self._probing = asyncio.Semaphore(2)
+        #: Counts each outcome (``stored``, ``duplicate``, ``removed``, a refusal's code): the hub's metrics.
+        self.count: Callable[[str], None] = lambda outcome: None
 
     @classmethod
     def configured(cls, settings: Settings, *, store: Store, hooks: Hooks) -> Files:
@@ -191,6 +193,9 @@ class Files:
         spool = Spool(folder / f"{uuid.uuid4().hex}{_SPOOL_SUFFIX}", self.settings.max_file_bytes)
         try:
             yield spool
+        except FileRefused as refused:
+            self.count(refused.code)
+            raise
         finally:
             if not spool.saved:
                 spool.discard()
@@ -220,6 +225,7 @@ class Files:
         async with self._lock(attachment.id):
             kept = await self.store.touch_file(attachment.id, self.wall_clock())
             if kept is not None:
+                self.count("duplicate")
                 return kept  # the same bytes are one file
             await self._check_room(spool.size)
             self._reserved += spool.size
@@ -228,6 +234,7 @@ class Files:
                 await self.store.add_file(attachment, self.wall_clock())
             finally:
                 self._reserved -= spool.size
+        self.count("stored")
         log.info("file %s (%s, %s) stored for %s", attachment.id, kind, human_size(spool.size), uploader or "chatbus")
         return attachment
 
@@ -353,6 +360,7 @@ class Files:
         return count
 
     async def _delete(self, attachment: Attachment) -> None:
+        self.count("removed")
         try:
             await self._hooks.delete_file(attachment)
             await asyncio.to_thread(self._delete_derived, attachment.id)

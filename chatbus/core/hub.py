@@ -92,6 +92,7 @@ class Hub(RosterAccess):
         self.metrics = Metrics(self)
         if self.metrics.enabled:
             self.store.observe = self.metrics.observe_store
+            self.files.count = self.metrics.count_file
         #: People online and the agents' roster.
         self.roster = Roster(self.store)
         #: Accounts of other transports linked to people (see :mod:`~chatbus.core.links`).

@@ -75,6 +75,7 @@ _METRIC_NAMES = (
     "telegram_calls",
     "telegram_retries",
     "tasks",
+    "files",
 )
 
 
@@ -93,6 +94,7 @@ class Metrics:
     telegram_calls: Counter
     telegram_retries: Counter
     tasks: Counter
+    files: Counter
 
     def __init__(self, hub: Hub) -> None:
         self.registry = CollectorRegistry()
@@ -147,11 +149,19 @@ class Metrics:
             "chatbus_agent_tasks", "Agents' tasks by what became of them (started, completed, failed, timed_out, "
             "cancelled)", ["outcome"], registry=r,
         )  # fmt: skip
+        self.files = Counter(
+            "chatbus_files", "Files offered, by what became of them (stored, duplicate, removed, or the refusal's code)",
+            ["outcome"], registry=r,
+        )  # fmt: skip
         r.register(self._state)
 
     def exposition(self) -> bytes:
         """Everything, in the Prometheus text format."""
         return generate_latest(self.registry)
+
+    def count_file(self, outcome: str) -> None:
+        """Count what became of a file offered (``hub.files.count``)."""
+        self.files.labels(outcome).inc()
 
     def observe_store(self, operation: str, seconds: float) -> None:
         """Record one store operation (the store's ``observe``)."""

@@ -193,3 +193,13 @@ def test_files_settings_come_from_the_environment_and_bad_ones_stop_start_up(
         make_hub(settings=Settings.load())
     with pytest.raises(ConfigError, match="allowed_types"):
         make_hub(settings=Settings.isolated(db=":memory:", files={"allowed_types": "png"}))
+
+
+async def test_what_becomes_of_files_is_counted_in_the_metrics(hub: Hub) -> None:
+    await hub.files.save_bytes(b"one", "one.txt", "text/plain")
+    await hub.files.save_bytes(b"one", "again.txt", "text/plain")
+    await refused(hub, b"MZ", "setup.exe", "application/x-msdownload")
+    await refused(hub, b"not a picture", "a.png", "image/png")
+    text = hub.metrics.exposition().decode()
+    for outcome, count in (("stored", 1), ("duplicate", 1), ("FILE_TYPE", 1), ("INVALID_FILE", 1)):
+        assert f'chatbus_files_total{{outcome="{outcome}"}} {count}.0' in text
