@@ -48,11 +48,13 @@ class Backlog:
         self._tails: dict[int, asyncio.Task[Any]] = {}
         #: Update id -> the update as Telegram sent it, until it is handled.
         self._saved: dict[int, dict[str, Any]] = {}
+        self._writing = asyncio.Lock()
 
     def reset(self) -> None:
         """A new run: nothing queued yet (what the store holds is replayed by :meth:`replay`)."""
         self._tails.clear()
         self._saved.clear()
+        self._writing = asyncio.Lock()
 
     def busy(self, chat_id: int) -> bool:
         """Whether updates of ``chat_id`` are still queued (a new one must queue behind them)."""
@@ -117,8 +119,10 @@ class Backlog:
             log.error("telegram: cannot note that update %s is done: %s", update.update_id, exc or "stopping")
 
     async def _write(self) -> None:
-        value = json.dumps({str(key): value for key, value in self._saved.items()}) if self._saved else None
-        await self._session.store().set_state(BACKLOG_KEY, value)
+        """Write what is kept, one write at a time, so an older one never lands after a newer one."""
+        async with self._writing:
+            value = json.dumps({str(key): value for key, value in self._saved.items()}) if self._saved else None
+            await self._session.store().set_state(BACKLOG_KEY, value)
 
 
 def chat_of(update: Update) -> int | None:

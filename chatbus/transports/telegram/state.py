@@ -16,9 +16,12 @@ nor loses anything:
 
 Other parts keep theirs beside these: ``telegram:name:<user id>`` (what a
 Telegram person is called, ``people.py``), ``telegram:topics`` (forum topics
-learned as rooms, ``topics.py``) and ``telegram:gone:<chat>:<message>``
-(parts of a long message deleted by an edit, ``changes.py``); where each hub
-message went is the store's id map (``merge.py``).
+learned as rooms, ``topics.py``), ``telegram:gone:<chat>:<message>``
+(parts of a long message deleted by an edit, ``changes.py``),
+``telegram:backlog`` (updates waiting for a file to be fetched,
+``backlog.py``) and ``telegram:media:<chat>:<message>`` (the bot's photo or
+file messages, and which one holds the caption, ``files_out.py``); where
+each hub message went is the store's id map (``merge.py``).
 """
 
 from __future__ import annotations

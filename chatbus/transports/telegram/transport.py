@@ -9,9 +9,12 @@ share one :class:`~.session.Session`:
     Telegram to the hub: long polling or the webhook, handling each update once.
 ``receive.py``, ``people.py``, ``presence.py``, ``topics.py``
     What Telegram people write, edit and react, as whom, in which room; who is online.
-``outbound.py``, ``lanes.py``, ``merge.py``, ``changes.py``, ``calls.py``
+``files.py``, ``backlog.py``
+    Files people post, fetched into the hub, off the update loop but in order per chat.
+``outbound.py``, ``lanes.py``, ``merge.py``, ``changes.py``, ``calls.py``, ``files_out.py``
     The hub to Telegram: one lane per chat, in order, merged when held back,
-    catch-up after a restart, replies, edits, deletions and reactions.
+    catch-up after a restart, replies, edits, deletions and reactions, files
+    as photos, documents and albums.
 ``errors.py``
     What each Bot API or network failure means, in one table.
 ``state.py``
