@@ -272,6 +272,9 @@ async def test_files_from_telegram_are_still_there_after_a_restart(api: FakeBotA
     async with hub:
         api.post_media(CHAT, "photo", photo, user=ALICE, caption="keep this")
         first = await web.wait_for(from_telegram)
+    secret = api.token.split(":")[1].encode()
+    kept = [path for path in db_path.parent.rglob("*") if path.is_file()]
+    assert kept and not any(secret in path.read_bytes() for path in kept)  # nothing kept holds the token
     hub, web, _telegram = build_hub(api, store=sqlite(db_path), settings=settings)
     async with hub:
         [again] = [m for m in await hub.store.since(0, 10) if m.id == first.id]
