@@ -18,6 +18,10 @@ import { announce, showError } from "./status.js";
 
 /** The server's default for how many files one message may carry, until it says otherwise. */
 const DEFAULT_PER_MESSAGE = 10;
+/** Uploads under way at once; the rest wait their turn (the server takes a few per address at a time). */
+const AT_ONCE = 2;
+/** Times a file is sent again when the server is busy with other uploads from this address (429). */
+const BUSY_RETRIES = 5;
 
 const ui = {
   tray: $("tray"),
@@ -45,9 +49,9 @@ export function hasFiles() {
   return items.length > 0;
 }
 
-/** Whether a file is still being uploaded. */
+/** Whether a file is still being uploaded or waits its turn. */
 export function uploading() {
-  return items.some((item) => item.state === "uploading");
+  return items.some((item) => item.state === "uploading" || item.state === "queued");
 }
 
 /** Whether a chosen file could not be uploaded (it has to be removed or tried again first). */
@@ -95,7 +99,7 @@ export function clearFiles() {
 
 // ----------------------------------------------------------------- choosing files
 function newItem(file, name, size) {
-  return { key: nextKey++, file, name: name || "file", size: Number.isFinite(size) ? size : 0, state: "waiting", loaded: 0, total: 0, xhr: null, attachment: null, problem: "", el: null };
+  return { key: nextKey++, file, name: name || "file", size: Number.isFinite(size) ? size : 0, state: "queued", busy: 0, timer: 0, loaded: 0, total: 0, xhr: null, attachment: null, problem: "", el: null };
 }
 
 /** Take `files` (a FileList or an array) for the next message, up to the server's limits, and upload them. */
@@ -118,9 +122,9 @@ export function addFiles(files) {
     const item = newItem(file, name, file.size);
     items.push(item);
     ui.list.append(renderItem(item));
-    upload(item);
     added += 1;
   }
+  pump();
   if (problems.length) showError(problems.join(" "));
   if (added) announce(`${added} file${added === 1 ? "" : "s"} attached; uploading.`);
   renderTray();
@@ -130,6 +134,7 @@ export function addFiles(files) {
 function drop(item) {
   const index = items.indexOf(item);
   if (index >= 0) items.splice(index, 1);
+  clearTimeout(item.timer);
   if (item.xhr) {
     const xhr = item.xhr;
     item.xhr = null;
@@ -148,9 +153,21 @@ function removeItem(item, words) {
   (button || ui.box).focus();
   renderTray();
   settle();
+  pump();
 }
 
 // ----------------------------------------------------------------- uploading
+/** Start the next waiting uploads, a few at a time. */
+function pump() {
+  let running = items.filter((item) => item.state === "uploading").length;
+  for (const item of items) {
+    if (running >= AT_ONCE) break;
+    if (item.state !== "queued" || item.timer) continue;
+    upload(item);
+    running += 1;
+  }
+}
+
 function upload(item) {
   const xhr = new XMLHttpRequest();
   Object.assign(item, { xhr, state: "uploading", loaded: 0, total: item.size, problem: "" });
@@ -185,6 +202,10 @@ function jsonOf(text) {
 function uploaded(item, xhr) {
   item.xhr = null;
   const body = jsonOf(xhr.responseText);
+  if (xhr.status === 429 && item.busy < BUSY_RETRIES) {
+    busy(item, xhr);
+    return;
+  }
   if (xhr.status !== 200 && xhr.status !== 201) {
     failed(item, xhr.status, body);
     return;
@@ -198,6 +219,7 @@ function uploaded(item, xhr) {
   announce(`${item.name} is uploaded.`);
   redraw(item);
   settle();
+  pump();
 }
 
 /** Why an upload failed, for the chip (a few words) and the error line (what happened and what to do). */
@@ -208,8 +230,22 @@ const PROBLEMS = {
   403: ["not allowed", "the server does not let you upload files."],
   413: ["too big", "it is bigger than this chat takes."],
   415: ["type not taken", "this chat does not take files of this type."],
+  429: ["server busy", "the server is busy with other uploads of yours. Try it again in a moment."],
   507: ["server full", "the server has no room for more files. Ask the chat's operator."],
 };
+
+/** The server is busy with other uploads from this address: wait its turn again, a few times. */
+function busy(item, xhr) {
+  item.xhr = null;
+  item.busy += 1;
+  const wait = Math.min(10, Math.max(1, Number(xhr.getResponseHeader("Retry-After")) || 1));
+  Object.assign(item, { state: "queued", loaded: 0 });
+  item.timer = setTimeout(() => {
+    item.timer = 0;
+    pump();
+  }, wait * 1000);
+  redraw(item);
+}
 
 function failed(item, status, body) {
   item.xhr = null;
@@ -219,6 +255,7 @@ function failed(item, status, body) {
   showError(`“${item.name}” was not uploaded: ${said || long}`);
   redraw(item);
   settle();
+  pump();
 }
 
 /** An upload finished or was removed: a send that waited for it goes out now, unless one failed. */
@@ -254,6 +291,7 @@ function detailText(item) {
     return `${percent}% of ${humanSize(total)}`;
   }
   if (item.state === "failed") return `Not uploaded: ${item.problem}`;
+  if (item.state === "queued") return `Waiting to upload, ${humanSize(item.size)}`;
   return humanSize(item.size);
 }
 
@@ -274,7 +312,7 @@ function chipButton(key, text, label, handler) {
 }
 
 function chipButtons(item) {
-  if (item.state === "uploading") {
+  if (item.state === "uploading" || item.state === "queued") {
     return [chipButton("cancel", "×", `Cancel the upload of ${item.name}`, () => removeItem(item, `The upload of ${item.name} was cancelled.`))];
   }
   const buttons = [];
@@ -284,7 +322,9 @@ function chipButtons(item) {
 }
 
 function retry(item) {
-  upload(item);
+  Object.assign(item, { state: "queued", busy: 0 });
+  redraw(item);
+  pump();
   const button = item.el.querySelector("button");
   if (button) button.focus();
 }
