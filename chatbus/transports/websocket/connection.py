@@ -12,6 +12,19 @@ permessage-deflate extension object, which are not covered by its
 compatibility promises, so all of them live here, on :class:`ChatConnection`
 and :class:`WireFormat`.
 
+HTTP requests websockets cannot serve: its HTTP parser refuses a request
+with a body, and its handler aborts the socket as soon as an answer that is
+not a WebSocket upgrade has been queued, within ``open_timeout``, which
+suits short answers only. A connection made by :func:`diverting` therefore
+reads the request's first bytes itself before the library's handler task
+starts (``connection_made`` starts it in the library): when its
+:class:`Diverter` claims the request (``POST /files``, ``GET /files/...``),
+the socket is handed over whole with ``transport.set_protocol`` and the
+library never learns of it; otherwise the handler task starts as the library
+would have started it and gets every byte read so far. Until that decision
+the diverter's ``head_timeout`` bounds the wait, as ``open_timeout`` does
+afterwards.
+
 Compression: the server offers permessage-deflate with
 ``server_no_context_takeover`` (:func:`offered_extensions`), so the server
 compresses each message on its own, with no memory of earlier ones. A
@@ -30,8 +43,9 @@ the library's changelog for ``Connection.process_event``,
 ``Protocol.extensions``, ``Protocol.close_sent``/``close_rcvd_then_sent``,
 ``Frame.serialize`` and ``PerMessageDeflate`` (its constructor, ``encode``,
 ``local_no_context_takeover``, ``local_max_window_bits`` and
-``compress_settings``), and run ``tests/transports/websocket`` and
-``bench/fanout.py``.
+``compress_settings``), ``ServerConnection.connection_made`` (which starts
+the handler task) and ``Server.handler``/``handler_tasks``, and run
+``tests/transports/websocket``, ``bench/fanout.py`` and ``bench/uploads.py``.
 """
 
 from __future__ import annotations
@@ -41,8 +55,9 @@ import contextlib
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
+from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection
 from websockets.extensions.base import ServerExtensionFactory
 from websockets.extensions.permessage_deflate import PerMessageDeflate, ServerPerMessageDeflateFactory
@@ -51,7 +66,7 @@ from websockets.protocol import Event, State
 
 from chatbus.core.message import Identity
 
-__all__ = ["PLAIN", "ChatConnection", "WireFormat", "offered_extensions", "serialize_text"]
+__all__ = ["PLAIN", "ChatConnection", "Diverter", "WireFormat", "diverting", "offered_extensions", "serialize_text"]
 
 _OPEN = State.OPEN
 _TEXT = Opcode.TEXT
@@ -65,6 +80,8 @@ _BINARY = Opcode.BINARY
 # seven times faster.
 _WINDOW_BITS = 12
 _COMPRESS_SETTINGS: Mapping[str, int] = {"memLevel": 5, "level": 1}
+#: Bytes read while deciding who serves a request; a longer head goes to websockets (which refuses it).
+_SNIFF_LIMIT = 64 * 1024
 
 
 def offered_extensions(compression: str | None) -> list[ServerExtensionFactory] | None:
@@ -148,8 +165,29 @@ class WireFormat:
 PLAIN = WireFormat(None, {})
 
 
+class Diverter(Protocol):
+    """Serves the HTTP requests that websockets cannot (see the module's docstring)."""
+
+    #: Seconds a connection may take to send enough of its request for :meth:`claims` to decide.
+    head_timeout: float
+
+    def claims(self, head: bytes) -> bool | None:
+        """Whether the request that starts with ``head`` is the diverter's; None: read more first."""
+
+    def take(self, transport: asyncio.Transport, received: bytes) -> None:
+        """Serve the request on ``transport`` from now on (``set_protocol``); ``received`` is what was read so far."""
+
+
+def diverting(diverter: Diverter) -> type[ChatConnection]:
+    """The connection class (``serve``'s ``create_connection``) whose requests ``diverter`` may claim."""
+    return type("DivertingConnection", (ChatConnection,), {"diverter": diverter})
+
+
 class ChatConnection(ServerConnection):
     """A websockets server connection plus what chatbus keeps per connection."""
+
+    #: Who may claim a request before websockets sees it (set by :func:`diverting`).
+    diverter: ClassVar[Diverter | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -169,6 +207,68 @@ class ChatConnection(ServerConnection):
         # For each data message received, whether it was binary; read by the
         # handler in the same order as ``recv`` returns the messages.
         self._binary: deque[bool] = deque()
+        # While the diverter decides: the bytes read, and the timer that drops a silent client.
+        self._sniffed: bytearray | None = None
+        self._sniff_timer: asyncio.TimerHandle | None = None
+        self._diverted = False
+
+    # who serves the request ------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start websockets' handler at once, or only once the diverter has let the request go."""
+        if self.diverter is None:
+            super().connection_made(transport)
+            return
+        Connection.connection_made(self, transport)  # the library's own setup, without its handler task
+        self._sniffed = bytearray()
+        self._sniff_timer = self.loop.call_later(self.diverter.head_timeout, self.transport.abort)
+
+    def data_received(self, data: bytes) -> None:
+        sniffed = self._sniffed
+        if sniffed is None:
+            if self._diverted:  # a read the transport queued before it was handed over
+                taker = self.transport.get_protocol()
+                if isinstance(taker, asyncio.Protocol):
+                    taker.data_received(data)
+            else:
+                super().data_received(data)
+            return
+        sniffed += data
+        assert self.diverter is not None
+        claimed = self.diverter.claims(bytes(sniffed))
+        if claimed is None and len(sniffed) <= _SNIFF_LIMIT:
+            return
+        received = self._stop_sniffing()
+        if claimed:
+            self._diverted = True
+            self.diverter.take(self.transport, received)
+        else:
+            self._start_handler()
+            super().data_received(received)
+
+    def eof_received(self) -> None:
+        if self._sniffed is not None:  # a request cut short: websockets answers it as it would have
+            received = self._stop_sniffing()
+            self._start_handler()
+            super().data_received(received)
+        super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._sniffed is not None:
+            self._stop_sniffing()
+        super().connection_lost(exc)
+
+    def _stop_sniffing(self) -> bytes:
+        received = bytes(self._sniffed or b"")
+        self._sniffed = None
+        if self._sniff_timer is not None:
+            self._sniff_timer.cancel()
+            self._sniff_timer = None
+        return received
+
+    def _start_handler(self) -> None:
+        """What ``ServerConnection.connection_made`` does after the setup: run the library's handler."""
+        task = self.loop.create_task(self.server.handler(self))
+        self.server.handler_tasks.add(task)
 
     # reading -------------------------------------------------------------
     def process_event(self, event: Event) -> None:

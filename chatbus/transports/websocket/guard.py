@@ -169,6 +169,10 @@ class Guard:
         self._locked[address] = now + decision.retry_after
         return decision.retry_after
 
+    def locked_for(self, address: str, now: float) -> float:
+        """Seconds ``address`` is still turned away for after too many failed sign-ins (0: it is not)."""
+        return max(0.0, self._locked.get(address, 0.0) - now)
+
     def throttle(self, connection: ChatConnection, clock: Callable[[], float]) -> Throttle:
         """The throttle of a new connection."""
         return Throttle(self, connection.client_address, clock)

@@ -2,7 +2,8 @@
 
 One websockets asyncio server answers plain HTTP (the web page, ``/healthz``,
 ``/ws-info``) and opens a chat connection for a WebSocket handshake on any
-path. Each connection runs one task that reads its frames in order
+path; ``/files`` (uploads, downloads) is served beside it by the
+:class:`~.fileserver.FileServer`. Each connection runs one task that reads its frames in order
 (:mod:`~chatbus.transports.websocket.session`) and answers them here:
 signing in, messages, typing and history go to the hub.
 The hub's deliveries reach every signed-in connection through the
@@ -40,7 +41,8 @@ from . import http as routes
 from .broadcast import Broadcaster
 from .changes import CHANGES, ChangeHandler
 from .closing import Closing, close_all
-from .connection import ChatConnection, offered_extensions
+from .connection import ChatConnection, diverting, offered_extensions
+from .fileserver import FileServer
 from .frames import (
     Roster,
     auth_response,
@@ -94,6 +96,7 @@ class WebSocketTransport(Outgoing, BaseTransport):
         self._connections: set[ChatConnection] = set()
         self._fan_out = Broadcaster(self.settings)
         self._guard = Guard(self.settings)
+        self._files = FileServer(self.settings, self._guard, lambda: self.hub)
         self._roster = Roster(self.settings.presence_limit)
         self._port: int | None = None
         #: Set by :meth:`stop_accepting`: how :meth:`stop` will close the clients.
@@ -147,13 +150,14 @@ class WebSocketTransport(Outgoing, BaseTransport):
 
     async def _listen(self) -> Server:
         s = self.settings
+        self._files = FileServer(s, self._guard, lambda: self.hub)  # a new one for each start
         # With TLS, the handshake must also finish within auth_timeout (websockets' open_timeout).
         return await serve(
             self._handle,
             s.host,
             s.port,
             process_request=self._process_request,
-            create_connection=ChatConnection,
+            create_connection=diverting(self._files),
             compression=None,  # the extensions below say what is accepted
             extensions=offered_extensions(s.compression),
             max_size=s.max_frame_bytes,
@@ -186,6 +190,7 @@ class WebSocketTransport(Outgoing, BaseTransport):
         closing = self._closing or Closing.after(None)
         last_id = self.hub.store.last_id if self.hub is not None else 0
         closed = await close_all(server, self._fan_out, last_id, closing, self.settings.close_timeout)
+        await self._files.stop()
         self._server, self._closing = None, None
         await super().stop()
         log.info("closed %d connection(s) with %d (%s); stopped", closed, closing.code, closing.reason)

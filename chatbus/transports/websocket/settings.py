@@ -142,6 +142,22 @@ class WebSocketSettings(TransportSettings):
             "closed (1008) until enough time has passed"
         ),
     )
+    file_idle_timeout: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "seconds an upload (POST /files) or a download may go without a byte moving before it is dropped; "
+            "a transfer may take as long as it needs while bytes move"
+        ),
+    )
+    max_uploads_per_address: int = Field(
+        4, ge=1, description="uploads from one client address at the same time, at most (429 beyond)"
+    )
+    max_downloads_per_address: int = Field(
+        32,
+        ge=1,
+        description="downloads (files and thumbnails) to one client address at the same time, at most (429 beyond)",
+    )
     certfile: Path | None = Field(
         None, description="PEM certificate chain (the server's certificate first); with keyfile, serve https and wss"
     )
