@@ -29,6 +29,7 @@ from telegram import Message as TgMessage
 from telegram.constants import FileSizeLimit, MediaGroupLimit, MessageLimit
 
 from chatbus.core.files_rules import human_size
+from chatbus.core.files_stored import StoredFile
 from chatbus.core.message import Attachment, Message
 
 from .calls import Attempt, Calls
@@ -63,11 +64,11 @@ def _media_key(chat: str | int, message_id: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """One file to send: how Telegram gets it, and its bytes."""
+    """One file to send: how Telegram gets it, and where its bytes are."""
 
     kind: str
     attachment: Attachment
-    data: bytes
+    stored: StoredFile
 
 
 def kind_of(attachment: Attachment) -> str:
@@ -86,11 +87,20 @@ def kind_of(attachment: Attachment) -> str:
 
 def albums(uploads: list[Upload]) -> list[list[Upload]]:
     """``uploads`` in the albums Telegram allows: pictures and videos together, songs together,
-    anything else (or a mix) all as documents; at most ten files in each."""
+    anything else (or a mix) all as documents; at most ten files in each, and at most what a bot
+    may upload at once (so no more than that is read into memory for one request)."""
     kinds = {upload.kind for upload in uploads}
     if len(uploads) > 1 and not (kinds <= {"photo", "video"} or kinds == {"audio"}):
-        uploads = [Upload("document", upload.attachment, upload.data) for upload in uploads]
-    return [uploads[start : start + ALBUM_LIMIT] for start in range(0, len(uploads), ALBUM_LIMIT)]
+        uploads = [Upload("document", upload.attachment, upload.stored) for upload in uploads]
+    out: list[list[Upload]] = []
+    size = 0
+    for upload in uploads:
+        if not out or len(out[-1]) == ALBUM_LIMIT or size + upload.attachment.size > UPLOAD_LIMIT:
+            out.append([])
+            size = 0
+        out[-1].append(upload)
+        size += upload.attachment.size
+    return out
 
 
 class FileSender:
@@ -127,14 +137,15 @@ class FileSender:
         uploads: list[Upload] = []
         notes: list[str] = []
         for attachment in attachments:
-            stored = await hub.files.open(attachment.id) if hub is not None else None
             if attachment.size > UPLOAD_LIMIT:
                 notes.append(f"[{attachment.name}, {human_size(attachment.size)} — too big for a Telegram bot to "
                              "send; it is in the chatbus chat]")  # fmt: skip
-            elif stored is None:
+                continue
+            stored = await hub.files.open(attachment.id) if hub is not None else None
+            if stored is None:
                 notes.append(f"[{attachment.name} — no longer kept in the chatbus chat]")
             else:
-                uploads.append(Upload(kind_of(attachment), attachment, await stored.read_all()))
+                uploads.append(Upload(kind_of(attachment), attachment, stored))
         return uploads, notes
 
     async def _send_text(
@@ -159,16 +170,18 @@ class FileSender:
         self, chat: ChatKey, album: list[Upload], caption: Rendered | None, reply_mid: int | None, thread: int | None
     ) -> list[TgMessage]:
         """One file or one album; files Telegram will not take as photos or videos go again as documents."""
-        sent = await self._try(chat, album, caption, reply_mid, thread)
+        data = [await upload.stored.read_all() for upload in album]
+        sent = await self._try(chat, album, data, caption, reply_mid, thread)
         if sent is None and any(upload.kind != "document" for upload in album):
             log.info("telegram: sending %d file(s) to chat %s again as documents", len(album), chat)
-            album = [Upload("document", upload.attachment, upload.data) for upload in album]
-            sent = await self._try(chat, album, caption, reply_mid, thread)
+            album = [Upload("document", upload.attachment, upload.stored) for upload in album]
+            sent = await self._try(chat, album, data, caption, reply_mid, thread)
         return sent or []
 
     async def _try(
-        self, chat: ChatKey, album: list[Upload], caption: Rendered | None, reply_mid: int | None, thread: int | None
-    ) -> list[TgMessage] | None:
+        self, chat: ChatKey, album: list[Upload], data: list[bytes], caption: Rendered | None, reply_mid: int | None,
+        thread: int | None,
+    ) -> list[TgMessage] | None:  # fmt: skip
         bot, state = self._session.live_bot(), self._session.state
 
         def common(attempt: Attempt) -> dict[str, Any]:
@@ -182,12 +195,12 @@ class FileSender:
             sender: Callable[..., Awaitable[TgMessage]] = getattr(bot, f"send_{one.kind}")
 
             async def single(attempt: Attempt) -> list[TgMessage]:
-                return [await sender(**{one.kind: one.data}, filename=one.attachment.name, **common(attempt))]
+                return [await sender(**{one.kind: data[0]}, filename=one.attachment.name, **common(attempt))]
 
             return await self._calls.upload(_METHODS[one.kind], chat, single, caption, reply_mid)
 
         async def group(attempt: Attempt) -> list[TgMessage]:
-            media = [_INPUT[upload.kind](upload.data, filename=upload.attachment.name) for upload in album]
+            media = [_INPUT[u.kind](body, filename=u.attachment.name) for u, body in zip(album, data, strict=True)]
             return list(await bot.send_media_group(media=media, **common(attempt)))
 
         return await self._calls.upload("sendMediaGroup", chat, group, caption, reply_mid, len(album))

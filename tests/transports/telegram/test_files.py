@@ -412,3 +412,21 @@ async def test_files_sent_while_telegram_was_away_go_out_after_a_restart(api: Fa
         assert [(s.kind, s.text) for s in sent] == [("photo", "ana: before"), ("document", "ana: while away")]
         await asyncio.sleep(0.3)
         assert len(api.sent) == 2  # the first one is not sent again
+
+
+async def test_files_beyond_one_uploads_limit_go_in_another_album(
+    api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files_out, "UPLOAD_LIMIT", 2500)  # what one request may carry, made small
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        files = [(f"part{n}.txt", bytes([65 + n]) * 1000, "text/plain") for n in range(3)]
+        await say_with_files(hub, web, "ana", "the parts", *files)
+        sent = await api.wait_sent(3)
+        assert [(s.kind, s.text, s.files[0].filename) for s in sent] == [
+            ("document", "ana: the parts", "part0.txt"),
+            ("document", "", "part1.txt"),
+            ("document", "", "part2.txt"),
+        ]
+        assert sent[0].group == sent[1].group and sent[2].group is None
+        assert [c.status for c in api.calls_of("sendMediaGroup")] == [200]
