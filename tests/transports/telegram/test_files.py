@@ -16,6 +16,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -430,3 +431,34 @@ async def test_files_beyond_one_uploads_limit_go_in_another_album(
         ]
         assert sent[0].group == sent[1].group and sent[2].group is None
         assert [c.status for c in api.calls_of("sendMediaGroup")] == [200]
+
+
+async def test_a_file_from_the_page_reaches_telegram_and_one_from_telegram_downloads_on_the_page(
+    api: FakeBotAPI,
+) -> None:
+    web_transport = WebSocketTransport({"host": "127.0.0.1", "port": 0})
+    telegram = TelegramTransport(telegram_options(api))
+    hub = Hub(Settings.isolated(db=":memory:"), store=MemoryStore(), transports=[web_transport, telegram],
+              load_entrypoints=False, clock=FakeClock())  # fmt: skip
+    image = picture(60, 40, "PNG")
+    async with hub, httpx.AsyncClient(base_url=f"http://127.0.0.1:{web_transport.port}") as http:
+        ana = await WebClient.join(web_transport.port, "ana")
+        try:
+            uploaded = await http.post("/files", files={"file": ("board.png", image, "image/png")},
+                                       headers={"X-Chatbus-User": "ana"})  # fmt: skip
+            assert uploaded.status_code == 201, uploaded.text
+            await ana.say("from the page", attachments=[uploaded.json()["id"]])
+            [sent] = await api.wait_sent(1)
+            assert (sent.kind, sent.text, sent.bold(), sent.files[0].data) == (
+                "photo", "ana: from the page", ["ana"], image
+            )  # fmt: skip
+
+            api.post_media(CHAT, "document", b"%PDF-1.4 from telegram", user=ALICE, caption="for the page",
+                           file_name="agenda.pdf", mime_type="application/pdf")  # fmt: skip
+            frame = await ana.wait_for(chat_message("for the page"))
+            [attachment] = frame["data"]["attachments"]
+            download = await http.get(attachment["url"])
+            assert download.status_code == 200 and download.content == b"%PDF-1.4 from telegram"
+            assert "attachment" in download.headers["content-disposition"]
+        finally:
+            await ana.close()
