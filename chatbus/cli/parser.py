@@ -95,7 +95,15 @@ def _add_status(sub: Any) -> None:
 
 def _add_send(sub: Any) -> None:
     send = sub.add_parser("send", help="post a message to a running server, as a person")
-    send.add_argument("text", help="the message")
+    send.add_argument("text", nargs="?", default="", help="the message (may be left out when --file is given)")
+    send.add_argument(
+        "--file",
+        dest="files",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a file to attach (uploaded to the server first); repeat for several",
+    )
     send.add_argument("--user", required=True, metavar="ID", help="who is speaking")
     send.add_argument("--role", default="user", help="their role (default user)")
     send.add_argument("--token", help="their token, when the server runs token auth")

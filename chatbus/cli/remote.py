@@ -16,6 +16,7 @@ from typing import Any
 from ..core.errors import ChatbusError
 from ..core.settings import Settings
 from .common import print_table
+from .uploads import LocalFile, check_files, upload
 
 __all__ = ["cmd_send", "cmd_status"]
 
@@ -74,14 +75,19 @@ def _status_url(args: argparse.Namespace) -> str:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    """Post one message to a running server over its WebSocket, as a person."""
+    """Post one message to a running server over its WebSocket, as a person,
+    with the files of ``--file`` uploaded first and attached."""
     import uuid
 
     from websockets.exceptions import WebSocketException
     from websockets.sync.client import connect
 
+    files = check_files(args.files)
+    if not files and not args.text:
+        raise ChatbusError("nothing to send: give the message text, or a file with --file PATH")
     url = _server_url(args)
     scheme, _, rest = url.partition("://")
+    base = f"{scheme}://{rest.split('/', 1)[0]}"
     ws_url = ("wss" if scheme == "https" else "ws") + "://" + rest.split("/", 1)[0] + "/"
     context = _tls_context(args, url)
     client_id = f"cli-{uuid.uuid4().hex[:12]}"
@@ -91,6 +97,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     message: dict[str, Any] = {"text": args.text, "id": client_id, "room": args.room}
     if args.reply_to is not None:
         message["replyTo"] = args.reply_to
+    if files:
+        message["attachments"] = _upload_all(args, base, files, context)
     try:
         with connect(ws_url, open_timeout=args.timeout, close_timeout=2, max_size=None, ssl=context) as ws:
             ws.send(json.dumps({"type": "auth", "data": auth}))
@@ -109,8 +117,24 @@ def cmd_send(args: argparse.Namespace) -> int:
         raise ChatbusError(
             f"could not talk to a chatbus server at {ws_url} ({reason}); is chatbus serve running there?"
         ) from None
-    print(f"sent message {echo.get('id')} to #{echo.get('room', args.room)}")
+    count = len(echo.get("attachments") or ())  # a file given twice is attached once
+    attached = f" with {count} file{'s' if count != 1 else ''}" if count else ""
+    print(f"sent message {echo.get('id')} to #{echo.get('room', args.room)}{attached}")
     return 0
+
+
+def _upload_all(
+    args: argparse.Namespace, base: str, files: list[LocalFile], context: ssl.SSLContext | None
+) -> list[str]:
+    """Upload every file to the server's ``POST /files``; their ids, in order."""
+    ids = []
+    for file in files:
+        try:
+            stored = upload(base, file, user=args.user, token=args.token, timeout=args.timeout, context=context)
+        except ssl.SSLError as exc:
+            raise (_tls_failure(exc, base) or ChatbusError(f"no TLS conversation with {base}")) from None
+        ids.append(str(stored["id"]))
+    return ids
 
 
 def _await_frame(ws: Any, kind: str, timeout: float, accept: Any = None) -> dict[str, Any]:

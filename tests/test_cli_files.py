@@ -1,0 +1,141 @@
+"""``chatbus send --file``: files uploaded to a running ``chatbus serve`` and attached."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sqlite3
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from websockets.sync.client import connect
+
+from tests.support import ChatbusProcess, chatbus_env, run_chatbus
+
+TIMEOUT = 10.0
+
+
+def serve(tmp_path: Path, **env: str) -> tuple[ChatbusProcess, str]:
+    extra = {"CHATBUS_FILES__MAX_FILE_BYTES": "20000", **env}
+    server = ChatbusProcess("serve", "--port", "0", "--db", "chat.db", env=chatbus_env(extra), cwd=tmp_path)
+    line = server.stderr.wait_for("open the web chat at", timeout=30)
+    return server, line.rsplit(" ", 1)[-1].rstrip("/")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    process, url = serve(tmp_path)
+    with process:
+        yield url
+        assert process.terminate() == 0
+
+
+def png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+def replayed(url: str, user: str = "dave", **auth: Any) -> list[dict[str, Any]]:
+    """The messages a client that signs in now is given (``missed`` after ``lastSeenId: 0``)."""
+    with connect(url.replace("http", "ws", 1) + "/", open_timeout=TIMEOUT) as ws:
+        ws.send(json.dumps({"type": "auth", "data": {"userId": user, "lastSeenId": 0, **auth}}))
+        while True:
+            frame = json.loads(ws.recv(timeout=TIMEOUT))
+            if frame["type"] == "error":
+                raise AssertionError(frame)
+            if frame["type"] == "auth_response":
+                return [missed["data"] for missed in frame["data"]["missed"]]
+
+
+def download(url: str, path: str) -> bytes:
+    with urllib.request.urlopen(url + path, timeout=TIMEOUT) as answer:
+        return answer.read()  # type: ignore[no-any-return]
+
+
+def test_send_uploads_each_file_and_attaches_them(tmp_path: Path, server: str) -> None:
+    (tmp_path / "notes.txt").write_text("all green\n")
+    (tmp_path / "chart.png").write_bytes(png(30, 20))
+    sent = run_chatbus(
+        "send", "the build report", "--user", "ci-bot", "--file", "notes.txt", "--file", "chart.png",
+        "--url", server, cwd=tmp_path,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.strip() == "sent message 1 to #general with 2 files"
+    alone = run_chatbus("send", "--user", "ci-bot", "--file", "notes.txt", "--file", "./notes.txt", "--url", server,
+                        cwd=tmp_path)  # fmt: skip
+    assert alone.stdout.strip() == "sent message 2 to #general with 1 file", alone.stderr
+    first, second = replayed(server)
+    assert first["text"] == "the build report" and first["sender"] == "ci-bot"
+    notes, chart = first["attachments"]
+    assert (notes["name"], notes["size"], notes["contentType"]) == ("notes.txt", 10, "text/plain")
+    assert (chart["name"], chart["contentType"], chart["width"], chart["height"]) == ("chart.png", "image/png", 30, 20)
+    assert download(server, notes["url"]) == b"all green\n"
+    assert download(server, chart["url"]) == (tmp_path / "chart.png").read_bytes()
+    assert second["text"] == "" and [a["id"] for a in second["attachments"]] == [notes["id"]]
+
+
+def test_what_the_server_refuses_is_one_clear_line_and_nothing_is_sent(tmp_path: Path, server: str) -> None:
+    (tmp_path / "big.txt").write_bytes(b"x" * 3_000_000)  # the server answers before it has all of it
+    (tmp_path / "tool.exe").write_bytes(b"MZ" + b"\0" * 100)
+    (tmp_path / "fine.txt").write_text("fine")
+    cases = {
+        "big.txt": "big.txt is too big for the server (2.9 MiB): The file is larger than 19.5 KiB, the limit",
+        "tool.exe": "the server does not take files like tool.exe",
+        "missing.txt": "there is no file missing.txt; check the --file path",
+        ".": ". is not a file (a directory?); give --file a file",
+    }
+    for name, words in cases.items():
+        result = run_chatbus(
+            "send", "see attached", "--user", "ci", "--file", "fine.txt", "--file", name, "--url", server,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 1, result.stdout
+        assert result.stderr.startswith(f"chatbus: error: {words}"), result.stderr
+        assert "Traceback" not in result.stderr
+    empty = run_chatbus("send", "--user", "ci", "--url", server, cwd=tmp_path)
+    assert empty.returncode == 1 and "nothing to send" in empty.stderr
+    assert replayed(server) == []
+
+
+def test_send_file_with_a_token(tmp_path: Path) -> None:
+    tokens = json.dumps({"s3cret-ci": {"userId": "ci", "role": "bot"}, "s3cret-dave": {"userId": "dave"}})
+    process, url = serve(tmp_path, CHATBUS_AUTH__MODE="token", CHATBUS_AUTH__TOKENS=tokens)
+    (tmp_path / "log.txt").write_text("deployed 1.2.3")
+    with process:
+        wrong = run_chatbus("send", "log", "--user", "ci", "--token", "guess", "--file", "log.txt", "--url", url,
+                            cwd=tmp_path)  # fmt: skip
+        assert wrong.returncode == 1
+        assert re.match(r"chatbus: error: the server refused the upload of log\.txt.*; check --token", wrong.stderr)
+        none = run_chatbus("send", "log", "--user", "ci", "--file", "log.txt", "--url", url, cwd=tmp_path)
+        assert none.returncode == 1 and "check --token" in none.stderr
+        sent = run_chatbus("send", "log", "--user", "ci", "--token", "s3cret-ci", "--file", "log.txt", "--url", url,
+                           cwd=tmp_path)  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+        (message,) = replayed(url, token="s3cret-dave")
+        assert message["sender"] == "ci" and [a["name"] for a in message["attachments"]] == ["log.txt"]
+        assert process.terminate() == 0
+    with sqlite3.connect(tmp_path / "chat.db") as raw:
+        assert raw.execute("SELECT COUNT(*) FROM messages").fetchone() == (1,)
+
+
+def test_send_file_without_a_server_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "a.txt").write_text("a")
+    result = run_chatbus(
+        "send", "--user", "ci", "--file", "a.txt", "--url", f"http://127.0.0.1:{port}", "--timeout", "3", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"chatbus: error: could not upload a.txt to http://127.0.0.1:{port} (Connection refused); "
+        "is chatbus serve running there?"
+    )
