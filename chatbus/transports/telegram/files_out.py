@@ -1,6 +1,6 @@
 """Hub messages with files, sent to Telegram as Telegram's own photos, files and albums.
 
-One picture goes as a photo (``send_photo``), one video or song as such,
+One picture goes as a photo (``send_photo``), one video, song or voice note as such,
 any other file as a document (``send_document``); several go as albums
 (``send_media_group``, up to ten files each): pictures and videos together,
 songs together, and a mix of kinds all as documents, as Telegram allows.
@@ -55,7 +55,8 @@ _AUDIO = frozenset({"audio/mpeg", "audio/mp3", "audio/mp4", "audio/x-m4a"})
 _INPUT: dict[str, Any] = {
     "photo": InputMediaPhoto, "video": InputMediaVideo, "audio": InputMediaAudio, "document": InputMediaDocument,
 }  # fmt: skip
-_METHODS = {"photo": "sendPhoto", "video": "sendVideo", "audio": "sendAudio", "document": "sendDocument"}
+_METHODS = {"photo": "sendPhoto", "video": "sendVideo", "audio": "sendAudio", "voice": "sendVoice",
+            "document": "sendDocument"}  # fmt: skip
 
 
 def _media_key(chat: str | int, message_id: int) -> str:
@@ -72,7 +73,7 @@ class Upload:
 
 
 def kind_of(attachment: Attachment) -> str:
-    """How Telegram shows a file: ``photo``, ``video``, ``audio`` or ``document``."""
+    """How Telegram shows a file: ``photo``, ``video``, ``audio``, ``voice`` or ``document``."""
     kind = attachment.content_type
     if kind in _PHOTOS and attachment.size <= PHOTO_LIMIT:
         width, height = attachment.width or 1, attachment.height or 1
@@ -82,6 +83,8 @@ def kind_of(attachment: Attachment) -> str:
         return "video"
     if kind in _AUDIO:
         return "audio"
+    if kind == "audio/ogg":
+        return "voice"  # a voice note (from Telegram, or recorded): Telegram plays it as one
     return "document"
 
 

@@ -6,7 +6,7 @@ document, a voice note, a video, an audio or an animation, each with its
 ``file_size``; ``getFile`` answers its ``file_path`` (400 "file is too big"
 past the 20 MB a bot may download, as Telegram does) and the file is served
 at ``/file/bot<token>/<file_path>``. ``sendPhoto``, ``sendDocument``,
-``sendVideo``, ``sendAudio`` and ``sendMediaGroup`` take python-telegram-bot's
+``sendVideo``, ``sendAudio``, ``sendVoice`` and ``sendMediaGroup`` take python-telegram-bot's
 multipart uploads by Telegram's rules (a caption of at most 1,024
 characters, an album of 2-10 items, documents and audio only with their own
 kind); ``editMessageCaption`` changes a media message's caption.
@@ -26,7 +26,8 @@ __all__ = ["DOWNLOAD_LIMIT", "FakeFile", "MediaMethods"]
 
 #: The most a bot may download through the Bot API.
 DOWNLOAD_LIMIT = 20 * 1024 * 1024
-_SEND_KINDS = {"sendPhoto": "photo", "sendDocument": "document", "sendVideo": "video", "sendAudio": "audio"}
+_SEND_KINDS = {"sendPhoto": "photo", "sendDocument": "document", "sendVideo": "video", "sendAudio": "audio",
+               "sendVoice": "voice"}  # fmt: skip
 _GROUP_KINDS = {"photo": "visual", "video": "visual", "document": "document", "audio": "audio"}
 
 
@@ -135,9 +136,11 @@ class MediaMethods:
             return {"photo": [{**described, "width": width, "height": height}]}
         if kind == "video":
             described.update(width=640, height=480, duration=3)
-        if kind == "audio":
+        if kind in ("audio", "voice"):
             described["duration"] = 3
-        described.update(file_name=upload.filename, mime_type=upload.content_type)
+        if kind != "voice":
+            described["file_name"] = upload.filename
+        described["mime_type"] = upload.content_type
         return {kind: described}
 
     def _upload(self, params: dict[str, Any], kind: str, value: Any = None) -> Upload:
@@ -192,6 +195,9 @@ class MediaMethods:
 
     async def _api_sendAudio(self, params: dict[str, Any]) -> Any:
         return await self._send_one("sendAudio", params)
+
+    async def _api_sendVoice(self, params: dict[str, Any]) -> Any:
+        return await self._send_one("sendVoice", params)
 
     async def _api_sendMediaGroup(self, params: dict[str, Any]) -> Any:
         chat = self._writable(params.get("chat_id"))

@@ -234,6 +234,9 @@ async def test_files_from_one_telegram_chat_reach_the_other_natively(api: FakeBo
         [sent] = await api.wait_sent(1)
         assert (sent.chat_id, sent.kind, sent.text) == (other, "photo", "alice: from chat one")
         assert sent.files[0].data == photo
+        api.post_media(CHAT, "voice", b"OggS a voice note", user=ALICE, mime_type="audio/ogg")
+        _, voice = await api.wait_sent(2)
+        assert (voice.chat_id, voice.kind, voice.files[0].data) == (other, "voice", b"OggS a voice note")
 
 
 # what the web chat sees, and a restart ------------------------------------------------------------
