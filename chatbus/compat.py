@@ -27,18 +27,20 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
+import mimetypes
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Self
 
-from .core.errors import ChatbusError, InvalidMessage, TransportError
+from .core.errors import ChatbusError, FileRefused, InvalidMessage, NotFound, TransportError
 from .core.hookspecs import hookimpl
 from .core.hub import Hub
 from .core.loader import TRANSPORT_GROUP, iter_entry_points
-from .core.message import SYSTEM_SENDER, Message, valid_name
+from .core.message import SYSTEM_SENDER, Attachment, Message, valid_name
 from .core.settings import Settings, expand_transports
 
 __all__ = ["CommunicationManager", "CompatMessage", "MessageHandler"]
@@ -49,6 +51,7 @@ DEFAULT_TRANSPORT = "websocket"
 _START_TIMEOUT = 30.0
 _SEND_TIMEOUT = 10.0
 _STOP_TIMEOUT = 15.0
+_READ_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,11 @@ class CompatMessage:
 
     ``message_id`` is the chatbus id (use it as ``reply_to``); ``command`` is
     the command name without its slash (``"status"`` for ``/status alice``)
-    and ``command_args`` its arguments. ``room``, ``sender_role`` and
-    ``transport`` are extras the earlier system did not have.
+    and ``command_args`` its arguments. ``room``, ``sender_role``,
+    ``transport`` and ``attachments`` (the files sent with it, as
+    :class:`chatbus.Attachment`; read one with
+    :meth:`CommunicationManager.read_file`) are extras the earlier system did
+    not have.
     """
 
     message_id: int
@@ -73,6 +79,7 @@ class CompatMessage:
     room: str = "general"
     sender_role: str = "user"
     transport: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
 
     @classmethod
     def from_message(cls, message: Message) -> CompatMessage:
@@ -89,6 +96,7 @@ class CompatMessage:
             room=message.room,
             sender_role=message.sender_role,
             transport=message.transport,
+            attachments=list(message.attachments),
         )
 
 
@@ -229,14 +237,25 @@ class CommunicationManager:
         for handler in handlers:
             handler.close()
 
-    def send_message(self, text: str, sender_name: str = SYSTEM_SENDER, reply_to: int | str | None = None) -> bool:
-        """Post ``text`` as ``sender_name`` (an agent, or ``system``) to every transport.
+    def send_message(
+        self,
+        text: str,
+        sender_name: str = SYSTEM_SENDER,
+        reply_to: int | str | None = None,
+        files: Sequence[str | os.PathLike[str]] | None = None,
+    ) -> bool:
+        """Post ``text`` as ``sender_name`` (an agent, or ``system``) to every
+        transport, with the files at the paths ``files`` attached (stored
+        first; the text may then be empty).
 
         Safe from any thread. Returns ``False`` only when the chat is not
-        running; raises ``ValueError`` for an empty text, a bad sender name or
-        a ``reply_to`` that is not a message id.
+        running; raises ``ValueError`` for an empty text without files, a bad
+        sender name, a ``reply_to`` that is not a message id or a file the
+        chat refuses (too big, a type not allowed), ``FileNotFoundError`` for
+        a path that is not a readable file.
         """
-        if not isinstance(text, str) or not text.strip():
+        paths = _file_paths(files)
+        if not isinstance(text, str) or (not text.strip() and not paths):
             raise ValueError("the message text is empty")
         if not valid_name(sender_name):
             raise ValueError("sender_name must be 1-64 letters, digits, '_', '-' or '.'")
@@ -244,7 +263,7 @@ class CommunicationManager:
         hub, loop = self._hub, self._loop
         if hub is None or loop is None or not hub.running:
             return False
-        coro = hub.send(text, sender=sender_name, reply_to=reply)
+        coro = _post(hub, text, sender_name, reply, paths)
         if self._on_loop_thread():
             task = loop.create_task(coro)
             task.add_done_callback(_log_send_failure)
@@ -258,7 +277,7 @@ class CommunicationManager:
             future.result(_SEND_TIMEOUT)
         except TransportError:
             return False
-        except InvalidMessage as exc:
+        except (InvalidMessage, FileRefused, NotFound) as exc:
             raise ValueError(str(exc)) from None
         except concurrent.futures.TimeoutError:
             log.warning("a message could not be posted within %.0f seconds", _SEND_TIMEOUT)
@@ -268,6 +287,26 @@ class CommunicationManager:
             log.error("could not post a message: %s", exc)
             return False
         return True
+
+    def read_file(self, attachment: Attachment | str) -> bytes:
+        """The bytes of a file a message carries (an ``Attachment`` or its id).
+
+        Safe from any thread but the chat's own; raises ``FileNotFoundError``
+        when there is no such file and ``TransportError`` when the chat is not
+        running.
+        """
+        file_id = attachment.id if isinstance(attachment, Attachment) else attachment
+        hub, loop = self._hub, self._loop
+        if hub is None or loop is None or not hub.running:
+            raise TransportError("chatbus is not running; call start_polling() first")
+        if self._on_loop_thread():
+            raise RuntimeError("read_file blocks; on the chat's own loop use `await hub.files.open(file_id)`")
+        future = asyncio.run_coroutine_threadsafe(_read(hub, file_id), loop)
+        try:
+            return future.result(_READ_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TransportError(f"the file {file_id} could not be read within {_READ_TIMEOUT:.0f} seconds") from None
 
     def is_connected(self) -> bool:
         """True while the chat runs and at least one transport is connected."""
@@ -339,6 +378,40 @@ class CommunicationManager:
             await hub.stop()
             with self._lock:
                 self._loop, self._stop = None, None
+
+
+def _file_paths(files: Sequence[str | os.PathLike[str]] | None) -> list[Path]:
+    """The paths of ``files``, each checked to be a readable file before anything is sent."""
+    if files is None:
+        return []
+    if isinstance(files, (str, os.PathLike)):
+        raise TypeError("files must be a list of paths: files=[path]")
+    paths = [Path(os.fspath(given)).expanduser() for given in files]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"there is no file {path} to attach")
+        if not os.access(path, os.R_OK):
+            raise PermissionError(f"{path} cannot be read, so it cannot be attached")
+    return paths
+
+
+async def _post(hub: Hub, text: str, sender: str, reply_to: int | None, paths: Sequence[Path]) -> Message:
+    """Store the files (as ``sender``) and post the message with them attached."""
+    if not paths:
+        return await hub.send(text, sender=sender, reply_to=reply_to)
+    ids = []
+    for path in paths:
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        stored = await hub.files.save_path(path, name=path.name, content_type=content_type, uploader=sender)
+        ids.append(stored.id)
+    return await hub.send(text, sender=sender, reply_to=reply_to, attachments=ids)
+
+
+async def _read(hub: Hub, file_id: str) -> bytes:
+    stored = await hub.files.open(file_id)
+    if stored is None:
+        raise FileNotFoundError(f"there is no file {file_id} in the chat")
+    return await stored.read_all()
 
 
 def _message_id(value: int | str | None) -> int | None:
