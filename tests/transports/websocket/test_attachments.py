@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from PIL import Image
 
+from chatbus import Settings, SQLiteStore
 from chatbus.transports.websocket.wire import parse_message
 
 from .helpers import running
@@ -90,3 +92,19 @@ def test_the_wire_reads_attachment_ids_and_lets_text_be_left_out() -> None:
     frame = parse_message({"attachments": ["0123456789abcdef" * 2]})
     assert frame.text == "" and frame.attachments == ("0123456789abcdef" * 2,)
     assert parse_message({"text": "hi"}).attachments == ()
+
+
+async def test_after_a_restart_missed_messages_still_carry_their_files(tmp_path: Path) -> None:
+    settings = Settings.isolated(db=str(tmp_path / "chat.db"))
+    async with running(settings=settings, store=SQLiteStore(tmp_path / "chat.db")) as server:
+        ann = await server.client("ann")
+        picture = await server.hub.files.save_bytes(png(), "dot.png", "image/png", uploader="ann")
+        await ann.say("before the restart", attachments=[picture.id])
+        sent = await ann.expect("message")
+        await ann.close()
+    async with running(settings=settings, store=SQLiteStore(tmp_path / "chat.db")) as server:
+        bob = await server.client("bob", lastSeenId=0)
+        [again] = bob.auth["missed"]
+        assert again["data"]["attachments"] == sent["attachments"]
+        stored = await server.hub.files.open(picture.id)
+        assert stored is not None and await stored.read_all() == png()
