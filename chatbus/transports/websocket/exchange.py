@@ -23,6 +23,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -45,6 +46,7 @@ BASE_HEADERS: Final = (
     ("Referrer-Policy", "no-referrer"),
     ("X-Frame-Options", "DENY"),
 )
+_STATUSES: Final = frozenset(status.value for status in HTTPStatus)
 _ERROR_POLICY: Final = "default-src 'none'; frame-ancestors 'none'"
 
 
@@ -120,7 +122,10 @@ class Exchange:
         self.headers = Headers([(name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers])
 
     async def body(self) -> AsyncIterator[bytes]:
-        """The request's body, chunk by chunk as it arrives."""
+        """The request's body, chunk by chunk as it arrives (a client that sent
+        ``Expect: 100-continue`` is told to go on first)."""
+        if self.h11.they_are_waiting_for_100_continue:
+            await self._write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
         while True:
             event = await self._next()
             if isinstance(event, h11.Data):
@@ -143,7 +148,8 @@ class Exchange:
         """Send the status line and headers (the security headers are added)."""
         self.answered = True
         all_headers = [("Date", formatdate(usegmt=True)), *BASE_HEADERS, *headers]
-        await self._write(self.h11.send(h11.Response(status_code=status, headers=all_headers)))
+        reason = HTTPStatus(status).phrase.encode() if status in _STATUSES else b""
+        await self._write(self.h11.send(h11.Response(status_code=status, headers=all_headers, reason=reason)))
 
     async def send(self, data: bytes) -> None:
         """Send a piece of the body, waiting (at most ``idle_timeout``) for the client to take it."""

@@ -17,6 +17,8 @@ connection closed:
 ``GET /readyz``     ``200 ready`` when this node can take connections, else
                     ``503`` with the reason (the store does not answer, ...)
 ``GET /metrics``    the hub's Prometheus metrics (unless turned off)
+``/files…``         uploads and downloads: never reach this module, they are
+                    taken before websockets parses them (:mod:`.fileserver`)
 anything else       ``404``; a method other than GET and HEAD is ``405``
 ==================  =======================================================
 

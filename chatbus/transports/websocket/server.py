@@ -189,8 +189,8 @@ class WebSocketTransport(Outgoing, BaseTransport):
         await self.stop_accepting()
         closing = self._closing or Closing.after(None)
         last_id = self.hub.store.last_id if self.hub is not None else 0
+        await self._files.stop()  # before close_all: asyncio's server waits for these sockets too (3.12+)
         closed = await close_all(server, self._fan_out, last_id, closing, self.settings.close_timeout)
-        await self._files.stop()
         self._server, self._closing = None, None
         await super().stop()
         log.info("closed %d connection(s) with %d (%s); stopped", closed, closing.code, closing.reason)

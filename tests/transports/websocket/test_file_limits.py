@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from chatbus import Settings
+from tests.certificates import make_certificates
 
 from .filehelpers import form, nothing_stored, png, post_head, raw_exchange, read_answer
 from .helpers import TIMEOUT, Client, running
@@ -120,3 +121,18 @@ async def test_a_restart_of_chatbus_serve_keeps_files(tmp_path: Path) -> None:
             assert again.json()["id"] == body["id"]
         assert await server.terminate() == 0
     assert (tmp_path / "chat-files").is_dir()
+
+
+async def test_files_over_https_on_the_chat_port(tmp_path: Path) -> None:
+    certs = make_certificates(tmp_path / "tls")
+    data = os.urandom(3 * 1024 * 1024)
+    async with running(certfile=certs.cert, keyfile=certs.key) as server:
+        base = f"https://127.0.0.1:{server.port}"
+        async with httpx.AsyncClient(base_url=base, verify=certs.client_context(), timeout=10) as http:
+            answer = await http.post("/files", files={"file": ("big.zip", data, "application/zip")}, headers=USER)
+            assert answer.status_code == 201, answer.text
+            url = answer.json()["url"]
+            assert (await http.get(url)).content == data
+            part = await http.get(url, headers={"Range": "bytes=1000-1999"})
+            assert part.status_code == 206 and part.content == data[1000:2000]
+            assert (await http.get("/healthz")).text == "ok\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,8 +12,8 @@ import pytest
 
 from chatbus import Settings
 
-from .filehelpers import BOUNDARY, form, jpeg, nothing_stored, png, png_bomb, post_head, raw_exchange
-from .helpers import Client, running
+from .filehelpers import BOUNDARY, form, jpeg, nothing_stored, png, png_bomb, post_head, raw_exchange, read_answer
+from .helpers import TIMEOUT, Client, running
 
 USER = {"X-Chatbus-User": "alice"}
 
@@ -265,3 +267,22 @@ async def test_the_rest_of_the_port_is_unchanged() -> None:
         chat = await Client.open(f"ws://127.0.0.1:{server.port}/files/x")
         assert (await chat.sign_in("bob"))["success"] is True
         await chat.close()
+
+
+async def test_a_client_that_waits_for_100_continue_is_told_to_go_on_or_refused_first() -> None:
+    async with running() as server:
+        body = form("a.txt", b"hello", "text/plain")
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(post_head(server.port, len(body), Expect="100-continue"))
+        assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(body)
+        status, _, answer = read_answer(await asyncio.wait_for(reader.read(), TIMEOUT))
+        writer.close()
+        assert status == 201 and json.loads(answer)["name"] == "a.txt"
+        # Refused before the body is sent: too big, or nobody said who uploads.
+        head = post_head(server.port, 10**12, Expect="100-continue")
+        status, _, answer = await raw_exchange(server.port, head, end=False)
+        assert status == 413
+        head = post_head(server.port, len(body), Expect="100-continue").replace(b"X-Chatbus-User: alice\r\n", b"")
+        status, _, answer = await raw_exchange(server.port, head, end=False)
+        assert status == 401
