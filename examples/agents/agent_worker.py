@@ -6,7 +6,9 @@ agent's worker command (never through a shell)::
     chatbus agents hire builder developer --command "python /path/to/agent_worker.py {task}"
 
 Each task becomes a Markdown file in ``notes/`` and a line in ``worklog.md``.
-``PROGRESS <n>`` lines show up as the agent's progress in the chat. A task
+``PROGRESS <n>`` lines show up as the agent's progress in the chat, and the
+``ATTACH notes/<task>.md`` line puts the note on the agent's completion
+message, as a file people can open. A task
 that asks for the impossible fails on purpose, so you can see the agent ask
 the team for help.
 """
@@ -47,6 +49,7 @@ def main(argv: list[str]) -> int:
     with Path("worklog.md").open("a", encoding="utf-8") as log:
         log.write(f"- {now}: {task} ({path})\n")
     print("PROGRESS 100", flush=True)
+    print(f"ATTACH {path}", flush=True)
     print(f"wrote {path} and a line in worklog.md", flush=True)
     return 0
 

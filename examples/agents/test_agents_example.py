@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from run_agents import WORKER, build_hub, hire_team
@@ -44,6 +45,10 @@ async def test_the_worker_writes_notes_in_the_agents_directory(tmp_path: Path) -
         workdir = tmp_path / "agents" / "builder"
         note = (workdir / "notes" / "write-the-release-notes.md").read_text()
         assert note.startswith("# write the release notes\n\nWritten by builder on ")
+        (attached,) = done.attachments
+        assert (attached.name, attached.content_type) == ("write-the-release-notes.md", "text/markdown")
+        stored = await hub.files.open(attached.id)
+        assert stored is not None and (await stored.read_all()).decode() == note
         assert "write the release notes" in (workdir / "worklog.md").read_text()
         progress = [(e.status, e.progress) for e in transport.events if isinstance(e, AgentStatus)]
         assert progress == [("working", None), ("working", 10), ("working", 60), ("working", 100), ("completed", 100)]
@@ -74,6 +79,7 @@ async def test_the_planner_plugin_replaces_the_work_of_planners(tmp_path: Path) 
         )
         todo = (tmp_path / "agents" / "planner" / "TODO.md").read_text()
         assert todo.endswith(checklist + "\n")
+        assert [a.name for a in done.attachments] == ["TODO.md"]
         progress = [(e.status, e.progress) for e in transport.events if isinstance(e, AgentStatus)]
         assert progress == [("working", None), ("working", 33), ("working", 66), ("working", 100), ("completed", 100)]
 
@@ -90,13 +96,15 @@ async def test_the_runnable_example_over_websocket(tmp_path: Path) -> None:
                 await ws.send(json.dumps({"type": "auth", "data": {"userId": "carol"}}))
                 await ws.send(json.dumps({"type": "message", "data": {"text": "@builder please write the faq"}}))
                 await ws.send(json.dumps({"type": "message", "data": {"text": "@planner please plan it: a, b"}}))
-                done: dict[str, str] = {}
+                done: dict[str, dict[str, Any]] = {}
                 while len(done) < 2:
                     frame = json.loads(await ws.recv())
                     if frame["type"] == "agent_response" and frame["data"]["text"].startswith("✅"):
-                        done[frame["data"]["sender"]] = frame["data"]["text"]
-            assert done["builder"].startswith("✅ Completed: write the faq")
-            assert done["planner"] == "✅ Completed: plan it: a, b\n- [ ] a\n- [ ] b"
+                        done[frame["data"]["sender"]] = frame["data"]
+            assert done["builder"]["text"].startswith("✅ Completed: write the faq")
+            assert [a["name"] for a in done["builder"]["attachments"]] == ["write-the-faq.md"]
+            assert done["planner"]["text"] == "✅ Completed: plan it: a, b\n- [ ] a\n- [ ] b"
+            assert [a["name"] for a in done["planner"]["attachments"]] == ["TODO.md"]
             assert (tmp_path / "agents" / "builder" / "notes" / "write-the-faq.md").exists()
         finally:
             await hub.stop()

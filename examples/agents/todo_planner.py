@@ -4,7 +4,7 @@ It implements the ``agent_work`` hook. For an agent whose role is
 ``planner`` it does the task itself, in Python, instead of running a worker
 command: it splits the task into steps and writes them as a checklist to
 ``TODO.md`` in the agent's working directory, reporting progress step by
-step. For every other agent it returns ``None``, so the next implementation
+step, and attaches that file to its completion message. For every other agent it returns ``None``, so the next implementation
 (chatbus's built-in command runner) does the work. An LLM call or a request
 to a remote service would go in the same place.
 """
@@ -49,4 +49,5 @@ class TodoPlanner:
             await asyncio.sleep(0)  # a real planner would think here
         text = "\n".join(checklist)
         (work.workdir / "TODO.md").write_text(f"# {work.task}\n\n{text}\n", encoding="utf-8")
+        work.attach("TODO.md")
         return WorkResult(True, output=text)
