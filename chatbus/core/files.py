@@ -128,7 +128,8 @@ class Files:
         self._temporary = False
         #: Files a message being accepted refers to: never removed meanwhile.
         self._claimed: dict[str, int] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        #: One lock per file id being stored, removed or claimed, and how many hold or wait for it.
+        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
         #: Bytes of uploads being stored now, counted against ``max_total_bytes`` already.
         self._reserved = 0
         #: Pictures checked at once (decoding one takes memory).
@@ -322,12 +323,14 @@ class Files:
 
     @contextlib.asynccontextmanager
     async def _lock(self, file_id: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(file_id, asyncio.Lock())
+        lock, users = self._locks.setdefault(file_id, (asyncio.Lock(), [0]))
+        users[0] += 1
         try:
             async with lock:
                 yield
         finally:
-            if not lock.locked() and self._locks.get(file_id) is lock:
+            users[0] -= 1
+            if not users[0]:  # nobody holds or waits for it: the next one makes a new one
                 del self._locks[file_id]
 
     # removing -------------------------------------------------------------

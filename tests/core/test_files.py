@@ -197,3 +197,23 @@ async def test_without_any_file_store_an_upload_is_refused_and_nothing_is_left()
             await hub.files.save_bytes(REPORT, "report.txt", "text/plain")
         assert [path for path in hub.files.directory.rglob("*") if path.is_file()] == []
         assert await hub.store.files_total() == 0
+
+
+async def test_work_on_one_file_is_done_one_at_a_time(tmp_path: Path) -> None:
+    settings = Settings.isolated(db=str(tmp_path / "chat.db"))
+    async with Hub(settings, transports=[], load_entrypoints=False) as hub:
+        inside: list[int] = []
+        most = 0
+
+        async def hold(number: int) -> None:
+            nonlocal most
+            for _ in range(number):  # some arrive while others wait, some after a release
+                await asyncio.sleep(0)
+            async with hub.files._lock("f" * 32):
+                inside.append(number)
+                most = max(most, len(inside))
+                await hub.store.files_total()  # a real wait on the store's thread
+                inside.remove(number)
+
+        await asyncio.gather(*(hold(n) for n in range(30)))
+        assert most == 1 and hub.files._locks == {}
