@@ -4,6 +4,7 @@ silence, slowness; and that stopping or restarting chatbus loses nothing and kee
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from pathlib import Path
@@ -136,3 +137,38 @@ async def test_files_over_https_on_the_chat_port(tmp_path: Path) -> None:
             part = await http.get(url, headers={"Range": "bytes=1000-1999"})
             assert part.status_code == 206 and part.content == data[1000:2000]
             assert (await http.get("/healthz")).text == "ok\n"
+
+
+def _memory(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {key} for {pid}")
+
+
+async def test_a_large_upload_through_chatbus_serve_never_sits_in_memory(tmp_path: Path) -> None:
+    source = tmp_path / "big.bin"
+    with source.open("wb") as out:
+        for _ in range(64):
+            out.write(os.urandom(1024 * 1024))
+    body_head = form("big.zip", b"", "application/zip").split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    tail = b"\r\n--chatbus-test-boundary--\r\n"
+    async with chatbus_serve(tmp_path / "chat.db") as server:
+        pid = server.proc.pid
+        idle = _memory(pid, "VmRSS")
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(post_head(server.port, len(body_head) + source.stat().st_size + len(tail)) + body_head)
+        with source.open("rb") as file:
+            while chunk := file.read(1024 * 1024):
+                writer.write(chunk)
+                await writer.drain()
+        writer.write(tail)
+        status, _, answer = read_answer(await asyncio.wait_for(reader.read(), 60))
+        writer.close()
+        assert status == 201, answer
+        grown = _memory(pid, "VmHWM") - idle
+        assert grown < 16 * 1024 * 1024, f"the server grew by {grown / 2**20:.1f} MiB for a 64 MiB upload"
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as http:
+            url = json.loads(answer)["url"]
+            assert (await http.head(url)).headers["content-length"] == str(64 * 1024 * 1024)
+        assert await server.terminate() == 0
