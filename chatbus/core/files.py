@@ -225,9 +225,11 @@ class Files:
         attachment = Attachment(spool.file_id, name, spool.size, kind, width, height, uploader)
         async with self._lock(attachment.id):
             kept = await self.store.touch_file(attachment.id, self.wall_clock())
-            if kept is not None:
+            if kept is not None:  # the same bytes are one file
+                if await self._hooks.open_file(kept) is None:
+                    await self._store(kept, spool)  # its bytes were lost (a folder emptied by hand): these are they
                 self.count("duplicate")
-                return kept  # the same bytes are one file
+                return kept
             await self._check_room(spool.size)
             self._reserved += spool.size
             try:
@@ -268,8 +270,7 @@ class Files:
     ) -> Attachment:
         """Keep ``data`` as a file."""
         async with self.spool() as spool:
-            for start in range(0, len(data), _CHUNK):
-                spool.write(data[start : start + _CHUNK])
+            await asyncio.to_thread(_write_all, spool, data)
             return await self.save(spool, name, content_type, uploader)
 
     # reading --------------------------------------------------------------
@@ -383,6 +384,11 @@ class Files:
                 await self.sweep()
             except Exception:
                 log.exception("files: removing unused uploads failed; trying again later")
+
+
+def _write_all(spool: Spool, data: bytes) -> None:
+    for start in range(0, len(data), _CHUNK):
+        spool.write(data[start : start + _CHUNK])
 
 
 def _copy_into(source: Path, spool: Spool) -> None:

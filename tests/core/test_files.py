@@ -217,3 +217,13 @@ async def test_work_on_one_file_is_done_one_at_a_time(tmp_path: Path) -> None:
 
         await asyncio.gather(*(hold(n) for n in range(30)))
         assert most == 1 and hub.files._locks == {}
+
+
+async def test_uploading_a_file_whose_bytes_were_lost_brings_them_back() -> None:
+    async with make_hub() as hub:
+        report = await hub.files.save_bytes(REPORT, "report.txt", "text/plain")
+        (hub.files.directory / report.id[:2] / report.id).unlink()
+        assert await hub.files.open(report.id) is None
+        assert await hub.files.save_bytes(REPORT, "report.txt", "text/plain") == report
+        stored = await hub.files.open(report.id)
+        assert stored is not None and await stored.read_all() == REPORT
