@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import logging
 import re
@@ -88,7 +89,14 @@ class Spool:
                 "FILE_TOO_BIG", f"The file is larger than {human_size(self.max_bytes)}, the limit; send a smaller one."
             )
         self._hash.update(chunk)
-        self._file.write(chunk)
+        try:
+            self._file.write(chunk)
+        except OSError as exc:
+            self.discard()
+            log.error("files: cannot write an upload to %s: %s", self.path.parent, exc.strerror or exc)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise FileRefused("STORAGE_FULL", "The server's disk is full; tell its operator.") from exc
+            raise StoreError("the upload could not be written on the server; try again later") from exc
 
     @property
     def file_id(self) -> str:

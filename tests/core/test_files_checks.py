@@ -203,3 +203,24 @@ async def test_what_becomes_of_files_is_counted_in_the_metrics(hub: Hub) -> None
     text = hub.metrics.exposition().decode()
     for outcome, count in (("stored", 1), ("duplicate", 1), ("FILE_TYPE", 1), ("INVALID_FILE", 1)):
         assert f'chatbus_files_total{{outcome="{outcome}"}} {count}.0' in text
+
+
+async def test_a_full_disk_is_a_clear_refusal(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with hub.files.spool() as spool:
+
+        class FullDisk:
+            def write(self, chunk: bytes) -> int:
+                raise OSError(28, "No space left on device")
+
+            def close(self) -> None:
+                return None
+
+        monkeypatch.setattr(spool, "_file", FullDisk())
+        with pytest.raises(FileRefused) as caught:
+            spool.write(b"x")
+    assert (caught.value.code, caught.value.status, str(caught.value)) == (
+        "STORAGE_FULL",
+        507,
+        "The server's disk is full; tell its operator.",
+    )
+    assert nothing_kept(hub)
