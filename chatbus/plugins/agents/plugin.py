@@ -236,15 +236,19 @@ class AgentsPlugin:
         progress: int | None = None,
         reply_to: int | None = None,
         room: str = DEFAULT_ROOM,
+        attachments: Sequence[str] = (),
+        details: dict[str, Any] | None = None,
     ) -> Message | None:
         """Mark an agent ``stuck`` and post, as the agent, a message asking the
-        team for help with ``task`` (default: its current task) and ``issue``.
-        The text can be replaced through the ``agent_reply`` hook (kind ``help``)."""
+        team for help with ``task`` (default: its current task) and ``issue``,
+        with the stored files ``attachments`` (ids; a log the work wrote) and
+        more ``details`` for the text. The text can be replaced through the
+        ``agent_reply`` hook (kind ``help``)."""
         agent = self.hub.agents.get(name)
         if agent is None:
             raise InvalidMessage(f"There is no agent called {name!r}.")
         task = task or agent.current_task or "my current task"
         progress = progress if progress is not None else agent.progress
         agent = await self.hub.set_agent_status(name, "stuck", task, progress)
-        details: dict[str, Any] = {"task": task, "issue": issue, "progress": agent.progress}
-        return await self.reply(agent, "help", details, reply_to=reply_to, room=room)
+        said: dict[str, Any] = {**(details or {}), "task": task, "issue": issue, "progress": agent.progress}
+        return await self.reply(agent, "help", said, reply_to=reply_to, room=room, attachments=attachments)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatbus import ChatbusError, Hub, InvalidMessage
 
-from .attach import Attached, attach_files
+from .attach import attach_files
 from .jobs import Desk, Job
 from .texts import duration
 from .work import Work, WorkResult
@@ -99,22 +99,27 @@ class Runner:
             raise
         result = doing.result()
         tasks.labels("completed" if result.ok else "failed").inc()
-        attached = await attach_files(self.hub, work) if result.ok else Attached()
+        attached = await attach_files(self.hub, work)
         await self._advance(desk)
+        files = {"files": attached.names, "not_attached": attached.notes}
         if result.ok:
             await self.hub.set_agent_status(name, "completed", job.task, 100)
-            details = {
-                "task": job.task,
-                "output": result.output,
-                "files": attached.names,
-                "not_attached": attached.notes,
-            }
+            details = {"task": job.task, "output": result.output, **files}
             await self.plugin.reply(
                 work.agent, "completed", details, reply_to=job.message_id, room=job.room, attachments=attached.ids
             )
         else:
             issue = result.error or "my work failed without saying why"
-            await self._ask_for_help(name, job, issue, work.last_progress)
+            await self.plugin.request_help(
+                name,
+                task=job.task,
+                issue=issue,
+                progress=work.last_progress,
+                reply_to=job.message_id,
+                room=job.room,
+                attachments=attached.ids,
+                details=files,
+            )
 
     async def _prepare(self, name: str, job: Job, desk: Desk) -> Work | None:
         """Mark the agent working and give it a ``Work``; None when it cannot start."""

@@ -10,7 +10,8 @@ built-in implementation answers. The kinds and their ``details``:
 ``status``       status, task, progress, queued (how many tasks wait)
 ``completed``    task, output (the last lines, may be empty), files (names of the files
                  attached), not_attached (a line for each file named but not attached)
-``help``         task, issue, progress (also posted by ``AgentsPlugin.request_help``)
+``help``         task, issue, progress (also posted by ``AgentsPlugin.request_help``); for
+                 a failed command also files and not_attached, as for ``completed``
 ``timeout``      task, seconds, output
 ``interrupted``  task
 """
@@ -91,15 +92,19 @@ def _status(agent: Agent, d: Mapping[str, Any]) -> str:
     return f"I'm idle: no task right now.{waiting}"
 
 
-def _completed(agent: Agent, d: Mapping[str, Any]) -> str:
-    text = _with_output(f"✅ Completed: {shorten(d['task'])}", d.get("output") or "")
+def _with_notes(text: str, d: Mapping[str, Any]) -> str:
+    """``text`` and a line for each file the work named that is not attached."""
     return "\n".join([text, *(f"⚠️ {note}" for note in d.get("not_attached") or ())])
+
+
+def _completed(agent: Agent, d: Mapping[str, Any]) -> str:
+    return _with_notes(_with_output(f"✅ Completed: {shorten(d['task'])}", d.get("output") or ""), d)
 
 
 def _help(agent: Agent, d: Mapping[str, Any]) -> str:
     progress = d.get("progress")
     done = f" ({progress}% done)" if progress is not None else ""
-    return f"@team I need help with {shorten(d['task'])}{done}: {d['issue']}"
+    return _with_notes(f"@team I need help with {shorten(d['task'])}{done}: {d['issue']}", d)
 
 
 def _timeout(agent: Agent, d: Mapping[str, Any]) -> str:

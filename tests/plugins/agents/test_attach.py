@@ -137,3 +137,31 @@ async def test_files_over_the_limits_are_left_out_with_a_note(tmp_path: Path) ->
         assert lines[0] == "✅ Completed: write the files"
         assert lines[1].startswith("⚠️ big.txt was not attached: the file is larger than")
         assert lines[2:] == ["⚠️ c.txt was not attached: a message carries at most 2 files"]
+
+
+FAILING = """
+import sys
+from pathlib import Path
+Path("build.log").write_text("step 3: 2 tests failed")
+print("ATTACH build.log")
+print("ATTACH ../escape.log")
+print("error: 2 tests failed", file=sys.stderr)
+sys.exit(1)
+"""
+
+
+async def test_a_failing_worker_attaches_its_log_to_the_help_request(tmp_path: Path) -> None:
+    transport = MemoryTransport()
+    hub = Hub(Settings.isolated(db=":memory:"), transports=[transport], load_entrypoints=False)
+    async with hub:
+        await hub.hire("alice", "builder", [sys.executable, "-c", FAILING])
+        asked = await transport.say("carol", "@alice please run the tests")
+        help_request = await transport.wait_for(lambda m: m.text.startswith("@team"), 10)
+        assert help_request.reply_to == asked.id
+        assert help_request.text.splitlines() == [
+            "@team I need help with run the tests: error: 2 tests failed",
+            "(exit status 1)",
+            "⚠️ ../escape.log was not attached: it is outside my working directory",
+        ]
+        (log,) = help_request.attachments
+        assert log.name == "build.log" and await read_stored(hub, log.id) == b"step 3: 2 tests failed"
