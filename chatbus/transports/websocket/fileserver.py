@@ -21,7 +21,8 @@ needs no token), checked by the hub's ``on_auth`` like a sign-in. Per client
 address (the same as :mod:`.proxies` tells the guard): at most
 ``max_uploads_per_address`` uploads and ``max_downloads_per_address``
 downloads at once; a failed upload sign-in counts as a failed sign-in of
-:class:`~.guard.Guard`, and an address it has locked out gets ``429``.
+:class:`~.guard.Guard`, and an address it has locked out gets ``429``. In
+all, at most ``max_connections`` transfers run at once (``503`` beyond).
 
 Every error is ``{"error": {"code": ..., "message": ...}}`` with words that
 say what to do.
@@ -164,6 +165,10 @@ class FileServer:
         if hub is None or not hub.running or self._stopping:
             raise HttpError(503, "UNAVAILABLE", "The chat server is stopping; try again in a moment.")
         self._check_host(exchange)
+        if len(self._tasks) > self.settings.max_connections:
+            raise HttpError(
+                503, "BUSY", "The chat is busy with other transfers; try again in a minute.", {"Retry-After": "60"}
+            )
         address = client_address(
             exchange.peer, exchange.headers.get_all("X-Forwarded-For"), self.settings.trusted_proxies
         )

@@ -172,3 +172,19 @@ async def test_a_large_upload_through_chatbus_serve_never_sits_in_memory(tmp_pat
             url = json.loads(answer)["url"]
             assert (await http.head(url)).headers["content-length"] == str(64 * 1024 * 1024)
         assert await server.terminate() == 0
+
+
+async def test_transfers_in_all_are_limited_by_max_connections() -> None:
+    async with running(max_connections=1) as server:
+        body = form("big.zip", os.urandom(100_000), "application/zip")
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(post_head(server.port, len(body)) + body[:1000])
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        answer = await upload(server.port, "a.txt", b"hi", "text/plain")
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "60"
+        assert error_of(answer)["code"] == "BUSY"
+        writer.write(body[1000:])
+        status, _, _ = read_answer(await asyncio.wait_for(reader.read(), TIMEOUT))
+        writer.close()
+        assert status == 201
