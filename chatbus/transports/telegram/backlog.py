@@ -5,7 +5,9 @@ failing download tried again). Updates are otherwise handled one after the
 other, so a download there would hold up every chat. Instead, a message
 with a file, and whatever comes after it from the same chat while it is
 fetched (messages, edits, reactions), goes to that chat's queue here and is
-handled in order by a task of its own; other chats go on at once.
+handled in order by a task of its own; other chats go on at once. The
+messages of an album (several photos or files sent at once, one update
+each) are handled together, as one hub message.
 
 Such an update is written to the store (``telegram:backlog``, the updates as
 Telegram sent them) before it counts as handled, so Telegram can be told it
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,30 +39,37 @@ log = logging.getLogger("chatbus.telegram")
 
 #: Store key of the updates still to be handled: JSON ``{update id: update}``.
 BACKLOG_KEY = "telegram:backlog"
+#: How long the rest of an album is waited for, in steps of; and the most files an album holds.
+_ALBUM_WAIT = 1.0
+_ALBUM_STEP = 0.05
+_ALBUM_MOST = 10
 
 
 class Backlog:
     """Per-chat queues of updates handled off the main update loop, in order."""
 
-    def __init__(self, session: Session, handle: Callable[[Update], Awaitable[None]]) -> None:
+    def __init__(self, session: Session, handle: Callable[[list[Update]], Awaitable[None]]) -> None:
         self._session = session
+        #: Handles one update, or the updates of one album together.
         self._handle = handle
-        #: Chat id -> the task handling its last queued update.
-        self._tails: dict[int, asyncio.Task[Any]] = {}
+        self._queues: dict[int, deque[Update]] = {}
+        #: Chat id -> the task working its queue, while there is one.
+        self._workers: dict[int, asyncio.Task[Any]] = {}
         #: Update id -> the update as Telegram sent it, until it is handled.
         self._saved: dict[int, dict[str, Any]] = {}
         self._writing = asyncio.Lock()
 
     def reset(self) -> None:
         """A new run: nothing queued yet (what the store holds is replayed by :meth:`replay`)."""
-        self._tails.clear()
+        self._queues.clear()
+        self._workers.clear()
         self._saved.clear()
         self._writing = asyncio.Lock()
 
     def busy(self, chat_id: int) -> bool:
         """Whether updates of ``chat_id`` are still queued (a new one must queue behind them)."""
-        tail = self._tails.get(chat_id)
-        return tail is not None and not tail.done()
+        worker = self._workers.get(chat_id)
+        return worker is not None and not worker.done()
 
     async def add(self, update: Update, chat_id: int) -> None:
         """Keep ``update`` in the store, then handle it after the chat's earlier ones."""
@@ -89,40 +99,77 @@ class Backlog:
             self._queue(update, chat)
 
     def _queue(self, update: Update, chat_id: int) -> None:
-        previous = self._tails.get(chat_id)
-        task = self._session.spawn(self._run(previous, update), f"backlog-{chat_id}")
-        self._tails[chat_id] = task
+        self._queues.setdefault(chat_id, deque()).append(update)
+        if not self.busy(chat_id):
+            self._workers[chat_id] = self._session.spawn(self._work(chat_id), f"backlog-{chat_id}")
 
-    async def _run(self, previous: asyncio.Task[Any] | None, update: Update) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])
+    async def _work(self, chat_id: int) -> None:
+        """Handle the chat's queued updates in order, an album's together, until none is left."""
+        queue = self._queues[chat_id]
+        try:
+            while queue:
+                batch = await self._next(queue)
+                if not await self._run(batch):
+                    return  # stopping: what is left is kept, and handled after a restart
+        finally:
+            if not queue:
+                self._queues.pop(chat_id, None)
+
+    async def _next(self, queue: deque[Update]) -> list[Update]:
+        """The next update, with the rest of its album: Telegram sends an album's messages one
+        after the other, so those not read yet are waited for a moment."""
+        batch = [queue.popleft()]
+        album = _album_of(batch[0])
+        if album is None:
+            return batch
+        waited = 0.0
+        while len(batch) < _ALBUM_MOST:
+            if queue and _album_of(queue[0]) == album:
+                batch.append(queue.popleft())
+            elif queue or waited >= _ALBUM_WAIT:
+                break
+            else:
+                await self._session.sleep(_ALBUM_STEP)
+                waited += _ALBUM_STEP
+        return batch
+
+    async def _run(self, batch: list[Update]) -> bool:
+        """Handle one update (or album); False when the transport stops meanwhile."""
         session = self._session
         while True:
             try:
-                await self._handle(update)
+                await self._handle(batch)
             except (Stopped, Fatal):
-                return  # kept: handled after a restart
+                return False  # kept: handled after a restart
             except StoreError as exc:
-                log.error("telegram: update %s could not be stored (%s); trying again", update.update_id, exc)
+                log.error("telegram: update %s could not be stored (%s); trying again", batch[0].update_id, exc)
                 try:
                     await session.sleep(session.settings.retry_initial_delay)
                 except Stopped:
-                    return
+                    return False
                 continue
             except Exception:
-                log.exception("telegram: update %s could not be handled; skipping it", update.update_id)
+                log.exception("telegram: update %s could not be handled; skipping it", batch[0].update_id)
             break
-        self._saved.pop(update.update_id, None)
+        for update in batch:
+            self._saved.pop(update.update_id, None)
         try:
             await self._write()
         except (StoreError, Stopped) as exc:
-            log.error("telegram: cannot note that update %s is done: %s", update.update_id, exc or "stopping")
+            log.error("telegram: cannot note that update %s is done: %s", batch[0].update_id, exc or "stopping")
+        return True
 
     async def _write(self) -> None:
         """Write what is kept, one write at a time, so an older one never lands after a newer one."""
         async with self._writing:
             value = json.dumps({str(key): value for key, value in self._saved.items()}) if self._saved else None
             await self._session.store().set_state(BACKLOG_KEY, value)
+
+
+def _album_of(update: Update) -> str | None:
+    """The album (``media_group_id``) a new message belongs to, None for any other update."""
+    message = update.message or update.channel_post
+    return message.media_group_id if message is not None else None
 
 
 def chat_of(update: Update) -> int | None:

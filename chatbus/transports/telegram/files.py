@@ -33,7 +33,7 @@ from .content import media_placeholder
 from .errors import Backoff, Outcome, Stopped, classify
 from .session import Session
 
-__all__ = ["DOWNLOAD_LIMIT", "NOTE_END", "Fetcher", "Media", "media_of", "note"]
+__all__ = ["DOWNLOAD_LIMIT", "NOTE_END", "Fetcher", "Media", "album_key", "media_of", "note"]
 
 log = logging.getLogger("chatbus.telegram")
 
@@ -109,6 +109,12 @@ def media_of(message: TgMessage) -> Media | None:
         size=size if isinstance(size, int) else None,
         label=placeholder[1:-1] if placeholder.startswith("[") and placeholder.endswith("]") else placeholder,
     )
+
+
+def album_key(chat: int | str, message_id: int) -> str:
+    """Store key of a Telegram message's role for the relay: a person's album part (``album``), or
+    the bot's photo or file holding the caption (``caption``) or not (``item``), ``files_out.py``."""
+    return f"telegram:media:{chat}:{message_id}"
 
 
 def note(media: Media, why: str) -> str:

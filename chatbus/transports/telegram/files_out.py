@@ -33,6 +33,7 @@ from chatbus.core.files_stored import StoredFile
 from chatbus.core.message import Attachment, Message
 
 from .calls import Attempt, Calls
+from .files import album_key
 from .formatting import Rendered
 from .merge import External, external_id
 from .session import NAME, Session
@@ -57,10 +58,6 @@ _INPUT: dict[str, Any] = {
 }  # fmt: skip
 _METHODS = {"photo": "sendPhoto", "video": "sendVideo", "audio": "sendAudio", "voice": "sendVoice",
             "document": "sendDocument"}  # fmt: skip
-
-
-def _media_key(chat: str | int, message_id: int) -> str:
-    return f"telegram:media:{chat}:{message_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +164,7 @@ class FileSender:
         self._outbound.remember(message.id, sent.chat.id, sent.message_id)
         await store.map_external(NAME, message.id, external_id(sent.chat.id, sent.message_id))
         if role is not None:
-            await store.set_state(_media_key(sent.chat.id, sent.message_id), role)
+            await store.set_state(album_key(sent.chat.id, sent.message_id), role)
 
     async def _send_album(
         self, chat: ChatKey, album: list[Upload], caption: Rendered | None, reply_mid: int | None, thread: int | None
@@ -215,7 +212,7 @@ class FileSender:
         texts: list[External] = []
         caption_at: External | None = None
         for ext in mine:
-            role = await store.get_state(_media_key(ext.chat, ext.message_id))
+            role = await store.get_state(album_key(ext.chat, ext.message_id))
             if role is None:
                 texts.append(ext)
             elif role == "caption":

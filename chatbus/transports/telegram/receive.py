@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 
 from telegram import Chat, MessageReactionUpdated, ReactionTypeEmoji
 from telegram import Message as TgMessage
@@ -30,7 +31,7 @@ from chatbus.core.errors import AuthError, ChatbusError, MessageTooLarge, RateLi
 
 from .content import media_placeholder, message_text
 from .errors import Stopped
-from .files import NOTE_END, Fetcher, media_of
+from .files import NOTE_END, Fetcher, album_key, media_of
 from .formatting import Rendered, escape
 from .inbound import PREFIX, Sender, address_command, sender_of, text_mentions, user_sender, username_mentions
 from .outbound import Outbound
@@ -64,8 +65,9 @@ class Receiver:
         self._held: OrderedDict[tuple[int, int], tuple[float, TgMessage]] = OrderedDict()
 
     # new messages ----------------------------------------------------------------------------
-    async def message(self, message: TgMessage) -> None:
-        """Put one new Telegram message in the hub, or follow the migration it announces."""
+    async def message(self, message: TgMessage, album: Sequence[TgMessage] = ()) -> None:
+        """Put one new Telegram message in the hub (with the rest of its ``album``: the other photos
+        or files sent with it, as one hub message), or follow the migration it announces."""
         session, chat = self._session, message.chat
         if await self._migration(message):
             return
@@ -92,22 +94,35 @@ class Receiver:
         topic = topic_of(message)
         if topic is not None:
             room = await self._topics.room_for(session.store(), chat.id, topic[0], topic[1])
-        await self._take(message, key, room, text, sender)
+        await self._take(message, key, room, text, sender, album)
 
-    async def _with_file(self, message: TgMessage, text: str, uploader: str) -> tuple[str, tuple[str, ...]]:
-        """The text and attachments of a message with a file: the caption and the fetched file,
-        or the note that stands for the file before the caption."""
-        media = media_of(message)
-        if media is None:
-            return text, ()
-        placeholder = media_placeholder(message)
-        caption = text[len(placeholder) :].lstrip() if placeholder and text.startswith(placeholder) else text
-        got = await self._fetcher.fetch(media, uploader)
-        if isinstance(got, str):
-            return f"{got} {caption}".strip(), ()
-        return caption, (got.id,)
+    async def _with_files(
+        self, message: TgMessage, text: str, uploader: str, album: Sequence[TgMessage]
+    ) -> tuple[str, tuple[str, ...]]:
+        """The text and attachments of a message with files (its own, and its album's): the
+        captions and the fetched files, or the notes that stand for files before the captions."""
+        notes: list[str] = []
+        captions: list[str] = []
+        ids: list[str] = []
+        budget = self._session.hub.settings.max_text_length if self._session.hub is not None else 4096
+        for part in (message, *album):
+            body = text if part is message else message_text(part, budget=budget) or ""
+            media = media_of(part)
+            placeholder = media_placeholder(part) if media is not None else None
+            caption = body[len(placeholder) :].lstrip() if placeholder and body.startswith(placeholder) else body
+            if caption:
+                captions.append(caption)
+            if media is not None:
+                got = await self._fetcher.fetch(media, uploader)
+                if isinstance(got, str):
+                    notes.append(got)
+                else:
+                    ids.append(got.id)
+        return " ".join([*notes, "\n".join(captions)]).strip(), tuple(dict.fromkeys(ids))
 
-    async def _take(self, message: TgMessage, key: ChatKey, room: str, text: str, sender: Sender) -> None:
+    async def _take(
+        self, message: TgMessage, key: ChatKey, room: str, text: str, sender: Sender, album: Sequence[TgMessage] = ()
+    ) -> None:
         """Put one Telegram message in the hub as its sender's, unless it is there already."""
         session, chat_id = self._session, message.chat.id
         hub, store = session.hub, session.store()
@@ -126,7 +141,7 @@ class Receiver:
         mentions = await self._people.mentions(
             username_mentions(message, bot_username=session.username), text_mentions(message)
         )
-        text, attachments = await self._with_file(message, text, identity.user_id)
+        text, attachments = await self._with_files(message, text, identity.user_id, album)
         try:
             stored = await hub.receive(
                 identity, text, room=room, reply_to=reply_to, transport=NAME, client_id=external, mentions=mentions,
@@ -142,6 +157,9 @@ class Receiver:
             return
         self._outbound.remember(stored.id, chat_id, message.message_id)
         session.condition.chat_ok(key)
+        for part in album:  # the album's other messages are this hub message too (theirs, not the bot's)
+            await store.set_state(album_key(chat_id, part.message_id), "album")
+            await store.map_external(NAME, stored.id, f"{chat_id}:{part.message_id}")
         await store.map_external(NAME, stored.id, external)
 
     async def _reply_to(self, message: TgMessage) -> int | None:

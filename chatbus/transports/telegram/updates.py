@@ -46,7 +46,7 @@ class Updates:
         self._session = session
         self._receiver = receiver
         self.webhook = Webhook(session)
-        self._backlog = Backlog(session, self._handle_now)
+        self._backlog = Backlog(session, self._handle_batch)
         self._replayed = False
 
     def reset(self) -> None:
@@ -200,6 +200,16 @@ class Updates:
             await self._backlog.add(update, chat)
             return
         await self._handle_now(update)
+
+    async def _handle_batch(self, updates: list[Update]) -> None:
+        """One update, or the messages of one album (as one hub message)."""
+        messages = sorted((m for m in (u.message or u.channel_post for u in updates) if m is not None),
+                          key=lambda m: m.message_id)  # fmt: skip
+        if len(updates) > 1 and len(messages) == len(updates):
+            await self._receiver.message(messages[0], messages[1:])
+            return
+        for update in updates:
+            await self._handle_now(update)
 
     async def _handle_now(self, update: Update) -> None:
         """Hand ``update`` to the receiver, or note what it says about a chat."""

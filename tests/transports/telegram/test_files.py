@@ -465,3 +465,33 @@ async def test_a_file_from_the_page_reaches_telegram_and_one_from_telegram_downl
             assert "attachment" in download.headers["content-disposition"]
         finally:
             await ana.close()
+
+
+async def test_an_album_from_telegram_is_one_message_with_all_its_files(api: FakeBotAPI) -> None:
+    other = -1009999999999
+    hub, web, _telegram = build_hub(api, chat_ids=f"{CHAT},{other}")
+    photos = [picture(50 + n, 40, color=color) for n, color in enumerate(["red", "green", "blue"])]
+    async with hub:
+        posted = [
+            api.post_media(
+                CHAT, "photo", photo, user=ALICE, caption="our trip" if n == 0 else None, media_group_id="13579"
+            )
+            for n, photo in enumerate(photos)
+        ]
+        api.post(CHAT, "and after the album", user=ALICE)
+        message = await web.wait_for(from_telegram)
+        assert message.text == "our trip" and len(message.attachments) == 3
+        assert [await stored_bytes(hub, a.id) for a in message.attachments] == photos
+        after = await web.wait_for(lambda m: m.text == "and after the album")
+        assert after.id > message.id
+
+        # A reply in Telegram to any photo of the album replies to the one hub message.
+        api.post(CHAT, "the second one!", user=FakeBotAPI.user(7, username="bob"), reply_to=posted[1]["message_id"])
+        reply = await web.wait_for(lambda m: m.text == "the second one!")
+        assert reply.reply_to == message.id
+
+        # The other chat of the room gets it as an album too.
+        await api.wait_for(lambda: sum(s.kind == "photo" for s in api.sent) == 3)
+        album = [s for s in api.sent if s.kind == "photo"]
+        assert {s.chat_id for s in album} == {other} and len({s.group for s in album}) == 1
+        assert album[0].text == "alice: our trip"
