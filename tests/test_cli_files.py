@@ -42,15 +42,24 @@ def png(width: int, height: int) -> bytes:
 
 
 def replayed(url: str, user: str = "dave", **auth: Any) -> list[dict[str, Any]]:
-    """The messages a client that signs in now is given (``missed`` after ``lastSeenId: 0``)."""
+    """The messages a client that signs in now is given (``missed`` after ``lastSeenId: 0``),
+    checked to be what it is given when it asks for ``history``."""
     with connect(url.replace("http", "ws", 1) + "/", open_timeout=TIMEOUT) as ws:
         ws.send(json.dumps({"type": "auth", "data": {"userId": user, "lastSeenId": 0, **auth}}))
-        while True:
-            frame = json.loads(ws.recv(timeout=TIMEOUT))
-            if frame["type"] == "error":
-                raise AssertionError(frame)
-            if frame["type"] == "auth_response":
-                return [missed["data"] for missed in frame["data"]["missed"]]
+        missed = [frame["data"] for frame in expect(ws, "auth_response")["missed"]]
+        ws.send(json.dumps({"type": "history", "data": {"limit": 50}}))
+        history = [frame["data"] for frame in expect(ws, "history")["messages"]]
+    assert [m["attachments"] for m in history] == [m["attachments"] for m in missed]
+    return missed
+
+
+def expect(ws: Any, kind: str) -> dict[str, Any]:
+    while True:
+        frame = json.loads(ws.recv(timeout=TIMEOUT))
+        if frame["type"] == "error":
+            raise AssertionError(frame)
+        if frame["type"] == kind:
+            return frame["data"]  # type: ignore[no-any-return]
 
 
 def download(url: str, path: str) -> bytes:
