@@ -495,3 +495,9 @@ async def test_an_album_from_telegram_is_one_message_with_all_its_files(api: Fak
         album = [s for s in api.sent if s.kind == "photo"]
         assert {s.chat_id for s in album} == {other} and len({s.group for s in album}) == 1
         assert album[0].text == "alice: our trip"
+
+        # A manager renames it from the web: the copy's caption changes; the person's own photos are left alone.
+        boss = await web.join("boss", role="manager")
+        await hub.edit(boss, message.id, "our trip to the sea")
+        await api.wait_for(lambda: album[0].text == "alice: our trip to the sea")
+        assert not api.calls_of("deleteMessage") and not api.calls_of("editMessageText")
