@@ -263,6 +263,8 @@ class CommunicationManager:
         hub, loop = self._hub, self._loop
         if hub is None or loop is None or not hub.running:
             return False
+        # Storing files takes a while on a slow disk: a second more for every 5 MB.
+        timeout = _SEND_TIMEOUT + sum(path.stat().st_size for path in paths) / 5_000_000
         coro = _post(hub, text, sender_name, reply, paths)
         if self._on_loop_thread():
             task = loop.create_task(coro)
@@ -274,13 +276,13 @@ class CommunicationManager:
             coro.close()
             return False
         try:
-            future.result(_SEND_TIMEOUT)
+            future.result(timeout)
         except TransportError:
             return False
         except (InvalidMessage, FileRefused, NotFound) as exc:
             raise ValueError(str(exc)) from None
         except concurrent.futures.TimeoutError:
-            log.warning("a message could not be posted within %.0f seconds", _SEND_TIMEOUT)
+            log.warning("a message could not be posted within %.0f seconds", timeout)
             future.cancel()
             return False
         except ChatbusError as exc:
