@@ -148,3 +148,23 @@ def test_send_file_without_a_server_is_one_clear_line(tmp_path: Path) -> None:
         f"chatbus: error: could not upload a.txt to http://127.0.0.1:{port} (Connection refused); "
         "is chatbus serve running there?"
     )
+
+
+def test_send_file_over_https_trusts_only_the_given_authority(tmp_path: Path) -> None:
+    from tests.certificates import make_certificates
+
+    certs = make_certificates(tmp_path / "tls")
+    (tmp_path / "chatbus.toml").write_text(f'[websocket]\ncertfile = "{certs.cert}"\nkeyfile = "{certs.key}"\n')
+    (tmp_path / "notes.txt").write_text("over tls")
+    server = ChatbusProcess("serve", "--port", "0", "--db", "chat.db", cwd=tmp_path)
+    with server:
+        line = server.stderr.wait_for("open the web chat at", timeout=30)
+        url = line.rsplit(" ", 1)[-1].rstrip("/")
+        assert url.startswith("https://")
+        untrusted = run_chatbus("send", "--user", "ci", "--file", "notes.txt", "--url", url, cwd=tmp_path)
+        assert untrusted.returncode == 1
+        assert untrusted.stderr.startswith(f"chatbus: error: the certificate of {url} is not trusted")
+        sent = run_chatbus("send", "--user", "ci", "--file", "notes.txt", "--url", url, "--cafile", str(certs.ca),
+                           cwd=tmp_path)  # fmt: skip
+        assert (sent.returncode, sent.stdout.strip()) == (0, "sent message 1 to #general with 1 file"), sent.stderr
+        assert server.terminate() == 0
