@@ -6,7 +6,9 @@ of its chunks wait unread and resumes it as they are taken, so a slow
 consumer (the disk) slows the client down instead of filling memory. Every
 read and every write has ``idle_timeout`` seconds to move a byte; a client
 that stops sending or reading is dropped, however long the whole transfer
-takes.
+takes. h11 refuses what is not HTTP/1.1 framing (two different lengths, a
+transfer coding it does not know, broken chunks); a request with both
+``Content-Length`` and ``Transfer-Encoding`` is refused too, never guessed.
 
 Every answer ends the connection (``Connection: close``), as on the rest of
 the chat port. An answer given before the request's body was read (``413``
@@ -46,8 +48,12 @@ BASE_HEADERS: Final = (
     ("Referrer-Policy", "no-referrer"),
     ("X-Frame-Options", "DENY"),
 )
+_JSON_HEADERS: Final = (
+    ("Content-Type", "application/json"),
+    ("Cache-Control", "no-store"),
+    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+)
 _STATUSES: Final = frozenset(status.value for status in HTTPStatus)
-_ERROR_POLICY: Final = "default-src 'none'; frame-ancestors 'none'"
 
 
 class HttpError(Exception):
@@ -88,7 +94,9 @@ class Exchange:
         while True:
             try:
                 event = self.h11.next_event()
-            except h11.RemoteProtocolError:
+            except h11.RemoteProtocolError as exc:
+                if exc.error_status_hint == 431:
+                    raise HttpError(431, "INVALID_REQUEST", "The request's headers are too large.") from None
                 raise HttpError(400, "INVALID_REQUEST", self._broken()) from None
             if event is not h11.NEED_DATA:
                 return event
@@ -120,6 +128,8 @@ class Exchange:
             raise HttpError(400, "INVALID_REQUEST", "The path is not valid UTF-8 once decoded.") from None
         self.query = parse_qs(parts.query)
         self.headers = Headers([(name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers])
+        if "Transfer-Encoding" in self.headers and "Content-Length" in self.headers:
+            raise HttpError(400, "INVALID_REQUEST", "Send Content-Length or Transfer-Encoding, not both.")
 
     async def body(self) -> AsyncIterator[bytes]:
         """The request's body, chunk by chunk as it arrives (a client that sent
@@ -168,20 +178,24 @@ class Exchange:
 
     async def respond_json(self, status: int, payload: Any, extra: Sequence[tuple[str, str]] = ()) -> None:
         body = json.dumps(payload, ensure_ascii=False).encode()
-        headers = [
-            ("Content-Type", "application/json"),
-            ("Cache-Control", "no-store"),
-            ("Content-Security-Policy", _ERROR_POLICY),
-            *extra,
-        ]
-        await self.respond(status, headers, body)
+        await self.respond(status, [*_JSON_HEADERS, *extra], body)
 
     async def fail(self, error: HttpError) -> None:
         """Answer ``error`` as ``{"error": {"code", "message"}}``, unless an answer has started."""
-        if self.answered or self.h11.our_state is not h11.SEND_RESPONSE:
+        if self.answered:
             return
         payload = {"error": {"code": error.code, "message": error.message}}
-        await self.respond_json(error.status, payload, list(error.headers.items()))
+        extra = list(error.headers.items())
+        if self.h11.our_state is h11.SEND_RESPONSE:
+            await self.respond_json(error.status, payload, extra)
+        elif self.h11.our_state is h11.IDLE:  # the head itself was refused: h11 answers only requests it read
+            self.answered = True
+            body = json.dumps(payload, ensure_ascii=False).encode()
+            headers = [("Date", formatdate(usegmt=True)), *BASE_HEADERS, *_JSON_HEADERS, *extra]
+            headers.append(("Content-Length", str(len(body))))
+            lines = [f"HTTP/1.1 {error.status} {HTTPStatus(error.status).phrase}"]
+            lines += [f"{name}: {value}" for name, value in headers]
+            await self._write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
     async def _write(self, data: bytes) -> None:
         self.writer.write(data)
