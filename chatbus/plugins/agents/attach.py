@@ -73,7 +73,10 @@ def open_inside(root: Path, given: str) -> int:
     """Open ``given`` (relative to ``root``, or absolute inside it) for reading,
     following no symbolic link on the way; the descriptor of a regular file."""
     parts = _parts(root, given)
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise NotAttached(f"my working directory cannot be opened ({(exc.strerror or 'error').lower()})") from None
     try:
         for part in parts[:-1]:
             try:
@@ -151,6 +154,10 @@ async def attach_files(hub: Hub, work: Work) -> Attached:
         except NotAttached as exc:
             log.warning("agent %s: not attaching %r: %s", work.agent.name, given, exc)
             result.notes.append(f"{given} was not attached: {exc}")
+            continue
+        except Exception:  # a full disk, a broken store: the message still goes out
+            log.exception("agent %s: could not attach %r", work.agent.name, given)
+            result.notes.append(f"{given} was not attached: it could not be stored; the server log says why")
             continue
         if stored.id not in result.ids:
             result.ids.append(stored.id)

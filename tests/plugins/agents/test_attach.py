@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbus import Hub, Settings
+from chatbus import Attachment, Hub, Settings, hookimpl
 from chatbus.plugins.agents.attach import NotAttached, open_inside
 from chatbus.testing import MemoryTransport
 
@@ -165,3 +165,24 @@ async def test_a_failing_worker_attaches_its_log_to_the_help_request(tmp_path: P
         ]
         (log,) = help_request.attachments
         assert log.name == "build.log" and await read_stored(hub, log.id) == b"step 3: 2 tests failed"
+
+
+class BrokenStore:
+    """A file store whose disk is full."""
+
+    @hookimpl(tryfirst=True)
+    def store_file(self, attachment: Attachment, source: Path) -> bool:
+        raise OSError(28, "No space left on device")
+
+
+async def test_a_file_store_that_fails_leaves_the_file_out_and_the_message_still_goes(tmp_path: Path) -> None:
+    transport = MemoryTransport()
+    hub = Hub(Settings.isolated(db=":memory:"), transports=[transport], plugins=[BrokenStore()], load_entrypoints=False)
+    async with hub:
+        await hub.hire(
+            "alice", "writer", [sys.executable, "-c", "open('a.txt', 'w').write('a'); print('ATTACH a.txt')"]
+        )
+        await transport.say("carol", "@alice please write a")
+        done = await transport.wait_for(lambda m: m.text.startswith("✅"), 10)
+        assert done.attachments == ()
+        assert done.text.splitlines()[-1].startswith("⚠️ a.txt was not attached: ")
