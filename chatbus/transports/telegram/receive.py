@@ -101,6 +101,8 @@ class Receiver:
     ) -> tuple[str, tuple[str, ...]]:
         """The text and attachments of a message with files (its own, and its album's): the
         captions and the fetched files, or the notes that stand for files before the captions."""
+        if not album and media_of(message) is None:
+            return text, ()
         notes: list[str] = []
         captions: list[str] = []
         ids: list[str] = []
