@@ -325,3 +325,41 @@ def test_the_proxy_sends_what_chatbus_needs(tmp_path: Path, certs: Certificates)
     assert (headers["upgrade"], headers["connection"]) == ("websocket", "upgrade")
     assert headers["x-forwarded-for"] == "203.0.113.66, 127.0.0.1"  # chatbus takes the right-most
     assert headers["x-forwarded-proto"] == "https"
+
+
+def test_files_go_up_and_down_through_nginx(tmp_path: Path, certs: Certificates) -> None:
+    """Larger than nginx's own 1 MB body limit, from the page's origin, with a token; read back in a range."""
+    data = os.urandom(3 * 1024 * 1024)
+    boundary = "nginx-test-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="logs.zip"\r\n'
+            f"Content-Type: application/zip\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    with deployed(tmp_path, certs, "files") as (server, _, https_port):
+        host = f"{NAME}:{https_port}"
+        browser = http.client.HTTPSConnection("127.0.0.1", https_port, context=certs.client_context(), timeout=TIMEOUT)
+        browser.sock = certs.client_context().wrap_socket(dial(f"https://{host}/", "127.0.0.2"), server_hostname=NAME)
+        headers = {
+            "Host": host,
+            "Origin": f"https://{host}",
+            "Authorization": "Bearer alice-token",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "X-Forwarded-For": "203.0.113.66",
+        }
+        browser.request("POST", "/files", body=body, headers=headers)
+        answer = browser.getresponse()
+        created = json.loads(answer.read())
+        browser.close()
+        assert answer.status == 201, created
+        browser = http.client.HTTPSConnection("127.0.0.1", https_port, context=certs.client_context(), timeout=TIMEOUT)
+        browser.request("GET", created["url"], headers={"Host": host, "Range": "bytes=1048576-1048585"})
+        part = browser.getresponse()
+        assert part.status == 206 and part.read() == data[1048576:1048586]
+        browser.close()
+        logged = server.stderr.drain(0.5)
+    uploads = [line for line in logged if "files: alice uploaded" in line]
+    assert uploads and uploads[0].rstrip().endswith("from 127.0.0.2"), uploads
