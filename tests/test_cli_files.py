@@ -87,6 +87,10 @@ def test_send_uploads_each_file_and_attaches_them(tmp_path: Path, server: str) -
     assert download(server, notes["url"]) == b"all green\n"
     assert download(server, chart["url"]) == (tmp_path / "chart.png").read_bytes()
     assert second["text"] == "" and [a["id"] for a in second["attachments"]] == [notes["id"]]
+    (tmp_path / 'résumé "final".md').write_text("# CV\n")
+    named = run_chatbus("send", "--user", "ci-bot", "--file", 'résumé "final".md', "--url", server, cwd=tmp_path)
+    assert named.returncode == 0, named.stderr
+    assert [a["name"] for a in replayed(server)[2]["attachments"]] == ['résumé "final".md']  # as written
 
 
 def test_what_the_server_refuses_is_one_clear_line_and_nothing_is_sent(tmp_path: Path, server: str) -> None:

@@ -60,8 +60,8 @@ def check_files(paths: list[str]) -> list[LocalFile]:
 
 
 def _field_name(name: str) -> str:
-    """A file name inside a quoted multipart header, as browsers write it."""
-    return name.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+    """A file name inside a quoted multipart header: quotes escaped, so the server reads the name as written."""
+    return name.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _connection(url: str, timeout: float, context: ssl.SSLContext | None) -> http.client.HTTPConnection:
