@@ -120,7 +120,14 @@ class Receiver:
                     notes.append(got)
                 else:
                     ids.append(got.id)
-        return " ".join([*notes, "\n".join(captions)]).strip(), tuple(dict.fromkeys(ids))
+        kept = list(dict.fromkeys(ids))
+        limit = self._session.hub.files.settings.max_per_message if self._session.hub is not None else len(kept)
+        if len(kept) > limit:
+            more = len(kept) - limit
+            notes.append(f"[{more} more file{'s' if more > 1 else ''} — more than a chatbus message carries; open "
+                         "the album in Telegram]")  # fmt: skip
+            kept = kept[:limit]
+        return " ".join([*notes, "\n".join(captions)]).strip(), tuple(kept)
 
     async def _take(
         self, message: TgMessage, key: ChatKey, room: str, text: str, sender: Sender, album: Sequence[TgMessage] = ()

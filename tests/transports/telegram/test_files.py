@@ -501,3 +501,17 @@ async def test_an_album_from_telegram_is_one_message_with_all_its_files(api: Fak
         await hub.edit(boss, message.id, "our trip to the sea")
         await api.wait_for(lambda: album[0].text == "alice: our trip to the sea")
         assert not api.calls_of("deleteMessage") and not api.calls_of("editMessageText")
+
+
+async def test_an_album_larger_than_a_message_carries_keeps_what_fits_and_says_the_rest(api: FakeBotAPI) -> None:
+    settings = Settings.isolated(db=":memory:", max_text_length=20_000, files={"max_per_message": 2})
+    hub, web, _telegram = build_hub(api, settings=settings)
+    async with hub:
+        for n in range(3):
+            api.post_media(CHAT, "document", f"part {n}".encode(), user=ALICE, file_name=f"part{n}.txt",
+                           mime_type="text/plain", media_group_id="2468", caption="the parts" if n == 0 else None)  # fmt: skip
+        message = await web.wait_for(from_telegram)
+        assert [a.name for a in message.attachments] == ["part0.txt", "part1.txt"]
+        assert message.text == (
+            "[1 more file — more than a chatbus message carries; open the album in Telegram] the parts"
+        )
