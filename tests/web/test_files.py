@@ -133,6 +133,27 @@ def test_a_message_of_files_only_is_quoted_and_read_out_by_its_files(pages: Page
     expect(alice.locator("#reply-preview")).to_contain_text("picture dot.png")
 
 
+def test_files_come_back_with_the_history_and_go_with_a_deleted_message(pages: Pages, server: ChatServer) -> None:
+    alice = pages.join("alice")
+    bob_sends(server, "keep this one", [(png(300, 200), "kept.png", "image/png")])
+    bob_sends(server, "oops, wrong file", [(pdf(), "salaries.pdf", "application/pdf")])
+    wrong = message_items(alice, "oops, wrong file")
+    expect(wrong.locator(".att-file-name")).to_have_text("salaries.pdf")
+    hub = running_hub(server)
+    server.call(hub.delete(BOB, int(wrong.get_attribute("data-id") or 0)))
+    expect(alice.locator(".msg-tombstone")).to_have_count(1)
+    expect(alice.locator("#messages").get_by_text("salaries.pdf")).to_have_count(0)
+
+    alice.reload()
+    kept = message_items(alice, "keep this one")
+    expect(kept.get_by_role("img", name="kept.png")).to_have_attribute("width", "300")
+    wait_until(
+        alice,
+        "() => { const i = document.querySelector('#messages .att-picture-img'); return i.complete && i.naturalWidth > 0; }",
+    )
+    expect(alice.locator("#messages").get_by_text("salaries.pdf")).to_have_count(0)
+
+
 # ----------------------------------------------------------------- sending
 def attach(page: Any, files: list[dict[str, Any]]) -> None:
     """Choose ``files`` (name, mimeType, buffer) with the attach button, as a person does."""
