@@ -275,6 +275,7 @@ def test_a_slow_upload_shows_its_progress_and_cancel_stops_it(pages: Pages, serv
     wait_until(alice, "() => { const bar = document.querySelector('#tray progress'); return bar && bar.value > 0; }")
     expect(chips(alice)).to_contain_text(re.compile(r"\d+% of 4.1 MB"))
     screenshot(alice, "files-uploading")
+    assert axe_violations(alice) == []
     # Sending meanwhile waits for the upload, and says so.
     send(alice, "the log")
     expect(alice.locator("#tray-note")).to_have_text("Your message goes out as soon as the files are uploaded.")
@@ -304,6 +305,23 @@ def test_a_file_of_a_refused_type_is_explained_and_kept_out_of_the_message(pages
     alice.get_by_label("Message", exact=True).press("Enter")
     expect(message_items(alice, "an installer")).to_have_count(1)
     expect(message_items(alice, "an installer").locator(".msg-attachments")).to_have_count(0)
+
+
+def test_an_upload_cut_off_by_the_network_can_be_tried_again(pages: Pages) -> None:
+    alice = pages.join("alice")
+    alice.route("**/files", lambda route: route.abort("internetdisconnected"))
+    attach(alice, [{"name": "minutes.md", "mimeType": "text/markdown", "buffer": b"# Minutes\n"}])
+    expect(alice.locator("#error-line")).to_contain_text(
+        "“minutes.md” was not uploaded: the connection to the server failed"
+    )
+    chip = chips(alice).filter(has_text="minutes.md")
+    expect(chip).to_contain_text("Not uploaded: no connection")
+    alice.unroute("**/files")
+    chip.get_by_role("button", name="Upload minutes.md again").click()
+    expect(chip.get_by_role("button", name="Remove minutes.md")).to_be_visible()
+    expect(chip.get_by_role("button", name="Remove minutes.md")).to_be_focused()
+    send(alice, "minutes")
+    expect(message_items(alice, "minutes").locator(".att-file-name")).to_have_text("minutes.md")
 
 
 @pytest.mark.parametrize("server_options", [{"files": {"max_file_bytes": 2000}}])
