@@ -101,13 +101,16 @@ def media_of(message: TgMessage) -> Media | None:
         return None
     size = getattr(item, "file_size", None)
     placeholder = media_placeholder(message) or f"[{kind}]"
+    label = placeholder[1:-1] if placeholder.startswith("[") and placeholder.endswith("]") else placeholder
+    if own_name and kind in ("video", "animation"):
+        label = f"{label} {clean_name(own_name, default_name)}"  # a note names the file where it has a name
     return Media(
         kind=kind,
         file_id=file_id,
         name=clean_name(own_name, default_name) if own_name else default_name,
         content_type=mime,
         size=size if isinstance(size, int) else None,
-        label=placeholder[1:-1] if placeholder.startswith("[") and placeholder.endswith("]") else placeholder,
+        label=label,
     )
 
 

@@ -81,9 +81,11 @@ class MediaMethods:
 
     def post_media(
         self, chat_id: int, kind: str, data: bytes | None, *, user: dict[str, Any], caption: str | None = None,
-        file_name: str | None = None, mime_type: str | None = None, file_size: int | None = None, **extra: Any,
+        file_name: str | None = None, mime_type: str | None = None, file_size: int | None = None,
+        size_known: bool = True, **extra: Any,
     ) -> dict[str, Any]:  # fmt: skip
-        """Someone posts a file of ``kind`` (photo, document, voice, video, audio, animation) with ``caption``."""
+        """Someone posts a file of ``kind`` (photo, document, voice, video, audio, animation) with ``caption``
+        (``size_known=False``: the update does not say how big it is, as Telegram sometimes does)."""
         suffix = "." + file_name.rsplit(".", 1)[-1] if file_name and "." in file_name else ""
         stored = self.add_file(data, folder=f"{kind}s", suffix=suffix, size=file_size)
         described: dict[str, Any] = {"file_id": stored.file_id, "file_unique_id": stored.unique_id,
@@ -105,6 +107,8 @@ class MediaMethods:
             if kind in ("voice", "audio"):
                 described["duration"] = 3
             fields[kind] = described
+        if not size_known:
+            described.pop("file_size")
         if caption is not None:
             fields["caption"] = caption
         return self.post(chat_id, None, user=user, **fields)

@@ -102,6 +102,16 @@ async def test_a_file_too_big_for_the_bot_arrives_as_a_note_with_its_name_and_si
         assert api.calls_of("getFile") == []  # the update said how big it is: not even asked
 
 
+async def test_a_file_telegram_says_is_too_big_only_when_asked_arrives_as_a_note(api: FakeBotAPI) -> None:
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        api.post_media(CHAT, "video", None, user=ALICE, file_name="talk.mp4", mime_type="video/mp4",
+                       file_size=25_000_000, size_known=False)  # fmt: skip
+        message = await web.wait_for(from_telegram)
+        assert message.text == "[video talk.mp4 — too big for the bot to fetch; open it in Telegram]"
+        assert [c.status for c in api.calls_of("getFile")] == [400] and not api.calls_of("download")
+
+
 async def test_a_download_that_keeps_failing_arrives_as_a_note(api: FakeBotAPI) -> None:
     hub, web, _telegram = build_hub(api)
     async with hub:
