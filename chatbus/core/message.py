@@ -350,6 +350,12 @@ class Agent:
     status: AgentStatusName = "idle"
     current_task: str | None = None
     progress: int | None = None
+    #: The ``llm`` model that answers questions and conversation as this agent (None: the built-in texts).
+    model: str | None = None
+    #: Replies to its running task reach the worker on standard input (else the task is run again).
+    stdin: bool = False
+    #: Who may give it work: roles and/or user ids (None: the ``agents.allow_roles`` setting).
+    allow: tuple[str, ...] | None = None
 
     @property
     def identity(self) -> Identity:

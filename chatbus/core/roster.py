@@ -10,7 +10,7 @@ command line can hire and fire agents without building a hub.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import InvalidMessage
@@ -166,17 +166,33 @@ class Roster:
         self.agents = {agent.name: agent for agent in await self.store.list_agents()}
         self._changed()
 
-    async def hire(self, name: str, role: str, command: Sequence[str] | None = None) -> Agent:
-        """Add an agent to the roster, or update its role and command."""
+    async def hire(
+        self,
+        name: str,
+        role: str,
+        command: Sequence[str] | None = None,
+        *,
+        model: str | None = None,
+        stdin: bool | None = None,
+        allow: Sequence[str] | None = None,
+    ) -> Agent:
+        """Add an agent to the roster, or update its role; the command, model,
+        ``stdin`` and ``allow`` of an agent already hired are kept unless given."""
         if not valid_name(name) or name_key(name) in _RESERVED:
             raise InvalidMessage("Agent names are 1-64 letters, digits, '_', '-' or '.', and not 'system' or 'team'.")
         person = self.person_named(name)
         if person is not None:
             raise InvalidMessage(f"{person!r} is a person who is online now; choose another agent name.")
         previous = self.agents.get(name) or await self.store.get_agent(name)
-        agent = Agent(name, role, tuple(command) if command else None)
-        if previous is not None:
-            agent = Agent(name, role, agent.command, previous.status, previous.current_task, previous.progress)
+        agent = previous if previous is not None else Agent(name, role)
+        agent = replace(
+            agent,
+            role=role,
+            command=tuple(command) if command else agent.command,
+            model=model or agent.model,
+            stdin=agent.stdin if stdin is None else stdin,
+            allow=tuple(allow) if allow is not None else agent.allow,
+        )
         await self.store.save_agent(agent)
         self.agents[name] = agent
         self._changed()
@@ -271,9 +287,18 @@ class RosterAccess:
         """How a connected person signed in (their role, who vouched for them), else None."""
         return self.roster.identity_of(user_id)
 
-    async def hire(self, name: str, role: str, command: Sequence[str] | None = None) -> Agent:
-        """Add an agent to the roster (or update its role and command)."""
-        return await self.roster.hire(name, role, command)
+    async def hire(
+        self,
+        name: str,
+        role: str,
+        command: Sequence[str] | None = None,
+        *,
+        model: str | None = None,
+        stdin: bool | None = None,
+        allow: Sequence[str] | None = None,
+    ) -> Agent:
+        """Add an agent to the roster (or update its role; command, model, stdin and allow when given)."""
+        return await self.roster.hire(name, role, command, model=model, stdin=stdin, allow=allow)
 
     async def fire(self, name: str) -> bool:
         """Remove an agent from the roster."""

@@ -16,7 +16,7 @@ __all__ = ["AGENT_FIELDS", "EPOCH_KEY", "Store"]
 EPOCH_KEY = "log.epoch"
 
 #: The roster fields ``update_agent`` may change.
-AGENT_FIELDS = frozenset({"role", "command", "status", "current_task", "progress"})
+AGENT_FIELDS = frozenset({"role", "command", "status", "current_task", "progress", "model", "stdin", "allow"})
 
 
 class Store(abc.ABC):

@@ -13,10 +13,12 @@ from ..message import Agent, Attachment, Message
 from .base import EPOCH_KEY
 
 __all__ = [
+    "AGENT_COLUMNS",
     "CHANGE_COLUMNS",
     "MESSAGE_COLUMNS",
     "MESSAGE_PLACEHOLDERS",
     "MIGRATIONS",
+    "agent_row",
     "change_row",
     "epoch_of",
     "group_reactions",
@@ -108,7 +110,17 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX message_files_file ON message_files (file_id);
     """,
+    # 4: the agents' roster options: the model that answers as them, replies on
+    # standard input, and who may give them work.
+    """
+    ALTER TABLE agents ADD COLUMN model TEXT;
+    ALTER TABLE agents ADD COLUMN stdin INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE agents ADD COLUMN allow TEXT;
+    """,
 )
+
+#: The agents' columns, in the order of :func:`row_agent` and :func:`agent_row`.
+AGENT_COLUMNS = "name, role, command, status, current_task, progress, model, stdin, allow"
 
 MESSAGE_COLUMNS = (
     "id, room, sender, sender_role, kind, text, mentions, command, command_args,"
@@ -218,6 +230,23 @@ def row_agent(row: Sequence[Any]) -> Agent:
         status=row[3],
         current_task=row[4],
         progress=row[5],
+        model=row[6],
+        stdin=bool(row[7]),
+        allow=tuple(json.loads(row[8])) if row[8] is not None else None,
+    )
+
+
+def agent_row(agent: Agent) -> tuple[Any, ...]:
+    return (
+        agent.name,
+        agent.role,
+        json.dumps(list(agent.command)) if agent.command else None,
+        agent.status,
+        agent.current_task,
+        agent.progress,
+        agent.model,
+        int(agent.stdin),
+        json.dumps(list(agent.allow)) if agent.allow is not None else None,
     )
 
 

@@ -9,7 +9,6 @@ cost one commit per message.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 import threading
@@ -23,10 +22,12 @@ from ..errors import StoreError
 from ..message import DEFAULT_ROOM, Agent, Message, utcnow
 from .base import Store
 from .schema import (
+    AGENT_COLUMNS,
     CHANGE_COLUMNS,
     MESSAGE_COLUMNS,
     MESSAGE_PLACEHOLDERS,
     MIGRATIONS,
+    agent_row,
     change_row,
     epoch_of,
     group_reactions,
@@ -333,15 +334,13 @@ class SQLiteStore(SQLiteFiles, Store):
 
     # roster --------------------------------------------------------------
     async def list_agents(self) -> list[Agent]:
-        rows = await self._run(
-            self._query, "SELECT name, role, command, status, current_task, progress FROM agents ORDER BY name", ()
-        )
+        rows = await self._run(self._query, f"SELECT {AGENT_COLUMNS} FROM agents ORDER BY name", ())
         return [row_agent(row) for row in rows]
 
     async def get_agent(self, name: str) -> Agent | None:
         rows = await self._run(
             self._query,
-            "SELECT name, role, command, status, current_task, progress FROM agents WHERE name = ?",
+            f"SELECT {AGENT_COLUMNS} FROM agents WHERE name = ?",
             (name,),
         )
         return row_agent(rows[0]) if rows else None
@@ -349,15 +348,8 @@ class SQLiteStore(SQLiteFiles, Store):
     async def save_agent(self, agent: Agent) -> None:
         await self._run(
             self._execute,
-            "INSERT OR REPLACE INTO agents (name, role, command, status, current_task, progress) VALUES (?,?,?,?,?,?)",
-            (
-                agent.name,
-                agent.role,
-                json.dumps(list(agent.command)) if agent.command else None,
-                agent.status,
-                agent.current_task,
-                agent.progress,
-            ),
+            f"INSERT OR REPLACE INTO agents ({AGENT_COLUMNS}) VALUES ({','.join('?' * len(AGENT_COLUMNS.split(',')))})",
+            agent_row(agent),
         )
 
     async def remove_agent(self, name: str) -> bool:
