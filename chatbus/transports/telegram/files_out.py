@@ -9,7 +9,8 @@ The caption names the sender like every relayed message
 sent first as messages of its own, and the files follow with their names
 as the caption. A picture Telegram will not take as a photo (too large, an
 odd shape) is sent again as a document; a file over the 50 MB a bot may
-send, or one no longer in the hub, is named in the text instead.
+send, one no longer in the hub, or one Telegram refuses is named in the
+text instead, so a message is never dropped unsaid.
 
 Every Telegram message sent is mapped to the hub message like the parts of
 a long text (``merge.py``), so a deletion deletes them all. Which one holds
@@ -123,10 +124,20 @@ class FileSender:
             captions, reply_mid = [], None  # the files follow the text
         names = ", ".join(upload.attachment.name for upload in uploads)
         caption = captions[0] if captions else await self._caption(message, names)
-        for index, album in enumerate(albums(uploads)):
-            sent = await self._send_album(chat, album, caption if index == 0 else None, reply_mid, thread)
+        captioned = False
+        refused: list[str] = []
+        for album in albums(uploads):
+            sent = await self._send_album(chat, album, None if captioned else caption, reply_mid, thread)
+            if not sent:
+                refused.extend(upload.attachment.name for upload in album)
             for position, one in enumerate(sent):
-                await self._map(message, one, "caption" if index == 0 and position == 0 else "item")
+                await self._map(message, one, "item" if captioned or position else "caption")
+            captioned = captioned or bool(sent)
+        if refused:  # never dropped unsaid: the text (unless a caption carried it) and which files did not go
+            them = "these files" if len(refused) > 1 else "this file"
+            words = f"[{', '.join(refused)} — Telegram did not take {them}; it is in the chatbus chat]"
+            body = words if captioned or len(captions) != 1 else f"{text}\n{words}"
+            await self._send_text(chat, message, body, None if captioned else reply_mid, thread)
 
     async def _caption(self, message: Message, text: str) -> Rendered:
         return (await self._outbound.render(message, text=text, limit=CAPTION_LIMIT))[0]

@@ -525,3 +525,14 @@ async def test_an_album_larger_than_a_message_carries_keeps_what_fits_and_says_t
         assert message.text == (
             "[1 more file — more than a chatbus message carries; open the album in Telegram] the parts"
         )
+
+
+async def test_a_file_telegram_refuses_is_named_and_the_text_still_arrives(api: FakeBotAPI) -> None:
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        api.fail("sendDocument", status=400, description="Bad Request: wrong file identifier")
+        await say_with_files(hub, web, "ana", "the report", ("report.pdf", b"%PDF-1.4 q3", "application/pdf"))
+        [sent] = await api.wait_sent(1)
+        assert (sent.kind, sent.text) == (
+            "text", "ana: the report\n[report.pdf — Telegram did not take this file; it is in the chatbus chat]"
+        )  # fmt: skip
