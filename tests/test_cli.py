@@ -81,6 +81,9 @@ def test_agents_roster_from_the_command_line(tmp_path: Path) -> None:
             "currentTask": None,
             "progress": None,
             "command": ["opencode", "run", "{task}"],
+            "model": None,
+            "stdin": False,
+            "allow": None,
         }
     ]
     with sqlite3.connect(db) as raw:

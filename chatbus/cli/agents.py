@@ -53,10 +53,21 @@ async def _hire(args: argparse.Namespace, settings: Settings, store: Store) -> i
         except ValueError as exc:
             raise ConfigError(f"--command cannot be split into words: {exc}") from None
     existed = await store.get_agent(args.name) is not None
-    agent = await Roster(store).hire(args.name, args.role, command)
+    allow = getattr(args, "allow", None)
+    agent = await Roster(store).hire(
+        args.name,
+        args.role,
+        command,
+        model=getattr(args, "model", None),
+        stdin=getattr(args, "stdin", None),
+        allow=allow,
+    )
     print(
         f"{'updated' if existed else 'hired'} {agent.name} ({agent.role})"
         + (f" with command {shlex.join(agent.command)}" if agent.command else "")
+        + (f", model {agent.model}" if agent.model else "")
+        + (", replies on standard input" if agent.stdin else "")
+        + (f", work from {', '.join(agent.allow) or 'nobody'}" if agent.allow is not None else "")
     )
     if agent.command and not any("{task}" in part for part in agent.command):
         print(
@@ -101,6 +112,9 @@ def _list(args: argparse.Namespace, agents: list[Agent]) -> None:
                 "currentTask": a.current_task,
                 "progress": a.progress,
                 "command": list(a.command) if a.command else None,
+                "model": a.model,
+                "stdin": a.stdin,
+                "allow": list(a.allow) if a.allow is not None else None,
             }
             for a in agents
         ]

@@ -70,6 +70,20 @@ def _add_agents(sub: Any) -> None:
         metavar="'PROGRAM ARGS {task}'",
         help="worker command, split like a shell splits words and never run through a shell",
     )
+    hire.add_argument("--model", help="the llm model that answers questions and conversation as the agent")
+    hire.add_argument(
+        "--stdin",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="replies to its running task reach the worker on standard input (--no-stdin: the task is run again)",
+    )
+    hire.add_argument(
+        "--allow",
+        nargs="+",
+        action="extend",
+        metavar="ROLE_OR_ID",
+        help="who may give it work: roles and/or user ids (default: the agents.allow_roles setting)",
+    )
     hire.add_argument("--create", action="store_true", help="create the database when it does not exist yet")
     _common(hire)
     fire = agents_sub.add_parser("fire", help="remove an agent from the roster")
