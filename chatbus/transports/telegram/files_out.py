@@ -134,8 +134,8 @@ class FileSender:
                 await self._map(message, one, "item" if captioned or position else "caption")
             captioned = captioned or bool(sent)
         if refused:  # never dropped unsaid: the text (unless a caption carried it) and which files did not go
-            them = "these files" if len(refused) > 1 else "this file"
-            words = f"[{', '.join(refused)} — Telegram did not take {them}; it is in the chatbus chat]"
+            them, where = ("these files", "they are") if len(refused) > 1 else ("this file", "it is")
+            words = f"[{', '.join(refused)} — Telegram did not take {them}; {where} in the chatbus chat]"
             body = words if captioned or len(captions) != 1 else f"{text}\n{words}"
             await self._send_text(chat, message, body, None if captioned else reply_mid, thread)
 
@@ -143,7 +143,7 @@ class FileSender:
         return (await self._outbound.render(message, text=text, limit=CAPTION_LIMIT))[0]
 
     async def _load(self, attachments: tuple[Attachment, ...]) -> tuple[list[Upload], list[str]]:
-        """The files' bytes, and a note for each that cannot be sent."""
+        """The files to send (their bytes are read as each album goes), and a note for each that cannot be."""
         hub = self._session.hub
         uploads: list[Upload] = []
         notes: list[str] = []
