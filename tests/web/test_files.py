@@ -416,3 +416,14 @@ def test_files_fit_a_phone(pages: Pages, server: ChatServer) -> None:
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, box
     assert alice.evaluate("document.documentElement.scrollWidth") <= 375
     screenshot(alice, "files-phone")
+    message.get_by_role("img", name="panorama.png").tap()
+    dialog = alice.get_by_role("dialog", name="panorama.png")
+    expect(dialog).to_be_visible()
+    for part in (
+        dialog,
+        dialog.get_by_role("img", name="panorama.png"),
+        dialog.get_by_role("button", name="Close the picture"),
+    ):
+        box = part.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, box
+    screenshot(alice, "files-phone-full-size")
