@@ -17,6 +17,7 @@ never logged, stored or shown; the web chat only ever sees the hub's own
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ DOWNLOAD_LIMIT = int(FileSizeLimit.FILESIZE_DOWNLOAD)
 NOTE_END = "; open it in Telegram]"
 #: Tries of one download before its note says it could not be fetched.
 _TRIES = 3
+#: Downloads at once (the bot has 8 connections for everything it does).
+_PARALLEL = 3
 #: Seconds one download may take (a 20 MB file on a slow link).
 _DOWNLOAD_TIMEOUT = 120.0
 #: Why the hub did not keep a file, by ``FileRefused.code``.
@@ -127,10 +130,12 @@ def note(media: Media, why: str) -> str:
 
 
 class Fetcher:
-    """Fetches files from Telegram into ``hub.files``."""
+    """Fetches files from Telegram into ``hub.files``, a few at a time: downloads share the bot's
+    connections with what it sends, and must leave it some."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
+        self._downloads = asyncio.Semaphore(_PARALLEL)
 
     async def fetch(self, media: Media, uploader: str) -> Attachment | str:
         """The file kept in the hub, or the note that stands for it (too big, not fetched, not kept)."""
@@ -140,7 +145,8 @@ class Fetcher:
             raise Stopped
         if media.size is not None and media.size > DOWNLOAD_LIMIT:
             return note(media, "too big for the bot to fetch")
-        data = await self._download(media)
+        async with self._downloads:
+            data = await self._download(media)
         if isinstance(data, str):
             return data
         try:
