@@ -172,7 +172,10 @@ class Diverter(Protocol):
     head_timeout: float
 
     def claims(self, head: bytes) -> bool | None:
-        """Whether the request that starts with ``head`` is the diverter's; None: read more first."""
+        """Whether the request that starts with ``head`` is the diverter's; None: read more first.
+
+        Asked when the request line has arrived and, after None, when the head has (a blank line),
+        or when 64 KiB have come without either (None then means no)."""
 
     def take(self, transport: asyncio.Transport, received: bytes) -> None:
         """Serve the request on ``transport`` from now on (``set_protocol``); ``received`` is what was read so far."""
@@ -211,6 +214,7 @@ class ChatConnection(ServerConnection):
         self._sniffed: bytearray | None = None
         self._sniff_timer: asyncio.TimerHandle | None = None
         self._diverted = False
+        self._line_ended = False
 
     # who serves the request ------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -232,7 +236,10 @@ class ChatConnection(ServerConnection):
             else:
                 super().data_received(data)
             return
+        start = max(0, len(sniffed) - 3)
         sniffed += data
+        if len(sniffed) <= _SNIFF_LIMIT and not self._head_ended(sniffed, start):
+            return
         assert self.diverter is not None
         claimed = self.diverter.claims(bytes(sniffed))
         if claimed is None and len(sniffed) <= _SNIFF_LIMIT:
@@ -244,6 +251,16 @@ class ChatConnection(ServerConnection):
         else:
             self._start_handler()
             super().data_received(received)
+
+    def _head_ended(self, sniffed: bytearray, start: int) -> bool:
+        """Whether the bytes from ``start`` end the request line (the first time) or the head:
+        the only moments :meth:`Diverter.claims` is asked, so a head sent a byte at a time
+        is not looked through again for each byte."""
+        window = sniffed[start:]
+        if not self._line_ended:
+            self._line_ended = b"\n" in window
+            return self._line_ended
+        return b"\n\n" in window or b"\n\r\n" in window
 
     def eof_received(self) -> None:
         if self._sniffed is not None:  # a request cut short: websockets answers it as it would have

@@ -93,3 +93,20 @@ async def test_random_bodies_never_store_anything_or_hurt_the_server(noise: byte
         if status != 201:
             assert await nothing_stored(server.hub)
         assert (await upload(server.port, "ok.txt", b"fine", "text/plain")).status_code == 201
+
+
+@pytest.mark.parametrize("path", ["/files", "/healthz"])
+async def test_a_head_sent_a_few_bytes_at_a_time_is_read_as_one(path: str) -> None:
+    async with running() as server:
+        request = post_head(server.port, len(BODY)) + BODY
+        if path != "/files":
+            request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+        async with asyncio.timeout(TIMEOUT):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            for start in range(0, len(request), 3):
+                writer.write(request[start : start + 3])
+                await writer.drain()
+                await asyncio.sleep(0.001)
+            raw = await reader.read()
+            writer.close()
+        assert raw.startswith(b"HTTP/1.1 201 Created" if path == "/files" else b"HTTP/1.1 200 OK"), raw[:200]
