@@ -149,3 +149,23 @@ async def test_a_large_file_is_streamed_to_a_slow_reader() -> None:
                 got += chunk
                 await asyncio.sleep(0)
         assert bytes(got) == data
+
+
+@pytest.mark.parametrize(
+    ("kind", "mode", "thumb_type"),
+    [("GIF", "P", "image/png"), ("WEBP", "RGB", "image/jpeg"), ("PNG", "L", "image/jpeg")],
+)
+async def test_thumbnails_of_every_picture_type_browsers_show(kind: str, mode: str, thumb_type: str) -> None:
+    picture = Image.new(mode, (900, 300))
+    out = io.BytesIO()
+    options = {"transparency": 0} if kind == "GIF" else {}
+    picture.save(out, kind, **options)
+    async with running() as server, client(server.port) as http:
+        body = await stored(server.port, f"p.{kind.lower()}", out.getvalue(), f"image/{kind.lower()}")
+        head = await http.head(body["thumbnailUrl"])
+        assert head.status_code == 200 and head.content == b"" and head.headers["content-type"] == thumb_type
+        answer = await http.get(body["thumbnailUrl"])
+        assert answer.headers["content-type"] == thumb_type and int(head.headers["content-length"]) == len(
+            answer.content
+        )
+        assert Image.open(io.BytesIO(answer.content)).size == (400, 133)
