@@ -81,7 +81,8 @@ def _media(message: TgMessage) -> tuple[str, object, str | None, str, str | None
     """(kind, the file object, its own name, a default name, its type) of the file in ``message``."""
     stamp = _stamp(message)
     if message.photo:
-        return "photo", message.photo[-1], None, f"photo_{stamp}.jpg", "image/jpeg"
+        largest = max(message.photo, key=lambda size: (size.width * size.height, size.file_size or 0))
+        return "photo", largest, None, f"photo_{stamp}.jpg", "image/jpeg"
     for kind, default, extension in (
         ("document", "document", ""), ("video", "video", ".mp4"), ("animation", "animation", ".mp4"),
         ("audio", "audio", ".mp3"), ("voice", "voice", ".ogg"), ("video_note", "video_message", ".mp4"),
