@@ -7,11 +7,14 @@ import json
 import socket
 from pathlib import Path
 
+import httpx
+
 from tests.support import ChatbusProcess, chatbus_env, run_chatbus
 
 from .conftest import CHAT
 from .fakebot import FakeBotAPI
 from .test_bridge import WebClient, chat_message
+from .test_files import picture
 
 START = 30.0
 
@@ -176,3 +179,46 @@ async def test_serve_relays_people_edits_reactions_and_says_what_the_bot_cannot_
             await ana.close()
         assert await asyncio.to_thread(server.terminate) == 0
     assert any("privacy mode is on" in line for line in server.stderr.lines)
+
+
+async def test_serve_carries_files_both_ways_and_keeps_them_beside_the_database(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """``chatbus serve`` as a user runs it: a picture uploaded on the web side reaches Telegram as a
+    photo, a document from Telegram downloads from the server, and the files are kept in the folder
+    beside the database."""
+    db = tmp_path / "chat.db"
+    port = free_port()
+    env = telegram_env(api, CHATBUS_TELEGRAM__TOKEN=api.token, CHATBUS_TELEGRAM__CHAT_IDS=str(CHAT))
+    args = ("serve", "--transport", "websocket", "--transport", "telegram", "--port", str(port), "--db", str(db))
+    with ChatbusProcess(*args, env=env, cwd=tmp_path) as server:
+        await asyncio.to_thread(server.stderr.wait_for, "hub running with transports: websocket, telegram", START)
+        ana = await WebClient.join(port, "ana")
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                image = picture(70, 50, "PNG")
+                uploaded = await http.post("/files", files={"file": ("plan.png", image, "image/png")},
+                                           headers={"X-Chatbus-User": "ana"})  # fmt: skip
+                assert uploaded.status_code == 201, uploaded.text
+                await ana.say("the plan", attachments=[uploaded.json()["id"]])
+                [sent] = await api.wait_sent(1)
+                assert (sent.kind, sent.text, sent.files[0].data) == ("photo", "ana: the plan", image)
+
+                api.post(CHAT, None, user=api.user(42, username="alice"), **document_update(api))
+                frame = await ana.wait_for(chat_message("minutes of today"))
+                [attachment] = frame["data"]["attachments"]
+                download = await http.get(attachment["url"])
+                assert download.content == b"%PDF-1.4 minutes"
+                assert api.token not in json.dumps(ana.frames)
+        finally:
+            await ana.close()
+        assert await asyncio.to_thread(server.terminate) == 0
+    kept = [path for path in (tmp_path / "chat-files").rglob("*") if path.is_file()]
+    assert sorted(path.read_bytes() for path in kept) == sorted([image, b"%PDF-1.4 minutes"])
+
+
+def document_update(api: FakeBotAPI) -> dict[str, object]:
+    """The fields of a message carrying a document kept by the fake Bot API."""
+    stored = api.add_file(b"%PDF-1.4 minutes", suffix=".pdf")
+    return {"caption": "minutes of today", "document": {"file_id": stored.file_id, "file_unique_id": stored.unique_id,
+            "file_size": stored.size, "file_name": "minutes.pdf", "mime_type": "application/pdf"}}  # fmt: skip
