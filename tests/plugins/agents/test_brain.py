@@ -1,0 +1,192 @@
+"""The chat brain on an in-memory hub: an agent with a model answers through llm,
+with the room's recent conversation as context, streaming, and in words when the
+model fails. The models are the deterministic ones of ``llm_models``."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import llm
+import pytest
+
+from chatbus import Hub
+from chatbus.core.message import Agent, Message, MessageEdited
+from chatbus.core.settings import Settings
+from chatbus.plugins.agents.brain import BrainSettings, converse, model_of
+from chatbus.testing import MemoryTransport, make_hub
+
+from .llm_models import SECRET, Prompted, llm_models
+
+__all__ = ["llm_models"]
+
+FAST = {"stream_interval": 0.0, "answer_timeout": 10.0}
+
+
+@pytest.fixture
+async def chat() -> AsyncIterator[tuple[Hub, MemoryTransport]]:
+    transport = MemoryTransport()
+    settings = Settings.isolated(db=":memory:", plugins={"disable": ["agents", "ratelimit"]})
+    hub = make_hub([], settings=settings, transports=[transport])
+    await hub.start()
+    yield hub, transport
+    await hub.stop(timeout=5)
+
+
+async def ask(
+    chat: tuple[Hub, MemoryTransport], model: str | None, text: str, **settings: Any
+) -> tuple[Agent, Message, list[Message]]:
+    """Hire alice with ``model``, let carol say ``text``, and have alice converse about it;
+    alice's answer as it was delivered and then edited, in order."""
+    hub, transport = chat
+    agent = await hub.hire("alice", "developer", model=model)
+    asked = await transport.say("carol", text)
+    answered = await converse(hub, agent, asked, BrainSettings(**{**FAST, **settings}))
+    assert answered is (model is not None)
+    return agent, asked, await answer_of(transport, "alice") if answered else []
+
+
+async def answer_of(transport: MemoryTransport, sender: str) -> list[Message]:
+    """``sender``'s answer as it was delivered and then edited, in order, once it is final."""
+    posted = await transport.wait_for(lambda m: m.sender == sender)
+    for _ in range(500):
+        edits = [c.message for c in transport.changes if isinstance(c, MessageEdited) and c.message.id == posted.id]
+        if edits and not edits[-1].streaming:
+            return [posted, *edits]
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{sender}'s answer never became final: {[e.text for e in edits]}")
+
+
+async def test_a_question_is_answered_with_the_earlier_conversation_as_context(
+    chat: tuple[Hub, MemoryTransport], llm_models: list[Prompted]
+) -> None:
+    _hub, transport = chat
+    await transport.say("dave", "The staging database is called pelican.")
+    await transport.say("erin", "We deploy on Fridays at noon.")
+    _agent, asked, versions = await ask(chat, "chatbus-echo", "@alice when do we deploy?")
+    prompted = llm_models[-1]
+    assert prompted.model == "chatbus-echo"
+    assert "dave: The staging database is called pelican." in prompted.prompt
+    assert "erin: We deploy on Fridays at noon." in prompted.prompt
+    assert prompted.prompt.rstrip().endswith("carol says to you:\n@alice when do we deploy?")
+    assert "You are alice" in prompted.system and "Your role in the team: developer." in prompted.system
+    final = versions[-1]
+    assert final.streaming is False and final.reply_to == asked.id and final.sender == "alice"
+    assert "Fridays at noon" in final.text and final.text.startswith("I read: ")
+
+
+async def test_the_answer_streams_as_one_message_growing_by_edits(
+    chat: tuple[Hub, MemoryTransport], llm_models: list[Prompted]
+) -> None:
+    _agent, _asked, versions = await ask(chat, "chatbus-echo", "@alice tell me a story about a long long road")
+    first, *edits = versions
+    assert first.streaming is True and first.kind == "agent"
+    assert len(edits) >= 3, [e.text for e in edits]
+    assert all(e.streaming for e in edits[:-1]) and edits[-1].streaming is False
+    texts = [e.text for e in edits]
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
+    assert texts[-1].endswith("a long long road")
+
+
+async def test_edits_are_throttled_by_the_stream_interval(
+    chat: tuple[Hub, MemoryTransport], llm_models: list[Prompted]
+) -> None:
+    _agent, _asked, versions = await ask(chat, "chatbus-echo", "@alice say something long enough", stream_interval=30)
+    _first, *edits = versions
+    assert [e.streaming for e in edits] == [False]  # nothing between the first message and the final text
+    assert edits[0].text.endswith("say something long enough")
+
+
+async def test_the_context_is_bounded_by_messages_and_by_tokens(
+    chat: tuple[Hub, MemoryTransport], llm_models: list[Prompted]
+) -> None:
+    hub, transport = chat
+    for n in range(1, 6):
+        await transport.say("dave", f"note number {n}")
+    await ask(chat, "chatbus-echo", "@alice what were the notes?", context_messages=2)
+    prompt = llm_models[-1].prompt
+    assert "note number 4" in prompt and "note number 5" in prompt and "note number 3" not in prompt
+    await transport.say("dave", "x" * 400)  # about 100 tokens
+    asked = await transport.say("carol", "@alice and now?")
+    await converse(hub, hub.agents["alice"], asked, BrainSettings(**FAST, context_tokens=110))
+    prompt = llm_models[-1].prompt
+    assert "x" * 400 in prompt and "note number" not in prompt
+
+
+async def test_without_context_the_model_gets_only_the_message(
+    chat: tuple[Hub, MemoryTransport], llm_models: list[Prompted]
+) -> None:
+    _hub, transport = chat
+    await transport.say("dave", "something earlier")
+    await ask(chat, "chatbus-echo", "@alice hello there", context_messages=0)
+    assert llm_models[-1].prompt == "carol says to you:\n@alice hello there"
+
+
+async def test_a_sync_only_model_answers_from_a_thread(
+    chat: tuple[Hub, MemoryTransport], llm_models: list[Prompted]
+) -> None:
+    _agent, _asked, versions = await ask(chat, "chatbus-echo-sync", "@alice are threads fine?")
+    assert llm_models[-1].model == "chatbus-echo-sync"
+    assert versions[-1].streaming is False and versions[-1].text.endswith("are threads fine?")
+    assert len(versions) > 2
+
+
+async def test_the_default_model_is_the_one_llm_is_configured_with(
+    chat: tuple[Hub, MemoryTransport], llm_models: list[Prompted]
+) -> None:
+    llm.set_default_model("chatbus-echo-sync")
+    _agent, _asked, versions = await ask(chat, "default", "@alice who answers?")
+    assert llm_models[-1].model == "chatbus-echo-sync"
+    assert versions[-1].text.endswith("who answers?")
+
+
+async def test_a_model_that_fails_ends_the_answer_in_words_and_logs_why(
+    chat: tuple[Hub, MemoryTransport], llm_models: list[Prompted], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "chatbus.agents.brain")
+    _agent, _asked, versions = await ask(chat, "chatbus-broken", "@alice what do you think?")
+    final = versions[-1]
+    assert final.streaming is False
+    assert final.text.startswith("Let me think")
+    assert 'Sorry, I couldn\'t answer: my model "chatbus-broken" failed' in final.text
+    assert all(SECRET not in v.text for v in versions)
+    assert SECRET in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("model", "settings", "said"),
+    [
+        ("no-such-model-anywhere", {}, '"no-such-model-anywhere" is not one llm knows on the server ("llm models"'),
+        ("chatbus-keyed", {}, 'my model "chatbus-keyed" needs an API key on the server ("llm keys set")'),
+        ("chatbus-silent", {"answer_timeout": 0.3}, "I stopped: my model took too long to answer."),
+    ],
+)
+async def test_a_model_that_cannot_answer_says_why_in_words(
+    chat: tuple[Hub, MemoryTransport], llm_models: list[Prompted], model: str, settings: dict[str, Any], said: str
+) -> None:
+    _agent, _asked, versions = await ask(chat, model, "@alice anyone home?", **settings)
+    assert versions[-1].streaming is False
+    assert said in versions[-1].text
+    assert "Traceback" not in versions[-1].text and "Error" not in versions[-1].text
+
+
+async def test_without_a_model_nothing_is_posted(chat: tuple[Hub, MemoryTransport], llm_models: list[Prompted]) -> None:
+    agent, _asked, versions = await ask(chat, None, "@alice hello?")
+    assert model_of(agent) is None and versions == [] and llm_models == []
+
+
+async def test_an_answer_deleted_while_streaming_stops_quietly(
+    chat: tuple[Hub, MemoryTransport], llm_models: list[Prompted]
+) -> None:
+    hub, transport = chat
+    agent = await hub.hire("alice", "developer", model="chatbus-echo")
+    asked = await transport.say("carol", "@alice " + "talk for a while " * 10)
+    answering = asyncio.ensure_future(converse(hub, agent, asked, BrainSettings(**FAST)))
+    posted = await transport.wait_for(lambda m: m.sender == "alice")
+    await hub.delete(agent.identity, posted.id)
+    assert await asyncio.wait_for(answering, 5) is True
+    stored = await hub.store.get(posted.id)
+    assert stored is not None and stored.deleted and stored.text == ""
