@@ -108,9 +108,12 @@ class Backlog:
         queue = self._queues[chat_id]
         try:
             while queue:
-                batch = await self._next(queue)
-                if not await self._run(batch):
+                try:
+                    batch = await self._next(queue)
+                except Stopped:
                     return  # stopping: what is left is kept, and handled after a restart
+                if not await self._run(batch):
+                    return
         finally:
             if not queue:
                 self._queues.pop(chat_id, None)
