@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import wave
 from typing import Any
 
 import pytest
@@ -36,6 +37,17 @@ def png(width: int = 640, height: int = 480, colour: str = "teal") -> bytes:
 
 def pdf() -> bytes:
     return b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def wav(seconds: float = 0.5) -> bytes:
+    """A short silent sound, as a WAV file."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(8000)
+        sound.writeframes(bytes(2 * int(8000 * seconds)))
+    return out.getvalue()
 
 
 def file_id(data: bytes) -> str:
@@ -102,6 +114,22 @@ def test_a_picture_is_shown_inline_and_opens_full_size_and_a_file_is_a_card(page
     download = card.get_by_role("link", name=re.compile(r"^Download notes\.pdf"))
     expect(download).to_have_attribute("href", report.url)
     expect(download).to_have_attribute("download", "notes.pdf")
+
+
+def test_a_sound_gets_a_player_beside_its_card(pages: Pages, server: ChatServer) -> None:
+    alice = pages.join("alice")
+    (sound,) = bob_sends(server, "listen to this", [(wav(0.5), "voice note.wav", "audio/wav")])
+    message = message_items(alice, "listen to this")
+    expect(message.locator(".att-file-name")).to_have_text("voice note.wav")
+    expect(message.locator(".att-file-details")).to_contain_text("audio · ")
+    player = message.locator("audio")
+    expect(player).to_have_attribute("aria-label", "Play voice note.wav")
+    expect(player).to_have_attribute("src", sound.url)
+    # Nothing is fetched until it is played; then it plays from the server (ranges and all).
+    assert player.evaluate("audio => audio.readyState") == 0
+    player.evaluate("audio => { audio.preload = 'metadata'; audio.load(); }")
+    wait_until(alice, "() => document.querySelector('#messages audio').readyState >= 1")
+    assert abs(player.evaluate("audio => audio.duration") - 0.5) < 0.05
 
 
 def test_names_and_addresses_from_the_network_are_never_markup_or_elsewhere(pages: Pages, server: ChatServer) -> None:
@@ -381,16 +409,26 @@ def test_uploads_carry_the_token_in_token_mode(pages: Pages) -> None:
 def test_files_pass_the_accessibility_checks(pages: Pages, server: ChatServer, scheme: str) -> None:
     alice = pages.join("alice", scheme=scheme)
     bob_sends(
-        server, "a picture and a report", [(png(), "chart.png", "image/png"), (pdf(), "report.pdf", "application/pdf")]
+        server,
+        "a picture, a report and a voice note",
+        [
+            (png(), "chart.png", "image/png"),
+            (pdf(), "report.pdf", "application/pdf"),
+            (wav(), "voice.wav", "audio/wav"),
+        ],
     )
-    expect(message_items(alice, "a picture and a report").get_by_role("img", name="chart.png")).to_be_visible()
+    expect(
+        message_items(alice, "a picture, a report and a voice note").get_by_role("img", name="chart.png")
+    ).to_be_visible()
     attach(alice, [{"name": "table.csv", "mimeType": "text/csv", "buffer": b"a,b\n1,2\n"}])
     attach(alice, [{"name": "tool.exe", "mimeType": "application/x-msdownload", "buffer": b"MZ" + bytes(50)}])
     expect(chips(alice).get_by_role("button", name="Remove table.csv")).to_be_visible()
     expect(chips(alice).filter(has_text="tool.exe")).to_contain_text("Not uploaded")
+    # The chips and the error line above the box leave the latest message in view.
+    expect(message_items(alice).last.locator("audio")).to_be_in_viewport(ratio=1)
     screenshot(alice, f"files-{scheme}")
     assert axe_violations(alice) == []
-    message_items(alice, "a picture and a report").get_by_role("img", name="chart.png").click()
+    message_items(alice, "a picture, a report and a voice note").get_by_role("img", name="chart.png").click()
     expect(alice.get_by_role("dialog", name="chart.png")).to_be_visible()
     assert axe_violations(alice) == []
 

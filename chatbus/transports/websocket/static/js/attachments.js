@@ -3,7 +3,7 @@
  * (only same-origin `/files/` addresses are taken), pictures shown inline as
  * thumbnails in a box of their own shape (so nothing jumps when they load)
  * that open full size in a dialog, and every other file as a card with its
- * name, kind, size and a download link.
+ * name, kind, size and a download link (sounds and films with a player too).
  *
  * Safety rule for this module: text that came from the network is only ever put
  * on the page with textContent, text nodes or attribute properties, never as
@@ -138,6 +138,20 @@ function pictureView(attachment) {
   return link;
 }
 
+/** A player for a sound or a film (a voice note from Telegram, say); nothing is fetched until it is played. */
+function player(attachment) {
+  const kind = /^audio\//.test(attachment.contentType) ? "audio" : /^video\//.test(attachment.contentType) ? "video" : null;
+  if (!kind) return null;
+  const media = el(kind, { className: `att-player att-${kind}`, controls: true, preload: "none", "aria-label": `Play ${attachment.name}` });
+  if (kind === "video" && attachment.width && attachment.height) {
+    const box = pictureBox(attachment);
+    media.width = box.width;
+    media.height = box.height;
+  }
+  media.setAttribute("src", attachment.url);
+  return media;
+}
+
 function fileCard(attachment) {
   const details = [kindWord(attachment.contentType), attachment.size !== null ? humanSize(attachment.size) : ""].filter(Boolean).join(" · ");
   const download = el(
@@ -146,13 +160,15 @@ function fileCard(attachment) {
     "Download",
     el("span", { className: "visually-hidden", text: ` ${attachment.name} (${details})` }),
   );
-  return el(
+  const card = el(
     "div",
     { className: "att-file" },
     icon("file"),
     el("span", { className: "att-file-text" }, el("span", { className: "att-file-name", title: attachment.name, text: attachment.name }), el("span", { className: "att-file-details", text: details })),
     download,
   );
+  const media = player(attachment);
+  return media ? el("div", { className: "att-media" }, card, media) : card;
 }
 
 /** The files of `message` as page nodes (pictures first, in a row), or null when it has none. */

@@ -11,6 +11,7 @@
  */
 import { $, el } from "./dom.js";
 import { setIcon } from "./icons.js";
+import { isNearBottom, scrollToBottom } from "./scroll.js";
 import { ROOM, connection } from "./session.js";
 import { seconds, waitText } from "./text.js";
 
@@ -72,9 +73,12 @@ function waitingText(left) {
 // ------------------------------------------------------------- error line
 export function showError(text, kind = "error") {
   clearInterval(rateTimer);
+  // The line takes room from the messages: whoever read the latest one still sees it.
+  const atBottom = isNearBottom();
   ui.errorLine.dataset.kind = kind;
   ui.errorText.textContent = text;
   ui.errorLine.hidden = false;
+  if (atBottom) scrollToBottom();
 }
 
 export function hideError() {

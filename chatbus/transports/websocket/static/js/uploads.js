@@ -13,6 +13,7 @@
 import { humanSize, isPicture, readAttachments } from "./attachments.js";
 import { $, el } from "./dom.js";
 import { icon } from "./icons.js";
+import { isNearBottom, scrollToBottom } from "./scroll.js";
 import { session } from "./session.js";
 import { announce, showError } from "./status.js";
 
@@ -106,6 +107,8 @@ function newItem(file, name, size) {
 export function addFiles(files) {
   const given = [...files].filter((file) => file instanceof Blob);
   if (!given.length) return;
+  // The chips take room from the messages: whoever read the latest one still sees it.
+  const atBottom = isNearBottom();
   const room = Math.max(0, limits.perMessage - items.length);
   const problems = [];
   if (given.length > room) {
@@ -128,6 +131,7 @@ export function addFiles(files) {
   if (problems.length) showError(problems.join(" "));
   if (added) announce(`${added} file${added === 1 ? "" : "s"} attached; uploading.`);
   renderTray();
+  if (atBottom) scrollToBottom();
 }
 
 /** Forget `item`, stopping its upload. */
