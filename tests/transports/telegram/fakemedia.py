@@ -95,7 +95,7 @@ class MediaMethods:
             width, height = _dimensions(data or b"")
             thumb = self.add_file(b"a small copy", folder="photos", suffix=".jpg")
             small = {"file_id": thumb.file_id, "file_unique_id": thumb.unique_id, "file_size": thumb.size,
-                     "width": 90, "height": 60}  # fmt: skip
+                     "width": max(1, width // 4), "height": max(1, height // 4)}  # fmt: skip
             fields["photo"] = [small, {**described, "width": width, "height": height}]
         else:
             if file_name:
