@@ -536,3 +536,15 @@ async def test_a_file_telegram_refuses_is_named_and_the_text_still_arrives(api: 
         assert (sent.kind, sent.text) == (
             "text", "ana: the report\n[report.pdf — Telegram did not take this file; it is in the chatbus chat]"
         )  # fmt: skip
+
+
+async def test_each_kind_of_file_goes_as_telegram_shows_it(api: FakeBotAPI) -> None:
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        await say_with_files(hub, web, "ana", "clip", ("clip.mp4", b"\x00\x00\x00\x18ftypmp42 clip", "video/mp4"))
+        await say_with_files(hub, web, "ana", "song", ("song.mp3", b"ID3 a song", "audio/mpeg"))
+        await say_with_files(hub, web, "ana", "panorama", ("wide.png", picture(2100, 100, "PNG"), "image/png"))
+        sent = await api.wait_sent(3)
+        assert [(s.kind, s.text) for s in sent] == [
+            ("video", "ana: clip"), ("audio", "ana: song"), ("document", "ana: panorama")  # too wide for a photo
+        ]  # fmt: skip
