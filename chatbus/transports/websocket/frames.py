@@ -228,6 +228,7 @@ def auth_response(
     missed_has_more: bool = False,
     missed_reset: bool = False,
     rooms: Sequence[str] | None = None,
+    files: Mapping[str, int] | None = None,
 ) -> bytes:
     """The encoded ``auth_response``: ``agents`` and ``users`` are encoded
     lists (see :class:`Roster`) and ``missed`` encoded message frames, when
@@ -235,6 +236,8 @@ def auth_response(
 
     ``epoch`` names the message log the ids belong to; ``missed_reset`` says
     that the client's ``lastSeenId`` was of another log (see :mod:`.resume`).
+    ``files`` (an extension) tells the page this chat's file limits before it
+    uploads: ``{"maxPerMessage": n, "maxFileBytes": n}``.
     """
     answer: dict[str, Any] = {
         "success": True,
@@ -248,6 +251,8 @@ def auth_response(
         answer["displayName"] = identity.display_name
     if rooms is not None:
         answer["rooms"] = list(rooms)
+    if files is not None:
+        answer["files"] = dict(files)
     lists = {"agents": agents, "users": users}
     if missed is not None:
         answer["missedHasMore"] = missed_has_more

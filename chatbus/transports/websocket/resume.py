@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .settings import WebSocketSettings
     from .wire import AuthFrame
 
-__all__ = ["Replay", "replay"]
+__all__ = ["Replay", "replay", "resumed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,14 @@ class Replay:
     floor: int
     #: Whether ``lastSeenId`` belongs to another log (``missedReset``).
     reset: bool
+
+
+def resumed(missed: Replay | None, frame: AuthFrame) -> str:
+    """How a sign-in resumed, for the log: nothing, or what it missed after which id."""
+    if missed is None:
+        return ""
+    other_log = " of another log (missedReset)" if missed.reset else ""
+    return f", {len(missed.frames)} missed message(s) after {frame.last_seen_id}{other_log}"
 
 
 async def replay(hub: Hub, frame: AuthFrame, settings: WebSocketSettings) -> Replay | None:

@@ -55,7 +55,7 @@ from .frames import (
 from .guard import Guard, Outcome
 from .outgoing import Outgoing
 from .proxies import client_of
-from .resume import replay
+from .resume import replay, resumed
 from .session import converse
 from .settings import WebSocketSettings
 from .tls import server_context
@@ -369,17 +369,7 @@ class WebSocketTransport(Outgoing, BaseTransport):
             self._fan_out.live.discard(connection)
             await hub.disconnect(identity, self.name)
             raise
-        if missed is None:
-            log.info("session %s: signed in from %s", connection.who, connection.client_address)
-        else:
-            log.info(
-                "session %s: signed in from %s, %d missed message(s) after %d%s",
-                connection.who,
-                connection.client_address,
-                len(missed.frames),
-                frame.last_seen_id,
-                " of another log (missedReset)" if missed.reset else "",
-            )
+        log.info("session %s: signed in from %s%s", connection.who, connection.client_address, resumed(missed, frame))
         agents, users = self._roster.lists(hub)
         answer = auth_response(
             identity,
@@ -391,6 +381,10 @@ class WebSocketTransport(Outgoing, BaseTransport):
             missed_has_more=missed is not None and missed.more,
             missed_reset=missed is not None and missed.reset,
             rooms=rooms,
+            files={
+                "maxPerMessage": hub.files.settings.max_per_message,
+                "maxFileBytes": hub.files.settings.max_file_bytes,
+            },
         )
         await connection.send(answer, text=True)
         # ``missed`` may hold messages that are stored but not yet handed to

@@ -108,3 +108,10 @@ async def test_after_a_restart_missed_messages_still_carry_their_files(tmp_path:
         assert again["data"]["attachments"] == sent["attachments"]
         stored = await server.hub.files.open(picture.id)
         assert stored is not None and await stored.read_all() == png()
+
+
+async def test_the_sign_in_tells_the_chats_file_limits() -> None:
+    settings = Settings.isolated(db=":memory:", files={"max_per_message": 3, "max_file_bytes": 2_000_000})
+    async with running(settings=settings) as server:
+        ann = await server.client("ann")
+        assert ann.auth["files"] == {"maxPerMessage": 3, "maxFileBytes": 2_000_000}
