@@ -548,3 +548,16 @@ async def test_each_kind_of_file_goes_as_telegram_shows_it(api: FakeBotAPI) -> N
         assert [(s.kind, s.text) for s in sent] == [
             ("video", "ana: clip"), ("audio", "ana: song"), ("document", "ana: panorama")  # too wide for a photo
         ]  # fmt: skip
+
+
+async def test_an_edited_caption_keeps_the_note_of_a_file_that_did_not_come(api: FakeBotAPI) -> None:
+    hub, web, _telegram = build_hub(api)
+    async with hub:
+        posted = api.post_media(CHAT, "document", None, user=ALICE, caption="old words", file_name="dump.zip",
+                                mime_type="application/zip", file_size=48 * 1024 * 1024)  # fmt: skip
+        message = await web.wait_for(from_telegram)
+        api.edit(CHAT, posted["message_id"], "", user=ALICE, caption="new words")
+        change = await web.wait_for_change(lambda c: c.message.id == message.id)
+        assert change.message.text == (
+            "[document dump.zip, 48 MiB — too big for the bot to fetch; open it in Telegram] new words"
+        )
