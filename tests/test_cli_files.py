@@ -172,3 +172,29 @@ def test_send_file_over_https_trusts_only_the_given_authority(tmp_path: Path) ->
                            cwd=tmp_path)  # fmt: skip
         assert (sent.returncode, sent.stdout.strip()) == (0, "sent message 1 to #general with 1 file"), sent.stderr
         assert server.terminate() == 0
+
+
+def test_send_file_to_a_server_that_never_answers_gives_up_after_the_timeout(tmp_path: Path) -> None:
+    import socket
+
+    (tmp_path / "a.txt").write_text("a")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        result = run_chatbus("send", "--user", "ci", "--file", "a.txt", "--url", url, "--timeout", "1", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"chatbus: error: could not upload a.txt to {url} (no answer within 1 s); is chatbus serve running there?"
+    )
+
+
+def test_a_file_that_changes_while_it_is_sent_is_never_sent_other_than_announced(tmp_path: Path) -> None:
+    from chatbus.cli.uploads import LocalFile, _chunks
+    from chatbus.core.errors import ChatbusError
+
+    path = tmp_path / "growing.log"
+    path.write_bytes(b"0123456789")
+    assert b"".join(_chunks(LocalFile(path, path.name, 4, "text/plain"))) == b"0123"  # grew: what was announced
+    with pytest.raises(ChatbusError, match="got shorter while it was being sent"):
+        list(_chunks(LocalFile(path, path.name, 20, "text/plain")))

@@ -82,9 +82,20 @@ def _body(file: LocalFile, boundary: str) -> tuple[bytes, bytes]:
 
 
 def _chunks(file: LocalFile) -> Iterator[bytes]:
-    with file.path.open("rb") as source:
-        while chunk := source.read(_CHUNK):
-            yield chunk
+    """The file's bytes, exactly as many as announced (``Content-Length``)."""
+    left = file.size
+    try:
+        with file.path.open("rb") as source:
+            while left > 0:
+                chunk = source.read(min(_CHUNK, left))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                yield chunk
+    except OSError as exc:
+        raise ChatbusError(f"cannot read {file.path} ({(exc.strerror or 'error').lower()})") from None
+    if left:
+        raise ChatbusError(f"{file.path} got shorter while it was being sent; send it again once it is written")
 
 
 def _post(conn: http.client.HTTPConnection, file: LocalFile, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -127,7 +138,7 @@ def _refusal(file: LocalFile, status: int, body: bytes, url: str) -> ChatbusErro
         return ChatbusError(f"the server refused the upload of {file.path}{said or ': no valid token'}; check --token")
     if status in (404, 405):
         return ChatbusError(f"{url} takes no file uploads ({status}); is it a chatbus server with files?")
-    return ChatbusError(f"the server refused {file.path} ({status}){said or ''}")
+    return ChatbusError(f"the server refused {file.path} ({status}){said}")
 
 
 def upload(
@@ -142,6 +153,8 @@ def upload(
         raise
     except (OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer within {timeout:g} s"
         raise ChatbusError(
             f"could not upload {file.path} to {url} ({reason}); is chatbus serve running there?"
         ) from None
