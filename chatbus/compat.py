@@ -390,6 +390,8 @@ def _file_paths(files: Sequence[str | os.PathLike[str]] | None) -> list[Path]:
         raise TypeError("files must be a list of paths: files=[path]")
     paths = [Path(os.fspath(given)).expanduser() for given in files]
     for path in paths:
+        if path.is_dir():
+            raise FileNotFoundError(f"{path} is a directory, not a file to attach")
         if not path.is_file():
             raise FileNotFoundError(f"there is no file {path} to attach")
         if not os.access(path, os.R_OK):

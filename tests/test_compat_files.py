@@ -56,7 +56,7 @@ def test_files_that_cannot_be_sent_are_errors_and_nothing_is_posted(tmp_path: Pa
     try:
         with pytest.raises(FileNotFoundError, match="no file .*missing.txt"):
             comm.send_message("see attached", files=[tmp_path / "missing.txt"])
-        with pytest.raises(FileNotFoundError):
+        with pytest.raises(FileNotFoundError, match="is a directory, not a file"):
             comm.send_message("see attached", files=[tmp_path])
         with pytest.raises(ValueError, match="too big|larger|limit"):
             comm.send_message("see attached", files=[tmp_path / "huge.txt"])
