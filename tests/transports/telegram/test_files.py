@@ -350,6 +350,12 @@ async def test_files_arrive_by_webhook_too(api: FakeBotAPI) -> None:
         message = await web.wait_for(from_telegram)
         assert [a.name for a in message.attachments] == ["hook.txt"]
         assert api.webhook_answered and posted["message_id"]
+        # An album, though Telegram posts its messages to the webhook several at once.
+        for n in range(4):
+            api.post_media(CHAT, "photo", picture(40 + n, 30), user=ALICE, caption="four" if n == 0 else None,
+                           media_group_id="77")  # fmt: skip
+        album = await web.wait_for(lambda m: m.text == "four")
+        assert [a.width for a in album.attachments] == [40, 41, 42, 43]
 
 
 async def test_a_download_cut_short_by_a_stop_is_finished_after_the_restart(api: FakeBotAPI, db_path: Path) -> None:
