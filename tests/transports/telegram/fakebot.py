@@ -104,6 +104,7 @@ class FakeBotAPI(ChatMethods, MediaMethods):
         self._buckets: dict[int, tuple[float, float]] = {}  # chat -> (messages allowed now, when)
         self.files: dict[str, FakeFile] = {}  # file id -> a file people posted or the bot uploaded
         self.downloads: list[str] = []  # file paths the bot downloaded, in order
+        self.download_gate: asyncio.Event | None = None  # when set here, downloads wait until it is set
 
     # lifecycle -----------------------------------------------------------------
     async def start(self) -> FakeBotAPI:
@@ -347,6 +348,8 @@ class FakeBotAPI(ChatMethods, MediaMethods):
 
     async def _download(self, token: str, path: str, writer: asyncio.StreamWriter) -> bool:
         """A file download; its faults are those of the pseudo-method ``download`` (status 200: only late)."""
+        if self.download_gate is not None:
+            await self.download_gate.wait()
         queue = self._faults.get("download")
         fault = queue.pop(0) if queue else None
         if fault is not None and fault.delay:

@@ -138,12 +138,14 @@ async def test_a_slow_download_holds_up_only_its_own_chat_which_keeps_its_order(
     hub, web, _telegram = build_hub(api, chat_ids=f"{CHAT},{-1009999999999}")
     other = -1009999999999
     async with hub:
-        api.fail("download", delay=1.5, status=200)  # answered, but late
+        api.download_gate = asyncio.Event()  # the download takes as long as the test says
         api.post_media(CHAT, "document", b"slow file", user=ALICE, file_name="slow.txt", mime_type="text/plain")
         api.post(CHAT, "after the file", user=ALICE)
         api.post(other, "meanwhile elsewhere", user=FakeBotAPI.user(7, username="bob"))
         await web.wait_for(lambda m: m.text == "meanwhile elsewhere")
+        await asyncio.sleep(0.2)
         assert not any(m.text == "after the file" for m in web.delivered)  # still behind the file
+        api.download_gate.set()
         await web.wait_for(lambda m: m.text == "after the file")
         ours = [m for m in web.delivered if from_telegram(m) and m.sender == "tg:42"]
         assert [m.attachments[0].name if m.attachments else m.text for m in ours] == ["slow.txt", "after the file"]
@@ -362,11 +364,12 @@ async def test_a_download_cut_short_by_a_stop_is_finished_after_the_restart(api:
     settings = Settings.isolated(db=str(db_path), max_text_length=20_000)
     hub, web, _telegram = build_hub(api, store=sqlite(db_path), settings=settings)
     async with hub:
-        api.fail("download", delay=30, status=200)  # the download hangs past the stop's grace
+        api.download_gate = asyncio.Event()  # the download hangs past the stop's grace
         api.post_media(CHAT, "document", b"late but there", user=ALICE, file_name="late.txt", mime_type="text/plain")
         await api.wait_for(lambda: len(api.calls_of("getFile")) == 1)
         await api.wait_for(lambda: not api.updates)  # Telegram was told the update is handled
     assert not any(from_telegram(m) for m in web.delivered)
+    api.download_gate = None
     hub, web, _telegram = build_hub(api, store=sqlite(db_path), settings=settings)
     async with hub:
         message = await web.wait_for(from_telegram)
