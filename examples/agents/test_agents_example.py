@@ -57,8 +57,8 @@ async def test_the_worker_writes_notes_in_the_agents_directory(tmp_path: Path) -
         help_request = await transport.wait_for(lambda m: m.text.startswith("@team"), 10)
         assert help_request.reply_to == impossible.id
         assert help_request.text == (
-            "@team I need help with do the impossible (10% done): "
-            "I do not know how to do the impossible: nobody does.\n(exit status 1)"
+            "@team I need help with this task (10% done): do the impossible.\n"
+            "Problem: I do not know how to do the impossible: nobody does.\n(exit status 1)"
         )
 
 

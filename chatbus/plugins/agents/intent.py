@@ -31,11 +31,17 @@ IntentKind = Literal["task", "status", "greeting", "unclear"]
 TASK_VERBS: frozenset[str] = frozenset(
     [
         "add",
+        "audit",
+        "backport",
         "build",
+        "bump",
         "change",
         "check",
         "clean",
+        "close",
+        "commit",
         "configure",
+        "convert",
         "create",
         "debug",
         "delete",
@@ -43,35 +49,59 @@ TASK_VERBS: frozenset[str] = frozenset(
         "design",
         "document",
         "draft",
+        "finish",
         "fix",
+        "format",
         "generate",
         "implement",
         "improve",
         "install",
         "investigate",
+        "lint",
         "look",
         "make",
         "merge",
         "migrate",
         "move",
+        "open",
         "optimize",
+        "package",
+        "patch",
         "prepare",
+        "publish",
+        "push",
+        "rebase",
         "refactor",
+        "release",
         "remove",
         "rename",
         "replace",
+        "reproduce",
+        "rerun",
+        "resolve",
+        "restart",
+        "revert",
         "review",
         "rewrite",
         "run",
+        "send",
         "set",
         "setup",
         "ship",
+        "split",
         "start",
+        "summarise",
+        "summarize",
+        "tell",
         "test",
+        "tidy",
         "translate",
         "try",
         "update",
         "upgrade",
+        "upload",
+        "validate",
+        "verify",
         "write",
     ]
 )
@@ -80,8 +110,8 @@ _MENTION_RUN = r"(?:@[A-Za-z0-9_.\-]+[\s,;:]*(?:(?:and|&)\s+)?)+"
 _GREETING_WORDS = r"(?:hey|hi|hello|hallo|yo|ok|okay|so|thanks|thank\s+you|good\s+(?:morning|afternoon|evening))"
 _FILLER = (
     r"(?:please|pls|plz|kindly|"
-    r"(?:can|could|would|will)\s+(?:you|u)(?:\s+please)?|"
     r"would\s+you\s+mind|"
+    r"(?:can|could|would|will)\s+(?:you|u)(?:\s+please)?|"
     r"i\s+(?:need|want|would\s+like)\s+you\s+to|"
     r"i(?:'|’)d\s+like\s+you\s+to|"
     r"go\s+ahead\s+and)"
@@ -151,7 +181,22 @@ def _imperative(task: str) -> tuple[str, bool]:
     word = _first_word(task)
     if word in TASK_VERBS:
         return word + task[len(word) :], True
+    verb = _from_gerund(word)
+    if verb is not None:  # "would you mind reviewing it" -> "review it"
+        return verb + task[len(word) :], True
     return task, False
+
+
+def _from_gerund(word: str) -> str | None:
+    """The task verb a word ending in -ing is made from ("fixing" -> "fix", "making" -> "make",
+    "running" -> "run"), or None."""
+    if not word.endswith("ing") or len(word) < 5:
+        return None
+    stem = word[:-3]
+    for verb in (stem, stem + "e", stem[:-1]):
+        if verb in TASK_VERBS and (verb != stem[:-1] or stem[-1] == stem[-2]):
+            return verb
+    return None
 
 
 def understand(text: str) -> Intent:

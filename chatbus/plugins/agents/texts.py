@@ -18,12 +18,13 @@ built-in implementation answers. The kinds and their ``details``:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from chatbus import Agent
 
-__all__ = ["KINDS", "default_reply", "duration", "shorten"]
+__all__ = ["KINDS", "default_reply", "duration", "for_me", "shorten"]
 
 _TASK_SHOWN = 200
 
@@ -32,6 +33,59 @@ def shorten(text: str, limit: int = _TASK_SHOWN) -> str:
     """One line of at most ``limit`` characters, for quoting a task in a reply."""
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+#: Words of the person asking, as the agent says them back ("fix my tests" -> "I'll fix your tests").
+_SWAPS = {
+    "i": "you",
+    "me": "you",
+    "my": "your",
+    "mine": "yours",
+    "myself": "yourself",
+    "i'm": "you're",
+    "i've": "you've",
+    "i'll": "you'll",
+    "i'd": "you'd",
+    "your": "my",
+    "yours": "mine",
+    "yourself": "myself",
+    "you're": "I'm",
+    "you've": "I've",
+    "you'll": "I'll",
+    "you'd": "I'd",
+}
+#: After "you" these make it the subject ("when you are done" -> "when I am done"); else it is "me".
+_SUBJECT_VERBS = {"are": "am", "were": "was", "have": "have", "can": "can", "could": "could", "will": "will",
+                  "would": "would", "should": "should", "need": "need", "want": "want", "think": "think",
+                  "did": "did", "do": "do", "finish": "finish", "get": "get"}  # fmt: skip
+#: After "I" the verb changes with the person too ("what I am doing" -> "what you are doing").
+_I_VERBS = {"am": "are", "was": "were"}
+_WORD = re.compile(r"(?<![\w./\\-])([A-Za-z]+(?:['’][a-z]+)?)(?![\w/\\-]|\.\w)")
+
+
+def for_me(task: str) -> str:
+    """The task as the agent says it back: the asker's "my", "me" and "I" become "your" and
+    "you", and "you"/"your" become "I"/"me"/"my" (names, paths and code are left as they are)."""
+    words = list(_WORD.finditer(task))
+    out: list[str] = []
+    end = 0
+    for index, match in enumerate(words):
+        word = match.group(1)
+        key = word.lower().replace("’", "'")
+        following = words[index + 1].group(1).lower() if index + 1 < len(words) else ""
+        previous = words[index - 1].group(1).lower() if index > 0 else ""
+        if key == "you":
+            swapped = "I" if following in _SUBJECT_VERBS else "me"
+        elif key in _I_VERBS and previous == "i":
+            swapped = _I_VERBS[key]
+        elif key in _SUBJECT_VERBS and previous == "you":
+            swapped = _SUBJECT_VERBS[key]
+        else:
+            swapped = _SWAPS.get(key, word)
+        out.append(task[end : match.start(1)] + swapped)
+        end = match.end(1)
+    out.append(task[end:])
+    return "".join(out)
 
 
 def duration(seconds: float) -> str:
@@ -43,8 +97,18 @@ def duration(seconds: float) -> str:
     return f"{minutes} minutes"
 
 
+def _quoted(task: str) -> str:
+    """A task quoted after a colon, as written, without a full stop of its own (one is added after it)."""
+    return shorten(task).rstrip(" .")
+
+
+def _said(text: str) -> str:
+    """``text`` ending a sentence: a full stop unless it already ends with one of its own."""
+    return text if text.endswith(("?", "!", "…", ".")) else f"{text}."
+
+
 def _plan(task: str, imperative: bool) -> str:
-    return shorten(task) if imperative else f"work on this: {shorten(task)}"
+    return for_me(_quoted(task)) if imperative else f"work on this: {_quoted(task)}"
 
 
 def _with_output(head: str, output: str) -> str:
@@ -67,15 +131,15 @@ def _unclear(agent: Agent, d: Mapping[str, Any]) -> str:
 
 
 def _acknowledge(agent: Agent, d: Mapping[str, Any]) -> str:
-    return f"Got it! I'll {_plan(d['task'], d.get('imperative', True))}."
+    return _said(f"Got it! I'll {_plan(d['task'], d.get('imperative', True))}")
 
 
 def _queued(agent: Agent, d: Mapping[str, Any]) -> str:
     position = int(d["position"])
     place = "next in my queue" if position == 1 else f"number {position} in my queue"
     current = d.get("current")
-    busy = f"I'm busy with {shorten(current)} right now" if current else "I'm busy right now"
-    return f"{busy}. I've queued {shorten(d['task'])}: it's {place}."
+    now = f" Working on now: {_said(_quoted(current))}" if current else ""
+    return f"I'm busy with another task, so I've queued this one ({place}): {_said(_quoted(d['task']))}{now}"
 
 
 def _status(agent: Agent, d: Mapping[str, Any]) -> str:
@@ -84,11 +148,11 @@ def _status(agent: Agent, d: Mapping[str, Any]) -> str:
     waiting = f" {queued} more task{'s' if queued != 1 else ''} queued." if queued else ""
     if status == "working" and task:
         done = f" ({progress}% done)" if progress is not None else ""
-        return f"I'm working on {shorten(task)}{done}.{waiting}"
+        return f"I'm working on this task{done}: {_said(_quoted(task))}{waiting}"
     if status == "stuck" and task:
-        return f"I'm stuck on {shorten(task)} and have asked the team for help.{waiting}"
+        return f"I'm stuck and have asked the team for help with this task: {_said(_quoted(task))}{waiting}"
     if status == "completed" and task:
-        return f"I've completed {shorten(task)} and I'm free for the next task.{waiting}"
+        return f"I'm free for the next task. Last completed: {_said(_quoted(task))}{waiting}"
     return f"I'm idle: no task right now.{waiting}"
 
 
@@ -104,18 +168,20 @@ def _completed(agent: Agent, d: Mapping[str, Any]) -> str:
 def _help(agent: Agent, d: Mapping[str, Any]) -> str:
     progress = d.get("progress")
     done = f" ({progress}% done)" if progress is not None else ""
-    return _with_notes(f"@team I need help with {shorten(d['task'])}{done}: {d['issue']}", d)
+    head = f"@team I need help with this task{done}: {_said(_quoted(d['task']))}"
+    return _with_notes(f"{head}\nProblem: {d['issue']}", d)
 
 
 def _timeout(agent: Agent, d: Mapping[str, Any]) -> str:
-    head = f"⏹️ Stopped {shorten(d['task'])}: it was still running after {duration(float(d['seconds']))}."
+    seconds = duration(float(d["seconds"]))
+    head = f"⏹️ I stopped this task after {seconds}, as it was still running: {_said(_quoted(d['task']))}"
     return _with_output(head, d.get("output") or "")
 
 
 def _interrupted(agent: Agent, d: Mapping[str, Any]) -> str:
     return (
-        f"⚠️ I was working on {shorten(d['task'])} when the server stopped, so it was interrupted. "
-        f"Mention me with the task again if it still needs doing."
+        f"⚠️ The server stopped while I was working on this task, so it was interrupted: "
+        f"{_said(_quoted(d['task']))} Mention me with the task again if it still needs doing."
     )
 
 

@@ -159,7 +159,8 @@ async def test_a_failing_worker_attaches_its_log_to_the_help_request(tmp_path: P
         help_request = await transport.wait_for(lambda m: m.text.startswith("@team"), 10)
         assert help_request.reply_to == asked.id
         assert help_request.text.splitlines() == [
-            "@team I need help with run the tests: error: 2 tests failed",
+            "@team I need help with this task: run the tests.",
+            "Problem: error: 2 tests failed",
             "(exit status 1)",
             "⚠️ ../escape.log was not attached: it is outside my working directory",
         ]

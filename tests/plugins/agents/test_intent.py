@@ -76,8 +76,10 @@ def test_the_acknowledgement_names_the_task() -> None:
 def test_queued_replies_say_where_the_task_stands() -> None:
     first = default_reply(ALICE, "queued", {"task": "b", "position": 1, "current": "a"}, greeting="")
     second = default_reply(ALICE, "queued", {"task": "c", "position": 2, "current": "a"}, greeting="")
-    assert first == "I'm busy with a right now. I've queued b: it's next in my queue."
-    assert second == "I'm busy with a right now. I've queued c: it's number 2 in my queue."
+    assert first == "I'm busy with another task, so I've queued this one (next in my queue): b. Working on now: a."
+    assert second == (
+        "I'm busy with another task, so I've queued this one (number 2 in my queue): c. Working on now: a."
+    )
 
 
 @pytest.mark.parametrize(
@@ -86,13 +88,13 @@ def test_queued_replies_say_where_the_task_stands() -> None:
         ({"status": "idle"}, "I'm idle: no task right now."),
         (
             {"status": "working", "task": "x", "progress": 40, "queued": 2},
-            "I'm working on x (40% done). 2 more tasks queued.",
+            "I'm working on this task (40% done): x. 2 more tasks queued.",
         ),
-        ({"status": "working", "task": "x", "progress": None}, "I'm working on x."),
-        ({"status": "stuck", "task": "x"}, "I'm stuck on x and have asked the team for help."),
+        ({"status": "working", "task": "x", "progress": None}, "I'm working on this task: x."),
+        ({"status": "stuck", "task": "x"}, "I'm stuck and have asked the team for help with this task: x."),
         (
             {"status": "completed", "task": "x", "queued": 1},
-            "I've completed x and I'm free for the next task. 1 more task queued.",
+            "I'm free for the next task. Last completed: x. 1 more task queued.",
         ),
     ],
 )
@@ -109,10 +111,10 @@ def test_the_other_reply_kinds() -> None:
     assert "@alice status?" in (default_reply(ALICE, "unclear", {"sender": "bob"}, greeting="") or "")
     assert default_reply(ALICE, "completed", {"task": "x", "output": "done"}, greeting="") == "✅ Completed: x\ndone"
     assert default_reply(ALICE, "help", {"task": "x", "issue": "no disk", "progress": 30}, greeting="") == (
-        "@team I need help with x (30% done): no disk"
+        "@team I need help with this task (30% done): x.\nProblem: no disk"
     )
     assert default_reply(ALICE, "timeout", {"task": "x", "seconds": 1800}, greeting="") == (
-        "⏹️ Stopped x: it was still running after 30 minutes."
+        "⏹️ I stopped this task after 30 minutes, as it was still running: x."
     )
     assert "interrupted" in (default_reply(ALICE, "interrupted", {"task": "x"}, greeting="") or "")
     assert default_reply(ALICE, "no such kind", {}, greeting="") is None
@@ -131,4 +133,4 @@ def test_the_other_reply_kinds() -> None:
 
 def test_a_long_task_is_shortened_in_replies() -> None:
     text = default_reply(ALICE, "acknowledge", {"task": "fix " + "x" * 500, "imperative": True}, greeting="") or ""
-    assert len(text) < 230 and text.endswith("….")
+    assert len(text) < 230 and text.endswith("x…")

@@ -145,14 +145,16 @@ async def test_tasks_queue_in_order_and_say_where_they_stand() -> None:
         second = await transport.say("dave", "@alice please add tests")
         third = await transport.say("erin", "@alice could you update the docs")
         assert (await reply(transport, second, "alice")).text == (
-            "I'm busy with write the spec right now. I've queued add tests: it's next in my queue."
+            "I'm busy with another task, so I've queued this one (next in my queue): add tests. "
+            "Working on now: write the spec."
         )
         assert (await reply(transport, third, "alice")).text == (
-            "I'm busy with write the spec right now. I've queued update the docs: it's number 2 in my queue."
+            "I'm busy with another task, so I've queued this one (number 2 in my queue): update the docs. "
+            "Working on now: write the spec."
         )
         status = await transport.say("carol", "@alice status?")
         assert (await reply(transport, status, "alice")).text == (
-            "I'm working on write the spec (25% done). 2 more tasks queued."
+            "I'm working on this task (25% done): write the spec. 2 more tasks queued."
         )
         for task in ("write the spec", "add tests", "update the docs"):
             worker.gate(task).set()
@@ -225,7 +227,9 @@ async def test_every_text_can_be_replaced_through_agent_reply() -> None:
         worker.gate("fix the sails").set()
         await transport.wait_for_event(lambda e: isinstance(e, AgentStatus) and e.current_task == "fix the mast")
         help_message = await hub.pm.get_plugin("agents").request_help("alice", issue="the mast is gone")
-        assert help_message.text == "@team I need help with fix the mast (25% done): the mast is gone"
+        assert (
+            help_message.text == "@team I need help with this task (25% done): fix the mast.\nProblem: the mast is gone"
+        )
         await settle(hub)
         assert not any(m.text.startswith("✅") for m in transport.delivered)
     finally:

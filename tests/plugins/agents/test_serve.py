@@ -125,7 +125,9 @@ def test_a_task_running_when_the_server_stops_is_reported_when_it_starts_again(t
             seen.append(carol.expect(lambda f: f["type"] == "agent_response" and f["data"]["sender"] == "alice"))
         report = next(m for m in seen if m["sender"] == "alice")
         assert report["replyTo"] == asked
-        assert report["text"].startswith("⚠️ I was working on run the hang test when the server stopped")
+        assert report["text"].startswith(
+            "⚠️ The server stopped while I was working on this task, so it was interrupted: run the hang test."
+        )
         carol.close()
         assert server.terminate() == 0
     listed = run_chatbus("agents", "list", "--db", "chat.db", cwd=tmp_path)

@@ -74,7 +74,7 @@ async def hire(server: Server, name: str = "alice", role: str = "developer", com
 async def test_a_mention_is_acknowledged_and_the_work_reported_through_completed(tmp_path: Path) -> None:
     async with running(settings=agent_settings()) as server:
         await hire(server)
-        carol = await server.client("carol")
+        carol = await server.client("carol", role="developer")
         asked = await ask(carol, "@alice please create a login component")
         started = time.monotonic()
         frames = await collect(carol, reply_to(asked["id"], "alice", "Got it!"))
@@ -99,11 +99,12 @@ async def test_a_mention_is_acknowledged_and_the_work_reported_through_completed
 async def test_a_failing_command_produces_a_help_request() -> None:
     async with running(settings=agent_settings()) as server:
         await hire(server)
-        carol = await server.client("carol")
+        carol = await server.client("carol", role="developer")
         asked = await ask(carol, "@alice please fix the failing import")
         frames = await collect(carol, reply_to(asked["id"], "alice", "@team"))
         assert frames[-1]["data"]["text"] == (
-            "@team I need help with fix the failing import: error: the database is locked\n(exit status 2)"
+            "@team I need help with this task: fix the failing import.\n"
+            "Problem: error: the database is locked\n(exit status 2)"
         )
         assert frames[-1]["data"]["mentions"] == ["team"]
         assert statuses(frames, "alice")[-1] == ("stuck", "fix the failing import", None)
@@ -113,14 +114,14 @@ async def test_a_failing_command_produces_a_help_request() -> None:
 async def test_a_hanging_command_goes_stuck_and_is_stopped() -> None:
     async with running(settings=agent_settings(stuck_after=0.5, timeout=1.5)) as server:
         await hire(server)
-        carol = await server.client("carol")
+        carol = await server.client("carol", role="developer")
         asked = await ask(carol, "@alice please run the hang test")
         frames = await collect(carol, reply_to(asked["id"], "alice", "@team"))
         assert "still running after 1 second" in frames[-1]["data"]["text"]
         assert statuses(frames, "alice")[-1] == ("stuck", "run the hang test", None)
         frames = await collect(carol, reply_to(asked["id"], "alice", "⏹️"))
         assert frames[-1]["data"]["text"].startswith(
-            "⏹️ Stopped run the hang test: it was still running after 2 seconds."
+            "⏹️ I stopped this task after 2 seconds, as it was still running: run the hang test."
         )
         await carol.close()
 
@@ -129,7 +130,7 @@ async def test_two_agents_mentioned_together_both_answer_once() -> None:
     async with running(settings=agent_settings()) as server:
         await hire(server, "alice", "developer")
         await hire(server, "bob", "tester")
-        carol = await server.client("carol")
+        carol = await server.client("carol", role="developer")
         asked = await ask(carol, "@alice @bob @alice please check the release notes")
         answers: list[dict[str, Any]] = []
         frames = await collect(
@@ -137,6 +138,7 @@ async def test_two_agents_mentioned_together_both_answer_once() -> None:
             lambda f: (
                 f["type"] == "agent_response"
                 and f["data"]["replyTo"] == asked["id"]
+                and not f["data"].get("streaming")  # live status messages are tested in test_live.py
                 and (answers.append(f["data"]) or len(answers) == 4)
             ),
         )
@@ -152,7 +154,7 @@ async def test_two_agents_mentioned_together_both_answer_once() -> None:
 async def test_a_second_task_is_queued_and_done_after_the_first() -> None:
     async with running(settings=agent_settings()) as server:
         await hire(server)
-        carol = await server.client("carol")
+        carol = await server.client("carol", role="developer")
         await carol.say("@alice please make the slow build")
         await carol.say("@alice please add a news entry")
         frames = await collect(
@@ -161,12 +163,16 @@ async def test_a_second_task_is_queued_and_done_after_the_first() -> None:
         )
         chat = [f["data"] for f in frames if f["type"] in ("message", "agent_response")]
         first, second = (m["id"] for m in chat if m["sender"] == "carol")
-        answers = [(m["replyTo"], m["text"]) for m in chat if m["sender"] == "alice"]
+        # Live status messages (streaming while the work runs) are tested in test_live.py.
+        answers = [(m["replyTo"], m["text"]) for m in chat if m["sender"] == "alice" and not m.get("streaming")]
         assert answers == [
             (first, "Got it! I'll make the slow build."),
             (
                 second,
-                "I'm busy with make the slow build right now. I've queued add a news entry: it's next in my queue.",
+                (
+                    "I'm busy with another task, so I've queued this one (next in my queue): add a news entry. "
+                    "Working on now: make the slow build."
+                ),
             ),
             (
                 first,
@@ -229,7 +235,7 @@ async def test_a_task_in_flight_at_a_restart_is_reported_after_it(tmp_path: Path
     db = str(tmp_path / "chat.db")
     async with running(settings=agent_settings(db), store=SQLiteStore(db)) as server:
         await hire(server)
-        carol = await server.client("carol")
+        carol = await server.client("carol", role="developer")
         asked = await ask(carol, "@alice please run the hang test")
         frames = await collect(carol, lambda f: f["type"] == "agent_status" and f["data"]["status"] == "working")
         ack = next(f["data"] for f in frames if reply_to(asked["id"], "alice", "Got it!")(f))
@@ -237,13 +243,15 @@ async def test_a_task_in_flight_at_a_restart_is_reported_after_it(tmp_path: Path
         await carol.close()
 
     async with running(settings=agent_settings(db), store=SQLiteStore(db)) as server:
-        carol = await server.client("carol", lastSeenId=last_seen)
+        carol = await server.client("carol", role="developer", lastSeenId=last_seen)
         seen = [f["data"] for f in carol.auth.get("missed", [])]
         if not any(m["sender"] == "alice" for m in seen):
             frames = await collect(carol, lambda f: f["type"] == "agent_response" and f["data"]["sender"] == "alice")
             seen.append(frames[-1]["data"])
         report = next(m for m in seen if m["sender"] == "alice")
         assert report["replyTo"] == asked["id"]
-        assert report["text"].startswith("⚠️ I was working on run the hang test when the server stopped")
+        assert report["text"].startswith(
+            "⚠️ The server stopped while I was working on this task, so it was interrupted: run the hang test."
+        )
         assert server.hub.agent_status("alice").status == "idle"  # type: ignore[union-attr]
         await carol.close()

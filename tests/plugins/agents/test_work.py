@@ -74,7 +74,8 @@ async def test_a_failing_command_makes_the_agent_ask_for_help() -> None:
         help_request = await transport.wait_for(lambda m: m.text.startswith("@team"), 10)
         assert help_request.sender == "alice" and help_request.reply_to == asked.id
         assert help_request.text == (
-            "@team I need help with fix the failing migration: error: the database is locked\n(exit status 2)"
+            "@team I need help with this task: fix the failing migration.\n"
+            "Problem: error: the database is locked\n(exit status 2)"
         )
         assert statuses(transport.events)[-1] == ("stuck", "fix the failing migration", None)
 
@@ -93,13 +94,16 @@ async def test_a_hanging_command_goes_stuck_then_is_stopped_with_everything_it_s
         help_request = await transport.wait_for(lambda m: m.text.startswith("@team"), 5)
         assert help_request.reply_to == asked.id
         assert help_request.text == (
-            "@team I need help with run the hang test: it is still running after 1 second; the last output was:\n"
+            "@team I need help with this task: run the hang test.\n"
+            "Problem: it is still running after 1 second; the last output was:\n"
             "agent alice starting: run the hang test\nwaiting for something that never comes"
         )
         assert hub.agent_status("alice").status == "stuck"  # type: ignore[union-attr]
         stopped = await transport.wait_for(lambda m: m.text.startswith("⏹️"), 5)
         assert stopped.reply_to == asked.id
-        assert stopped.text.startswith("⏹️ Stopped run the hang test: it was still running after 2 seconds.")
+        assert stopped.text.startswith(
+            "⏹️ I stopped this task after 2 seconds, as it was still running: run the hang test."
+        )
         await until(lambda: not any(alive(pid) for pid in pids), 5)
         assert hub.agent_status("alice").status == "stuck"  # type: ignore[union-attr]
         # The agent takes the next task.
@@ -154,7 +158,9 @@ async def test_a_task_in_flight_at_a_restart_is_reported_and_the_queue_carries_o
     running = await first.say("carol", "@alice please run the hang test")
     await first.wait_for_event(lambda e: isinstance(e, AgentStatus) and e.status == "working")
     queued = await first.say("carol", "@alice please write the notes")
-    assert (await first.wait_for(lambda m: m.reply_to == queued.id, 1)).text.endswith("it's next in my queue.")
+    assert (await first.wait_for(lambda m: m.reply_to == queued.id, 1)).text.startswith(
+        "I'm busy with another task, so I've queued this one (next in my queue): write the notes."
+    )
     await hub.stop(timeout=10)
 
     second = MemoryTransport()
@@ -162,7 +168,9 @@ async def test_a_task_in_flight_at_a_restart_is_reported_and_the_queue_carries_o
     async with hub:
         interrupted = await second.wait_for(lambda m: m.sender == "alice", 5)
         assert interrupted.reply_to == running.id
-        assert interrupted.text.startswith("⚠️ I was working on run the hang test when the server stopped")
+        assert interrupted.text.startswith(
+            "⚠️ The server stopped while I was working on this task, so it was interrupted: run the hang test."
+        )
         done = await second.wait_for(lambda m: m.text.startswith("✅"), 10)
         assert done.reply_to == queued.id and done.text.startswith("✅ Completed: write the notes")
         assert statuses(second.events)[0] == ("idle", None, None)
@@ -172,7 +180,7 @@ async def test_a_task_in_flight_at_a_restart_is_reported_and_the_queue_carries_o
     async with hub:
         hello = await third.say("carol", "@alice status?")
         answer = await third.wait_for(lambda m: m.reply_to == hello.id, 1)
-        assert answer.text == "I've completed write the notes and I'm free for the next task."
+        assert answer.text == "I'm free for the next task. Last completed: write the notes."
         assert not any("interrupted" in m.text for m in third.delivered)
 
 
