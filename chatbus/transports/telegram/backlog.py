@@ -91,7 +91,12 @@ class Backlog:
         bot = self._session.live_bot()
         log.info("telegram: handling %d update(s) kept from before the restart", len(saved))
         for update_id in sorted(saved):
-            update = Update.de_json(saved[update_id], bot)
+            try:
+                update = Update.de_json(saved[update_id], bot)
+            except (TypeError, ValueError, KeyError, AttributeError):
+                log.error("telegram: kept update %s cannot be read by this version of python-telegram-bot; "
+                          "it is skipped", update_id)  # fmt: skip
+                continue
             chat = chat_of(update)
             if chat is None:
                 continue
