@@ -28,7 +28,7 @@ from chatbus.core.links import CODE_LIFETIME
 if TYPE_CHECKING:
     from chatbus import Hub
 
-__all__ = ["MANAGER_ROLE", "CommandsPlugin", "describe_agent"]
+__all__ = ["MANAGER_ROLE", "CommandsPlugin", "describe_agent", "help_text"]
 
 log = logging.getLogger("chatbus.commands")
 
@@ -46,16 +46,28 @@ Mention an agent to talk to it, e.g. "@alice please add a test" or "@alice statu
 
 
 def describe_agent(agent: Agent) -> str:
-    """One line about an agent: ``alice (developer): working on X (40%)``."""
+    """One line about an agent: ``alice (developer): working (40%) — X``; the task after a dash,
+    so it reads right in any form ("fix the tests", "the build is red")."""
     head = f"{agent.name} ({agent.role})"
     if agent.status == "working" and agent.current_task:
         done = f" ({agent.progress}%)" if agent.progress is not None else ""
-        return f"{head}: working on {agent.current_task}{done}"
-    if agent.status == "stuck" and agent.current_task:
-        return f"{head}: stuck on {agent.current_task}"
-    if agent.status == "completed" and agent.current_task:
-        return f"{head}: completed {agent.current_task}"
+        return f"{head}: working{done} — {agent.current_task}"
+    if agent.status in ("stuck", "completed") and agent.current_task:
+        return f"{head}: {agent.status} — {agent.current_task}"
     return f"{head}: {agent.status}"
+
+
+def help_text(agents: Sequence[Agent]) -> str:
+    """``HELP`` with its last line about mentioning agents naming the agents of this chat."""
+    commands = HELP.rsplit("\n", 1)[0]
+    if not agents:
+        return f"{commands}\nThere are no agents yet: a manager adds one with /hire NAME ROLE, then you mention it."
+    names = ", ".join(f"{agent.name} ({agent.role})" for agent in agents)
+    first, other = agents[0].name, agents[-1].name
+    return (
+        f"{commands}\nAgents here: {names}. Mention one to talk to it, "
+        f'e.g. "@{first} please add a test" or "@{other} status?".'
+    )
 
 
 def _name(value: str) -> str:
@@ -108,7 +120,8 @@ class CommandsPlugin:
             log.warning("could not re-read the roster: %s", exc)
 
     async def _help(self, message: Message, hub: Hub) -> str:
-        return HELP
+        await self._fresh_roster(hub)
+        return help_text(sorted(hub.agents.values(), key=lambda a: a.name))
 
     async def _agents(self, message: Message, hub: Hub) -> str:
         await self._fresh_roster(hub)

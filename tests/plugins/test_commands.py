@@ -41,15 +41,15 @@ async def test_agents_lists_the_roster_with_status_and_task(chat: tuple[Hub, Mem
     await hub.hire("bob", "tester")
     await hub.set_agent_status("bob", "working", "run the suite", 40)
     assert await answer(transport, "carol", "/agents") == (
-        "Agents:\nalice (developer): idle\nbob (tester): working on run the suite (40%)"
+        "Agents:\nalice (developer): idle\nbob (tester): working (40%) — run the suite"
     )
 
 
 async def test_status_of_one_agent_and_of_the_chat(chat: tuple[Hub, MemoryTransport]) -> None:
     hub, transport = chat
     await hub.set_agent_status("alice", "stuck", "deploy")
-    assert await answer(transport, "carol", "/status alice") == "alice (developer): stuck on deploy"
-    assert await answer(transport, "carol", "/status @alice") == "alice (developer): stuck on deploy"
+    assert await answer(transport, "carol", "/status alice") == "alice (developer): stuck — deploy"
+    assert await answer(transport, "carol", "/status @alice") == "alice (developer): stuck — deploy"
     assert (
         await answer(transport, "carol", "/status nobody") == "There is no agent called 'nobody'. /agents lists them."
     )

@@ -11,6 +11,7 @@ import pytest
 from chatbus.core.message import Agent
 from chatbus.plugins.agents import default_reply, understand
 from chatbus.plugins.agents.texts import for_me
+from chatbus.testing import MemoryTransport, make_hub
 
 ALICE = Agent("alice", "developer")
 
@@ -139,3 +140,29 @@ def test_the_texts_in_full(kind: str, details: dict[str, object], expected: str)
 )
 def test_the_asker_s_words_are_said_back_from_the_agent_s_side(task: str, said: str) -> None:
     assert for_me(task) == said
+
+
+async def help_for(*agents: tuple[str, str]) -> str:
+    hub = make_hub([])
+    async with hub:
+        for name, role in agents:
+            await hub.hire(name, role)
+        transport = hub.transports["memory"]
+        assert isinstance(transport, MemoryTransport)
+        asked = await transport.say("carol", "/help")
+        return (await transport.wait_for(lambda m: m.reply_to == asked.id, 2)).text
+
+
+async def test_help_names_the_agents_of_this_chat() -> None:
+    text = await help_for(("quinn", "reviewer"), ("mara", "developer"))
+    assert "Agents here: mara (developer), quinn (reviewer)." in text
+    assert '"@mara please add a test" or "@quinn status?"' in text
+    assert "@alice" not in text and "/hire NAME ROLE" in text
+
+
+async def test_help_without_agents_says_how_to_get_one() -> None:
+    text = await help_for()
+    assert text.splitlines()[-1] == (
+        "There are no agents yet: a manager adds one with /hire NAME ROLE, then you mention it."
+    )
+    assert "@alice" not in text
