@@ -4,8 +4,10 @@
 ``/agents``           the roster: name, role, status, current task
 ``/status [name]``    one agent's status, or the chat's (agents by status,
                       transports, people connected)
-``/hire NAME ROLE``   add an agent (people whose role is ``manager`` only)
-``/fire NAME``        remove an agent (``manager`` only)
+``/hire NAME ROLE [--model M] [--stdin|--no-stdin] [--allow ROLE_OR_ID...]``
+                      add an agent, or change one (people whose role is ``manager`` only);
+                      an agent hired again keeps its command and model unless new ones are given
+``/fire NAME``        remove an agent, stopping its work first (``manager`` only)
 ``/link [CODE]``      link an account of another transport to a person
 ``/unlink``           undo it
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chatbus import Agent, ChatbusError, Message, hookimpl
 from chatbus.core.links import CODE_LIFETIME
@@ -39,8 +41,10 @@ HELP = """Commands:
 /help - this list
 /agents - the agents and what they are doing
 /status [name] - an agent's status, or the chat's
-/hire NAME ROLE - add an agent (managers only)
+/hire NAME ROLE [--model M] [--stdin] [--allow ROLE_OR_ID...] - add or change an agent (managers only)
 /fire NAME - remove an agent (managers only)
+/cancel NAME - stop the agent's running task; /retry NAME - run its last failed task again
+/reset NAME - an agent that is stuck is idle again
 /link - link your Telegram account to you (/link CODE in Telegram completes it); /unlink undoes it
 Mention an agent to talk to it, e.g. "@alice please add a test" or "@alice status?"."""
 
@@ -72,6 +76,29 @@ def help_text(agents: Sequence[Agent]) -> str:
 
 def _name(value: str) -> str:
     return value.removeprefix("@")
+
+
+def _hire_options(words: Sequence[str]) -> dict[str, Any] | None:
+    """``--model M``, ``--stdin``/``--no-stdin`` and ``--allow A B ...`` of ``/hire``; None when they do not parse."""
+    options: dict[str, Any] = {}
+    at = 0
+    while at < len(words):
+        word = words[at]
+        if word in ("--stdin", "--no-stdin"):
+            options["stdin"] = word == "--stdin"
+        elif word == "--model" and at + 1 < len(words) and not words[at + 1].startswith("--"):
+            at += 1
+            options["model"] = words[at]
+        elif word == "--allow":
+            allowed: list[str] = []
+            while at + 1 < len(words) and not words[at + 1].startswith("--"):
+                at += 1
+                allowed.append(_name(words[at]))
+            options["allow"] = allowed
+        else:
+            return None
+        at += 1
+    return options
 
 
 #: A command's answer for everyone, or None when it answered the asker alone.
@@ -157,14 +184,18 @@ class CommandsPlugin:
         if refusal:
             return refusal
         args: Sequence[str] = message.command_args
-        if len(args) != 2:
-            return "Usage: /hire NAME ROLE (for example /hire alice developer)."
+        options = _hire_options(args[2:])
+        if len(args) < 2 or options is None:
+            return (
+                "Usage: /hire NAME ROLE [--model MODEL] [--stdin | --no-stdin] [--allow ROLE_OR_ID ...] "
+                "(for example /hire alice developer --allow manager carol)."
+            )
         name, role = _name(args[0]), args[1]
         if not role.isprintable() or len(role) > 64:
             return "The role must be at most 64 printable characters."
         await self._fresh_roster(hub)
         existed = name in hub.agents
-        agent = await hub.hire(name, role)
+        agent = await hub.hire(name, role, **options)
         if existed:
             return f"{agent.name} is now {agent.role}."
         return f"Hired {agent.name} as {agent.role}. Say hello: @{agent.name}"
@@ -176,6 +207,9 @@ class CommandsPlugin:
         if len(message.command_args) != 1:
             return "Usage: /fire NAME (for example /fire alice)."
         name = _name(message.command_args[0])
+        agents = hub.pm.get_plugin("agents")
+        if agents is not None and hasattr(agents, "control"):
+            await agents.control.halt(name)  # its worker is stopped before it leaves
         if await hub.fire(name):
             return f"Fired {name}."
         return f"There is no agent called {name!r}. /agents lists them."

@@ -35,6 +35,7 @@ async def test_the_worker_writes_notes_in_the_agents_directory(tmp_path: Path) -
     transport = MemoryTransport()
     hub = make_hub([TodoPlanner()], transports=[transport])
     async with hub:
+        await transport.join("carol", "developer")  # developers and managers may give agents work
         await hub.hire("builder", "developer", [sys.executable, str(WORKER), "{task}"])
         asked = await transport.say("carol", "@builder please write the release notes")
         done = await transport.wait_for(lambda m: m.text.startswith("✅"), 10)
@@ -66,6 +67,7 @@ async def test_the_planner_plugin_replaces_the_work_of_planners(tmp_path: Path) 
     transport = MemoryTransport()
     hub = make_hub([TodoPlanner()], transports=[transport])
     async with hub:
+        await transport.join("carol", "developer")  # developers and managers may give agents work
         await hub.hire("planner", "planner")
         asked = await transport.say(
             "carol", "@planner please plan the launch: tag the version, build the wheels and announce it"
@@ -93,7 +95,7 @@ async def test_the_runnable_example_over_websocket(tmp_path: Path) -> None:
             await hire_team(hub)
             port = hub.transports["websocket"].port  # type: ignore[attr-defined]
             async with connect(f"ws://127.0.0.1:{port}") as ws:
-                await ws.send(json.dumps({"type": "auth", "data": {"userId": "carol"}}))
+                await ws.send(json.dumps({"type": "auth", "data": {"userId": "carol", "role": "developer"}}))
                 await ws.send(json.dumps({"type": "message", "data": {"text": "@builder please write the faq"}}))
                 await ws.send(json.dumps({"type": "message", "data": {"text": "@planner please plan it: a, b"}}))
                 done: dict[str, dict[str, Any]] = {}

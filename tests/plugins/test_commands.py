@@ -81,7 +81,7 @@ async def test_only_managers_hire_and_fire(chat: tuple[Hub, MemoryTransport]) ->
 
 async def test_bad_hire_and_fire_requests_say_what_to_do(chat: tuple[Hub, MemoryTransport]) -> None:
     _hub, transport = chat
-    assert await answer(transport, "boss", "/hire zed") == "Usage: /hire NAME ROLE (for example /hire alice developer)."
+    assert (await answer(transport, "boss", "/hire zed")).startswith("Usage: /hire NAME ROLE [--model MODEL]")
     assert await answer(transport, "boss", "/fire") == "Usage: /fire NAME (for example /fire alice)."
     assert await answer(transport, "boss", "/hire carol developer") == (
         "'carol' is a person who is online now; choose another agent name."

@@ -8,9 +8,12 @@ import json
 import logging
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatbus import DEFAULT_ROOM
+
+if TYPE_CHECKING:
+    from .work import Work, WorkResult
 
 __all__ = ["STATE_KEY", "Desk", "Job", "dump_desks", "load_desks"]
 
@@ -29,6 +32,9 @@ class Job:
     room: str = DEFAULT_ROOM
     sender: str | None = None
     imperative: bool = True
+    #: The conversation about the task so far, ``(sender, text)``, oldest first:
+    #: replies to its messages, handed to the worker when it runs again.
+    context: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
@@ -38,6 +44,7 @@ class Job:
             room=str(data.get("room") or DEFAULT_ROOM),
             sender=data.get("sender"),
             imperative=bool(data.get("imperative", True)),
+            context=tuple((str(sender), str(text)) for sender, text in data.get("context") or ()),
         )
 
 
@@ -50,6 +57,19 @@ class Desk:
     runner: asyncio.Task[None] | None = None
     #: The job that was in hand when the server stopped, reported once it is back.
     interrupted: Job | None = None
+    #: The work in hand, while its worker runs (for input and live output).
+    work: Work | None = None
+    #: Doing the job in hand; cancelling it stops the worker.
+    doing: asyncio.Future[WorkResult] | None = None
+    #: Why the job in hand is being stopped ("cancelled", "restarted", ...), once someone asked.
+    stopping: str | None = None
+    #: Who asked to stop it.
+    stopped_by: str | None = None
+    #: The last job that failed, timed out or was cancelled, for ``/retry``.
+    last_failed: Job | None = None
+    #: The messages of the job in hand and of the last failed one (acknowledgement, live
+    #: status, help request): a reply to one of them reaches the worker.
+    threads: dict[int, Job] = field(default_factory=dict)
 
 
 def load_desks(raw: str | None) -> dict[str, Desk]:

@@ -29,12 +29,19 @@ import pluggy
 from chatbus import DEFAULT_ROOM, Agent, ChatbusError, Hub, InvalidMessage, Message, hookimpl
 
 from . import hookspecs
+from .control import COMMANDS, Control, is_stop
+from .control_texts import control_reply
 from .intent import understand
 from .jobs import STATE_KEY, Desk, Job, dump_desks, load_desks
 from .runner import NO_WORKER, Runner
 from .settings import AgentSettings
 from .texts import default_reply
 from .work import Work, WorkResult, run_command
+
+try:  # the chat brain (``chatbus[llm]``), when it is there
+    from .brain import converse
+except ImportError:  # pragma: no cover - the brain is optional
+    converse = None  # type: ignore[assignment]
 
 __all__ = ["AgentsPlugin"]
 
@@ -52,6 +59,7 @@ class AgentsPlugin:
         self.settings = settings
         self._desks: dict[str, Desk] = {}
         self._runner = Runner(self)
+        self.control = Control(self)
 
     # the hooks this plugin adds, and their built-in answers ----------------------
     @hookimpl
@@ -60,7 +68,11 @@ class AgentsPlugin:
 
     @hookimpl(trylast=True)
     def agent_reply(self, agent: Agent, kind: str, details: dict[str, Any]) -> str | None:
-        return default_reply(agent, kind, details, greeting=self.settings.greeting)
+        return self._builtin_text(agent, kind, details)
+
+    def _builtin_text(self, agent: Agent, kind: str, details: dict[str, Any]) -> str | None:
+        found = default_reply(agent, kind, details, greeting=self.settings.greeting)
+        return found if found is not None else control_reply(agent, kind, details)
 
     @hookimpl(trylast=True)
     async def agent_work(self, work: Work) -> WorkResult:
@@ -97,7 +109,7 @@ class AgentsPlugin:
                 await self.reply(agent, "interrupted", {"task": job.task}, reply_to=job.message_id, room=job.room)
             if desk.current is None and desk.pending:
                 desk.current = desk.pending.popleft()
-                self._runner.start(name, desk)
+                self._runner.start(name, desk, announce=True)
         self._forget_missing(hub)
         await self.save()
 
@@ -126,18 +138,46 @@ class AgentsPlugin:
     # answering -----------------------------------------------------------------
     @hookimpl
     async def on_message(self, message: Message, hub: Hub) -> None:
-        if message.kind != "human" or message.command is not None or not message.mentions:
+        if message.kind != "human":
+            return
+        if message.command in COMMANDS:
+            await self._command(message)
+            return
+        if message.command is not None:
+            return
+        thread = self.control.thread_of(message)
+        if not message.mentions and thread is None:
             return
         if any(name not in hub.agents for name in message.mentions):
+            await self.fresh_roster()
+        agents = self._mentioned(message.mentions, hub.agents)
+        if thread is not None and thread[0] in hub.agents and {a.name for a in agents} <= {thread[0]}:
+            agents = [hub.agents[thread[0]]]
+        else:
+            thread = None
+        for agent in agents:
             try:
-                await hub.reload_agents()
-            except ChatbusError as exc:
-                log.warning("could not re-read the roster: %s", exc)
-        for agent in self._mentioned(message.mentions, hub.agents):
-            try:
-                await self._answer(agent, message)
+                await self._answer(agent, message, thread[1] if thread else None)
             except ChatbusError as exc:
                 log.warning("agent %s could not answer message %d: %s", agent.name, message.id, exc)
+
+    async def _command(self, message: Message) -> None:
+        try:
+            text = await self.control.command(message)
+        except ChatbusError as exc:
+            text = str(exc)
+        if text is not None:
+            try:
+                await self.hub.send(text, reply_to=message.id, room=message.room)
+            except ChatbusError as exc:
+                log.warning("could not answer /%s (message %d): %s", message.command, message.id, exc)
+
+    async def fresh_roster(self) -> None:
+        """Re-read the roster (agents hired or fired with the CLI meanwhile)."""
+        try:
+            await self.hub.reload_agents()
+        except ChatbusError as exc:
+            log.warning("could not re-read the roster: %s", exc)
 
     @staticmethod
     def _mentioned(mentions: Iterable[str], roster: dict[str, Agent]) -> list[Agent]:
@@ -152,15 +192,29 @@ class AgentsPlugin:
                 found[name] = roster[name]
         return list(found.values())
 
-    async def _answer(self, agent: Agent, message: Message) -> None:
+    async def _answer(self, agent: Agent, message: Message, thread: Job | None = None) -> None:
         intent = understand(message.text)
+        steering = thread is not None or is_stop(message.text) or intent.kind == "task"
+        if steering:
+            refused = self.control.refusal(agent, message)
+            if refused is not None:
+                await self.reply(agent, "refused", refused, message=message, reply_to=message.id, room=message.room)
+                return
+        if is_stop(message.text):
+            await self.control.cancel(agent, message)
+            return
+        if thread is not None:
+            await self.control.steer(agent, thread, message)
+            return
         if intent.kind == "task" and intent.task:
             job = Job(intent.task, message.id, message.room, message.sender, intent.imperative)
-            await self._take(agent, job, message)
+            await self.take(agent, job, message)
             return
         if intent.kind == "status":
             kind, details = "status", self._status_details(agent.name)
         else:
+            if converse is not None and agent.model and await converse(self.hub, agent, message, self.settings):
+                return
             kind, details = ("greeting" if intent.kind == "greeting" else "unclear"), {"sender": message.sender}
         await self.reply(agent, kind, details, message=message, reply_to=message.id, room=message.room)
 
@@ -183,22 +237,32 @@ class AgentsPlugin:
         desk = self._desks.get(name)
         return [job.task for job in desk.pending] if desk else []
 
-    async def _take(self, agent: Agent, job: Job, message: Message) -> None:
-        desk = self._desks.setdefault(agent.name, Desk())
+    def desk(self, name: str) -> Desk:
+        """The agent's desk (made when it has none yet)."""
+        return self._desks.setdefault(name, Desk())
+
+    def desks(self) -> dict[str, Desk]:
+        return self._desks
+
+    async def take(self, agent: Agent, job: Job, message: Message, *, kind: str = "acknowledge") -> None:
+        """Give ``agent`` the ``job``: start it now (answering ``kind``) or queue it."""
+        desk = self.desk(agent.name)
         details: dict[str, Any] = {"task": job.task, "imperative": job.imperative, "sender": job.sender}
         if desk.current is None and not desk.pending:
             desk.current = job  # claimed before any await, so a second task queues behind it
             await self.save()
-            await self.reply(agent, "acknowledge", details, message=message, reply_to=job.message_id, room=job.room)
+            said = await self.reply(agent, kind, details, message=message, reply_to=job.message_id, room=job.room)
+            self.control.remember(desk, said, job)
             self._runner.start(agent.name, desk)
             return
         desk.pending.append(job)
         details.update(position=len(desk.pending), current=desk.current.task if desk.current else None)
         await self.save()
-        await self.reply(agent, "queued", details, message=message, reply_to=job.message_id, room=job.room)
+        said = await self.reply(agent, "queued", details, message=message, reply_to=job.message_id, room=job.room)
+        self.control.remember(desk, said, job)
         if desk.current is None and desk.runner is None and desk.interrupted is None:
             desk.current = desk.pending.popleft()
-            self._runner.start(agent.name, desk)
+            self._runner.start(agent.name, desk, announce=True)
 
     async def reply(
         self,
@@ -213,6 +277,15 @@ class AgentsPlugin:
     ) -> Message | None:
         """Post the agent's text for ``kind`` (from ``agent_reply``), with the
         stored files ``attachments`` (ids); an empty text posts nothing."""
+        text = await self.text_for(agent, kind, details, message)
+        if not text or not text.strip():
+            return None
+        return await self.hub.send(text, sender=agent.name, reply_to=reply_to, room=room, attachments=attachments)
+
+    async def text_for(
+        self, agent: Agent, kind: str, details: dict[str, Any], message: Message | None = None
+    ) -> str | None:
+        """The agent's text for ``kind``: from ``agent_reply``, else the built-in one."""
         try:
             text = await self.hub.hooks.first("agent_reply", agent=agent, kind=kind, details=details, message=message)
         except Exception:
@@ -221,11 +294,7 @@ class AgentsPlugin:
         if text is not None and not isinstance(text, str):
             log.error("agent_reply returned %r instead of a string; using the built-in text", text)
             text = None
-        if text is None:
-            text = default_reply(agent, kind, details, greeting=self.settings.greeting)
-        if not text or not text.strip():
-            return None
-        return await self.hub.send(text, sender=agent.name, reply_to=reply_to, room=room, attachments=attachments)
+        return text if text is not None else self._builtin_text(agent, kind, details)
 
     async def request_help(
         self,

@@ -13,10 +13,11 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chatbus import ChatbusError, Hub, InvalidMessage
+from chatbus import ChatbusError, Hub, InvalidMessage, Message
 
 from .attach import attach_files
 from .jobs import Desk, Job
+from .live import LiveStatus
 from .texts import duration
 from .work import Work, WorkResult
 
@@ -46,17 +47,19 @@ class Runner:
         self.hub: Hub = plugin.hub
         self.settings = plugin.settings
 
-    def start(self, name: str, desk: Desk) -> None:
+    def start(self, name: str, desk: Desk, *, announce: bool = False) -> None:
+        """Work through the desk; ``announce``: say so when the job in hand starts (it was queued)."""
         if desk.runner is None and self.hub.running:
-            desk.runner = self.hub.spawn(self._run(name, desk), name=f"chatbus-agent-{name}", background=True)
+            run = self._run(name, desk, announce)
+            desk.runner = self.hub.spawn(run, name=f"chatbus-agent-{name}", background=True)
 
-    async def _run(self, name: str, desk: Desk) -> None:
+    async def _run(self, name: str, desk: Desk, announce: bool) -> None:
         """Do the agent's jobs one at a time, in order, until its queue is empty."""
         try:
             while desk.current is not None and self.hub.running:
                 job = desk.current
                 try:
-                    await self._work(name, job, desk)
+                    await self._work(name, job, desk, announce)
                 except InvalidMessage as exc:  # the agent was fired meanwhile
                     log.info("agent %s stopped working: %s", name, exc)
                     return
@@ -66,6 +69,8 @@ class Runner:
                     log.exception("agent %s: the task failed unexpectedly", name)
                 if desk.current is job:
                     await self._advance(desk)
+                # A job run again with a reply is no news; one from the queue is.
+                announce = desk.current is not None and desk.current.message_id != job.message_id
         finally:
             desk.runner = None
 
@@ -80,46 +85,101 @@ class Runner:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    async def _work(self, name: str, job: Job, desk: Desk) -> None:
+    async def _work(self, name: str, job: Job, desk: Desk, announce: bool) -> None:
         work = await self._prepare(name, job, desk)
         if work is None:
             return
-        tasks = self.hub.metrics.tasks
-        tasks.labels("started").inc()
-        doing = asyncio.ensure_future(self._do(work))
+        self.hub.metrics.tasks.labels("started").inc()
+        live = LiveStatus(
+            self.hub, work, job, desk, interval=self.settings.live_interval, lines=self.settings.live_lines
+        )
+        first = await self.plugin.text_for(work.agent, "started", {"task": job.task}) if announce else None
+        live.start(announce=first or None)
+        desk.stopping = desk.stopped_by = None
+        desk.work, desk.doing = work, asyncio.ensure_future(self._do(work))
+        doing = desk.doing
         try:
-            if not await self._watch(doing, work, job):
-                tasks.labels("timed_out").inc()
-                await self._stopped(doing, work, job, desk)
-                return
-        except asyncio.CancelledError:
-            tasks.labels("cancelled").inc()
-            doing.cancel()
-            await asyncio.gather(doing, return_exceptions=True)
+            finished = await self._watch(doing, work, job, desk)
+        except BaseException:
+            self.hub.metrics.tasks.labels("cancelled").inc()
+            await self._halt(doing)
+            await live.finish("cancelled")
             raise
-        result = doing.result()
-        tasks.labels("completed" if result.ok else "failed").inc()
+        finally:
+            await self._halt(doing)  # the worker is gone before anything else starts
+            desk.work = desk.doing = None
+        if not finished:
+            self.hub.metrics.tasks.labels("timed_out").inc()
+            await live.finish("timeout")
+            await self._stopped(work, job, desk)
+        elif doing.cancelled():
+            await self._cancelled(work, job, desk, live)
+        else:
+            await self._outcome(doing.result(), work, job, desk, live)
+
+    @staticmethod
+    async def _halt(doing: asyncio.Future[WorkResult]) -> None:
+        if not doing.done():
+            doing.cancel()
+        await asyncio.gather(doing, return_exceptions=True)
+
+    async def _cancelled(self, work: Work, job: Job, desk: Desk, live: LiveStatus) -> None:
+        """The work was stopped on request: cancelled (say so) or restarted with a reply."""
+        reason = desk.stopping or "cancelled"
+        await live.finish(reason)
+        if reason == "restarted":
+            return
+        self.hub.metrics.tasks.labels("cancelled").inc()
+        desk.last_failed = job
+        await self._advance(desk)
+        name = work.agent.name
+        await self.hub.set_agent_status(name, "idle", None, None)
+        details = {"task": job.task, "by": desk.stopped_by, "output": work.tail()}
+        said = await self.plugin.reply(work.agent, "cancelled", details, reply_to=job.message_id, room=job.room)
+        self.plugin.control.remember(desk, said, job)
+
+    async def _outcome(self, result: WorkResult, work: Work, job: Job, desk: Desk, live: LiveStatus) -> None:
+        name = work.agent.name
+        self.hub.metrics.tasks.labels("completed" if result.ok else "failed").inc()
+        await live.finish("completed" if result.ok else "failed")
         attached = await attach_files(self.hub, work)
         await self._advance(desk)
         files = {"files": attached.names, "not_attached": attached.notes}
         if result.ok:
             await self.hub.set_agent_status(name, "completed", job.task, 100)
+            self._idle_later(name, job.task)
             details = {"task": job.task, "output": result.output, **files}
             await self.plugin.reply(
                 work.agent, "completed", details, reply_to=job.message_id, room=job.room, attachments=attached.ids
             )
-        else:
-            issue = result.error or "my work failed without saying why"
-            await self.plugin.request_help(
-                name,
-                task=job.task,
-                issue=issue,
-                progress=work.last_progress,
-                reply_to=job.message_id,
-                room=job.room,
-                attachments=attached.ids,
-                details=files,
-            )
+            return
+        desk.last_failed = job
+        issue = result.error or "my work failed without saying why"
+        said = await self.plugin.request_help(
+            name,
+            task=job.task,
+            issue=issue,
+            progress=work.last_progress,
+            reply_to=job.message_id,
+            room=job.room,
+            attachments=attached.ids,
+            details=files,
+        )
+        self.plugin.control.remember(desk, said, job)
+
+    def _idle_later(self, name: str, task: str) -> None:
+        """``completed`` goes back to ``idle`` after ``agents.idle_after`` seconds, unless it changed meanwhile."""
+
+        async def later() -> None:
+            await asyncio.sleep(self.settings.idle_after)
+            agent = self.hub.agents.get(name)
+            if agent is not None and agent.status == "completed" and agent.current_task == task:
+                try:
+                    await self.hub.set_agent_status(name, "idle", None, None)
+                except ChatbusError as exc:
+                    log.warning("agent %s: could not go back to idle: %s", name, exc)
+
+        self.hub.spawn(later(), name=f"chatbus-agent-{name}-idle", background=True)
 
     async def _prepare(self, name: str, job: Job, desk: Desk) -> Work | None:
         """Mark the agent working and give it a ``Work``; None when it cannot start."""
@@ -151,10 +211,14 @@ class Runner:
             output_lines=self.settings.output_lines,
             output_chars=self.settings.output_chars,
             on_progress=on_progress,
+            context=job.context,
         )
 
-    async def _watch(self, doing: asyncio.Future[WorkResult], work: Work, job: Job) -> bool:
-        """Wait for the work; ask for help when it is slow. False when it ran out of time."""
+    async def _watch(self, doing: asyncio.Future[WorkResult], work: Work, job: Job, desk: Desk) -> bool:
+        """Wait for the work; ask for help when it is slow. False when it ran out of time.
+
+        A help request that cannot be posted (the agent fired meanwhile, a store
+        error) changes nothing: the work is still watched and stopped in time."""
         s = self.settings
         done, _ = await asyncio.wait({doing}, timeout=s.stuck_after)
         if done:
@@ -162,23 +226,27 @@ class Runner:
         tail = work.tail() or work.tail(errors=True)
         issue = f"it is still running after {duration(s.stuck_after)}"
         issue += f"; the last output was:\n{tail}" if tail else " and has printed nothing"
-        await self._ask_for_help(work.agent.name, job, issue, work.last_progress)
+        try:
+            said = await self._ask_for_help(work.agent.name, job, issue, work.last_progress)
+            self.plugin.control.remember(desk, said, job)
+        except ChatbusError as exc:
+            log.warning("agent %s: could not ask for help (%s); still watching its work", work.agent.name, exc)
         done, _ = await asyncio.wait({doing}, timeout=s.timeout - s.stuck_after)
         return bool(done)
 
-    async def _stopped(self, doing: asyncio.Future[WorkResult], work: Work, job: Job, desk: Desk) -> None:
-        """Stop work that ran out of time and say so."""
+    async def _stopped(self, work: Work, job: Job, desk: Desk) -> None:
+        """Say that work which ran out of time was stopped."""
         name = work.agent.name
-        doing.cancel()
-        await asyncio.gather(doing, return_exceptions=True)
         log.warning("agent %s: stopped %r after %.0f s", name, job.task, self.settings.timeout)
+        desk.last_failed = job
         await self._advance(desk)
         await self.hub.set_agent_status(name, "stuck", job.task, work.last_progress)
         details: dict[str, Any] = {"task": job.task, "seconds": self.settings.timeout, "output": work.tail()}
-        await self.plugin.reply(work.agent, "timeout", details, reply_to=job.message_id, room=job.room)
+        said = await self.plugin.reply(work.agent, "timeout", details, reply_to=job.message_id, room=job.room)
+        self.plugin.control.remember(desk, said, job)
 
-    async def _ask_for_help(self, name: str, job: Job, issue: str, progress: int | None) -> None:
-        await self.plugin.request_help(
+    async def _ask_for_help(self, name: str, job: Job, issue: str, progress: int | None) -> Message | None:
+        return await self.plugin.request_help(
             name, task=job.task, issue=issue, progress=progress, reply_to=job.message_id, room=job.room
         )
 

@@ -34,7 +34,7 @@ from chatbus import Agent
 if TYPE_CHECKING:
     from chatbus import Hub
 
-__all__ = ["Work", "WorkResult", "expand_command", "run_command"]
+__all__ = ["CONVERSATION_FILE", "Work", "WorkResult", "expand_command", "run_command"]
 
 log = logging.getLogger("chatbus.agents")
 
@@ -82,6 +82,7 @@ class Work:
         output_lines: int = 10,
         output_chars: int = 1500,
         on_progress: Callable[[int], Awaitable[None]] | None = None,
+        context: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.hub = hub
         self.agent = agent
@@ -96,6 +97,32 @@ class Work:
         self._on_progress = on_progress
         #: The files named for the completion message, in order, each once.
         self.attached: list[str] = []
+        #: The conversation about the task so far (replies), ``(sender, text)``, oldest first.
+        self.context = tuple(context)
+        #: Called after each line of output or progress (the live status message listens).
+        self.on_change: Callable[[], None] | None = None
+        self._recent: deque[str] = deque(maxlen=50)
+        self._input: asyncio.StreamWriter | None = None
+
+    def recent(self, count: int) -> list[str]:
+        """The last ``count`` lines of output of either stream, in order."""
+        return list(self._recent)[-count:] if count > 0 else []
+
+    async def send_input(self, text: str) -> bool:
+        """Write ``text`` and a newline to the worker's standard input; False when it takes none."""
+        writer = self._input
+        if writer is None or writer.is_closing():
+            return False
+        try:
+            writer.write(text.rstrip("\n").encode("utf-8") + b"\n")
+            await writer.drain()
+        except (ConnectionError, OSError):
+            return False
+        return True
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     async def progress(self, percent: int) -> None:
         """Report progress (0-100); repeated values are not sent again."""
@@ -103,6 +130,7 @@ class Work:
         if percent == self.last_progress:
             return
         self.last_progress = percent
+        self._changed()
         if self._on_progress is not None:
             await self._on_progress(percent)
 
@@ -119,6 +147,9 @@ class Work:
         if len(line) > _MAX_LINE:
             line = line[: _MAX_LINE - 1] + "…"
         (self._errors if error else self._lines).append(line)
+        if line.strip():
+            self._recent.append(line)
+            self._changed()
 
     def tail(self, *, errors: bool = False) -> str:
         """The last lines kept, bounded to ``output_chars`` characters (the end is kept)."""
@@ -183,10 +214,27 @@ async def _pump(stream: asyncio.StreamReader, work: Work, *, error: bool) -> Non
         await line(buffer)
 
 
-async def run_command(work: Work, command: Sequence[str], *, kill_grace: float = 5.0) -> WorkResult:
-    """Run ``command`` for ``work`` and wait for it; cancelling this stops the command."""
-    values = {"task": work.task, "agent": work.agent.name, "workdir": str(work.workdir)}
-    argv = expand_command(command, values)
+#: Where a worker run again with the conversation about its task finds it, in its working directory.
+CONVERSATION_FILE = ".chatbus/conversation.txt"
+
+
+def _conversation(work: Work) -> dict[str, str]:
+    """The environment telling a worker the conversation about its task: the file
+    holding it (``sender: text`` blocks, oldest first) and the latest reply."""
+    if not work.context:
+        return {}
+    path = work.workdir / CONVERSATION_FILE
+    try:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("".join(f"{sender}: {text}\n\n" for sender, text in work.context), encoding="utf-8")
+    except OSError as exc:
+        log.warning("agent %s: cannot write the conversation for its worker: %s", work.agent.name, exc)
+        return {"CHATBUS_REPLY": work.context[-1][1]}
+    return {"CHATBUS_CONVERSATION": str(path), "CHATBUS_REPLY": work.context[-1][1]}
+
+
+async def _start(work: Work, argv: list[str]) -> asyncio.subprocess.Process | WorkResult:
+    """Start the worker process, or the failure that says why it could not start."""
     env = dict(os.environ)
     env.update(
         CHATBUS_TASK=work.task,
@@ -194,12 +242,13 @@ async def run_command(work: Work, command: Sequence[str], *, kill_grace: float =
         CHATBUS_WORKDIR=str(work.workdir),
         PYTHONUNBUFFERED="1",
     )
+    env.update(_conversation(work))
     try:
-        process = await asyncio.create_subprocess_exec(
+        return await asyncio.create_subprocess_exec(
             *argv,
             cwd=work.workdir,
             env=env,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE if work.agent.stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
@@ -213,8 +262,19 @@ async def run_command(work: Work, command: Sequence[str], *, kill_grace: float =
     except OSError as exc:
         log.error("agent %s could not start %r: %s", work.agent.name, argv[0], exc)
         return WorkResult(False, error=f"my worker command {argv[0]!r} could not start; the server log says why")
+
+
+async def run_command(work: Work, command: Sequence[str], *, kill_grace: float = 5.0) -> WorkResult:
+    """Run ``command`` for ``work`` and wait for it; cancelling this stops the command."""
+    values = {"task": work.task, "agent": work.agent.name, "workdir": str(work.workdir)}
+    argv = expand_command(command, values)
+    started = await _start(work, argv)
+    if isinstance(started, WorkResult):
+        return started
+    process = started
     log.info("agent %s started %r (pid %d) for: %s", work.agent.name, argv[0], process.pid, work.task)
     assert process.stdout is not None and process.stderr is not None
+    work._input = process.stdin
     readers = [
         asyncio.ensure_future(_pump(process.stdout, work, error=False)),
         asyncio.ensure_future(_pump(process.stderr, work, error=True)),
@@ -231,6 +291,9 @@ async def run_command(work: Work, command: Sequence[str], *, kill_grace: float =
         await _stop(process, kill_grace)
         raise
     finally:
+        work._input = None
+        if process.stdin is not None:
+            process.stdin.close()
         for reader in readers:
             reader.cancel()
         await asyncio.gather(*readers, return_exceptions=True)

@@ -74,6 +74,10 @@ def test_a_hard_link_a_directory_a_fifo_and_a_missing_file_are_refused(workdir: 
 REPORTER = Path(__file__).parent / "workers" / "reporter.py"
 
 
+#: Everyone here may give work (who may is tested in test_trust.py).
+ANYONE = {"allow_roles": ["user"]}
+
+
 async def read_stored(hub: Hub, file_id: str) -> bytes:
     stored = await hub.files.open(file_id)
     assert stored is not None
@@ -87,7 +91,7 @@ async def test_a_worker_attaches_the_files_it_wrote_and_nothing_outside(
     secret.write_text("the server's secret")
     monkeypatch.setenv("REPORTER_SECRET", str(secret))
     transport = MemoryTransport()
-    hub = Hub(Settings.isolated(db=":memory:"), transports=[transport], load_entrypoints=False)
+    hub = Hub(Settings.isolated(db=":memory:", agents=ANYONE), transports=[transport], load_entrypoints=False)
     async with hub:
         await hub.hire("alice", "analyst", [sys.executable, str(REPORTER), "{task}"])
         asked = await transport.say("carol", "@alice please write the weekly report")
@@ -126,7 +130,7 @@ for name in ("big.txt", "a.txt", "b.txt", "c.txt"):
 
 async def test_files_over_the_limits_are_left_out_with_a_note(tmp_path: Path) -> None:
     transport = MemoryTransport()
-    settings = Settings.isolated(db=":memory:", files={"max_per_message": 2, "max_file_bytes": 1000})
+    settings = Settings.isolated(db=":memory:", agents=ANYONE, files={"max_per_message": 2, "max_file_bytes": 1000})
     hub = Hub(settings, transports=[transport], load_entrypoints=False)
     async with hub:
         await hub.hire("alice", "writer", [sys.executable, "-c", MANY])
@@ -152,7 +156,7 @@ sys.exit(1)
 
 async def test_a_failing_worker_attaches_its_log_to_the_help_request(tmp_path: Path) -> None:
     transport = MemoryTransport()
-    hub = Hub(Settings.isolated(db=":memory:"), transports=[transport], load_entrypoints=False)
+    hub = Hub(Settings.isolated(db=":memory:", agents=ANYONE), transports=[transport], load_entrypoints=False)
     async with hub:
         await hub.hire("alice", "builder", [sys.executable, "-c", FAILING])
         asked = await transport.say("carol", "@alice please run the tests")
@@ -178,7 +182,12 @@ class BrokenStore:
 
 async def test_a_file_store_that_fails_leaves_the_file_out_and_the_message_still_goes(tmp_path: Path) -> None:
     transport = MemoryTransport()
-    hub = Hub(Settings.isolated(db=":memory:"), transports=[transport], plugins=[BrokenStore()], load_entrypoints=False)
+    hub = Hub(
+        Settings.isolated(db=":memory:", agents=ANYONE),
+        transports=[transport],
+        plugins=[BrokenStore()],
+        load_entrypoints=False,
+    )
     async with hub:
         await hub.hire(
             "alice", "writer", [sys.executable, "-c", "open('a.txt', 'w').write('a'); print('ATTACH a.txt')"]

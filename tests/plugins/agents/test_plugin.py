@@ -22,7 +22,15 @@ COMMAND = [sys.executable, str(WORKER), "{task}"]
 
 
 def agent_settings(**agents: Any) -> Settings:
-    options = {"stuck_after": 30, "timeout": 60, "kill_grace": 1, "roster_refresh": 0.2, **agents}
+    # Everyone here may give work (who may is tested in test_trust.py).
+    options = {
+        "stuck_after": 30,
+        "timeout": 60,
+        "kill_grace": 1,
+        "roster_refresh": 0.2,
+        "allow_roles": ["user"],
+        **agents,
+    }
     return Settings.isolated(db=":memory:", agents=options)
 
 

@@ -28,7 +28,15 @@ async def until(condition: Any, timeout: float = 5.0) -> None:
 
 
 def make(db: str, transport: MemoryTransport, **agents: Any) -> Hub:
-    options = {"stuck_after": 30, "timeout": 60, "kill_grace": 1, "roster_refresh": 5, **agents}
+    # Everyone here may give work (who may is tested in test_trust.py).
+    options = {
+        "stuck_after": 30,
+        "timeout": 60,
+        "kill_grace": 1,
+        "roster_refresh": 5,
+        "allow_roles": ["user"],
+        **agents,
+    }
     return Hub(
         Settings.isolated(db=db, agents=options),
         transports=[transport],

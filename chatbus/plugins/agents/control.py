@@ -1,0 +1,180 @@
+"""Stopping, steering and trusting agents.
+
+- who may give an agent work (:func:`may_give_work`): the roles and user ids of
+  its roster entry's ``allow``, else people whose role is in ``agents.allow_roles``;
+- ``/cancel NAME`` and "@alice stop" stop the running task (its worker's process
+  group: SIGTERM, ``agents.kill_grace``, SIGKILL) and say so;
+- ``/retry NAME`` gives the agent its last failed (or stopped) task again;
+- ``/reset NAME`` clears ``stuck``;
+- a reply to a running task's messages or to a help request reaches the worker
+  (:meth:`Control.steer`): on its standard input when its roster entry says
+  ``stdin``, otherwise the task runs again with the conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from chatbus import Agent, Message
+
+from .jobs import Desk, Job
+
+if TYPE_CHECKING:
+    from .plugin import AgentsPlugin
+
+__all__ = ["COMMANDS", "Control", "is_stop", "may_give_work"]
+
+#: The chat commands this module answers.
+COMMANDS = frozenset({"cancel", "retry", "reset"})
+
+_MENTION = re.compile(r"@[\w.-]+")
+_STOPS = frozenset(
+    f"{verb}{what}"
+    for verb in ("stop", "cancel", "abort", "halt")
+    for what in ("", " it", " that", " this", " now", " the task", " your task", " your work", " working")
+)
+
+
+def is_stop(text: str) -> bool:
+    """True for "@alice stop", "@alice please cancel that!" and the like."""
+    words = _MENTION.sub(" ", text).lower()
+    words = re.sub(r"[^\w\s]", " ", words)
+    words = " ".join(word for word in words.split() if word not in ("please", "pls", "now", "right"))
+    return words in _STOPS or words + " now" in _STOPS
+
+
+def may_give_work(agent: Agent, message: Message, allow_roles: list[str]) -> bool:
+    """Whether the sender of ``message`` may give ``agent`` work (and stop or steer it)."""
+    allowed = agent.allow if agent.allow is not None else allow_roles
+    return message.sender in allowed or message.sender_role in allowed
+
+
+class Control:
+    """The agents plugin's controls (see the module docstring)."""
+
+    def __init__(self, plugin: AgentsPlugin) -> None:
+        self.plugin = plugin
+
+    def refusal(self, agent: Agent, message: Message) -> dict[str, Any] | None:
+        """The details of a refusal when the sender may not give ``agent`` work, else None."""
+        settings = self.plugin.settings
+        if may_give_work(agent, message, settings.allow_roles):
+            return None
+        allowed = list(agent.allow) if agent.allow is not None else list(settings.allow_roles)
+        return {"sender": message.sender, "role": message.sender_role, "allowed": allowed}
+
+    async def command(self, message: Message) -> str | None:
+        """Answer ``/cancel``, ``/retry`` or ``/reset NAME``: the system's words, or None when the agent answered."""
+        hub = self.plugin.hub
+        usage = f"Usage: /{message.command} NAME (for example /{message.command} alice)."
+        if len(message.command_args) != 1:
+            return usage
+        name = message.command_args[0].removeprefix("@")
+        agent = hub.agents.get(name)
+        if agent is None:
+            await self.plugin.fresh_roster()
+            agent = hub.agents.get(name)
+        if agent is None:
+            return f"There is no agent called {name!r}. /agents lists them."
+        refused = self.refusal(agent, message)
+        if refused is not None:
+            await self.plugin.reply(agent, "refused", refused, reply_to=message.id, room=message.room)
+            return None
+        if message.command == "cancel":
+            await self.cancel(agent, message)
+        elif message.command == "retry":
+            await self.retry(agent, message)
+        else:
+            await self.reset(agent, message)
+        return None
+
+    async def cancel(self, agent: Agent, message: Message) -> None:
+        """Stop the agent's running task; the runner reports it once the worker is gone."""
+        desk = self.plugin.desk(agent.name)
+        if desk.current is None or desk.doing is None or desk.doing.done():
+            details = {"sender": message.sender, "queued": len(desk.pending)}
+            await self.plugin.reply(agent, "nothing_to_cancel", details, reply_to=message.id, room=message.room)
+            return
+        desk.stopping = "cancelled"
+        desk.stopped_by = message.sender
+        desk.doing.cancel()
+
+    async def retry(self, agent: Agent, message: Message) -> None:
+        desk = self.plugin.desk(agent.name)
+        failed = desk.last_failed
+        if failed is None:
+            await self.plugin.reply(agent, "nothing_to_retry", {}, reply_to=message.id, room=message.room)
+            return
+        desk.last_failed = None
+        job = replace(failed, message_id=message.id, room=message.room, sender=message.sender)
+        await self.plugin.take(agent, job, message, kind="retry")
+
+    async def reset(self, agent: Agent, message: Message) -> None:
+        """``stuck`` (or any leftover status) back to ``idle``, or to ``working`` when a task still runs."""
+        hub = self.plugin.hub
+        desk = self.plugin.desk(agent.name)
+        running = desk.current is not None and desk.runner is not None
+        if running and desk.current is not None:
+            progress = desk.work.last_progress if desk.work is not None else None
+            await hub.set_agent_status(agent.name, "working", desk.current.task, progress)
+        else:
+            await hub.set_agent_status(agent.name, "idle", None, None)
+        details = {"was": agent.status, "task": desk.current.task if running and desk.current else None}
+        await self.plugin.reply(agent, "reset", details, reply_to=message.id, room=message.room)
+
+    def thread_of(self, message: Message) -> tuple[str, Job] | None:
+        """The agent and job whose message ``message`` replies to, if any."""
+        if message.reply_to is None:
+            return None
+        for name, desk in self.plugin.desks().items():
+            job = desk.threads.get(message.reply_to)
+            if job is not None:
+                return name, job
+        return None
+
+    async def steer(self, agent: Agent, job: Job, message: Message) -> None:
+        """Give the worker a reply about ``job`` (see the module docstring)."""
+        desk = self.plugin.desk(agent.name)
+        running = desk.current is job and desk.doing is not None and not desk.doing.done()
+        details: dict[str, Any] = {"task": job.task, "sender": message.sender}
+        if running and agent.stdin and desk.work is not None and await desk.work.send_input(message.text):
+            details["how"] = "stdin"
+            reply = await self.plugin.reply(agent, "steered", details, reply_to=message.id, room=message.room)
+            self.remember(desk, reply, job)
+            return
+        again = replace(job, context=(*job.context, (message.sender, message.text)))
+        if running and desk.doing is not None:
+            desk.current = again  # the runner starts it once the worker is gone
+            desk.stopping = "restarted"
+            desk.doing.cancel()
+            details["how"] = "restart"
+            reply = await self.plugin.reply(agent, "steered", details, reply_to=message.id, room=message.room)
+            self.remember(desk, reply, again)
+            return
+        again = replace(again, message_id=message.id, room=message.room)
+        await self.plugin.take(agent, again, message, kind="retry")
+
+    @staticmethod
+    def remember(desk: Desk, reply: Message | None, job: Job) -> None:
+        """A reply to ``reply`` is about ``job``; only the newest messages are kept."""
+        if reply is None:
+            return
+        desk.threads[reply.id] = job
+        while len(desk.threads) > 50:
+            desk.threads.pop(next(iter(desk.threads)))
+
+    async def halt(self, name: str) -> None:
+        """Stop the agent's work and wait until its worker is gone (before ``/fire``)."""
+        desk = self.plugin.desks().get(name)
+        if desk is None:
+            return
+        desk.pending.clear()
+        runner = desk.runner
+        if runner is not None:
+            desk.stopping = "fired"
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+        desk.current = None
