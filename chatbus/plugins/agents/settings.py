@@ -6,8 +6,9 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from chatbus import PluginSettings
 from chatbus.core.settings import split_names
+
+from .brain import BrainSettings
 
 __all__ = ["AgentSettings"]
 
@@ -16,8 +17,9 @@ _GREETING = (
 )
 
 
-class AgentSettings(PluginSettings):
-    """The built-in agents: how their worker commands run and how they speak.
+class AgentSettings(BrainSettings):
+    """The built-in agents: how their worker commands run and how they speak (and, from
+    ``BrainSettings``, how agents with a model converse).
 
     ``stuck_after`` seconds into a task the agent asks the team for help;
     at ``timeout`` seconds its command is killed. Each agent works in
