@@ -33,14 +33,22 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from chatbus import Agent, ChatbusError, Hub, Message, PluginSettings
+from chatbus import Agent, ChatbusError, Hub, Identity, Message, PluginSettings
 
 from .texts import duration
 
 if TYPE_CHECKING:
     import llm
 
-__all__ = ["BrainSettings", "converse", "model_of", "prompt_for", "recent_messages", "system_prompt"]
+__all__ = [
+    "BrainSettings",
+    "converse",
+    "finish_interrupted",
+    "model_of",
+    "prompt_for",
+    "recent_messages",
+    "system_prompt",
+]
 
 log = logging.getLogger("chatbus.agents.brain")
 
@@ -283,3 +291,29 @@ async def converse(hub: Hub, agent: Agent, message: Message, settings: object) -
     final = await _stream(answer, name, prompt, system, float(_setting(settings, "answer_timeout")))
     await answer.finish(final)
     return True
+
+
+#: How an answer cut off by a stop of the server ends, when it starts again.
+CUT_OFF = "⚠️ Cut off: the server stopped while this was being written."
+
+
+async def finish_interrupted(hub: Hub, *, look_back: int = 500) -> int:
+    """End the agents' messages a stop of the server left being written (``streaming``) among the
+    last ``look_back`` messages: their text so far and :data:`CUT_OFF`. Returns how many were ended.
+
+    Called once the hub has started (the agents plugin does it), so no page shows a cursor forever."""
+    recent, _more = await hub.history(None, limit=look_back)
+    ended = 0
+    for message in recent:
+        if not message.streaming or message.kind != "agent" or message.deleted:
+            continue
+        said = message.text.strip()
+        text = f"{said}\n\n{CUT_OFF}" if said and said != _THINKING else CUT_OFF
+        identity = Identity(message.sender, message.sender_role or "agent", "agent")
+        try:
+            await hub.edit(identity, message.id, text, streaming=False)
+        except ChatbusError as exc:
+            log.warning("could not end message %d that a stop left being written: %s", message.id, exc)
+            continue
+        ended += 1
+    return ended

@@ -8,15 +8,16 @@ import asyncio
 import itertools
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import llm
 import pytest
 
-from chatbus import Hub
+from chatbus import Hub, SQLiteStore
 from chatbus.core.message import Agent, Message, MessageEdited
 from chatbus.core.settings import Settings
-from chatbus.plugins.agents.brain import BrainSettings, converse, model_of
+from chatbus.plugins.agents.brain import BrainSettings, converse, finish_interrupted, model_of
 from chatbus.testing import MemoryTransport, make_hub
 
 from .llm_models import SECRET, Prompted, llm_models
@@ -190,3 +191,28 @@ async def test_an_answer_deleted_while_streaming_stops_quietly(
     assert await asyncio.wait_for(answering, 5) is True
     stored = await hub.store.get(posted.id)
     assert stored is not None and stored.deleted and stored.text == ""
+
+
+async def test_an_answer_cut_off_by_a_stop_is_ended_when_the_server_starts_again(
+    tmp_path: Path, llm_models: list[Prompted]
+) -> None:
+    db = str(tmp_path / "chat.db")
+    settings = Settings.isolated(db=db, plugins={"disable": ["agents", "ratelimit"]})
+    transport = MemoryTransport()
+    hub = Hub(settings, store=SQLiteStore(db), transports=[transport], load_entrypoints=False)
+    await hub.start()
+    agent = await hub.hire("alice", "developer", model="chatbus-silent")
+    asked = await transport.say("carol", "@alice are you there?")
+    answering = asyncio.ensure_future(converse(hub, agent, asked, BrainSettings(**FAST)))
+    posted = await transport.wait_for(lambda m: m.sender == "alice")
+    await hub.stop(timeout=1)
+    answering.cancel()
+    hub = Hub(settings, store=SQLiteStore(db), transports=[MemoryTransport()], load_entrypoints=False)
+    async with hub:
+        left = await hub.store.get(posted.id)
+        assert left is not None and left.streaming
+        assert await finish_interrupted(hub) == 1
+        ended = await hub.store.get(posted.id)
+        assert ended is not None and not ended.streaming
+        assert ended.text == "⚠️ Cut off: the server stopped while this was being written."
+        assert await finish_interrupted(hub) == 0
