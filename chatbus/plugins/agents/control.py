@@ -64,7 +64,7 @@ class Control:
         if may_give_work(agent, message, settings.allow_roles):
             return None
         allowed = list(agent.allow) if agent.allow is not None else list(settings.allow_roles)
-        return {"sender": message.sender, "role": message.sender_role, "allowed": allowed}
+        return {"sender": message.display_name or message.sender, "role": message.sender_role, "allowed": allowed}
 
     async def command(self, message: Message) -> str | None:
         """Answer ``/cancel``, ``/retry`` or ``/reset NAME``: the system's words, or None when the agent answered."""
