@@ -1,4 +1,4 @@
-"""What a person wants from an agent they mention: a task, its status, or hello.
+"""What a person wants from an agent they mention: a task, its status, an answer, or hello.
 
 Pure text functions, no hub: ``understand("@alice please create a login
 component")`` is an ``Intent`` of kind ``task`` whose task is ``create a
@@ -12,9 +12,14 @@ login component``. The rules, in order:
 3. Otherwise a question about status or progress ("status?", "how is it
    going?", "are you done?"): a status question.
 4. Otherwise any request word anywhere ("the build is broken, could you fix
-   it"): a task, with the filler removed.
-5. Otherwise nothing left, or only a greeting: a greeting; anything else is
-   ``unclear``.
+   it"): a task, with the filler removed; but a request that ends with a
+   question mark and asks for no task verb ("can you explain the cache?") is
+   a question.
+5. Otherwise nothing left, or only a greeting: a greeting; anything else
+   that ends with a question mark is a ``question``, the rest ``unclear``.
+
+An agent with a model answers questions (and unclear messages, and
+greetings) with it; see :mod:`~chatbus.plugins.agents.brain`.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Literal
 
 __all__ = ["TASK_VERBS", "Intent", "IntentKind", "understand"]
 
-IntentKind = Literal["task", "status", "greeting", "unclear"]
+IntentKind = Literal["task", "status", "greeting", "question", "unclear"]
 
 #: Words that make a mention a task request when the request starts with them.
 TASK_VERBS: frozenset[str] = frozenset(
@@ -92,7 +97,6 @@ TASK_VERBS: frozenset[str] = frozenset(
         "start",
         "summarise",
         "summarize",
-        "tell",
         "test",
         "tidy",
         "translate",
@@ -137,6 +141,8 @@ _STATUS = re.compile(
 )
 _REQUEST_WORD = re.compile(rf"(?<![A-Za-z0-9]){_FILLER}\b", re.IGNORECASE)
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
+#: Ends with a question mark (before any trailing mentions).
+_ASKED = re.compile(r"\?[\s!?.]*(?:@[A-Za-z0-9_.\-]+[\s,.!?]*)*$")
 _SPACES = re.compile(r"[ \t]{2,}")
 
 
@@ -209,14 +215,24 @@ def understand(text: str) -> Intent:
         return Intent("task", task, imperative)
     if _STATUS.search(core):
         return Intent("status")
-    if _REQUEST_WORD.search(text) or _has_verb(core):
+    asked = _ASKED.search(text) is not None
+    if (_REQUEST_WORD.search(text) and not (asked and not _requests_work(text))) or _has_verb(core):
         task = _strip_ends(_tidy(_INNER_FILLER.sub("", core)))
         if task:
             task, imperative = _imperative(task)
             return Intent("task", task, imperative)
     if _ONLY_GREETING.match(core):
         return Intent("greeting")
-    return Intent("unclear")
+    return Intent("question" if asked else "unclear")
+
+
+def _requests_work(text: str) -> bool:
+    """A request phrase followed by a task verb ("can you look into it", "would you mind fixing it")."""
+    for match in _REQUEST_WORD.finditer(text):
+        word = _first_word(text[match.end() :].lstrip(" \t,"))
+        if word in TASK_VERBS or _from_gerund(word) is not None:
+            return True
+    return False
 
 
 def _has_verb(text: str) -> bool:

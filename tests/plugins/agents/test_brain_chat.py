@@ -141,3 +141,14 @@ async def test_a_question_from_telegram_is_answered_there_edited_in_place(
         edits = [c for c in api.calls_of("editMessageText") if int(c.params["message_id"]) == answer.message_id]
         assert 1 <= len(edits) <= 5  # about 25 chunks in 1.3 seconds, at most one edit every half second
         assert all(later.at - earlier.at >= 0.45 for earlier, later in itertools.pairwise(edits))
+
+
+async def test_a_request_that_asks_for_no_work_is_a_question_for_the_model(llm_models: list[Prompted]) -> None:
+    async with running(settings=agent_settings()) as server:
+        await server.hub.hire("alice", "developer", model="chatbus-echo")
+        carol = await server.client("carol", role="developer")
+        asked = await say(carol, "@alice can you explain how the cache is invalidated?")
+        posted, edits = await answer_to(carol, asked)
+        assert posted["streaming"] is True and edits[-1]["text"].endswith("how the cache is invalidated?")
+        assert server.hub.agents["alice"].status == "idle"  # no task was started
+        await carol.close()

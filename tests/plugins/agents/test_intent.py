@@ -59,8 +59,11 @@ def test_bare_mentions_and_greetings(text: str) -> None:
     assert understand(text).kind == "greeting"
 
 
-def test_anything_else_is_unclear() -> None:
-    assert understand("@alice what is the capital of France?").kind == "unclear"
+def test_anything_else_is_a_question_or_unclear() -> None:
+    assert understand("@alice what is the capital of France?").kind == "question"
+    assert understand("@alice can you explain the cache?").kind == "question"  # asks for no task verb
+    assert understand("what do you think, @alice?").kind == "question"
+    assert understand("@alice the build is red").kind == "unclear"
 
 
 ALICE = Agent("alice", "developer")

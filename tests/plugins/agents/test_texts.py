@@ -23,7 +23,7 @@ ASKED = [
     ("@alice Could you please update my branch?", "Got it! I'll update your branch."),
     ("@alice would you mind reviewing PR 42?", "Got it! I'll review PR 42."),
     ("@alice I need you to write the release notes for me", "Got it! I'll write the release notes."),
-    ("@alice can you tell me when you are done with the docs?", "Got it! I'll tell you when I am done with the docs."),
+    ("@alice can you send me the logs when you are done?", "Got it! I'll send you the logs when I am done."),
     ("hey @alice, send me your notes please", "Got it! I'll send you my notes."),
     ("@alice Fix the flaky test in test_my_api.py.", "Got it! I'll fix the flaky test in test_my_api.py."),
     ("@alice go ahead and merge my-branch into main", "Got it! I'll merge my-branch into main."),
