@@ -29,6 +29,7 @@ import logging
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import aclosing
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -75,14 +76,6 @@ class BrainSettings(PluginSettings):
     system_prompt: str = Field(SYSTEM_PROMPT, description="the model's system prompt ({agent}, {role})")
 
 
-_DEFAULTS = BrainSettings()
-
-
-def _setting(settings: object, name: str) -> Any:
-    """``settings.name``, or the brain's default when ``settings`` does not have it."""
-    return getattr(settings, name, getattr(_DEFAULTS, name))
-
-
 def model_of(agent: Agent) -> str | None:
     """The model the agent answers with, or None when its roster entry names none."""
     return agent.model.strip() if agent.model and agent.model.strip() else None
@@ -109,25 +102,26 @@ def _said(message: Message) -> bool:
     return not message.deleted and not message.streaming and bool(message.text.strip())
 
 
-async def recent_messages(hub: Hub, message: Message, settings: object) -> list[Message]:
-    """The room's messages before ``message``, oldest first, within the context bounds."""
-    limit = int(_setting(settings, "context_messages"))
-    budget = int(_setting(settings, "context_tokens"))
+async def recent_messages(hub: Hub, message: Message, settings: BrainSettings) -> list[Message]:
+    """The room's messages before ``message``, oldest first, within the context bounds; the
+    message it replies to is always among them (cut to the token bound)."""
+    limit, budget = settings.context_messages, settings.context_tokens
     if limit <= 0 or budget <= 0:
         return []
     earlier, _more = await hub.history(message.room, before=message.id, limit=limit)
-    picked = [m for m in earlier if _said(m)]
-    if message.reply_to is not None and all(m.id != message.reply_to for m in picked):
-        quoted = await hub.store.get(message.reply_to)
-        if quoted is not None and _said(quoted):
-            picked.insert(0, quoted)
     kept: list[Message] = []
-    for earlier_message in reversed(picked):
-        budget -= len(earlier_message.text) // _CHARS_PER_TOKEN + 4
+    for candidate in reversed([m for m in earlier if _said(m)]):
+        budget -= len(candidate.text) // _CHARS_PER_TOKEN + 4
         if budget < 0:
             break
-        kept.append(earlier_message)
-    return list(reversed(kept))
+        kept.append(candidate)
+    kept.reverse()
+    if message.reply_to is not None and all(m.id != message.reply_to for m in kept):
+        quoted = await hub.store.get(message.reply_to)
+        if quoted is not None and _said(quoted) and quoted.room == message.room:
+            most = settings.context_tokens * _CHARS_PER_TOKEN
+            kept.insert(0, replace(quoted, text=quoted.text[:most]))
+    return kept
 
 
 def prompt_for(agent: Agent, message: Message, context: Sequence[Message]) -> str:
@@ -273,11 +267,10 @@ async def _stream(answer: _Answer, name: str, prompt: str, system: str, timeout:
     return answer.text.strip() or "I have nothing to add."
 
 
-async def converse(hub: Hub, agent: Agent, message: Message, settings: object) -> bool:
+async def converse(hub: Hub, agent: Agent, message: Message, settings: BrainSettings) -> bool:
     """Answer ``message`` as ``agent`` with its model, streaming; False (nothing posted) when it has none.
 
-    ``settings`` is the agents plugin's (a ``BrainSettings``); missing fields take their defaults.
-    Model errors end the answer with a sentence and are logged; errors of the hub (``ChatbusError``
+    ``settings``: the agents plugin's (``AgentSettings`` is a ``BrainSettings``). Model errors end the answer with a sentence and are logged; errors of the hub (``ChatbusError``
     from posting) are raised, as for any reply.
     """
     name = model_of(agent)
@@ -285,10 +278,10 @@ async def converse(hub: Hub, agent: Agent, message: Message, settings: object) -
         return False
     context = await recent_messages(hub, message, settings)
     prompt = prompt_for(agent, message, context)
-    system = system_prompt(agent, str(_setting(settings, "system_prompt")))
+    system = system_prompt(agent, settings.system_prompt)
     posted = await hub.send(_THINKING, sender=agent.name, reply_to=message.id, room=message.room, streaming=True)
-    answer = _Answer(hub, agent, posted, float(_setting(settings, "stream_interval")))
-    final = await _stream(answer, name, prompt, system, float(_setting(settings, "answer_timeout")))
+    answer = _Answer(hub, agent, posted, settings.stream_interval)
+    final = await _stream(answer, name, prompt, system, settings.answer_timeout)
     await answer.finish(final)
     return True
 

@@ -216,3 +216,18 @@ async def test_an_answer_cut_off_by_a_stop_is_ended_when_the_server_starts_again
         assert ended is not None and not ended.streaming
         assert ended.text == "⚠️ Cut off: the server stopped while this was being written."
         assert await finish_interrupted(hub) == 0
+
+
+async def test_the_message_replied_to_is_in_the_context_however_old(
+    chat: tuple[Hub, MemoryTransport], llm_models: list[Prompted]
+) -> None:
+    hub, transport = chat
+    agent = await hub.hire("alice", "developer", model="chatbus-echo")
+    old = await transport.say("dave", "The launch code word is albatross.")
+    for n in range(5):
+        await transport.say("erin", f"chatter {n}")
+    asked = await transport.say("carol", "@alice what does this mean?", reply_to=old.id)
+    await converse(hub, agent, asked, BrainSettings(**FAST, context_messages=2))
+    prompt = llm_models[-1].prompt
+    assert prompt.index("dave: The launch code word is albatross.") < prompt.index("erin: chatter 3")
+    assert "chatter 2" not in prompt and "erin: chatter 4" in prompt
