@@ -202,3 +202,29 @@ async def test_rooms_are_listed_most_recently_active_first(store: Store) -> None
     for room in ("general", "ops", "dev", "ops"):
         await store.append(make_message(store, f"in {room}", room=room))
     assert await store.rooms() == ["ops", "dev", "general"]
+
+
+async def test_closing_while_another_program_holds_the_write_lock_still_closes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """chatbus stopping (SIGTERM) while a script writes the database: the optional
+    optimisation on close is skipped with a warning, instead of a traceback and a
+    failed exit, and the database is closed."""
+    path = tmp_path / "chat.db"
+    store = SQLiteStore(path)
+    await store.open()
+    for i in range(50):
+        await store.append(make_message(store, f"m{i}"))
+    await store.since(0, 10)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        await store.close()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert "skipped optimizing it on close: database is locked" in caplog.text
+    reopened = SQLiteStore(path)
+    await reopened.open()
+    assert [m.text for m in await reopened.since(0, 2)] == ["m0", "m1"]
+    await reopened.close()

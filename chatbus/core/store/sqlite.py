@@ -59,6 +59,11 @@ _OPERATIONS = {
 
 T = TypeVar("T")
 
+#: How long a statement waits for another program's lock on the file, and how
+#: long the readiness check waits (it must answer within ``/readyz``'s 2 s).
+_BUSY_MS = 5000
+_PING_BUSY_MS = 1000
+
 
 def _fail(batch: list[tuple[Message, asyncio.Future[None]]], exc: BaseException) -> None:
     log.error("could not store %d message(s): %s", len(batch), exc)
@@ -87,6 +92,8 @@ class SQLiteStore(SQLiteFiles, Store):
         self._pending: list[tuple[Message, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._thread_id: int | None = None
+        #: (device, inode) of the file opened, to notice it removed or replaced under us.
+        self._file_id: tuple[int, int] | None = None
 
     # plumbing ------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -103,7 +110,32 @@ class SQLiteStore(SQLiteFiles, Store):
             observe(_OPERATIONS.get(fn.__name__, fn.__name__.strip("_")), time.perf_counter() - started)
 
     async def ping(self) -> None:
-        await self._run(self._query, "SELECT 1", ())
+        """Answer only when chatbus could write now: the file it opened is still
+        the one at its path, and the write lock can be taken (another program's
+        transaction holds it); the lock is let go at once, nothing is written."""
+        try:
+            await self._run(self._ping)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot write the database {self.path} now: {_sqlite_reason(exc)}") from exc
+
+    def _ping(self) -> None:
+        if self._file_id is not None:
+            try:
+                found = Path(self.path).expanduser().stat()
+            except FileNotFoundError:
+                found = None
+            if found is None or (found.st_dev, found.st_ino) != self._file_id:
+                raise StoreError(
+                    f"the database file {self.path} was removed or replaced while chatbus ran; "
+                    "what is stored now would be lost: restart chatbus"
+                )
+        db = self._conn()
+        db.execute(f"PRAGMA busy_timeout={_PING_BUSY_MS}")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+        finally:
+            db.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
 
     def _conn(self) -> sqlite3.Connection:
         assert self._db is not None
@@ -117,7 +149,7 @@ class SQLiteStore(SQLiteFiles, Store):
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self._synchronous}")
-            db.execute("PRAGMA busy_timeout=5000")
+            db.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
                 raise StoreError(
@@ -133,6 +165,9 @@ class SQLiteStore(SQLiteFiles, Store):
             db.close()
             raise
         self._db = db
+        if self.path != ":memory:":
+            opened = Path(self.path).expanduser().stat()
+            self._file_id = (opened.st_dev, opened.st_ino)
         return int(last)
 
     def _check_path(self, path: Path) -> None:
@@ -178,7 +213,12 @@ class SQLiteStore(SQLiteFiles, Store):
     def _close_db(self) -> None:
         if self._db is not None:
             try:
+                # Only an optimisation: another program holding the file's lock
+                # must not turn a clean stop into a traceback and a failed exit.
+                self._db.execute(f"PRAGMA busy_timeout={_PING_BUSY_MS}")
                 self._db.execute("PRAGMA optimize")
+            except sqlite3.Error as exc:
+                log.warning("database %s: skipped optimizing it on close: %s", self.path, _sqlite_reason(exc))
             finally:
                 self._db.close()
                 self._db = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -138,3 +139,31 @@ async def test_head_requests_answer_without_a_body(path: str) -> None:
     async with running() as server:
         status, _, body = await http_get(server.port, path, method="HEAD")
     assert (status, body) == (200, b"")
+
+
+async def test_readyz_of_the_sqlite_store_fails_while_it_cannot_write(tmp_path: Path) -> None:
+    """The real store, not a stand-in: another program holding the database's write
+    lock (every message would fail) and the file removed under a running chatbus
+    (every message would be lost) both take the node out of rotation."""
+    path = tmp_path / "chat.db"
+    async with running(store=SQLiteStore(path)) as server:
+        url = f"http://127.0.0.1:{server.port}/readyz"
+        assert await fetch(url) == (200, "ready\n")
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # e.g. a maintenance script in the middle of a write
+        try:
+            status, body = await fetch(url)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert status == 503
+        assert (
+            body
+            == f"not ready: the message store does not answer: cannot write the database {path} now: database is locked\n"
+        )
+        assert await fetch(url) == (200, "ready\n")  # ready again once the lock is let go
+        path.unlink()
+        status, body = await fetch(url)
+        assert status == 503
+        assert f"the database file {path} was removed or replaced while chatbus ran" in body
+        assert (await http_get(server.port, "/healthz"))[0] == 200
