@@ -14,7 +14,7 @@ from typing import Any
 import llm
 import pytest
 
-from chatbus import Hub, SQLiteStore
+from chatbus import ConfigError, Hub, SQLiteStore
 from chatbus.core.message import Agent, Message, MessageEdited
 from chatbus.core.settings import Settings
 from chatbus.plugins.agents.brain import BrainSettings, converse, finish_interrupted, model_of
@@ -231,3 +231,14 @@ async def test_the_message_replied_to_is_in_the_context_however_old(
     prompt = llm_models[-1].prompt
     assert prompt.index("dave: The launch code word is albatross.") < prompt.index("erin: chatter 3")
     assert "chatter 2" not in prompt and "erin: chatter 4" in prompt
+
+
+async def test_the_brain_s_settings_are_part_of_the_agents_section() -> None:
+    settings = Settings.isolated(db=":memory:", agents={"context_messages": 5, "stream_interval": 0.25})
+    hub = make_hub([], settings=settings)
+    async with hub:
+        plugin = hub.pm.get_plugin("agents")
+        assert plugin.settings.context_messages == 5 and plugin.settings.stream_interval == 0.25
+        assert plugin.settings.context_tokens == 2000 and plugin.settings.answer_timeout == 120
+    with pytest.raises(ConfigError, match=r"agents\.context_tokens \(CHATBUS_AGENTS__CONTEXT_TOKENS\)"):
+        await make_hub([], settings=Settings.isolated(db=":memory:", agents={"context_tokens": -1})).start()
