@@ -34,7 +34,9 @@ def _refused(agent: Agent, d: Mapping[str, Any]) -> str:
 
 def _cancelled(agent: Agent, d: Mapping[str, Any]) -> str:
     by = f" as {d['by']} asked" if d.get("by") else ""
-    head = f"⏹️ Cancelled {shorten(d['task'])}{by}; my worker is stopped. /retry {agent.name} starts it again."
+    head = (
+        f"⏹️ I cancelled this task{by}: {shorten(d['task'])}. My worker is stopped; /retry {agent.name} starts it again."
+    )
     return f"{head}\n{d['output']}" if d.get("output") else head
 
 
@@ -51,18 +53,18 @@ def _retry(agent: Agent, d: Mapping[str, Any]) -> str:
 
 def _reset(agent: Agent, d: Mapping[str, Any]) -> str:
     if d.get("task"):
-        return f"Reset: I'm still working on {shorten(d['task'])}."
+        return f"Reset: I'm still working on this task: {shorten(d['task'])}."
     return "Reset: I'm idle and ready for a task."
 
 
 def _steered(agent: Agent, d: Mapping[str, Any]) -> str:
     if d.get("how") == "stdin":
-        return f"Passed your reply on to my work on {shorten(d['task'])}."
-    return f"🔁 Starting {shorten(d['task'])} again with your reply."
+        return f"I've passed your reply on to my work on this task: {shorten(d['task'])}."
+    return f"🔁 Starting this task again with your reply: {shorten(d['task'])}."
 
 
 _BUILDERS: dict[str, Callable[[Agent, Mapping[str, Any]], str]] = {
-    "started": lambda agent, d: f"▶️ Starting {shorten(d['task'])} now.",
+    "started": lambda agent, d: f"▶️ Starting this task now: {shorten(d['task'])}.",
     "refused": _refused,
     "cancelled": _cancelled,
     "nothing_to_cancel": _nothing_to_cancel,

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from chatbus import hookspec
 
 if TYPE_CHECKING:
-    from chatbus import Agent, Message
+    from chatbus import Agent, Hub, Message
 
     from .work import Work, WorkResult
 
-__all__ = ["agent_reply", "agent_work"]
+__all__ = ["agent_converse", "agent_reply", "agent_work"]
 
 
 @hookspec(firstresult=True)
@@ -27,3 +27,8 @@ def agent_reply(agent: Agent, kind: str, details: dict[str, Any], message: Messa
 @hookspec(firstresult=True)
 def agent_work(work: Work) -> WorkResult | None:
     """Do ``work.task`` for ``work.agent`` (a ``Work``) and return a ``WorkResult``; may be async; first result wins."""
+
+
+@hookspec(firstresult=True)
+def agent_converse(agent: Agent, message: Message, hub: Hub) -> bool | None:
+    """Answer ``message`` (a question or conversation, not a task) as ``agent``; True when answered, None to pass it on."""

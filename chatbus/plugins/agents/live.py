@@ -69,10 +69,9 @@ class LiveStatus:
         progress = self.work.last_progress
         done = f" ({progress}%)" if progress is not None else ""
         if head is None:
-            head = self._first or f"⏳ Working on {shorten(self.job.task)}"
-            head += done
+            head = self._first or f"⏳ Working on this task{done}: {shorten(self.job.task)}"
         else:
-            head = f"{head}: {shorten(self.job.task)}{done}"
+            head = f"{head}{done}: {shorten(self.job.task)}"
         recent = self.work.recent(self.lines)
         return "\n".join([head, *recent])
 
@@ -83,6 +82,7 @@ class LiveStatus:
                 return
             self._changed.clear()
             await self._show(self.text(), streaming=True)
+            self._first = None  # the announcement was seen; from now on the work itself
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.interval)
 

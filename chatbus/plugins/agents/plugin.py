@@ -29,6 +29,7 @@ import pluggy
 from chatbus import DEFAULT_ROOM, Agent, ChatbusError, Hub, InvalidMessage, Message, hookimpl
 
 from . import hookspecs
+from .brain import converse, finish_interrupted
 from .control import COMMANDS, Control, is_stop
 from .control_texts import control_reply
 from .intent import understand
@@ -37,11 +38,6 @@ from .runner import NO_WORKER, Runner
 from .settings import AgentSettings
 from .texts import default_reply
 from .work import Work, WorkResult, run_command
-
-try:  # the chat brain (``chatbus[llm]``), when it is there
-    from .brain import converse
-except ImportError:  # pragma: no cover - the brain is optional
-    converse = None  # type: ignore[assignment]
 
 __all__ = ["AgentsPlugin"]
 
@@ -75,6 +71,10 @@ class AgentsPlugin:
         return found if found is not None else control_reply(agent, kind, details)
 
     @hookimpl(trylast=True)
+    async def agent_converse(self, agent: Agent, message: Message) -> bool | None:
+        return await converse(self.hub, agent, message, self.settings) or None
+
+    @hookimpl(trylast=True)
     async def agent_work(self, work: Work) -> WorkResult:
         if not work.agent.command:
             return WorkResult(False, error=NO_WORKER)
@@ -97,6 +97,10 @@ class AgentsPlugin:
     async def _resume(self, hub: Hub) -> None:
         """Once clients can hear it: report interrupted tasks, carry on with the queues."""
         await hub.wait_started()
+        try:  # answers and live status messages a stop left being written
+            await finish_interrupted(hub)
+        except ChatbusError as exc:
+            log.warning("could not end the messages a stop left being written: %s", exc)
         for name, desk in list(self._desks.items()):
             job, desk.interrupted = desk.interrupted, None
             agent = hub.agents.get(name)
@@ -213,7 +217,7 @@ class AgentsPlugin:
         if intent.kind == "status":
             kind, details = "status", self._status_details(agent.name)
         else:
-            if converse is not None and agent.model and await converse(self.hub, agent, message, self.settings):
+            if await self.hub.hooks.first("agent_converse", agent=agent, message=message, hub=self.hub):
                 return
             kind, details = ("greeting" if intent.kind == "greeting" else "unclear"), {"sender": message.sender}
         await self.reply(agent, kind, details, message=message, reply_to=message.id, room=message.room)

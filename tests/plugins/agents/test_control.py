@@ -60,7 +60,7 @@ async def test_cancel_stops_the_worker_and_everything_it_started_and_says_so(tmp
         said = frames[-1]["data"]
         assert said["sender"] == "alice" and said["replyTo"] == asked["id"]
         assert said["text"].startswith(
-            "⏹️ Cancelled run the hang test as carol asked; my worker is stopped. /retry alice starts it again."
+            "⏹️ I cancelled this task as carol asked: run the hang test. My worker is stopped; /retry alice starts it again."
         )
         assert await gone(pids)  # gone before it is reported
         assert statuses(frames, "alice")[-1] == ("idle", None, None)
@@ -80,7 +80,7 @@ async def test_at_alice_stop_stops_the_running_task(tmp_path: Path) -> None:
         carol = await server.client("carol", role="developer")
         _asked, pids = await hanging(server, carol, tmp_path)
         await ask(carol, "@alice please stop!")
-        await collect(carol, lambda f: f["type"] == "agent_response" and f["data"]["text"].startswith("⏹️ Cancelled"))
+        await collect(carol, lambda f: f["type"] == "agent_response" and f["data"]["text"].startswith("⏹️ I cancelled"))
         assert await gone(pids)
         assert server.hub.agent_status("alice").status == "idle"  # type: ignore[union-attr]
         assert server.hub.pm.get_plugin("agents").queue("alice") == []  # "stop" was not queued as a task

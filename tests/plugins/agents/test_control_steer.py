@@ -24,7 +24,7 @@ async def test_a_reply_to_a_running_task_reaches_the_workers_standard_input() ->
         # A reply to the acknowledgement, written on the worker's standard input.
         answer = await ask(carol, "use postgres, not mysql", replyTo=ack["id"])
         frames = await collect(carol, reply_to(answer["id"], "alice"))
-        assert frames[-1]["data"]["text"] == "Passed your reply on to my work on listen to the plan."
+        assert frames[-1]["data"]["text"] == "I've passed your reply on to my work on this task: listen to the plan."
 
         # The live status message shows what the worker made of it; a reply to that one ends it.
         def heard(frame: dict[str, Any]) -> bool:
@@ -54,7 +54,7 @@ async def test_a_reply_runs_a_worker_without_stdin_again_with_the_conversation(t
         pids = await pids_of(tmp_path / "agents" / "alice")
         answer = await ask(carol, "the users table has an email column", replyTo=ack["id"])
         frames = await collect(carol, reply_to(answer["id"], "alice"))
-        assert frames[-1]["data"]["text"] == "🔁 Starting ask about the schema again with your reply."
+        assert frames[-1]["data"]["text"] == "🔁 Starting this task again with your reply: ask about the schema."
         frames = await collect(carol, reply_to(asked["id"], "alice", "✅"))
         assert await gone(pids)
         assert frames[-1]["data"]["text"] == (

@@ -52,14 +52,14 @@ async def test_the_live_status_is_one_message_edited_in_place_and_throttled() ->
         if not any(f["type"] == "message_edited" and not f["data"]["streaming"] for f in frames):
             frames += await timed(carol, lambda f: f["type"] == "message_edited" and not f["data"]["streaming"])
         posted, edits = live_frames(frames)
-        assert posted["replyTo"] == asked["id"] and posted["text"].startswith("⏳ Working on count ticks 30")
+        assert posted["replyTo"] == asked["id"] and posted["text"].startswith("⏳ Working on this task")
         # 30 lines in about 1.5 s: a handful of edits, never closer than the interval.
         assert 2 <= len(edits) <= 7
         times = [f["at"] for f in frames if f["type"] == "message_edited"]
         assert all(later - earlier >= 0.3 for earlier, later in itertools.pairwise(times[:-1]))
         growing = edits[:-1]
         assert all(e["streaming"] for e in growing) and all("%)" in e["text"] for e in growing)
-        assert edits[-1]["text"] == "✅ Done: count ticks 30 (100%)\ntick 28\ntick 29\ntick 30"
+        assert edits[-1]["text"] == "✅ Done (100%): count ticks 30\ntick 28\ntick 29\ntick 30"
         assert not edits[-1]["streaming"]
         await carol.close()
 
@@ -72,7 +72,9 @@ async def test_a_queued_task_says_when_it_starts() -> None:
         second = await ask(carol, "@alice please write the summary")
         frames = await collect(carol, reply_to(second["id"], "alice", "✅"))
         started = [f["data"] for f in frames if f["type"] == "agent_response" and f["data"]["text"].startswith("▶️")]
-        assert [(m["replyTo"], m["text"]) for m in started] == [(second["id"], "▶️ Starting write the summary now.")]
+        assert [(m["replyTo"], m["text"]) for m in started] == [
+            (second["id"], "▶️ Starting this task now: write the summary.")
+        ]
         texts = [
             f["data"]["text"] for f in frames if f["type"] == "agent_response" and f["data"]["replyTo"] == second["id"]
         ]
@@ -96,8 +98,8 @@ async def test_live_output_in_telegram_is_edited_in_place_within_its_edit_limit(
         await web.join("carol", "developer")
         await web.say("carol", "@alice please count ticks 30")
         await api.wait_for(lambda: any(s.text.startswith("alice: ✅ Completed") for s in api.sent), timeout=15)
-        live = next(s for s in api.sent if "Working on count ticks 30" in (s.edits[0] if s.edits else s.text))
-        await api.wait_for(lambda: live.text.startswith("alice: ✅ Done: count ticks 30 (100%)"), timeout=10)
+        live = next(s for s in api.sent if "Working on this task" in (s.edits[0] if s.edits else s.text))
+        await api.wait_for(lambda: live.text.startswith("alice: ✅ Done (100%): count ticks 30"), timeout=10)
         edits = [
             call for call in api.calls_of("editMessageText") if int(call.params.get("message_id", 0)) == live.message_id
         ]
