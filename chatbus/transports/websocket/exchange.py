@@ -82,6 +82,9 @@ class Exchange:
         self.headers = Headers()
         #: Whether an answer has started (no error answer can follow then).
         self.answered = False
+        #: For the log: the client's address and who uploads, once the file server knows them.
+        self.client = ""
+        self.user: str | None = None
         self._body_done = False
 
     @property
@@ -170,8 +173,10 @@ class Exchange:
         await self._write(self.h11.send(h11.EndOfMessage()))
 
     async def respond(self, status: int, headers: Sequence[tuple[str, str]], body: bytes = b"") -> None:
-        """A whole answer; for ``HEAD`` without the body."""
-        await self.start(status, [*headers, ("Content-Length", str(len(body)))])
+        """A whole answer; for ``HEAD`` without the body. A ``304`` has no length of its own: a
+        ``Content-Length`` there would tell caches the file is empty."""
+        length = [] if status == 304 else [("Content-Length", str(len(body)))]
+        await self.start(status, [*headers, *length])
         if self.method != "HEAD":
             await self.send(body)
         await self.end()

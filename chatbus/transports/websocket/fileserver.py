@@ -17,7 +17,8 @@ port (:mod:`.http`): the Host header names this server; an upload from a
 browser page must come from the page's own origin or an allowed one (a form
 on another site cannot post files into the chat); uploads say who sends them
 (``Authorization: Bearer TOKEN``, or ``X-Chatbus-User: id`` where the chat
-needs no token), checked by the hub's ``on_auth`` like a sign-in. Per client
+needs no token; an upload that says neither is from :data:`ANONYMOUS`), checked
+by the hub's ``on_auth`` like a sign-in. Per client
 address (the same as :mod:`.proxies` tells the guard): at most
 ``max_uploads_per_address`` uploads and ``max_downloads_per_address``
 downloads at once; a failed upload sign-in counts as a failed sign-in of
@@ -57,6 +58,9 @@ __all__ = ["FileServer"]
 
 log = logging.getLogger("chatbus.transports.websocket")
 
+#: The uploader of a file sent without a token or X-Chatbus-User, checked by ``on_auth`` like any name:
+#: accepted where anyone may sign in under any name (open mode), refused (401) where a token is needed.
+ANONYMOUS: Final = "anonymous"
 #: Longest request line looked at while deciding.
 _LINE_LIMIT: Final = 8 * 1024
 _HEAD_END: Final = (b"\r\n\r\n", b"\n\n")
@@ -68,6 +72,21 @@ _INTERNAL: Final = (
 def _is_files(target: bytes) -> bool:
     path = target.split(b"?", 1)[0].split(b"#", 1)[0]
     return path == b"/files" or path.startswith(b"/files/")
+
+
+def _who(exchange: Exchange) -> str:
+    """The uploader and address of a request, for the log."""
+    where = exchange.client or str(exchange.peer)
+    return f"{exchange.user} at {where}" if exchange.user else where
+
+
+def _log_refused(exchange: Exchange, error: HttpError) -> None:
+    """Every refusal is logged: an upload's as a warning (an operator looks for those), a download's as info."""
+    level = logging.WARNING if exchange.method == "POST" else logging.INFO
+    request = f"{exchange.method or '?'} {exchange.path[:200] or '?'}"
+    log.log(
+        level, "files: refused %s from %s: %d %s: %s", request, _who(exchange), error.status, error.code, error.message
+    )
 
 
 def _upgrade(head: bytes) -> bool:
@@ -144,13 +163,20 @@ class FileServer:
                 await exchange.request()
                 await self._route(exchange)
             except HttpError as error:
+                _log_refused(exchange, error)
                 await exchange.fail(error)
             except FileRefused as refused:
-                await exchange.fail(HttpError(refused.status, refused.code, str(refused)))
+                answer = HttpError(refused.status, refused.code, str(refused))
+                _log_refused(exchange, answer)
+                await exchange.fail(answer)
             except ChatbusError as exc:
                 log.warning("files: %s %s: %s: %s", exchange.method, exchange.path[:200], type(exc).__name__, exc)
                 await exchange.fail(HttpError(503, "UNAVAILABLE", str(exc)))
             except (ConnectionError, TimeoutError):
+                if exchange.method == "POST" and not exchange.answered:
+                    log.info(
+                        "files: an upload from %s ended before its end (cancelled); nothing was kept", _who(exchange)
+                    )
                 return
             except Exception:
                 log.exception("files: unexpected error on %s %s", exchange.method, exchange.path[:200])
@@ -172,6 +198,7 @@ class FileServer:
         address = client_address(
             exchange.peer, exchange.headers.get_all("X-Forwarded-For"), self.settings.trusted_proxies
         )
+        exchange.client = address
         if exchange.path == "/files":
             if exchange.method != "POST":
                 raise HttpError(405, "METHOD_NOT_ALLOWED", "Upload files with POST /files.", {"Allow": "POST"})
@@ -234,6 +261,7 @@ class FileServer:
                 {"Retry-After": str(wait)},
             )
         identity = await self._identify(exchange, hub, address)
+        exchange.user = identity.user_id
         with self._count(self._uploads, address, self.settings.max_uploads_per_address, "uploads"):
             attachment = await receive(exchange, hub.files, identity.user_id)
         log.info("files: %s uploaded %s (%d bytes) from %s", identity.user_id, attachment.id, attachment.size, address)
@@ -254,12 +282,14 @@ class FileServer:
                     {"WWW-Authenticate": "Bearer"},
                 )
             token = value.strip()
+        if authorization is None and user is None:
+            user = ANONYMOUS  # PROTOCOL.md asks nothing of an upload where the chat needs no token
         try:
             return await hub.authenticate(Credentials(user_id=user, token=token, transport="websocket"))
         except AuthError as exc:
             self.guard.auth_failed(address, hub.clock)
             words = str(exc)
-            if authorization is None and user is None:
+            if authorization is None and user == ANONYMOUS:
                 words = (
                     "Say who is uploading: send Authorization: Bearer TOKEN with your token, or "
                     "X-Chatbus-User: your-id where the chat needs no token."

@@ -230,11 +230,32 @@ async def test_token_mode_needs_the_token_and_records_its_owner() -> None:
         assert stored is not None and stored.uploader == "alice"
 
 
-async def test_open_mode_asks_who_uploads() -> None:
+async def test_open_mode_takes_an_upload_that_says_nothing_as_protocol_md_has_it() -> None:
+    # PROTOCOL.md: the Authorization header is for token mode; a client written from it sends nothing else.
     async with running() as server:
         answer = await upload(server.port, "a.txt", b"hi", "text/plain", {"Accept": "*/*"})
-        assert answer.status_code == 401
-        assert "X-Chatbus-User" in error_of(answer)["message"]
+        assert answer.status_code == 201, answer.text
+        stored = await server.hub.files.get(answer.json()["id"])
+        assert stored is not None and stored.uploader == "anonymous"
+        # Several such uploads are not failed sign-ins: the address is never locked out for them.
+        for n in range(8):
+            assert (await upload(server.port, f"{n}.txt", b"%d" % n, "text/plain", {})).status_code == 201
+
+
+async def test_a_refused_upload_is_logged_with_its_reason_and_address(caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings.isolated(db=":memory:", auth={"mode": "token", "tokens": {"s3cret": {"userId": "alice"}}})
+    token = {"Authorization": "Bearer s3cret"}
+    async with running(settings=settings) as server:
+        with caplog.at_level("INFO", logger="chatbus.transports.websocket"):
+            assert (await upload(server.port, "a.txt", b"hi", "text/plain", {})).status_code == 401
+            assert (await upload(server.port, "x.exe", b"MZ", "application/x-msdownload", token)).status_code == 415
+            assert (await upload(server.port, "fake.png", b"not a png", "image/png", token)).status_code == 400
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("files: refused POST /files")]
+        assert len(lines) == 3, lines
+        assert "from 127.0.0.1: 401 AUTH_FAILED: " in lines[0]
+        assert "from alice at 127.0.0.1: 415 FILE_TYPE: " in lines[1]
+        assert "400 INVALID_FILE: The file says it is image/png" in lines[2]
+        assert await nothing_stored(server.hub)
 
 
 async def test_a_cross_origin_page_cannot_post_files() -> None:
@@ -279,10 +300,10 @@ async def test_a_client_that_waits_for_100_continue_is_told_to_go_on_or_refused_
         status, _, answer = read_answer(await asyncio.wait_for(reader.read(), TIMEOUT))
         writer.close()
         assert status == 201 and json.loads(answer)["name"] == "a.txt"
-        # Refused before the body is sent: too big, or nobody said who uploads.
+        # Refused before the body is sent: too big, or a sign-in that is not one.
         head = post_head(server.port, 10**12, Expect="100-continue")
         status, _, answer = await raw_exchange(server.port, head, end=False)
         assert status == 413
-        head = post_head(server.port, len(body), Expect="100-continue").replace(b"X-Chatbus-User: alice\r\n", b"")
+        head = post_head(server.port, len(body), Expect="100-continue", Authorization="Basic YWxpY2U6")
         status, _, answer = await raw_exchange(server.port, head, end=False)
         assert status == 401
