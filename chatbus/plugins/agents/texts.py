@@ -5,6 +5,7 @@ built-in implementation answers. The kinds and their ``details``:
 
 ``greeting``     sender
 ``unclear``      sender
+``question``     sender (a question for an agent without a model to answer it)
 ``acknowledge``  task, imperative, sender
 ``queued``       task, imperative, position (1 = next), current (the task being worked on)
 ``status``       status, task, progress, queued (how many tasks wait)
@@ -130,6 +131,15 @@ def _unclear(agent: Agent, d: Mapping[str, Any]) -> str:
     )
 
 
+def _question(agent: Agent, d: Mapping[str, Any]) -> str:
+    role = agent.role if agent.role.split() == [agent.role] else "ROLE"
+    return (
+        f"I can't answer questions, {d.get('sender', 'there')}: I have no language model. A manager can give "
+        f"me one with /hire {agent.name} {role} --model MODEL. I can do tasks, like "
+        f'"@{agent.name} please fix the login bug", or tell you my status ("@{agent.name} status?").'
+    )
+
+
 def _acknowledge(agent: Agent, d: Mapping[str, Any]) -> str:
     return _said(f"Got it! I'll {_plan(d['task'], d.get('imperative', True))}")
 
@@ -187,6 +197,7 @@ def _interrupted(agent: Agent, d: Mapping[str, Any]) -> str:
 
 _BUILDERS: dict[str, Callable[[Agent, Mapping[str, Any]], str]] = {
     "unclear": _unclear,
+    "question": _question,
     "acknowledge": _acknowledge,
     "queued": _queued,
     "status": _status,

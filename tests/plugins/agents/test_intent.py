@@ -124,6 +124,7 @@ def test_the_other_reply_kinds() -> None:
     assert set(KINDS) == {
         "greeting",
         "unclear",
+        "question",
         "acknowledge",
         "queued",
         "status",

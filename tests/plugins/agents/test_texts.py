@@ -166,3 +166,11 @@ async def test_help_without_agents_says_how_to_get_one() -> None:
         "There are no agents yet: a manager adds one with /hire NAME ROLE, then you mention it."
     )
     assert "@alice" not in text
+
+
+def test_a_question_to_an_agent_without_a_model_says_how_to_give_it_one() -> None:
+    text = default_reply(ALICE, "question", {"sender": "carol"}, greeting="") or ""
+    assert text.startswith("I can't answer questions, carol: I have no language model.")
+    assert "/hire alice developer --model MODEL" in text and '"@alice status?"' in text
+    text = default_reply(Agent("rio", "release manager"), "question", {"sender": "carol"}, greeting="") or ""
+    assert "/hire rio ROLE --model MODEL" in text
