@@ -106,7 +106,7 @@ async def test_an_agent_without_a_model_keeps_its_built_in_texts(llm_models: lis
     async with running(settings=agent_settings()) as server:
         await server.hub.hire("alice", "developer")
         carol = await server.client("carol")
-        asked = await say(carol, "@alice what is the capital of France?")
+        asked = await say(carol, "@alice the coffee machine is broken")
         posted, edits = await answer_to(carol, asked)
         assert posted["text"].startswith("I'm not sure what you need, carol.") and edits == []
         assert llm_models == []
