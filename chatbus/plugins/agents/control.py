@@ -131,7 +131,8 @@ class Control:
             return None
         for name, desk in self.plugin.desks().items():
             job = desk.threads.get(message.reply_to)
-            if job is not None:
+            # Only work in hand or the last that failed: a "thanks" to a finished task is no new work.
+            if job is not None and (job is desk.current or job is desk.last_failed):
                 return name, job
         return None
 

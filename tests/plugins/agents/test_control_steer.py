@@ -83,3 +83,19 @@ async def test_a_reply_to_a_help_request_gives_the_task_again_with_the_conversat
         )  # type: ignore[union-attr]
         assert conversation.read_text() == "carol: the network is back, try again\n\n"
         await carol.close()
+
+
+async def test_a_reply_to_a_finished_task_is_conversation_not_work() -> None:
+    async with running(settings=agent_settings()) as server:
+        await server.hub.hire("alice", "developer", STEERABLE)
+        carol = await server.client("carol", role="developer")
+        asked = await ask(carol, "@alice please write the summary")
+        frames = await collect(carol, reply_to(asked["id"], "alice", "✅"))
+        ack = next(
+            f["data"] for f in frames if f["type"] == "agent_response" and f["data"]["text"].startswith("Got it")
+        )
+        thanks = await ask(carol, "@alice thanks, great work", replyTo=ack["id"])
+        frames = await collect(carol, reply_to(thanks["id"], "alice"))
+        assert not frames[-1]["data"]["text"].startswith(("🔁", "Got it"))
+        assert not [f for f in frames if f["type"] == "agent_status" and f["data"]["status"] == "working"]
+        await carol.close()
