@@ -94,3 +94,28 @@ async def test_a_telegram_person_has_no_right_to_give_work_unless_configured(api
         api.post(CHAT, "@alice please deploy", user=api.user(502, username="devi"), entities=mention)
         await api.wait_for(lambda: any("Got it! I'll deploy." in s.text for s in api.sent))
         await api.wait_for(lambda: any("✅ Completed: deploy" in s.text for s in api.sent))
+
+
+async def test_hire_from_the_chat_sets_who_may_give_work_and_keeps_the_command_and_model() -> None:
+    async with running(settings=agent_settings()) as server:
+        await server.hub.hire("alice", "developer", COMMAND, model="echo")
+        boss = await server.client("boss", role="manager")
+        tess = await server.client("tess", role="tester")
+        hired = await ask(boss, "/hire alice lead --allow tess manager --stdin")
+        frames = await collect(boss, reply_to(hired["id"], "system"))
+        assert frames[-1]["data"]["text"] == "alice is now lead."
+        alice = server.hub.agents["alice"]
+        assert (alice.role, alice.command, alice.model, alice.stdin, alice.allow) == (
+            "lead",
+            tuple(COMMAND),
+            "echo",
+            True,
+            ("tess", "manager"),
+        )
+        asked = await ask(tess, "@alice please write the notes")
+        assert (await collect(tess, reply_to(asked["id"], "alice", "✅")))[-1]["data"]["sender"] == "alice"
+        bad = await ask(boss, "/hire alice lead --colour blue")
+        frames = await collect(boss, reply_to(bad["id"], "system"))
+        assert frames[-1]["data"]["text"].startswith("Usage: /hire NAME ROLE [--model MODEL]")
+        for client in (boss, tess):
+            await client.close()
