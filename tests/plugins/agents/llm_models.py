@@ -5,6 +5,7 @@
 ``chatbus-echo-sync``  the same with only a sync model (a local model's plugin often is)
 ``chatbus-broken``     says a few words, then fails with an internal error
 ``chatbus-silent``     never answers (for the timeout)
+``chatbus-broken-sync``, ``chatbus-slow-sync``  sync-only models that fail, and that take two seconds
 ``chatbus-keyed``      needs an API key that is not set
 
 Every prompt and system prompt a model got is in ``PROMPTS`` (newest last).
@@ -81,6 +82,12 @@ class Broken(Echo):
         raise RuntimeError(SECRET)
 
 
+class SlowSync(Echo):
+    def execute(self, prompt: llm.Prompt, stream: bool, response: Any, conversation: Any) -> Iterator[str]:
+        time.sleep(2)
+        yield "too late"
+
+
 class AsyncSilent(llm.AsyncModel):
     can_stream = True
     model_id = "chatbus-silent"
@@ -112,6 +119,8 @@ class TestModels:
         register(Broken("chatbus-broken"), AsyncBroken())
         register(Echo("chatbus-silent"), AsyncSilent())
         register(Echo("chatbus-keyed"), AsyncKeyed())
+        register(Broken("chatbus-broken-sync"))
+        register(SlowSync("chatbus-slow-sync"))
 
 
 _PLUGIN = "chatbus-test-models"

@@ -163,6 +163,8 @@ async def test_a_model_that_fails_ends_the_answer_in_words_and_logs_why(
         ("no-such-model-anywhere", {}, '"no-such-model-anywhere" is not one llm knows on the server ("llm models"'),
         ("chatbus-keyed", {}, 'my model "chatbus-keyed" needs an API key on the server ("llm keys set")'),
         ("chatbus-silent", {"answer_timeout": 0.3}, "I stopped: my model took too long to answer."),
+        ("chatbus-slow-sync", {"answer_timeout": 0.3}, "I stopped: my model took too long to answer."),
+        ("chatbus-broken-sync", {}, 'Sorry, I couldn\'t answer: my model "chatbus-broken-sync" failed'),
     ],
 )
 async def test_a_model_that_cannot_answer_says_why_in_words(
