@@ -335,6 +335,19 @@ def test_a_file_of_a_refused_type_is_explained_and_kept_out_of_the_message(pages
     expect(message_items(alice, "an installer").locator(".msg-attachments")).to_have_count(0)
 
 
+def test_a_name_with_a_direction_override_neither_hides_its_type_nor_turns_the_error_line(pages: Pages) -> None:
+    # "report\u202egnp.txt" shows as "reporttxt.png" and turns everything after it backwards.
+    alice = pages.join("alice")
+    attach(alice, [{"name": "report\u202egnp.txt", "mimeType": "text/plain", "buffer": b"hello"}])
+    expect(alice.locator("#error-line")).to_contain_text(
+        "“report\ufffdgnp.txt” was not uploaded: The file name contains control characters"
+    )
+    assert "\u202e" not in alice.locator("#error-line").inner_text()
+    chip = chips(alice).filter(has_text="report\ufffdgnp.txt")
+    expect(chip).to_contain_text("Not uploaded: not a valid file")
+    assert "\u202e" not in chip.inner_text()
+
+
 def test_an_upload_cut_off_by_the_network_can_be_tried_again(pages: Pages) -> None:
     alice = pages.join("alice")
     alice.route("**/files", lambda route: route.abort("internetdisconnected"))
@@ -353,11 +366,14 @@ def test_an_upload_cut_off_by_the_network_can_be_tried_again(pages: Pages) -> No
 
 
 @pytest.mark.parametrize("server_options", [{"files": {"max_file_bytes": 2000}}])
-def test_a_file_over_the_limit_is_explained(pages: Pages) -> None:
+def test_a_file_over_the_limit_is_explained(pages: Pages, server: ChatServer) -> None:
+    # The server tells the page its limit when it signs in: the file is not even sent.
     alice = pages.join("alice")
-    attach(alice, [{"name": "big.csv", "mimeType": "text/csv", "buffer": b"1,2,3\n" * 1000}])
-    expect(alice.locator("#error-line")).to_contain_text("“big.csv” was not uploaded:")
-    expect(chips(alice)).to_contain_text("Not uploaded: too big")
+    data = b"1,2,3\n" * 1000
+    attach(alice, [{"name": "big.csv", "mimeType": "text/csv", "buffer": data}])
+    expect(alice.locator("#error-line")).to_contain_text("“big.csv” is 5.9 KB, more than the 2 KB this chat takes.")
+    expect(chips(alice)).to_have_count(0)
+    assert not stored(server, data)
 
 
 def test_at_most_ten_files_go_into_one_message_and_all_of_them_arrive(pages: Pages) -> None:
@@ -374,22 +390,24 @@ def test_at_most_ten_files_go_into_one_message_and_all_of_them_arrive(pages: Pag
     expect(alice.locator("#tray")).to_be_hidden()
 
 
-@pytest.mark.parametrize("server_options", [{"files": {"max_per_message": 2}}])
+@pytest.mark.parametrize("server_options", [{"files": {"max_per_message": 2}, "max_text_length": 12}])
 def test_a_message_the_server_refuses_gives_its_text_and_files_back(pages: Pages) -> None:
     alice = pages.join("alice")
     attach(
         alice, [{"name": f"page-{n}.txt", "mimeType": "text/plain", "buffer": f"page {n}\n".encode()} for n in range(3)]
     )
-    expect(chips(alice).get_by_role("button", name=re.compile("^Remove "))).to_have_count(3)
-    send(alice, "three pages")
-    # The server takes two per message: its words say so, and the text and the three files are back.
-    expect(alice.locator("#error-line")).to_contain_text("The server did not accept that:")
-    expect(alice.get_by_label("Message", exact=True)).to_have_value("three pages")
-    expect(chips(alice)).to_have_count(3)
+    # The page knows the server takes two files per message.
+    expect(alice.locator("#error-line")).to_contain_text("One message takes at most 2 files, so 1 was left out")
+    expect(chips(alice).get_by_role("button", name=re.compile("^Remove "))).to_have_count(2)
+    send(alice, "the first two pages")
+    # Too long for this server: its words say so, and the text and both files are back.
+    expect(alice.locator("#error-line")).to_contain_text("Your message was not sent:")
+    expect(alice.get_by_label("Message", exact=True)).to_have_value("the first two pages")
+    expect(chips(alice)).to_have_count(2)
     expect(message_items(alice)).to_have_count(0)
-    chips(alice).filter(has_text="page-2.txt").get_by_role("button", name="Remove page-2.txt").click()
+    alice.get_by_label("Message", exact=True).fill("two pages")
     alice.get_by_label("Message", exact=True).press("Enter")
-    expect(message_items(alice, "three pages").locator(".att-file")).to_have_count(2)
+    expect(message_items(alice, "two pages").locator(".att-file")).to_have_count(2)
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,16 @@ const ui = {
   box: $("composer-input"),
 };
 
-/** The files chosen for the next message: {key, file, name, size, state, attachment, xhr, problem, el, ...}. */
+/**
+ * A file's name as the page shows it: a direction mark or control character in a local file's
+ * name (the server refuses those) becomes "\ufffd", so "a\u202egnp.txt" cannot pass for "atxt.png"
+ * nor turn the rest of the error line around it backwards.
+ */
+function shown(name) {
+  return String(name).replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "\ufffd");
+}
+
+/** The files chosen for the next message: {key, file, name (as shown), sent (as uploaded), size, state, attachment, xhr, problem, el, ...}. */
 const items = [];
 const limits = { perMessage: DEFAULT_PER_MESSAGE, fileBytes: 0 };
 let nextKey = 1;
@@ -100,7 +109,7 @@ export function clearFiles() {
 
 // ----------------------------------------------------------------- choosing files
 function newItem(file, name, size) {
-  return { key: nextKey++, file, name: name || "file", size: Number.isFinite(size) ? size : 0, state: "queued", busy: 0, timer: 0, loaded: 0, total: 0, xhr: null, attachment: null, problem: "", el: null };
+  return { key: nextKey++, file, name: shown(name || "file"), sent: name || "file", size: Number.isFinite(size) ? size : 0, state: "queued", busy: 0, timer: 0, loaded: 0, total: 0, xhr: null, attachment: null, problem: "", el: null };
 }
 
 /** Take `files` (a FileList or an array) for the next message, up to the server's limits, and upload them. */
@@ -119,7 +128,7 @@ export function addFiles(files) {
   for (const file of given.slice(0, room)) {
     const name = file.name || "pasted file";
     if (limits.fileBytes && file.size > limits.fileBytes) {
-      problems.push(`“${name}” is ${humanSize(file.size)}, more than the ${humanSize(limits.fileBytes)} this chat takes.`);
+      problems.push(`“${shown(name)}” is ${humanSize(file.size)}, more than the ${humanSize(limits.fileBytes)} this chat takes.`);
       continue;
     }
     const item = newItem(file, name, file.size);
@@ -190,7 +199,7 @@ function upload(item) {
   xhr.addEventListener("load", () => item.xhr === xhr && uploaded(item, xhr));
   xhr.addEventListener("error", () => item.xhr === xhr && failed(item, 0, null));
   const form = new FormData();
-  form.append("file", item.file, item.name);
+  form.append("file", item.file, item.sent);
   xhr.send(form);
   redraw(item);
 }
@@ -219,7 +228,7 @@ function uploaded(item, xhr) {
     failed(item, -1, null);
     return;
   }
-  Object.assign(item, { state: "done", attachment, name: attachment.name, size: attachment.size ?? item.size });
+  Object.assign(item, { state: "done", attachment, name: shown(attachment.name), size: attachment.size ?? item.size });
   announce(`${item.name} is uploaded.`);
   redraw(item);
   settle();
