@@ -72,8 +72,11 @@ class LiveStatus:
             head = self._first or f"⏳ Working on this task{done}: {shorten(self.job.task)}"
         else:
             head = f"{head}{done}: {shorten(self.job.task)}"
-        recent = self.work.recent(self.lines)
-        return "\n".join([head, *recent])
+        recent = "\n".join(self.work.recent(self.lines))
+        limit = self.work.output_chars
+        if len(recent) > limit:  # long lines: the end is what is new
+            recent = "…" + recent[-(limit - 1) :]
+        return f"{head}\n{recent}" if recent else head
 
     async def _follow(self) -> None:
         while True:

@@ -106,3 +106,17 @@ async def test_live_output_in_telegram_is_edited_in_place_within_its_edit_limit(
         assert 1 <= len(edits) <= 6  # 30 lines in 1.5 s, not 30 edits
         gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(edits)]
         assert all(gap >= 0.45 for gap in gaps)
+
+
+async def test_long_output_lines_keep_the_live_status_short() -> None:
+    lines = "; ".join(f"print({letter!r} * 490, flush=True)" for letter in "wxyz")
+    async with running(settings=agent_settings(live_interval=0.1, output_chars=600)) as server:
+        await server.hub.hire("alice", "developer", [sys.executable, "-c", lines, "{task}"])
+        carol = await server.client("carol", role="developer")
+        asked = await ask(carol, "@alice please print long lines")
+        frames = await collect(carol, reply_to(asked["id"], "alice", "✅"))
+        _posted, edits = live_frames(frames)  # its last edit comes before the result
+        head, shown = edits[-1]["text"].split("\n", 1)
+        assert head == "✅ Done: print long lines"
+        assert len(shown) == 600 and shown.startswith("…") and shown.endswith("z" * 490)
+        await carol.close()
