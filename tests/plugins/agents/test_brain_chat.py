@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chatbus import Settings
+from chatbus import Settings, SQLiteStore
 from tests.transports.telegram.conftest import CHAT, api, build_hub
 from tests.transports.telegram.fakebot import FakeBotAPI
 from tests.transports.websocket.helpers import Client, running
@@ -152,3 +153,31 @@ async def test_a_request_that_asks_for_no_work_is_a_question_for_the_model(llm_m
         assert posted["streaming"] is True and edits[-1]["text"].endswith("how the cache is invalidated?")
         assert server.hub.agents["alice"].status == "idle"  # no task was started
         await carol.close()
+
+
+async def test_an_answer_cut_off_by_a_restart_is_ended_when_the_server_is_back(
+    tmp_path: Path, llm_models: list[Prompted]
+) -> None:
+    db = str(tmp_path / "chat.db")
+    settings = Settings.isolated(db=db, agents={"stream_interval": 0.05, "answer_timeout": 60})
+    async with running(settings=settings, store=SQLiteStore(db)) as server:
+        await server.hub.hire("alice", "developer", model="chatbus-silent")
+        carol = await server.client("carol")
+        asked = await say(carol, "@alice are you thinking hard?")
+        frames = await frames_until(carol, lambda f: f["type"] == "agent_response" and f["data"]["replyTo"] == asked)
+        posted = frames[-1]["data"]
+        assert posted["streaming"] is True
+        await carol.close()
+        await server.hub.stop(timeout=1)  # while the model is still thinking
+    async with running(settings=settings, store=SQLiteStore(db)) as server:
+        erin = await server.client("erin")
+        for _ in range(100):
+            await erin.send("history", {"limit": 10})
+            frames = await frames_until(erin, lambda f: f["type"] == "history")
+            (kept,) = [m["data"] for m in frames[-1]["data"]["messages"] if m["data"]["id"] == posted["id"]]
+            if not kept.get("streaming"):
+                break
+            await asyncio.sleep(0.05)
+        assert "streaming" not in kept
+        assert kept["text"] == "⚠️ Cut off: the server stopped while this was being written."
+        await erin.close()
