@@ -151,6 +151,7 @@ class Control:
             desk.current = again  # the runner starts it once the worker is gone
             desk.stopping = "restarted"
             desk.doing.cancel()
+            await self.plugin.save()
             details["how"] = "restart"
             reply = await self.plugin.reply(agent, "steered", details, reply_to=message.id, room=message.room)
             self.remember(desk, reply, again)
@@ -179,3 +180,4 @@ class Control:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
         desk.current = None
+        await self.plugin.save()

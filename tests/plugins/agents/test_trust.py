@@ -119,3 +119,21 @@ async def test_hire_from_the_chat_sets_who_may_give_work_and_keeps_the_command_a
         assert frames[-1]["data"]["text"].startswith("Usage: /hire NAME ROLE [--model MODEL]")
         for client in (boss, tess):
             await client.close()
+
+
+async def test_a_reply_from_someone_without_the_right_does_not_reach_the_worker(tmp_path: Path) -> None:
+    async with running(settings=agent_settings(kill_grace=0.5)) as server:
+        await server.hub.hire("alice", "developer", COMMAND, stdin=True)
+        carol = await server.client("carol", role="developer")
+        tess = await server.client("tess", role="tester")
+        asked = await ask(carol, "@alice please run the hang test")
+        ack = (await collect(carol, reply_to(asked["id"], "alice", "Got it!")))[-1]["data"]
+        butting_in = await ask(tess, "rm -rf everything", replyTo=ack["id"])
+        frames = await collect(tess, reply_to(butting_in["id"], "alice"))
+        assert frames[-1]["data"]["text"].startswith("Sorry tess, I only take work from manager, developer")
+        assert server.hub.agent_status("alice").status == "working"  # type: ignore[union-attr]
+        stopped = await ask(carol, "/cancel alice")
+        await collect(carol, lambda f: f["type"] == "agent_response" and f["data"]["text"].startswith("⏹️"))
+        assert stopped["id"] > ack["id"]
+        for client in (carol, tess):
+            await client.close()
