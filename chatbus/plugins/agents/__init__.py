@@ -1,12 +1,16 @@
 """The built-in ``agents`` plugin: agents that answer mentions and do real work.
 
 ``AgentsPlugin`` is what chatbus registers under the name ``agents``. It adds
-two first-result hooks of its own (:mod:`.hookspecs`) through which plugin
+three first-result hooks of its own (:mod:`.hookspecs`) through which plugin
 authors replace parts of it:
 
 ``agent_reply(agent, kind, details, message)``
-    the text an agent posts (see :mod:`chatbus.plugins.agents.texts` for the
-    kinds and their details); return ``None`` to leave it to the next plugin;
+    the text an agent posts (see :mod:`chatbus.plugins.agents.texts` and
+    :mod:`.control_texts` for the kinds and their details); return ``None``
+    to leave it to the next plugin;
+``agent_converse(agent, message, hub)``
+    answer a question or conversation as the agent (post it and return
+    ``True``); the built-in asks the agent's model (:mod:`.brain`);
 ``agent_work(work)``
     do a task (``Work``) and return a ``WorkResult``; the built-in runs the
     agent's worker command (:func:`run_command`).
@@ -14,6 +18,8 @@ authors replace parts of it:
 
 from __future__ import annotations
 
+from .control import may_give_work
+from .control_texts import CONTROL_KINDS
 from .intent import Intent, understand
 from .jobs import STATE_KEY, Job
 from .plugin import AgentsPlugin
@@ -22,6 +28,7 @@ from .texts import KINDS, default_reply
 from .work import Work, WorkResult, expand_command, run_command
 
 __all__ = [
+    "CONTROL_KINDS",
     "KINDS",
     "STATE_KEY",
     "AgentSettings",
@@ -32,6 +39,7 @@ __all__ = [
     "WorkResult",
     "default_reply",
     "expand_command",
+    "may_give_work",
     "run_command",
     "understand",
 ]
