@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -171,3 +173,30 @@ async def test_thumbnails_of_every_picture_type_browsers_show(kind: str, mode: s
             answer.content
         )
         assert Image.open(io.BytesIO(answer.content)).size == (400, 133)
+
+
+_PEAK = """
+import resource, sys
+from pathlib import Path
+from PIL import Image
+from chatbus.transports.websocket.thumbnails import make_thumbnail
+Image.new("RGB", (16, 16)).save(sys.argv[1] + ".warm.png")
+make_thumbnail(Path(sys.argv[1] + ".warm.png"), 10**9)  # Pillow's own buffers, once
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+make_thumbnail(Path(sys.argv[1]), 10**9)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+
+
+def test_a_thumbnail_of_a_large_picture_holds_no_second_copy_of_it(tmp_path: Any) -> None:
+    # 4000 x 4000 with transparency: 64 MB of pixels once decoded. Turning the whole picture
+    # before making it small took 2.5 times as much; now 1.5.
+    picture = tmp_path / "large.png"
+    image = Image.new("RGBA", (4000, 4000), (0, 0, 0, 0))
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(picture, exif=exif)
+    pixels = 4000 * 4000 * 4
+    out = subprocess.run([sys.executable, "-c", _PEAK, str(picture)], capture_output=True, text=True, check=True)
+    grew = int(out.stdout.strip())
+    assert grew < 2 * pixels, f"{grew / 2**20:.0f} MiB for {pixels / 2**20:.0f} MiB of pixels"
