@@ -12,10 +12,11 @@ The model gets the agent's role in its system prompt and, as context, the
 recent conversation of the room: at most ``agents.context_messages`` messages
 and about ``agents.context_tokens`` tokens (four characters to a token),
 newest kept. The answer is posted at once as one message with
-``streaming=True`` and edited as tokens arrive, at most once every
-``agents.stream_interval`` seconds, then finished with ``streaming=False``. A
-model that fails or takes longer than ``agents.answer_timeout`` seconds ends
-the message with a sentence saying so (the reason is logged, never posted).
+``streaming=True`` and edited as tokens arrive: the first words at once, then
+at most once every ``agents.stream_interval`` seconds; it is finished with
+``streaming=False``. A model that fails or takes longer than
+``agents.answer_timeout`` seconds ends the message with a sentence saying so
+(the reason is logged, never posted).
 
 :func:`converse` is what the agents plugin calls for a message that is not a
 task; a plugin replaces it through the agents plugin's ``agent_converse`` hook.
@@ -160,7 +161,7 @@ class _Answer:
         self.text = ""
         self.gone = False
         self._shown = posted.text
-        self._last = asyncio.get_running_loop().time()
+        self._last = float("-inf")  # the first words show at once, then at most one edit per interval
 
     def _fit(self, text: str) -> str:
         limit = self.hub.settings.max_text_length

@@ -97,8 +97,9 @@ async def test_edits_are_throttled_by_the_stream_interval(
 ) -> None:
     _agent, _asked, versions = await ask(chat, "chatbus-echo", "@alice say something long enough", stream_interval=30)
     _first, *edits = versions
-    assert [e.streaming for e in edits] == [False]  # nothing between the first message and the final text
-    assert edits[0].text.endswith("say something long enough")
+    assert [e.streaming for e in edits] == [True, False]  # the first words at once, then only the final text
+    assert edits[0].text == "I read: caro"  # the first chunk of the echo (models.CHUNK characters)
+    assert edits[1].text.endswith("say something long enough")
 
 
 async def test_the_context_is_bounded_by_messages_and_by_tokens(
