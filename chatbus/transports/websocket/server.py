@@ -259,6 +259,7 @@ class WebSocketTransport(Outgoing, BaseTransport):
         refusal = self._guard.admit(connection, len(self._connections), hub.clock())
         if refusal is not None:
             await connection.close_within(refusal.code, refusal.reason, self.settings.close_timeout)
+            hub.metrics.closes.labels(self.name, str(int(refusal.code))).inc()
             return
         self._connections.add(connection)
         try:
@@ -267,8 +268,11 @@ class WebSocketTransport(Outgoing, BaseTransport):
             self._guard.left(connection)
             self._connections.discard(connection)
             self._fan_out.live.discard(connection)
-            # Still open here means the library closes it normally as this handler returns.
-            code = connection.close_code if connection.close_code is not None else CloseCode.NORMAL_CLOSURE
+            # The code chatbus chose when it closed first (a client cut off or turned away
+            # may never answer it: 1006 would hide why); still open here means the library
+            # closes it normally as this handler returns.
+            chosen = connection.close_chosen()
+            code = chosen.code if chosen is not None else connection.close_code or CloseCode.NORMAL_CLOSURE
             hub.metrics.closes.labels(self.name, str(int(code))).inc()
             if connection.joined and connection.identity is not None:
                 connection.joined = False

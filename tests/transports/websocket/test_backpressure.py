@@ -7,7 +7,7 @@ import random
 import socket
 import time
 
-from .helpers import Client, running
+from .helpers import Client, running, wait_until
 
 BACKLOG = 64 * 1024
 
@@ -62,3 +62,31 @@ async def test_a_client_that_never_reads_is_cut_off_and_can_resume() -> None:
         assert frame["data"]["text"] == "after the cut"
         await back.close()
         await fast.close()
+
+
+async def test_a_cut_off_that_never_answers_counts_as_the_close_chatbus_chose() -> None:
+    """The operator's close codes say 1013 (chatbus cut it off) for a client that
+    never read the close frame either, not 1006 (a dropped connection)."""
+    async with running(max_backlog_bytes=BACKLOG, close_timeout=0.5) as server:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        sock.setblocking(False)
+        slow = await Client.open(server.url, sock=sock, max_queue=1)
+        await slow.sign_in("slow")
+        text = base64.b64encode(random.Random(15).randbytes(2250)).decode()
+        for i in range(5000):
+            await server.hub.send(f"{i} {text}", sender="coder")
+            if "slow" not in server.transport.connected_users():
+                break
+        # The close frame is never read: the connection is dropped after close_timeout.
+        await wait_until(lambda: server.transport.status()["connections"] == 0)
+        registry = server.hub.metrics.registry
+        closed = {
+            code: registry.get_sample_value(
+                "chatbus_connections_closed_total", {"transport": "websocket", "code": code}
+            )
+            for code in ("1013", "1006")
+        }
+        assert closed == {"1013": 1, "1006": None}
+        slow.ws.transport.abort()

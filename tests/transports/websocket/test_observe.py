@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from chatbus import MemoryStore, Settings, SQLiteStore, StoreError
 
-from .helpers import http_get, running, wait_until
+from .helpers import Client, http_get, running, wait_until
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -167,3 +167,15 @@ async def test_readyz_of_the_sqlite_store_fails_while_it_cannot_write(tmp_path: 
         assert status == 503
         assert f"the database file {path} was removed or replaced while chatbus ran" in body
         assert (await http_get(server.port, "/healthz"))[0] == 200
+
+
+async def test_connections_turned_away_count_with_their_close_code() -> None:
+    """A full chat's 1013 shows in the close codes, where an operator looks for it."""
+    async with running(max_connections=1) as server:
+        ann = await server.client("ann")
+        turned_away = await Client.open(server.url)
+        assert (await turned_away.closed())[0] == 1013
+        registry = server.hub.metrics.registry
+        labels = {"transport": "websocket", "code": "1013"}
+        await wait_until(lambda: registry.get_sample_value("chatbus_connections_closed_total", labels) == 1)
+        await ann.close()
