@@ -125,6 +125,7 @@ def test_send_file_with_a_token(tmp_path: Path) -> None:
                             cwd=tmp_path)  # fmt: skip
         assert wrong.returncode == 1
         assert re.match(r"chatbus: error: the server refused the upload of log\.txt.*; check --token", wrong.stderr)
+        assert ".;" not in wrong.stderr  # one sentence, not a full stop and a semicolon
         none = run_chatbus("send", "log", "--user", "ci", "--file", "log.txt", "--url", url, cwd=tmp_path)
         assert none.returncode == 1 and "check --token" in none.stderr
         sent = run_chatbus("send", "log", "--user", "ci", "--token", "s3cret-ci", "--file", "log.txt", "--url", url,

@@ -135,7 +135,9 @@ def _refusal(file: LocalFile, status: int, body: bytes, url: str) -> ChatbusErro
     if status == 415:
         return ChatbusError(f"the server does not take files like {file.path} ({file.content_type}){said}")
     if status == 401:
-        return ChatbusError(f"the server refused the upload of {file.path}{said or ': no valid token'}; check --token")
+        return ChatbusError(
+            f"the server refused the upload of {file.path}{said.rstrip('.') or ': no valid token'}; check --token"
+        )
     if status in (404, 405):
         return ChatbusError(f"{url} takes no file uploads ({status}); is it a chatbus server with files?")
     return ChatbusError(f"the server refused {file.path} ({status}){said}")
