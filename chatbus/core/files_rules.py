@@ -130,13 +130,17 @@ def check_name(name: object) -> str:
     no path parts, no control characters, not empty, at most 255 characters."""
     if not isinstance(name, str) or not name.strip():
         raise FileRefused("INVALID_FILE", "The file has no name; give it one and upload it again.")
-    if "/" in name or "\\" in name or name.strip() in (".", ".."):
+    if "/" in name or "\\" in name:
         raise FileRefused(
             "INVALID_FILE", "A file name cannot contain / or \\ (no folders); rename the file and upload it again."
         )
+    if name.strip() in (".", ".."):
+        raise FileRefused("INVALID_FILE", "A file cannot be named . or .. (those name folders); rename it.")
     if any(_bad_char(ch) for ch in name):
         raise FileRefused(
-            "INVALID_FILE", "The file name contains control characters; rename the file and upload it again."
+            "INVALID_FILE",
+            "The file name contains control characters or invisible formatting (such as a direction mark); "
+            "rename the file and upload it again.",
         )
     if len(name) > MAX_NAME:
         raise FileRefused(

@@ -86,7 +86,9 @@ async def test_a_file_sent_in_a_message_reaches_the_chat() -> None:
         ("line%0Abreak.txt", "control characters"),  # a browser's way of writing a line feed
         ("invoice\u202etxt.exe", "control characters"),
         ("bell\x07.txt", "control characters"),
-        ("..", "cannot contain /"),
+        ("..", "cannot be named . or .."),
+        (".", "cannot be named . or .."),
+        ("zero\u200bwidth.txt", "invisible formatting"),
         ("x" * 300 + ".txt", "characters long"),
     ],
 )
