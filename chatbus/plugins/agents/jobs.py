@@ -84,6 +84,8 @@ def load_desks(raw: str | None) -> dict[str, Desk]:
             if entry.get("current"):
                 desk.interrupted = Job.from_dict(entry["current"])
             desk.pending.extend(Job.from_dict(job) for job in entry.get("pending", ()))
+            if entry.get("last_failed"):
+                desk.last_failed = Job.from_dict(entry["last_failed"])
             desks[name] = desk
     except (ValueError, KeyError, TypeError, AttributeError):
         log.error("the saved work of the agents could not be read; starting with empty queues")
@@ -92,13 +94,15 @@ def load_desks(raw: str | None) -> dict[str, Desk]:
 
 
 def dump_desks(desks: dict[str, Desk]) -> str | None:
-    """The job in hand and the queue of every busy desk, as JSON; None when all are idle."""
+    """The job in hand, the queue and the last failed job (for ``/retry``) of every desk that
+    has any, as JSON; None when there is nothing to keep."""
     busy = {
         name: {
             "current": asdict(desk.current) if desk.current else None,
             "pending": [asdict(job) for job in desk.pending],
+            "last_failed": asdict(desk.last_failed) if desk.last_failed else None,
         }
         for name, desk in desks.items()
-        if desk.current or desk.pending
+        if desk.current or desk.pending or desk.last_failed
     }
     return json.dumps({"version": 1, "agents": busy}) if busy else None

@@ -143,6 +143,8 @@ class Runner:
         self.hub.metrics.tasks.labels("completed" if result.ok else "failed").inc()
         await live.finish("completed" if result.ok else "failed")
         attached = await attach_files(self.hub, work)
+        if not result.ok:
+            desk.last_failed = job  # kept with the desks for /retry
         await self._advance(desk)
         files = {"files": attached.names, "not_attached": attached.notes}
         if result.ok:
@@ -153,7 +155,6 @@ class Runner:
                 work.agent, "completed", details, reply_to=job.message_id, room=job.room, attachments=attached.ids
             )
             return
-        desk.last_failed = job
         issue = result.error or "my work failed without saying why"
         said = await self.plugin.request_help(
             name,

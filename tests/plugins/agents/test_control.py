@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from chatbus import SQLiteStore
 from tests.plugins.agents.test_websocket import COMMAND, agent_settings, ask, collect, reply_to, statuses
 from tests.support import alive
 from tests.transports.websocket.helpers import Client, Server, running
@@ -155,4 +156,20 @@ async def test_a_help_request_that_fails_still_times_the_worker_out(tmp_path: Pa
         stopped = [f["data"]["text"] for f in frames if f["type"] == "agent_response" and f["data"]["text"][:2] == "⏹️"]
         assert stopped and "run the hang test" in stopped[0]
         assert asked["id"] < queued["id"]
+        await carol.close()
+
+
+async def test_retry_works_after_a_restart(tmp_path: Path) -> None:
+    db = str(tmp_path / "chat.db")
+    async with running(settings=agent_settings(db), store=SQLiteStore(db)) as server:
+        await server.hub.hire("alice", "developer", STEERABLE)
+        carol = await server.client("carol", role="developer")
+        asked = await ask(carol, "@alice please sync the flaky mirror")
+        await collect(carol, reply_to(asked["id"], "alice", "@team"))
+        await carol.close()
+    async with running(settings=agent_settings(db), store=SQLiteStore(db)) as server:
+        carol = await server.client("carol", role="developer")
+        retry = await ask(carol, "/retry alice")
+        frames = await collect(carol, reply_to(retry["id"], "alice", "✅"))
+        assert frames[-1]["data"]["text"] == "✅ Completed: sync the flaky mirror\nworked the second time"
         await carol.close()
