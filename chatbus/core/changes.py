@@ -55,6 +55,7 @@ class Changes:
         deliveries: Deliveries,
         pipeline: Pipeline,
         after: Callable[[str, dict[str, Any]], None],
+        received: Any = None,
     ) -> None:
         self.hooks = hooks
         self.store = store
@@ -64,6 +65,12 @@ class Changes:
         self._after = after
         # One change at a time: an edit reads the message and writes it back.
         self._lock = asyncio.Lock()
+        #: ``chatbus_messages_received_total``, where changes are counted by their type.
+        self._received = received
+
+    def _count(self, identity: Identity, transport: str | None, kind: str) -> None:
+        if self._received is not None:
+            self._received.labels(transport or "hub", identity.kind, kind).inc()
 
     async def _current(self, message_id: object) -> Message:
         if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id < 1:
@@ -78,7 +85,9 @@ class Changes:
         if identity.user_id != message.sender and identity.role != MANAGER_ROLE:
             raise Forbidden(f"Only {message.sender} (or a manager) may {action} message {message.id}.")
 
-    async def edit(self, identity: Identity, message_id: int, text: str, *, streaming: bool = False) -> Message:
+    async def edit(
+        self, identity: Identity, message_id: int, text: str, *, streaming: bool = False, transport: str | None = None
+    ) -> Message:
         """Change a message's text; raises ``NotFound``, ``Forbidden`` or ``InvalidMessage``."""
         self.pipeline.check_running()
         text = self.pipeline.check_text(text)
@@ -100,10 +109,11 @@ class Changes:
             )
             await self.store.replace(message, previous)
             self.deliveries.change(MessageEdited(message))
+        self._count(identity, transport, "edit")
         self._run_hooks("on_edit", message=message, previous=previous)
         return message
 
-    async def delete(self, identity: Identity, message_id: int) -> Message:
+    async def delete(self, identity: Identity, message_id: int, *, transport: str | None = None) -> Message:
         """Delete a message, leaving its tombstone; raises ``NotFound`` or ``Forbidden``."""
         self.pipeline.check_running()
         async with self._lock:
@@ -122,10 +132,13 @@ class Changes:
             )
             await self.store.replace(message, previous)
             self.deliveries.change(MessageDeleted(message))
+        self._count(identity, transport, "delete")
         self._run_hooks("on_delete", message=message)
         return message
 
-    async def react(self, identity: Identity, message_id: int, emoji: str, on: bool = True) -> Reaction:
+    async def react(
+        self, identity: Identity, message_id: int, emoji: str, on: bool = True, *, transport: str | None = None
+    ) -> Reaction:
         """Add or remove ``identity``'s reaction ``emoji``; raises ``NotFound`` or ``InvalidMessage``."""
         self.pipeline.check_running()
         if not valid_emoji(emoji):
@@ -137,6 +150,7 @@ class Changes:
             reactions = await self.store.react(message.id, emoji, identity.user_id, on)
             change = Reaction(replace(message, reactions=reactions), emoji, identity.user_id, on)
             self.deliveries.change(change)
+        self._count(identity, transport, "reaction")
         self._run_hooks("on_reaction", message=change.message, emoji=emoji, user_id=identity.user_id, on=on)
         return change
 

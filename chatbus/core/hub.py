@@ -46,7 +46,7 @@ from .pipeline import Pipeline
 from .roster import Member, Roster, RosterAccess
 from .sections import SectionSettings
 from .settings import Settings
-from .store import Store, open_store
+from .store import Page, Store, open_store
 from .tasks import Tasks
 from .transport import Draining, Reporting, Transport
 
@@ -112,12 +112,9 @@ class Hub(RosterAccess):
             clock=self.clock,
         )
         self._changes = Changes(
-            hooks=self.hooks,
-            store=self.store,
-            deliveries=self._deliveries,
-            pipeline=self._pipeline,
-            after=self._after_change,
-        )
+            hooks=self.hooks, store=self.store, deliveries=self._deliveries, pipeline=self._pipeline,
+            after=self._after_change, received=self.metrics.messages_received,
+        )  # fmt: skip
         self._tasks = Tasks()
         self._started_event = asyncio.Event()
         self._running = False
@@ -330,17 +327,22 @@ class Hub(RosterAccess):
         )  # fmt: skip
 
     # messages that change (see :mod:`~chatbus.core.changes`) -------------------
-    async def edit(self, identity: Identity, message_id: int, text: str, *, streaming: bool = False) -> Message:
-        """Change a message's text (its sender or a manager); ``NotFound``, ``Forbidden``, ``InvalidMessage``."""
-        return await self._changes.edit(identity, message_id, text, streaming=streaming)
+    async def edit(
+        self, identity: Identity, message_id: int, text: str, *, streaming: bool = False, transport: str | None = None
+    ) -> Message:
+        """Change a message's text (its sender or a manager); ``NotFound``, ``Forbidden``, ``InvalidMessage``.
+        ``transport`` (here and below): where the change came from, for the metrics; None: the hub."""
+        return await self._changes.edit(identity, message_id, text, streaming=streaming, transport=transport)
 
-    async def delete(self, identity: Identity, message_id: int) -> Message:
+    async def delete(self, identity: Identity, message_id: int, *, transport: str | None = None) -> Message:
         """Delete a message (its sender or a manager), leaving a tombstone; ``NotFound``, ``Forbidden``."""
-        return await self._changes.delete(identity, message_id)
+        return await self._changes.delete(identity, message_id, transport=transport)
 
-    async def react(self, identity: Identity, message_id: int, emoji: str, on: bool = True) -> Reaction:
+    async def react(
+        self, identity: Identity, message_id: int, emoji: str, on: bool = True, *, transport: str | None = None
+    ) -> Reaction:
         """Add (``on``) or remove a reaction of ``identity``; ``NotFound``, ``InvalidMessage``."""
-        return await self._changes.react(identity, message_id, emoji, on)
+        return await self._changes.react(identity, message_id, emoji, on, transport=transport)
 
     def _after_change(self, hook: str, kwargs: dict[str, Any]) -> None:
         if hook == "on_delete":
@@ -404,9 +406,7 @@ class Hub(RosterAccess):
     async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
         return await self.store.since(after_id, limit, room)
 
-    async def history(
-        self, room: str | None = DEFAULT_ROOM, before: int | None = None, limit: int = 50
-    ) -> tuple[list[Message], bool]:
+    async def history(self, room: str | None = DEFAULT_ROOM, before: int | None = None, limit: int = 50) -> Page:
         return await self.store.before(before, limit, room)
 
     async def rooms(self) -> list[str]:

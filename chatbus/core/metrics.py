@@ -109,8 +109,9 @@ class Metrics:
             return
         r = self.registry
         self.messages_received = Counter(
-            "chatbus_messages_received", "Messages accepted and stored, by origin and sender kind",
-            ["transport", "kind"], registry=r,
+            "chatbus_messages_received",
+            "Messages accepted and stored, and changes to them, by origin, sender kind and type",
+            ["transport", "kind", "type"], registry=r,
         )  # fmt: skip
         self.messages_sent = Counter(
             "chatbus_messages_sent", "Messages and events handed to each transport, by type",

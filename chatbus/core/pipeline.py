@@ -208,7 +208,7 @@ class Pipeline:
             lambda future: deliveries.stored(message, not future.cancelled() and future.exception() is None)
         )
         await asyncio.shield(stored)
-        self.metrics.messages_received.labels(transport or "hub", identity.kind).inc()
+        self.metrics.messages_received.labels(transport or "hub", identity.kind, "message").inc()
         if client_id is not None:
             self._remember(identity.user_id, client_id, message.id)
         return message

@@ -12,11 +12,11 @@ transports only after ``append`` has returned, that is after it is committed.
 
 from __future__ import annotations
 
-from .base import Store
+from .base import Page, Store
 from .memory import MemoryStore
 from .sqlite import MIGRATIONS, SQLiteStore
 
-__all__ = ["MIGRATIONS", "MemoryStore", "SQLiteStore", "Store", "open_store"]
+__all__ = ["MIGRATIONS", "MemoryStore", "Page", "SQLiteStore", "Store", "open_store"]
 
 
 def open_store(db: str, *, create: bool = True) -> Store:

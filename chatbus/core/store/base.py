@@ -10,7 +10,10 @@ from typing import Any
 
 from ..message import DEFAULT_ROOM, Agent, Attachment, Message
 
-__all__ = ["AGENT_FIELDS", "EPOCH_KEY", "Store"]
+__all__ = ["AGENT_FIELDS", "EPOCH_KEY", "Page", "Store"]
+
+#: A page of history: the messages, oldest first, and whether older ones are left.
+Page = tuple[list[Message], bool]
 
 #: The state key under which a store keeps its epoch.
 EPOCH_KEY = "log.epoch"

@@ -193,7 +193,7 @@ class Receiver:
         text = await self._edited_caption(message, hub_id, text)
         try:
             identity = await self._people.active(sender)
-            await hub.edit(identity, hub_id, text)
+            await hub.edit(identity, hub_id, text, transport=NAME)
         except ChatbusError as exc:
             log.info("telegram: edit of message %s by %s not taken: %s", hub_id, sender.user_id, exc)
             if isinstance(exc, MessageTooLarge):
@@ -230,10 +230,10 @@ class Receiver:
             made = session.reacted_in_telegram if not identity.user_id.startswith(PREFIX) else set()
             for emoji in [e for e in old if e not in new]:
                 made.discard((hub_id, identity.user_id, emoji))
-                await hub.react(identity, hub_id, emoji, False)
+                await hub.react(identity, hub_id, emoji, False, transport=NAME)
             for emoji in [e for e in new if e not in old]:
                 made.add((hub_id, identity.user_id, emoji))
-                await hub.react(identity, hub_id, emoji, True)
+                await hub.react(identity, hub_id, emoji, True, transport=NAME)
         except ChatbusError as exc:
             log.info("telegram: reaction of %s to message %s not taken: %s", who.user_id, hub_id, exc)
 

@@ -26,16 +26,16 @@ ChangeHandler = Callable[["Hub", Identity, Mapping[str, Any]], Awaitable[None]]
 
 async def _edit(hub: Hub, identity: Identity, data: Mapping[str, Any]) -> None:
     frame = parse_edit(data)
-    await hub.edit(identity, frame.message_id, frame.text)
+    await hub.edit(identity, frame.message_id, frame.text, transport="websocket")
 
 
 async def _delete(hub: Hub, identity: Identity, data: Mapping[str, Any]) -> None:
-    await hub.delete(identity, parse_delete(data).message_id)
+    await hub.delete(identity, parse_delete(data).message_id, transport="websocket")
 
 
 async def _react(hub: Hub, identity: Identity, data: Mapping[str, Any]) -> None:
     frame = parse_react(data)
-    await hub.react(identity, frame.message_id, frame.emoji, frame.on)
+    await hub.react(identity, frame.message_id, frame.emoji, frame.on, transport="websocket")
 
 
 #: The change frames by type.

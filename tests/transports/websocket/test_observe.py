@@ -52,7 +52,8 @@ async def test_metrics_count_what_happens_in_the_chat() -> None:
         found = await scrape(server.port)
         assert value(found, "chatbus_connections", transport="websocket") == 2
         assert value(found, "chatbus_members_online", kind="human") == 2
-        assert value(found, "chatbus_messages_received_total", transport="websocket", kind="human") == 1
+        received = {"transport": "websocket", "kind": "human"}
+        assert value(found, "chatbus_messages_received_total", **received, type="message") == 1
         assert value(found, "chatbus_rate_limited_total", transport="websocket") == 1
         assert value(found, "chatbus_errors_total", code="RATE_LIMITED") == 1
         assert value(found, "chatbus_errors_total", code="INVALID_JSON") == 1
@@ -62,6 +63,15 @@ async def test_metrics_count_what_happens_in_the_chat() -> None:
         assert value(found, "chatbus_delivery_latency_seconds_count", transport="websocket") == 1
         assert value(found, "chatbus_delivery_latency_seconds_bucket", transport="websocket", le="+Inf") == 1
         assert value(found, "chatbus_messages_sent_total", transport="websocket", type="presence") >= 1
+        # Changes to messages are counted in by their type too.
+        hello = next(f["data"]["id"] for f in ann.received if f["type"] == "message")
+        await ann.send("edit", {"id": hello, "text": "hello again"})
+        await ann.send("react", {"id": hello, "emoji": "👍", "on": True})
+        await ann.send("delete", {"id": hello})
+        await ann.expect("message_deleted", skip=frozenset({"message_edited", "reaction", "presence"}))
+        found = await scrape(server.port)
+        for kind in ("edit", "reaction", "delete"):
+            assert value(found, "chatbus_messages_received_total", **received, type=kind) == 1
         await ann.close()
         await bob.close()
         await wait_until(lambda: not server.transport.connected_users())
@@ -76,7 +86,7 @@ async def test_store_latency_is_measured(tmp_path: Path) -> None:
         await server.hub.send("stored on disk")
         found = await scrape(server.port)
     assert value(found, "chatbus_store_operation_seconds_count", operation="append") >= 1
-    assert value(found, "chatbus_messages_received_total", transport="hub", kind="system") == 1
+    assert value(found, "chatbus_messages_received_total", transport="hub", kind="system", type="message") == 1
 
 
 async def fetch(url: str) -> tuple[int, str]:
