@@ -113,6 +113,10 @@ def test_what_the_server_refuses_is_one_clear_line_and_nothing_is_sent(tmp_path:
         assert "Traceback" not in result.stderr
     empty = run_chatbus("send", "--user", "ci", "--url", server, cwd=tmp_path)
     assert empty.returncode == 1 and "nothing to send" in empty.stderr
+    # No token was given: the name is what to check, not a token.
+    named = run_chatbus("send", "--user", "bad name", "--file", "fine.txt", "--url", server, cwd=tmp_path)
+    assert named.returncode == 1 and "User ids are" in named.stderr, named.stderr
+    assert named.stderr.rstrip().endswith("; check --user, or give --token where the chat needs one"), named.stderr
     assert replayed(server) == []
 
 
@@ -127,7 +131,7 @@ def test_send_file_with_a_token(tmp_path: Path) -> None:
         assert re.match(r"chatbus: error: the server refused the upload of log\.txt.*; check --token", wrong.stderr)
         assert ".;" not in wrong.stderr  # one sentence, not a full stop and a semicolon
         none = run_chatbus("send", "log", "--user", "ci", "--file", "log.txt", "--url", url, cwd=tmp_path)
-        assert none.returncode == 1 and "check --token" in none.stderr
+        assert none.returncode == 1 and "give --token where the chat needs one" in none.stderr
         sent = run_chatbus("send", "log", "--user", "ci", "--token", "s3cret-ci", "--file", "log.txt", "--url", url,
                            cwd=tmp_path)  # fmt: skip
         assert sent.returncode == 0, sent.stderr

@@ -122,7 +122,7 @@ def _post(conn: http.client.HTTPConnection, file: LocalFile, headers: dict[str, 
     return answer.status, answer.read()
 
 
-def _refusal(file: LocalFile, status: int, body: bytes, url: str) -> ChatbusError:
+def _refusal(file: LocalFile, status: int, body: bytes, url: str, *, token: bool) -> ChatbusError:
     """The server's refusal of ``file``, in words that say what to do."""
     try:
         error = json.loads(body.decode("utf-8")).get("error") or {}
@@ -135,8 +135,9 @@ def _refusal(file: LocalFile, status: int, body: bytes, url: str) -> ChatbusErro
     if status == 415:
         return ChatbusError(f"the server does not take files like {file.path} ({file.content_type}){said}")
     if status == 401:
+        hint = "check --token" if token else "check --user, or give --token where the chat needs one"
         return ChatbusError(
-            f"the server refused the upload of {file.path}{said.rstrip('.') or ': no valid token'}; check --token"
+            f"the server refused the upload of {file.path}{said.rstrip('.') or ': no valid token'}; {hint}"
         )
     if status in (404, 405):
         return ChatbusError(f"{url} takes no file uploads ({status}); is it a chatbus server with files?")
@@ -163,7 +164,7 @@ def upload(
     finally:
         conn.close()
     if status != 201:
-        raise _refusal(file, status, body, url)
+        raise _refusal(file, status, body, url, token=bool(token))
     try:
         answer = json.loads(body.decode("utf-8"))
     except ValueError:
