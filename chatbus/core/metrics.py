@@ -100,6 +100,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         #: False when ``metrics.enabled`` is off: nothing is counted or served.
         self.enabled = hub.settings.metrics.enabled
+        #: Whether the chat's own port serves ``/metrics`` (``metrics.on_chat_port``).
+        self.on_chat_port = self.enabled and hub.settings.metrics.on_chat_port
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._state = _HubState(hub)

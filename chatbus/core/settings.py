@@ -97,6 +97,8 @@ class MetricsSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int | None = Field(None, ge=0, le=65535)
+    #: Whether the chat port answers ``/metrics`` too; ``false`` keeps them off a public chat port.
+    on_chat_port: bool = True
 
 
 @dataclass(frozen=True)

@@ -228,7 +228,7 @@ class WebSocketTransport(Outgoing, BaseTransport):
             running=bool(hub is not None and hub.running),
             info=self.info,
             readiness=hub.ready if hub is not None else None,
-            metrics=hub.metrics.exposition if hub is not None and hub.settings.metrics.enabled else None,
+            metrics=hub.metrics.exposition if hub is not None and hub.metrics.on_chat_port else None,
         )
 
     def info(self) -> dict[str, Any]:

@@ -116,6 +116,14 @@ async def test_metrics_on_a_port_of_their_own_and_turned_off_on_the_chat_port() 
         assert value(found, "chatbus_up") == 1
     assert server.hub.metrics.port is None  # the port of its own closes with the hub
 
+    # A public chat port can keep them to the port of their own.
+    settings = Settings.isolated(db=":memory:", metrics={"port": 0, "on_chat_port": False})
+    async with running(settings=settings) as server:
+        status, _, _ = await http_get(server.port, "/metrics")
+        assert status == 404
+        port = server.hub.metrics.port
+        assert (await fetch(f"http://127.0.0.1:{port}/metrics"))[0] == 200
+
     async with running(settings=Settings.isolated(db=":memory:", metrics={"enabled": False})) as server:
         status, _, _ = await http_get(server.port, "/metrics")
     assert status == 404
