@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .errors import FileRefused, InvalidMessage, NotFound, StoreError
 from .files_images import needs_check, probe_image
-from .files_rules import FilesSettings, check_name, content_type_for, human_size, type_allowed
+from .files_rules import FilesSettings, check_name, content_type_for, human_size, type_allowed, type_refusal
 from .files_stored import StoredFile
 from .message import Attachment
 
@@ -219,10 +219,7 @@ class Files:
             raise FileRefused("INVALID_FILE", "The file is empty; choose a file with something in it.")
         kind = content_type_for(content_type, name)
         if not type_allowed(kind, self.settings.allowed_types):
-            raise FileRefused(
-                "FILE_TYPE",
-                f"Files of type {kind} are not accepted here; allowed: {', '.join(self.settings.allowed_types)}.",
-            )
+            raise FileRefused("FILE_TYPE", type_refusal(kind, name, self.settings.allowed_types))
         width = height = None
         if needs_check(kind):
             async with self._probing:

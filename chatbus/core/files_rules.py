@@ -29,6 +29,7 @@ __all__ = [
     "content_type_for",
     "human_size",
     "type_allowed",
+    "type_refusal",
 ]
 
 MIB = 1024 * 1024
@@ -179,3 +180,17 @@ def content_type_for(declared: object, name: str) -> str:
 def type_allowed(content_type: str, allowed: list[str] | tuple[str, ...]) -> bool:
     """Whether ``content_type`` matches one of ``allowed`` (exact types or patterns such as ``audio/*``)."""
     return any(fnmatch.fnmatchcase(content_type, pattern) for pattern in allowed)
+
+
+def type_refusal(content_type: str, name: str, allowed: list[str] | tuple[str, ...]) -> str:
+    """Why a file of ``content_type`` is refused, in words that say what to do. A file whose type
+    nobody could tell (``application/octet-stream``: none was sent and the name has no known
+    extension, such as ``README``) is most often one the chat takes under a better name."""
+    listed = ", ".join(allowed)
+    if content_type == "application/octet-stream":
+        return (
+            f"chatbus cannot tell what kind of file {name} is (no type was sent and its name does not say). "
+            f"If it is one of the kinds taken here, give its name an extension (.txt, .pdf, .png, ...) and "
+            f"upload it again; allowed: {listed}."
+        )
+    return f"Files of type {content_type} are not accepted here; allowed: {listed}."

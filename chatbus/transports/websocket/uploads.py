@@ -28,7 +28,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from chatbus.core.errors import FileRefused
 from chatbus.core.files import Files, Spool
-from chatbus.core.files_rules import check_name, content_type_for, human_size, type_allowed
+from chatbus.core.files_rules import check_name, content_type_for, human_size, type_allowed, type_refusal
 from chatbus.core.message import Attachment
 
 from .exchange import Exchange, HttpError
@@ -149,9 +149,7 @@ class _Form:
         declared = self._headers.get(b"content-type", b"").decode("latin-1")
         kind = content_type_for(declared, self.name)
         if not type_allowed(kind, self.allowed):
-            raise HttpError(
-                415, "FILE_TYPE", f"Files of type {kind} are not accepted here; allowed: {', '.join(self.allowed)}."
-            )
+            raise HttpError(415, "FILE_TYPE", type_refusal(kind, self.name, self.allowed))
         self.content_type = kind
         self._in_file = True
 

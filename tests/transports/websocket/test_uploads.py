@@ -118,6 +118,10 @@ async def test_a_refused_type_is_415_before_its_bytes_are_read() -> None:
         part = form("setup.exe", b"", "application/x-msdownload").split(b"\r\n\r\n")[0] + b"\r\n\r\n"
         status, _, body = await raw_exchange(server.port, post_head(server.port, 50_000) + part, end=False)
         assert status == 415 and body["error"]["code"] == "FILE_TYPE"
+        # A file without a type or an extension (curl -F file=@README): told how to let chatbus tell.
+        answer = await upload(server.port, "README", b"read me", "")
+        assert answer.status_code == 415
+        assert error_of(answer)["message"].startswith("chatbus cannot tell what kind of file README is")
         assert await nothing_stored(server.hub)
 
 
