@@ -36,7 +36,15 @@ from .errors import ConfigError
 from .sections import describe_validation_error
 from .sources import LEGACY_KEYS, LegacyEnvSource, SectionEnvSource, legacy_values, read_toml
 
-__all__ = ["BOTH", "MetricsSettings", "PluginSelection", "Settings", "expand_transports", "split_names"]
+__all__ = [
+    "BOTH",
+    "EngineSettings",
+    "MetricsSettings",
+    "PluginSelection",
+    "Settings",
+    "expand_transports",
+    "split_names",
+]
 
 log = logging.getLogger("chatbus.settings")
 
@@ -101,6 +109,24 @@ class MetricsSettings(_Section):
     on_chat_port: bool = True
 
 
+class EngineSettings(_Section):
+    """What the nodes of one chat share: absent ``url``, the embedded SQLite store (one node)."""
+
+    #: ``redis://HOST:PORT/DB`` (``rediss://`` with TLS, ``unix://PATH``); not yet selectable by the hub.
+    url: str | None = None
+    #: The start of every Redis key and channel, so chats can share one Redis.
+    prefix: str = Field("chatbus", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    #: How many messages the Redis log keeps; a client further behind is told to reload (``missedReset``).
+    max_length: int = Field(100_000, ge=1000)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected redis://HOST:PORT/DB (or rediss://, unix://PATH)")
+        return value or None
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where settings came from, for error messages that point there."""
@@ -132,6 +158,8 @@ class Settings(BaseSettings):
     max_text_length: int = Field(4096, ge=1, le=1_000_000)
     plugins: PluginSelection = Field(default_factory=PluginSelection)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    #: The engine several nodes share (issue 14); nothing set: the embedded SQLite store.
+    engine: EngineSettings = Field(default_factory=EngineSettings)
     #: Seconds clients are told to wait before reconnecting when ``chatbus serve``
     #: stops on SIGTERM or SIGINT (the base of their backoff).
     restart_retry_after: float = Field(2.0, gt=0, le=3600)

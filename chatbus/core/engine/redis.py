@@ -1,0 +1,308 @@
+"""The Redis engine: several chatbus nodes as one chat, over one Redis (``chatbus[redis]``).
+
+The log is one Redis Stream whose entry ids are the message ids
+(``<id>-0``). One Lua script gives a message its id and stores and publishes
+it, atomically, as Centrifugo's Redis engine does: ``INCR`` the counter,
+``XADD`` to the stream (trimmed to ``max_length`` entries) and ``PUBLISH`` to
+the log's channel. Ids therefore grow strictly across all nodes with no gap,
+and whoever gets message ``n`` from the channel knows the stream already has
+1..n.
+
+Redis pub/sub is at-most-once (a subscriber that is slow or reconnects loses
+what was published meanwhile), so a subscription repairs every gap from the
+stream by id, and says :class:`~.base.Gap` where the stream was trimmed past it.
+
+Presence is one sorted set, each member ``[user, node]`` scored with the
+time (Redis' clock, so nodes' clocks do not matter) it expires at; leases are
+keys set with ``NX PX`` whose value carries the holder and the fencing token,
+taken from a counter per lease that only grows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from redis import asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ..errors import StoreError
+from ..message import DEFAULT_ROOM, Message
+from .base import Engine, Gap, Lease, Missed
+from .codec import decode, encode
+
+__all__ = ["RedisEngine"]
+
+log = logging.getLogger("chatbus.engine")
+
+T = TypeVar("T")
+
+#: KEYS: counter, stream. ARGV: the message, max length, room, channel.
+_APPEND = """
+local id = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '=', ARGV[2], id .. '-0', 'r', ARGV[3], 'm', ARGV[1])
+redis.call('PUBLISH', ARGV[4], id .. ' ' .. ARGV[1])
+return id
+"""
+_NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+#: KEYS: presence set. ARGV: member, ttl in ms.
+_PRESENT = _NOW_MS + "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) return 1"
+#: KEYS: presence set.
+_EVERYONE = _NOW_MS + "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) return redis.call('ZRANGE', KEYS[1], 0, -1)"
+#: KEYS: lease, its fencing counter. ARGV: holder, ttl in ms. The token, or nil while another holds it.
+_ACQUIRE = """
+local held = redis.call('GET', KEYS[1])
+if held then
+  local holder, token = string.match(held, '^(.*)\\n(%d+)$')
+  if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return tonumber(token) end
+  return false
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '\\n' .. token, 'NX', 'PX', ARGV[2])
+return token
+"""
+#: KEYS: lease. ARGV: its value, ttl in ms (renew) or nothing (release).
+_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+#: Entries read from the stream at a time while scanning it.
+_BATCH = 500
+#: Seconds between attempts to subscribe again after the connection to Redis broke, at most.
+_MAX_BACKOFF = 2.0
+
+
+def _entry_id(stream_id: str) -> int:
+    return int(stream_id.split("-", 1)[0])
+
+
+class RedisEngine(Engine):
+    """Many nodes over one Redis at ``url`` (``redis://HOST:PORT/DB``); keys start with ``prefix:``."""
+
+    kind = "redis"
+
+    def __init__(self, url: str, *, prefix: str = "chatbus", max_length: int = 100_000) -> None:
+        self.url = url
+        self.max_length = max_length
+        self._keys = {name: f"{prefix}:{name}" for name in ("counter", "log", "epoch", "presence")}
+        self._prefix = prefix
+        self._channel = f"{prefix}:messages"
+        self._redis: aioredis.Redis | None = None
+        self._epoch = ""
+        self._closed = asyncio.Event()
+        self._scripts: dict[str, Any] = {}
+
+    @property
+    def _r(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise StoreError("the Redis engine is not open")
+        return self._redis
+
+    async def _call(self, what: str, work: Callable[[], Awaitable[T]]) -> T:
+        """Run ``work``, turning Redis' errors into a ``StoreError`` that says what to check."""
+        try:
+            return await work()
+        except RedisError as exc:
+            raise StoreError(f"Redis at {self.url} cannot {what} now: {exc or type(exc).__name__}") from exc
+        except OSError as exc:
+            raise StoreError(f"Redis at {self.url} cannot {what} now: {exc.strerror or exc}") from exc
+
+    # lifecycle -------------------------------------------------------------
+    async def open(self) -> None:
+        if self._redis is not None:
+            return
+        self._closed.clear()
+        self._redis = aioredis.Redis.from_url(self.url, decode_responses=True, health_check_interval=10)
+        for name, source in (("append", _APPEND), ("present", _PRESENT), ("everyone", _EVERYONE)):
+            self._scripts[name] = self._redis.register_script(source)
+        for name, source in (("acquire", _ACQUIRE), ("renew", _RENEW), ("release", _RELEASE)):
+            self._scripts[name] = self._redis.register_script(source)
+        try:
+            await self._call("be reached", self._set_epoch)
+        except StoreError:
+            await self.close()
+            raise
+
+    async def _set_epoch(self) -> None:
+        """The epoch is made by the first node that opens an empty Redis, and kept there."""
+        await self._r.set(self._keys["epoch"], uuid.uuid4().hex, nx=True)
+        self._epoch = str(await self._r.get(self._keys["epoch"]))
+
+    async def close(self) -> None:
+        self._closed.set()
+        if self._redis is not None:
+            redis, self._redis = self._redis, None
+            await redis.aclose()
+
+    async def ping(self) -> None:
+        await self._call("be reached", self._r.ping)
+
+    @property
+    def epoch(self) -> str:
+        return self._epoch
+
+    # the log ---------------------------------------------------------------
+    async def append(self, message: Message) -> Message:
+        text = encode(message)
+        args = [text, self.max_length, message.room, self._channel]
+        keys = [self._keys["counter"], self._keys["log"]]
+        new_id = await self._call("store the message", lambda: self._scripts["append"](keys=keys, args=args))
+        return decode(int(new_id), text)
+
+    async def last_id(self) -> int:
+        found = await self._call("read the log", lambda: self._r.get(self._keys["counter"]))
+        return int(found or 0)
+
+    async def _range(self, start: str, count: int, *, reverse: bool = False) -> list[tuple[str, dict[str, str]]]:
+        """Entries from ``start`` (``(n-0`` excludes n), oldest first; newest first down from it when ``reverse``."""
+        log_key = self._keys["log"]
+        read: Any = (
+            (lambda: self._r.xrevrange(log_key, start, "-", count))
+            if reverse
+            else (lambda: self._r.xrange(log_key, start, "+", count))
+        )
+        found: list[tuple[str, dict[str, str]]] = await self._call("read the log", read)
+        return found
+
+    async def since(self, after_id: int, limit: int, room: str | None = None) -> Missed:
+        out: list[Message] = []
+        start = f"{after_id + 1}-0"
+        first = True
+        while len(out) < limit:
+            entries = await self._range(start, limit if room is None else _BATCH)
+            if first:
+                first = False
+                kept = _entry_id(entries[0][0]) if entries else await self.last_id() + 1
+                if kept > after_id + 1 and await self.last_id() > after_id:
+                    return Missed(await self._after_gap(kept, limit, room), reset=True)
+            for stream_id, fields in entries:
+                if room is None or fields["r"] == room:
+                    out.append(decode(_entry_id(stream_id), fields["m"]))
+            if len(entries) < (limit if room is None else _BATCH):
+                break
+            start = f"({entries[-1][0]}"
+        return Missed(out[:limit])
+
+    async def _after_gap(self, kept: int, limit: int, room: str | None) -> list[Message]:
+        return (await self.since(kept - 1, limit, room)).messages
+
+    async def before(
+        self, before_id: int | None, limit: int, room: str | None = DEFAULT_ROOM
+    ) -> tuple[list[Message], bool]:
+        if before_id is not None and before_id <= 1:
+            return [], False
+        end = "+" if before_id is None else f"{before_id - 1}-0"
+        picked: list[Message] = []
+        batch = limit + 1 if room is None else _BATCH
+        while len(picked) <= limit:
+            entries = await self._range(end, batch, reverse=True)
+            for stream_id, fields in entries:
+                if room is None or fields["r"] == room:
+                    picked.append(decode(_entry_id(stream_id), fields["m"]))
+            if len(entries) < batch:
+                break
+            end = f"({entries[-1][0]}"
+        return list(reversed(picked[:limit])), len(picked) > limit
+
+    # fan-out ---------------------------------------------------------------
+    async def subscribe(self, after_id: int) -> AsyncIterator[Message | Gap]:
+        last = after_id
+        backoff = 0.1
+        while not self._closed.is_set():
+            pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                # Caught up from the stream only once subscribed: nothing falls between the two.
+                async for item in self._catch_up(last):
+                    last = item.id if isinstance(item, Message) else item.resumed_at - 1
+                    yield item
+                backoff = 0.1
+                while not self._closed.is_set():
+                    got = await pubsub.get_message(timeout=1.0)
+                    if got is None:
+                        continue
+                    number, _, text = str(got["data"]).partition(" ")
+                    if int(number) <= last:
+                        continue
+                    if int(number) > last + 1:  # some were lost on the way: the stream has them
+                        async for item in self._catch_up(last):
+                            last = item.id if isinstance(item, Message) else item.resumed_at - 1
+                            yield item
+                        continue
+                    last = int(number)
+                    yield decode(last, text)
+            except (RedisError, OSError, StoreError) as exc:
+                log.warning("lost the subscription to Redis at %s (%s); resubscribing after id %d", self.url, exc, last)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+            finally:
+                await _quietly(pubsub.aclose())  # type: ignore[no-untyped-call]
+
+    async def _catch_up(self, last: int) -> AsyncIterator[Message | Gap]:
+        """Everything the stream has after ``last``, and a :class:`Gap` first where it was trimmed past it."""
+        while True:
+            entries = await self._range(f"({last}-0" if last else "-", _BATCH)
+            if not entries:
+                return
+            first = _entry_id(entries[0][0])
+            if first > last + 1:
+                yield Gap(last, first)
+            for stream_id, fields in entries:
+                last = _entry_id(stream_id)
+                yield decode(last, fields["m"])
+
+    # presence --------------------------------------------------------------
+    async def set_present(self, node: str, user_id: str, ttl: float) -> None:
+        member = json.dumps([user_id, node])
+        await self._call(
+            "keep presence",
+            lambda: self._scripts["present"](keys=[self._keys["presence"]], args=[member, int(ttl * 1000)]),
+        )
+
+    async def set_absent(self, node: str, user_id: str) -> None:
+        member = json.dumps([user_id, node])
+        await self._call("keep presence", lambda: self._r.zrem(self._keys["presence"], member))
+
+    async def present(self) -> dict[str, set[str]]:
+        members = await self._call("read presence", lambda: self._scripts["everyone"](keys=[self._keys["presence"]]))
+        out: dict[str, set[str]] = {}
+        for member in members:
+            user_id, node = json.loads(member)
+            out.setdefault(user_id, set()).add(node)
+        return out
+
+    # leases ----------------------------------------------------------------
+    def _lease_keys(self, name: str) -> list[str]:
+        return [f"{self._prefix}:lease:{name}", f"{self._prefix}:fence:{name}"]
+
+    async def acquire(self, name: str, holder: str, ttl: float) -> Lease | None:
+        if "\n" in holder:
+            raise ValueError("a lease holder's name has no line breaks")
+        args = [holder, max(1, int(ttl * 1000))]
+        token = await self._call(
+            "grant leases", lambda: self._scripts["acquire"](keys=self._lease_keys(name), args=args)
+        )
+        return None if token is None else Lease(name, holder, int(token), ttl)
+
+    async def renew(self, lease: Lease) -> bool:
+        args = [f"{lease.holder}\n{lease.token}", max(1, int(lease.ttl * 1000))]
+        done = await self._call(
+            "renew leases", lambda: self._scripts["renew"](keys=self._lease_keys(lease.name)[:1], args=args)
+        )
+        return bool(done)
+
+    async def release(self, lease: Lease) -> None:
+        args = [f"{lease.holder}\n{lease.token}"]
+        await self._call(
+            "release leases", lambda: self._scripts["release"](keys=self._lease_keys(lease.name)[:1], args=args)
+        )
+
+
+async def _quietly(closing: Awaitable[Any]) -> None:
+    try:
+        await closing
+    except (RedisError, OSError):
+        pass

@@ -1,0 +1,119 @@
+"""Debian's redis-server, started by a test on a free loopback port and stopped after it.
+
+Nothing is saved (``--save ''``, no AOF), so each server starts empty. Redis
+takes no ``--port 0``: a port is picked free with a bound socket, and when
+another program takes it before Redis binds it, Redis is started on another.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import pytest
+
+REDIS_SERVER = Path("/usr/bin/redis-server")
+
+
+def require_redis_server() -> None:
+    """Skip without Debian's redis-server; in CI (``CI=true``, where .ci/run installs it) fail instead."""
+    if REDIS_SERVER.exists():
+        return
+    message = f"{REDIS_SERVER} not found: install Debian's redis-server package (apt-get install redis-server)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RedisServer:
+    """One redis-server in the foreground, its files in ``folder``; ``url`` once started."""
+
+    def __init__(self, folder: Path) -> None:
+        require_redis_server()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def start(self) -> None:
+        """Start it, on the same port when it ran before (a restart), else on a free one."""
+        for _ in range(3):
+            port = self.port or free_port()
+            if self._start(port):
+                self.port = port
+                return
+            if self.port:
+                break
+        raise AssertionError(f"redis-server did not start:\n{self.errors()}")
+
+    def _start(self, port: int) -> bool:
+        log = self.folder / "redis.log"
+        log.write_text("")
+        self.process = subprocess.Popen(
+            [str(REDIS_SERVER), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.folder), "--logfile", str(log), "--daemonize", "no"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not self._answers(port):
+            if self.process.poll() is not None:
+                return False
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"redis-server did not answer PING within 10 s:\n{self.errors()}")
+            time.sleep(0.02)
+        return True
+
+    @staticmethod
+    def _answers(port: int) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def errors(self) -> str:
+        log = self.folder / "redis.log"
+        return log.read_text() if log.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """Stop it at once, as a crash would (SIGKILL)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,221 @@
+"""The Redis engine against a real redis-server: two engines stand for two nodes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from redis import asyncio as aioredis
+
+from chatbus import StoreError
+from chatbus.core.engine import Engine, Gap
+from chatbus.core.engine.codec import encode
+from chatbus.core.engine.redis import RedisEngine
+from chatbus.core.message import Attachment, Message, utcnow
+
+from .redis_server import RedisServer
+
+Nodes = Callable[..., Awaitable[RedisEngine]]
+
+
+def note(text: str, room: str = "general", **fields: object) -> Message:
+    return Message(id=0, text=text, sender="alice", timestamp=utcnow(), room=room, **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def node(redis_server: RedisServer) -> AsyncIterator[Nodes]:
+    """Opens engines on the test's Redis, emptied first; all closed at the end."""
+    if redis_server.process is None:
+        redis_server.start()
+    async with aioredis.Redis.from_url(redis_server.url) as admin:
+        await admin.flushall()
+    opened: list[RedisEngine] = []
+
+    async def make(**options: object) -> RedisEngine:
+        engine = RedisEngine(redis_server.url, **options)  # type: ignore[arg-type]
+        await engine.open()
+        opened.append(engine)
+        return engine
+
+    yield make
+    for engine in opened:
+        await engine.close()
+
+
+async def test_a_message_round_trips_with_every_field_and_the_same_id_on_every_node(node: Nodes) -> None:
+    a, b = await node(), await node()
+    original = note(
+        "hello @bob", room="ops", kind="agent", sender_role="developer", mentions=("bob",), command="status",
+        command_args=("bob", "two words"), reply_to=9, transport="websocket", client_id="c-1", display_name="Al",
+        edited_at=utcnow() + timedelta(seconds=1), edited_by="alice", reactions=(("👍", ("bob", "carol")),),
+        attachments=(Attachment("ab" * 16, "plan.png", 10, "image/png", 4, 3, "alice"),),
+    )  # fmt: skip
+    stored = await a.append(original)
+    assert stored.id == 1
+    assert (await b.since(0, 10)).messages == [stored]
+    assert stored == replace(original, id=1)
+    assert await b.last_id() == 1
+
+
+async def test_ids_strictly_increase_across_nodes_under_concurrent_senders(node: Nodes) -> None:
+    nodes = [await node() for _ in range(3)]
+    stored = await asyncio.gather(*(nodes[i % 3].append(note(f"m{i}")) for i in range(300)))
+    assert sorted(m.id for m in stored) == list(range(1, 301))
+    log = (await nodes[1].since(0, 1000)).messages
+    assert [m.id for m in log] == list(range(1, 301))
+    assert {m.text for m in log} == {f"m{i}" for i in range(300)}
+
+
+async def test_since_and_before_page_through_a_room(node: Nodes) -> None:
+    engine = await node()
+    for i in range(10):
+        await engine.append(note(f"g{i}", room="general"))
+        await engine.append(note(f"o{i}", room="ops"))
+    assert [m.text for m in (await engine.since(0, 3, "general")).messages] == ["g0", "g1", "g2"]
+    assert [m.text for m in (await engine.since(4, 3)).messages] == ["g2", "o2", "g3"]
+    newest, more = await engine.before(None, 4, "general")
+    assert [m.text for m in newest] == ["g6", "g7", "g8", "g9"] and more is True
+    older, more = await engine.before(newest[0].id, 10, "general")
+    assert [m.text for m in older] == [f"g{i}" for i in range(6)] and more is False
+    everything, more = await engine.before(None, 100, None)
+    assert len(everything) == 20 and more is False
+    assert await engine.before(1, 10, None) == ([], False)
+
+
+async def test_every_node_reads_one_epoch_and_a_replaced_log_has_another(
+    node: Nodes, redis_server: RedisServer
+) -> None:
+    a, b = await node(), await node()
+    assert a.epoch and a.epoch == b.epoch
+    await a.append(note("hi"))
+    again = await node()
+    assert again.epoch == a.epoch
+    async with aioredis.Redis.from_url(redis_server.url) as admin:
+        await admin.flushall()
+    assert (await node()).epoch != a.epoch
+
+
+async def test_a_reader_further_behind_than_the_log_keeps_is_told_to_reload(node: Nodes) -> None:
+    engine = await node(max_length=5)
+    for i in range(10):
+        await engine.append(note(f"m{i}"))
+    behind = await engine.since(0, 100)
+    assert behind.reset is True
+    assert [m.id for m in behind.messages] == [6, 7, 8, 9, 10]
+    assert (await engine.since(5, 100)).reset is False
+    assert (await engine.since(4, 100)).reset is True
+    assert (await engine.since(10, 100)).messages == []
+    assert await engine.before(None, 100, None) == ((await engine.since(5, 100)).messages, False)
+
+
+async def collect(subscription: AsyncIterator[Message | Gap], count: int) -> list[Message | Gap]:
+    out: list[Message | Gap] = []
+    async for item in subscription:
+        out.append(item)
+        if len(out) == count:
+            break
+    return out
+
+
+async def test_every_node_gets_every_message_once_in_id_order(node: Nodes) -> None:
+    a, b, c = await node(), await node(), await node()
+    await a.append(note("before"))
+    got = asyncio.create_task(collect(c.subscribe(0), 41))
+    await asyncio.sleep(0.1)
+    await asyncio.gather(*(x.append(note(f"m{i}")) for i, x in enumerate([a, b] * 20)))
+    items = await asyncio.wait_for(got, 10)
+    assert [m.id for m in items if isinstance(m, Message)] == list(range(1, 42))
+
+
+async def test_a_message_lost_on_the_way_is_recovered_from_the_log(node: Nodes, redis_server: RedisServer) -> None:
+    a, b = await node(), await node()
+    got = asyncio.create_task(collect(b.subscribe(0), 3))
+    await asyncio.sleep(0.1)
+    await a.append(note("one"))
+    async with aioredis.Redis.from_url(redis_server.url, decode_responses=True) as admin:
+        # stored like an append whose PUBLISH never reached b (pub/sub is at-most-once)
+        lost = await admin.incr("chatbus:counter")
+        await admin.xadd("chatbus:log", {"r": "general", "m": encode(note("two"))}, id=f"{lost}-0")
+    await a.append(note("three"))
+    items = await asyncio.wait_for(got, 5)
+    assert [(m.id, m.text) for m in items if isinstance(m, Message)] == [(1, "one"), (2, "two"), (3, "three")]
+
+
+async def test_a_subscriber_cut_off_from_redis_recovers_what_it_missed_from_the_log(
+    node: Nodes, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = await node(), await node()
+    subscription = b.subscribe(0)
+    got = asyncio.create_task(collect(subscription, 60))
+    await asyncio.sleep(0.1)
+    async with aioredis.Redis.from_url(redis_server.url) as admin:
+        for i in range(60):
+            await a.append(note(f"m{i}"))
+            if i in (10, 30):  # what pub/sub carried meanwhile is lost to b: the stream has it
+                await admin.client_kill_filter(_type="pubsub")
+    items = await asyncio.wait_for(got, 15)
+    assert [m.id for m in items if isinstance(m, Message)] == list(range(1, 61))
+    assert "lost the subscription to Redis" in caplog.text
+
+
+async def test_a_subscriber_behind_a_trimmed_log_is_told_of_the_gap(node: Nodes) -> None:
+    engine = await node(max_length=5)
+    for i in range(8):
+        await engine.append(note(f"m{i}"))
+    items = await asyncio.wait_for(collect(engine.subscribe(0), 6), 5)
+    assert items[0] == Gap(0, 4)
+    assert [m.id for m in items[1:] if isinstance(m, Message)] == [4, 5, 6, 7, 8]
+
+
+async def test_presence_spans_nodes_and_expires_with_a_dead_node(node: Nodes) -> None:
+    a, b = await node(), await node()
+    await a.set_present("node-a", "alice", 0.3)
+    await b.set_present("node-b", "alice", 30)
+    await b.set_present("node-b", "bob", 30)
+    assert await a.present() == {"alice": {"node-a", "node-b"}, "bob": {"node-b"}}
+    await b.set_absent("node-b", "alice")
+    await asyncio.sleep(0.5)  # node-a stopped renewing: it died
+    assert await b.present() == {"bob": {"node-b"}}
+
+
+async def test_a_lease_is_held_by_one_node_and_taken_over_with_a_higher_token(node: Nodes) -> None:
+    a, b = await node(), await node()
+    first = await a.acquire("telegram-poller", "node-a", 0.3)
+    assert first is not None and first.token == 1
+    assert await b.acquire("telegram-poller", "node-b", 0.3) is None
+    assert await a.renew(first) is True
+    assert await a.acquire("telegram-poller", "node-a", 0.3) == first
+    await asyncio.sleep(0.5)  # node-a died without releasing it
+    second = await b.acquire("telegram-poller", "node-b", 10)
+    assert second is not None and second.token > first.token
+    assert await a.renew(first) is False
+    await a.release(first)  # too late: it is node-b's now, and stays so
+    assert await a.acquire("telegram-poller", "node-a", 10) is None
+    await b.release(second)
+    third = await a.acquire("telegram-poller", "node-a", 10)
+    assert third is not None and third.token > second.token
+
+
+async def test_redis_down_is_a_clear_error_and_the_engine_recovers_when_it_returns(
+    node: Nodes, redis_server: RedisServer
+) -> None:
+    engine = await node()
+    await engine.append(note("kept in memory only"))
+    redis_server.kill()
+    try:
+        with pytest.raises(StoreError, match="cannot be reached now") as refused:
+            await engine.ping()
+        assert redis_server.url in str(refused.value)
+        with pytest.raises(StoreError, match="cannot store the message now"):
+            await engine.append(note("refused"))
+    finally:
+        redis_server.start()
+    await engine.ping()
+    assert (await engine.append(note("back"))).id >= 1
+
+
+def test_every_engine_is_an_engine() -> None:
+    assert issubclass(RedisEngine, Engine)
