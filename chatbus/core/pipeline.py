@@ -78,8 +78,10 @@ class Pipeline:
         """``text`` when it is a message text; empty only when ``may_be_empty`` (files go with it)."""
         if not isinstance(text, str):
             raise InvalidMessage("Message text must be a string.")
-        if not text.strip() and not may_be_empty:
-            raise InvalidMessage("Message text is empty; type something before sending.")
+        if not text.strip():
+            if not may_be_empty:
+                raise InvalidMessage("Message text is empty; type something before sending.")
+            return ""  # blank beside files is no text (no "(empty message)" caption on Telegram)
         limit = self.max_text_length
         if len(text) > limit:
             raise MessageTooLarge(
@@ -153,6 +155,8 @@ class Pipeline:
         self.check_running()
         if not isinstance(text, str) or (not text.strip() and not attachments):
             raise InvalidMessage("Message text is empty.")
+        if not text.strip():
+            text = ""  # only files
         agent = self.roster.agents.get(sender)
         if kind is None:
             kind = "system" if sender == SYSTEM_SENDER else "agent"

@@ -81,6 +81,10 @@ async def test_a_message_carries_files_to_every_transport_and_into_history() -> 
         assert stored.attachments == (other, report)
         answer = await hub.send("here is the summary", sender="system", attachments=[report.id])
         assert answer.attachments == (report,)
+        # Blank text beside files is no text: Telegram's caption would otherwise say "(empty message)".
+        blank = await hub.receive(ALICE, " \n ", attachments=[report.id])
+        assert blank.text == ""
+        assert (await hub.send("  ", sender="system", attachments=[report.id])).text == ""
 
 
 async def test_a_message_with_unknown_or_too_many_files_is_refused_and_not_stored() -> None:
