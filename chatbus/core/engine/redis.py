@@ -26,8 +26,11 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from redis import asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from ..errors import StoreError
@@ -41,11 +44,15 @@ log = logging.getLogger("chatbus.engine")
 
 T = TypeVar("T")
 
-#: KEYS: counter, stream. ARGV: the message, max length, room, channel.
+#: KEYS: counter, stream, this append's key. ARGV: the message, max length, room, channel.
+#: The append's key makes a retry (the answer was lost, not the append) return the same id.
 _APPEND = """
+local done = redis.call('GET', KEYS[3])
+if done then return tonumber(done) end
 local id = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '=', ARGV[2], id .. '-0', 'r', ARGV[3], 'm', ARGV[1])
 redis.call('PUBLISH', ARGV[4], id .. ' ' .. ARGV[1])
+redis.call('SET', KEYS[3], id, 'EX', 600)
 return id
 """
 _NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
@@ -71,6 +78,8 @@ _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
 
 #: Entries read from the stream at a time while scanning it.
 _BATCH = 500
+#: Seconds of quiet after which a subscription checks the log for messages pub/sub did not bring.
+_IDLE_CHECK = 1.0
 #: Seconds between attempts to subscribe again after the connection to Redis broke, at most.
 _MAX_BACKOFF = 2.0
 
@@ -86,6 +95,8 @@ class RedisEngine(Engine):
 
     def __init__(self, url: str, *, prefix: str = "chatbus", max_length: int = 100_000) -> None:
         self.url = url
+        #: ``url`` without its password, for logs, errors and ``/readyz``.
+        self.shown_url = _without_password(url)
         self.max_length = max_length
         self._keys = {name: f"{prefix}:{name}" for name in ("counter", "log", "epoch", "presence")}
         self._prefix = prefix
@@ -106,16 +117,18 @@ class RedisEngine(Engine):
         try:
             return await work()
         except RedisError as exc:
-            raise StoreError(f"Redis at {self.url} cannot {what} now: {exc or type(exc).__name__}") from exc
+            raise StoreError(f"Redis at {self.shown_url} cannot {what} now: {exc or type(exc).__name__}") from exc
         except OSError as exc:
-            raise StoreError(f"Redis at {self.url} cannot {what} now: {exc.strerror or exc}") from exc
+            raise StoreError(f"Redis at {self.shown_url} cannot {what} now: {exc.strerror or exc}") from exc
 
     # lifecycle -------------------------------------------------------------
     async def open(self) -> None:
         if self._redis is not None:
             return
         self._closed.clear()
-        self._redis = aioredis.Redis.from_url(self.url, decode_responses=True, health_check_interval=10)
+        # A command whose connection broke is tried again, quickly: every write here is safe to repeat.
+        retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
+        self._redis = aioredis.Redis.from_url(self.url, decode_responses=True, health_check_interval=10, retry=retry)
         for name, source in (("append", _APPEND), ("present", _PRESENT), ("everyone", _EVERYONE)):
             self._scripts[name] = self._redis.register_script(source)
         for name, source in (("acquire", _ACQUIRE), ("renew", _RENEW), ("release", _RELEASE)):
@@ -146,9 +159,13 @@ class RedisEngine(Engine):
 
     # the log ---------------------------------------------------------------
     async def append(self, message: Message) -> Message:
+        return await self._append(message, uuid.uuid4().hex)
+
+    async def _append(self, message: Message, attempt: str) -> Message:
+        """Append once per ``attempt``: the same attempt again answers the id it was given."""
         text = encode(message)
         args = [text, self.max_length, message.room, self._channel]
-        keys = [self._keys["counter"], self._keys["log"]]
+        keys = [self._keys["counter"], self._keys["log"], f"{self._prefix}:appended:{attempt}"]
         new_id = await self._call("store the message", lambda: self._scripts["append"](keys=keys, args=args))
         return decode(int(new_id), text)
 
@@ -221,21 +238,25 @@ class RedisEngine(Engine):
                     yield item
                 backoff = 0.1
                 while not self._closed.is_set():
-                    got = await pubsub.get_message(timeout=1.0)
-                    if got is None:
+                    got = await pubsub.get_message(timeout=_IDLE_CHECK)
+                    if got is None:  # quiet: make sure nothing was lost at the end (a silent reconnect)
+                        number, text = await self.last_id(), ""
+                    else:
+                        found, _, text = str(got["data"]).partition(" ")
+                        number = int(found)
+                    if number <= last:
                         continue
-                    number, _, text = str(got["data"]).partition(" ")
-                    if int(number) <= last:
-                        continue
-                    if int(number) > last + 1:  # some were lost on the way: the stream has them
+                    if number > last + 1 or got is None:  # some were lost on the way: the stream has them
                         async for item in self._catch_up(last):
                             last = item.id if isinstance(item, Message) else item.resumed_at - 1
                             yield item
                         continue
-                    last = int(number)
+                    last = number
                     yield decode(last, text)
             except (RedisError, OSError, StoreError) as exc:
-                log.warning("lost the subscription to Redis at %s (%s); resubscribing after id %d", self.url, exc, last)
+                log.warning(
+                    "lost the subscription to Redis at %s (%s); resubscribing after id %d", self.shown_url, exc, last
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
             finally:
@@ -306,3 +327,15 @@ async def _quietly(closing: Awaitable[Any]) -> None:
         await closing
     except (RedisError, OSError):
         pass
+
+
+def _without_password(url: str) -> str:
+    """``url`` with its password, if any, shown as ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
