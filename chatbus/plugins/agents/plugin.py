@@ -219,7 +219,8 @@ class AgentsPlugin:
         else:
             if await self.hub.hooks.first("agent_converse", agent=agent, message=message, hub=self.hub):
                 return
-            kind, details = ("greeting" if intent.kind == "greeting" else "unclear"), {"sender": message.sender}
+            kind = intent.kind if intent.kind in ("greeting", "question") else "unclear"
+            details = {"sender": message.sender}
         await self.reply(agent, kind, details, message=message, reply_to=message.id, room=message.room)
 
     def _status_details(self, name: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from chatbus import Settings, SQLiteStore
+from tests.plugins.agents.test_websocket import COMMAND
 from tests.transports.telegram.conftest import CHAT, api, build_hub
 from tests.transports.telegram.fakebot import FakeBotAPI
 from tests.transports.websocket.helpers import Client, running
@@ -110,17 +111,22 @@ async def test_an_agent_without_a_model_keeps_its_built_in_texts(llm_models: lis
         asked = await say(carol, "@alice the coffee machine is broken")
         posted, edits = await answer_to(carol, asked)
         assert posted["text"].startswith("I'm not sure what you need, carol.") and edits == []
+        asked = await say(carol, "@alice what is the capital of France?")
+        posted, edits = await answer_to(carol, asked)
+        assert posted["text"].startswith("I can't answer questions, carol: I have no language model.")
+        assert "/hire alice developer --model MODEL" in posted["text"] and edits == []
         assert llm_models == []
         await carol.close()
 
 
 async def test_a_task_for_an_agent_with_a_model_is_still_work_not_talk(llm_models: list[Prompted]) -> None:
     async with running(settings=agent_settings()) as server:
-        await server.hub.hire("alice", "developer", model="chatbus-echo")
+        await server.hub.hire("alice", "developer", COMMAND, model="chatbus-echo")
         carol = await server.client("carol", role="developer")
         asked = await say(carol, "@alice please fix my tests")
         posted, _edits = await answer_to(carol, asked)
         assert posted["text"] == "Got it! I'll fix your tests."
+        await frames_until(carol, lambda f: f["type"] == "agent_response" and f["data"]["text"].startswith("✅"))
         assert llm_models == []
         await carol.close()
 

@@ -80,12 +80,16 @@ async def test_a_status_question_gets_the_status(chat: tuple[Hub, MemoryTranspor
     assert (await reply(transport, asked, "bob")).text == "I'm idle: no task right now."
 
 
-async def test_a_bare_mention_gets_a_greeting_and_other_text_a_hint(chat: tuple[Hub, MemoryTransport]) -> None:
+async def test_a_bare_mention_gets_a_greeting_a_question_and_other_text_a_hint(
+    chat: tuple[Hub, MemoryTransport],
+) -> None:
     _hub, transport = chat
     hello = await transport.say("carol", "@alice")
     assert (await reply(transport, hello, "alice")).text.startswith("Hi carol! I'm alice (developer).")
-    odd = await transport.say("carol", "@alice what is the capital of France?")
+    odd = await transport.say("carol", "@alice the coffee machine is broken")
     assert (await reply(transport, odd, "alice")).text.startswith("I'm not sure what you need, carol.")
+    asked = await transport.say("carol", "@alice what is the capital of France?")
+    assert (await reply(transport, asked, "alice")).text.startswith("I can't answer questions, carol")
 
 
 async def test_each_mentioned_agent_answers_once(chat: tuple[Hub, MemoryTransport]) -> None:
