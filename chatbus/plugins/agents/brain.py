@@ -163,8 +163,9 @@ class _Answer:
         self._shown = posted.text
         self._last = float("-inf")  # the first words show at once, then at most one edit per interval
 
-    def _fit(self, text: str) -> str:
-        limit = self.hub.settings.max_text_length
+    def fit(self, text: str, limit: int | None = None) -> str:
+        """``text`` cut to ``limit`` characters (default: the longest message text) with "…"."""
+        limit = self.hub.settings.max_text_length if limit is None else limit
         return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
     async def add(self, chunk: str) -> None:
@@ -178,7 +179,7 @@ class _Answer:
         await self._edit(text, streaming=False)
 
     async def _edit(self, text: str, *, streaming: bool) -> None:
-        text = self._fit(text)
+        text = self.fit(text)
         if self.gone or (text == self._shown and streaming):
             return
         try:
@@ -263,16 +264,18 @@ async def _stream(answer: _Answer, name: str, prompt: str, system: str, timeout:
             log.warning("agent %s: model %s took longer than %s", answer.agent.name, name, duration(timeout))
         else:
             log.warning("agent %s: model %s failed: %r", answer.agent.name, name, exc, exc_info=exc)
-        said = answer.text.strip()
-        return f"{said}\n\n⚠️ {_trouble(exc, name)}" if said else _trouble(exc, name)
+        trouble, said = _trouble(exc, name), answer.text.strip()
+        room = answer.hub.settings.max_text_length - len(trouble) - 6  # the sentence always fits
+        return f"{answer.fit(said, room)}\n\n⚠️ {trouble}" if said and room > 0 else trouble
     return answer.text.strip() or "I have nothing to add."
 
 
 async def converse(hub: Hub, agent: Agent, message: Message, settings: BrainSettings) -> bool:
     """Answer ``message`` as ``agent`` with its model, streaming; False (nothing posted) when it has none.
 
-    ``settings``: the agents plugin's (``AgentSettings`` is a ``BrainSettings``). Model errors end the answer with a sentence and are logged; errors of the hub (``ChatbusError``
-    from posting) are raised, as for any reply.
+    ``settings``: the agents plugin's (``AgentSettings`` is a ``BrainSettings``). Model errors
+    end the answer with a sentence and are logged; errors of the hub (``ChatbusError`` from
+    posting) are raised, as for any reply.
     """
     name = model_of(agent)
     if name is None:

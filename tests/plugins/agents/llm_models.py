@@ -3,7 +3,7 @@
 ``chatbus-echo``       answers "I read: <the whole prompt>" in chunks of ``CHUNK`` characters,
                        ``DELAY`` seconds apart (sync and async, like an API model)
 ``chatbus-echo-sync``  the same with only a sync model (a local model's plugin often is)
-``chatbus-broken``     says a few words, then fails with an internal error
+``chatbus-broken``     says a few words (about 280 characters), then fails with an internal error
 ``chatbus-silent``     never answers (for the timeout)
 ``chatbus-broken-sync``, ``chatbus-slow-sync``  sync-only models that fail, and that take two seconds
 ``chatbus-keyed``      needs an API key that is not set
@@ -74,6 +74,7 @@ class AsyncBroken(llm.AsyncModel):
         PROMPTS.append(Prompted(self.model_id, prompt.prompt or "", prompt.system or ""))
         yield "Let me think"
         await asyncio.sleep(DELAY)
+        yield " about it" * 30
         raise RuntimeError(SECRET)
 
 

@@ -245,3 +245,16 @@ async def test_the_brain_s_settings_are_part_of_the_agents_section() -> None:
         assert plugin.settings.context_tokens == 2000 and plugin.settings.answer_timeout == 120
     with pytest.raises(ConfigError, match=r"agents\.context_tokens \(CHATBUS_AGENTS__CONTEXT_TOKENS\)"):
         await make_hub([], settings=Settings.isolated(db=":memory:", agents={"context_tokens": -1})).start()
+
+
+async def test_a_failure_note_always_fits_in_a_message(llm_models: list[Prompted]) -> None:
+    transport = MemoryTransport()
+    settings = Settings.isolated(db=":memory:", max_text_length=200, plugins={"disable": ["agents", "ratelimit"]})
+    hub = make_hub([], settings=settings, transports=[transport])
+    async with hub:
+        _agent, _asked, versions = await ask((hub, transport), "chatbus-broken", "@alice go on")
+    final = versions[-1].text
+    assert len(final) <= 200 and final.startswith("Let me think about it")
+    assert final.endswith('Sorry, I couldn\'t answer: my model "chatbus-broken" failed (the server log says why). '
+                          "Try again in a moment.")  # fmt: skip
+    assert "…\n\n⚠️ Sorry" in final
