@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from .base import Engine, Gap, Lease, Missed
+from .base import Engine, Gap, Lease, Missed, Reset
 from .embedded import EmbeddedEngine
 
 if TYPE_CHECKING:
     from ..settings import EngineSettings
 
-__all__ = ["EmbeddedEngine", "Engine", "Gap", "Lease", "Missed", "redis_engine"]
+__all__ = ["EmbeddedEngine", "Engine", "Gap", "Lease", "Missed", "Reset", "redis_engine"]
 
 
 def redis_engine(settings: EngineSettings) -> Engine:

@@ -20,7 +20,7 @@ The promises, whichever engine keeps them:
 - **fan-out**: :meth:`Engine.subscribe` yields every message appended by any
   node, in id order, once each; a subscriber that fell behind is repaired from
   the log by id, and where the log no longer has what it missed it gets a
-  :class:`Gap` instead;
+  :class:`Gap` instead (a :class:`Reset` where the whole log was replaced);
 - **presence** with expiry: a node says who is connected to it for so long,
   and renews it while they are; a node that dies stops renewing, so its people
   go offline by themselves;
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from ..message import DEFAULT_ROOM, Message
 
-__all__ = ["Engine", "Gap", "Lease", "Missed"]
+__all__ = ["Engine", "Gap", "Lease", "Missed", "Reset"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +57,14 @@ class Gap:
 
     after_id: int
     resumed_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """In a subscription: the log was replaced by one named ``epoch`` (a Redis that lost its
+    data); ids start again, and what follows belongs to the new log."""
+
+    epoch: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +125,11 @@ class Engine(abc.ABC):
 
     # fan-out ---------------------------------------------------------------
     @abc.abstractmethod
-    def subscribe(self, after_id: int) -> AsyncIterator[Message | Gap]:
+    def subscribe(self, after_id: int) -> AsyncIterator[Message | Gap | Reset]:
         """Every message above ``after_id`` appended by any node, in id order,
         once each, as long as the engine is open; a :class:`Gap` where the log
-        no longer has what this subscriber missed."""
+        no longer has what this subscriber missed, a :class:`Reset` where the
+        log was replaced (after it, ids start again)."""
 
     # presence --------------------------------------------------------------
     @abc.abstractmethod

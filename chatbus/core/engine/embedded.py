@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from ..message import DEFAULT_ROOM, Message
 from ..store import Store
-from .base import Engine, Gap, Lease, Missed
+from .base import Engine, Gap, Lease, Missed, Reset
 
 __all__ = ["EmbeddedEngine"]
 
@@ -82,7 +82,7 @@ class EmbeddedEngine(Engine):
         return await self.store.before(before_id, limit, room)
 
     # fan-out ---------------------------------------------------------------
-    async def subscribe(self, after_id: int) -> AsyncIterator[Message | Gap]:
+    async def subscribe(self, after_id: int) -> AsyncIterator[Message | Gap | Reset]:
         queue: asyncio.Queue[Message | None] = asyncio.Queue()
         self._subscribers.append(queue)
         try:

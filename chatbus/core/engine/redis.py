@@ -25,6 +25,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,7 +36,7 @@ from redis.exceptions import RedisError
 
 from ..errors import StoreError
 from ..message import DEFAULT_ROOM, Message
-from .base import Engine, Gap, Lease, Missed
+from .base import Engine, Gap, Lease, Missed, Reset
 from .codec import decode, encode
 
 __all__ = ["RedisEngine"]
@@ -44,16 +45,22 @@ log = logging.getLogger("chatbus.engine")
 
 T = TypeVar("T")
 
-#: KEYS: counter, stream, this append's key. ARGV: the message, max length, room, channel.
-#: The append's key makes a retry (the answer was lost, not the append) return the same id.
+#: KEYS: counter, stream, this append's key, epoch. ARGV: the message, max length, room, channel, a new epoch.
+#: The append's key makes a retry (the answer was lost, not the append) return the same id. A Redis
+#: that lost everything (restarted without persistence) gets a new epoch with its first message.
 _APPEND = """
+local epoch = redis.call('GET', KEYS[4])
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('SET', KEYS[4], epoch)
+end
 local done = redis.call('GET', KEYS[3])
-if done then return tonumber(done) end
+if done then return {tonumber(done), epoch} end
 local id = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '=', ARGV[2], id .. '-0', 'r', ARGV[3], 'm', ARGV[1])
-redis.call('PUBLISH', ARGV[4], id .. ' ' .. ARGV[1])
+redis.call('PUBLISH', ARGV[4], epoch .. ' ' .. id .. ' ' .. ARGV[1])
 redis.call('SET', KEYS[3], id, 'EX', 600)
-return id
+return {id, epoch}
 """
 _NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
 #: KEYS: presence set. ARGV: member, ttl in ms.
@@ -82,6 +89,14 @@ _BATCH = 500
 _IDLE_CHECK = 1.0
 #: Seconds between attempts to subscribe again after the connection to Redis broke, at most.
 _MAX_BACKOFF = 2.0
+
+
+@dataclass
+class _Position:
+    """Where a subscription is: the last id it yielded, of the log named ``epoch``."""
+
+    last: int
+    epoch: str
 
 
 def _entry_id(stream_id: str) -> int:
@@ -164,10 +179,20 @@ class RedisEngine(Engine):
     async def _append(self, message: Message, attempt: str) -> Message:
         """Append once per ``attempt``: the same attempt again answers the id it was given."""
         text = encode(message)
-        args = [text, self.max_length, message.room, self._channel]
-        keys = [self._keys["counter"], self._keys["log"], f"{self._prefix}:appended:{attempt}"]
-        new_id = await self._call("store the message", lambda: self._scripts["append"](keys=keys, args=args))
+        args = [text, self.max_length, message.room, self._channel, uuid.uuid4().hex]
+        keys = [self._keys["counter"], self._keys["log"], f"{self._prefix}:appended:{attempt}", self._keys["epoch"]]
+        new_id, epoch = await self._call("store the message", lambda: self._scripts["append"](keys=keys, args=args))
+        self._epoch_seen(str(epoch))
         return decode(int(new_id), text)
+
+    def _epoch_seen(self, epoch: str) -> None:
+        if epoch != self._epoch:
+            log.warning(
+                "the message log in Redis at %s was replaced (epoch %s, was %s): ids start again; "
+                "keep Redis' data across restarts (appendonly yes)",
+                self.shown_url, epoch, self._epoch,
+            )  # fmt: skip
+            self._epoch = epoch
 
     async def last_id(self) -> int:
         found = await self._call("read the log", lambda: self._r.get(self._keys["counter"]))
@@ -225,42 +250,55 @@ class RedisEngine(Engine):
         return list(reversed(picked[:limit])), len(picked) > limit
 
     # fan-out ---------------------------------------------------------------
-    async def subscribe(self, after_id: int) -> AsyncIterator[Message | Gap]:
-        last = after_id
+    async def subscribe(self, after_id: int) -> AsyncIterator[Message | Gap | Reset]:
+        position = _Position(after_id, self._epoch)
         backoff = 0.1
         while not self._closed.is_set():
             pubsub = self._r.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)
-                # Caught up from the stream only once subscribed: nothing falls between the two.
-                async for item in self._catch_up(last):
-                    last = item.id if isinstance(item, Message) else item.resumed_at - 1
+                # Compared with the log only once subscribed: nothing falls between the two.
+                async for item in self._heard(position, None):
                     yield item
                 backoff = 0.1
                 while not self._closed.is_set():
+                    # Quiet (None) is compared with the log too: a silent reconnect may have lost the last ones.
                     got = await pubsub.get_message(timeout=_IDLE_CHECK)
-                    if got is None:  # quiet: make sure nothing was lost at the end (a silent reconnect)
-                        number, text = await self.last_id(), ""
-                    else:
-                        found, _, text = str(got["data"]).partition(" ")
-                        number = int(found)
-                    if number <= last:
-                        continue
-                    if number > last + 1 or got is None:  # some were lost on the way: the stream has them
-                        async for item in self._catch_up(last):
-                            last = item.id if isinstance(item, Message) else item.resumed_at - 1
-                            yield item
-                        continue
-                    last = number
-                    yield decode(last, text)
+                    async for item in self._heard(position, got):
+                        yield item
             except (RedisError, OSError, StoreError) as exc:
                 log.warning(
-                    "lost the subscription to Redis at %s (%s); resubscribing after id %d", self.shown_url, exc, last
-                )
+                    "lost the subscription to Redis at %s (%s); resubscribing after id %d",
+                    self.shown_url, exc, position.last,
+                )  # fmt: skip
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
             finally:
                 await _quietly(pubsub.aclose())  # type: ignore[no-untyped-call]
+
+    async def _heard(self, position: _Position, got: dict[str, Any] | None) -> AsyncIterator[Message | Gap | Reset]:
+        """What a subscriber at ``position`` should yield on hearing ``got`` (None: on a check of the log)."""
+        text: str | None = None
+        if got is None:
+            keys = [self._keys["epoch"], self._keys["counter"]]
+            found_epoch, counter = await self._call("read the log", lambda: self._r.mget(keys))
+            epoch, number = str(found_epoch or position.epoch), int(counter or 0)
+        else:
+            epoch, found, text = str(got["data"]).split(" ", 2)
+            number = int(found)
+        if epoch != position.epoch:
+            self._epoch_seen(epoch)
+            position.epoch, position.last, text = epoch, 0, None
+            yield Reset(epoch)
+        if number <= position.last:
+            return
+        if number == position.last + 1 and text is not None:
+            position.last = number
+            yield decode(number, text)
+            return
+        async for item in self._catch_up(position.last):  # some were lost on the way: the stream has them
+            position.last = item.id if isinstance(item, Message) else item.resumed_at - 1
+            yield item
 
     async def _catch_up(self, last: int) -> AsyncIterator[Message | Gap]:
         """Everything the stream has after ``last``, and a :class:`Gap` first where it was trimmed past it."""

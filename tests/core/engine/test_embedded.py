@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbus.core.engine import EmbeddedEngine, Gap, Missed
+from chatbus.core.engine import EmbeddedEngine, Gap, Missed, Reset
 from chatbus.core.message import Message, utcnow
 from chatbus.core.store import MemoryStore, SQLiteStore
 
@@ -52,8 +52,8 @@ async def test_the_epoch_and_ids_survive_a_restart(tmp_path: Path) -> None:
         await again.close()
 
 
-async def _take(engine: EmbeddedEngine, after_id: int, count: int) -> list[Message | Gap]:
-    out: list[Message | Gap] = []
+async def _take(engine: EmbeddedEngine, after_id: int, count: int) -> list[Message | Gap | Reset]:
+    out: list[Message | Gap | Reset] = []
     async for item in engine.subscribe(after_id):
         out.append(item)
         if len(out) == count:

@@ -12,7 +12,7 @@ import pytest
 from redis import asyncio as aioredis
 
 from chatbus import StoreError
-from chatbus.core.engine import Engine, Gap
+from chatbus.core.engine import Engine, Gap, Reset
 from chatbus.core.engine.codec import encode
 from chatbus.core.engine.redis import RedisEngine
 from chatbus.core.message import Attachment, Message, utcnow
@@ -112,8 +112,8 @@ async def test_a_reader_further_behind_than_the_log_keeps_is_told_to_reload(node
     assert await engine.before(None, 100, None) == ((await engine.since(5, 100)).messages, False)
 
 
-async def collect(subscription: AsyncIterator[Message | Gap], count: int) -> list[Message | Gap]:
-    out: list[Message | Gap] = []
+async def collect(subscription: AsyncIterator[Message | Gap | Reset], count: int) -> list[Message | Gap | Reset]:
+    out: list[Message | Gap | Reset] = []
     async for item in subscription:
         out.append(item)
         if len(out) == count:
@@ -249,3 +249,30 @@ async def test_the_password_of_the_url_is_never_shown(tmp_path: Path) -> None:
         await engine.open()
     assert "s3cret" not in str(refused.value)
     assert f"redis://:***@127.0.0.1:{port}/0" in str(refused.value)
+
+
+async def test_a_redis_restarted_without_its_data_is_a_new_log_that_subscribers_are_told_of(
+    node: Nodes, redis_server: RedisServer
+) -> None:
+    a, b = await node(), await node()
+    old_epoch = a.epoch
+    got = asyncio.create_task(collect(b.subscribe(0), 5))
+    await asyncio.sleep(0.1)
+    for i in range(3):
+        await a.append(note(f"old{i}"))
+    redis_server.kill()  # the test's Redis keeps nothing on disk
+    redis_server.start()
+    after = None
+    for _ in range(50):  # the first append may meet the broken connection; it is safe to try again
+        try:
+            after = await a.append(note("after"))
+            break
+        except StoreError:
+            await asyncio.sleep(0.1)
+    assert after is not None and after.id == 1
+    assert a.epoch != old_epoch
+    items = await asyncio.wait_for(got, 10)
+    assert [m.id for m in items[:3] if isinstance(m, Message)] == [1, 2, 3]
+    assert items[3] == Reset(a.epoch)
+    assert isinstance(items[4], Message) and (items[4].id, items[4].text) == (1, "after")
+    assert b.epoch == a.epoch
