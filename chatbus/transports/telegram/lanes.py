@@ -11,8 +11,10 @@ A lane keeps the chat's work in order and keeps it short:
   message instead of queueing an edit (an answer that streams in while the
   chat is held back is sent once, as it is by then); a deletion of one
   removes it; a newer edit or reaction of a message replaces a waiting one;
-- an answer being written (``streaming``) is edited at most once every
-  ``telegram.edit_interval`` seconds, the last edit always sent;
+- the chat's messages are edited at most once every
+  ``telegram.edit_interval`` seconds in all (Telegram's edit limit is per
+  chat: two answers being written at once share it), the last edit of each
+  always sent;
 - while the chat's flood limit holds it back (no room in the group rate, or
   Telegram answered 429 in the last minute), consecutive short messages
   waiting for the same topic are merged into one Telegram message
@@ -91,7 +93,8 @@ class Lane:
         self._more = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._edited_at: dict[int, float] = {}
+        #: When the last edit in this chat was done (None: none yet).
+        self._last_edit: float | None = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -148,7 +151,7 @@ class Lane:
             self._items.popleft()  # taken: a newer edit from now on queues after it
             await self._guard(self._work.change(self.chat, item))
             if item.kind == "edit":
-                self._edited(item.message.id)
+                self._last_edit = time.monotonic()
             return
         batch = self._batch(item)
         for _ in batch:
@@ -174,17 +177,10 @@ class Lane:
         return batch
 
     async def _pace(self, change: Change) -> None:
-        """Edits of one message at most every ``edit_interval`` seconds (Telegram's edit limit),
-        counted from when the last one was done."""
-        last = self._edited_at.get(change.message.id) if change.kind == "edit" else None
-        if last is not None:
-            await self._session.sleep(last + self._session.settings.edit_interval - time.monotonic())
-
-    def _edited(self, hub_id: int) -> None:
-        self._edited_at.pop(hub_id, None)
-        self._edited_at[hub_id] = time.monotonic()
-        if len(self._edited_at) > 256:
-            self._edited_at.pop(next(iter(self._edited_at)))
+        """Edits in this chat at most every ``edit_interval`` seconds (Telegram's edit limit is
+        per chat), counted from when the last one was done."""
+        if change.kind == "edit" and self._last_edit is not None:
+            await self._session.sleep(self._last_edit + self._session.settings.edit_interval - time.monotonic())
 
     async def _guard(self, work: Awaitable[None]) -> bool:
         """Run one item's work; a bug in it is logged (False), and the lane goes on."""

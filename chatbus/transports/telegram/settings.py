@@ -145,7 +145,7 @@ class TelegramSettings(TransportSettings):
         default_factory=dict, description="forum topics to rooms: 'chat id:topic id' or a topic's name -> room"
     )
     presence_timeout: float = Field(300.0, gt=0, le=86_400, description="seconds without a post before offline")
-    edit_interval: float = Field(1.0, ge=0, le=60, description="least seconds between edits of a growing answer")
+    edit_interval: float = Field(1.0, ge=0, le=60, description="least seconds between two edits in one chat")
     merge: bool = Field(True, description="merge messages queued for a chat while its flood limit holds them")
     poll_timeout: int = Field(30, ge=0, le=50, description="seconds one long poll (getUpdates) waits")
     drop_pending_updates: bool = Field(False, description="ignore what was sent while chatbus was down")

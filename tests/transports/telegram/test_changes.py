@@ -173,6 +173,29 @@ async def test_a_streaming_answer_is_edited_in_place_within_telegrams_edit_limit
         assert len(api.sent) == 1
 
 
+async def test_two_answers_written_at_once_in_one_chat_share_its_edit_limit(api: FakeBotAPI) -> None:
+    hub, _web, _telegram = build_hub(api, edit_interval=0.5)
+    async with hub:
+        for name in ("coder", "tester"):
+            await hub.hire(name, "developer")
+        answers = [await hub.send("Thinking", sender=name, streaming=True) for name in ("coder", "tester")]
+        await api.wait_sent(2)
+        texts = ["Thinking", "Thinking"]
+        for n in range(10):
+            for i, (name, answer) in enumerate(zip(("coder", "tester"), answers, strict=True)):
+                texts[i] += f" step{n}"
+                await hub.edit(hub.agents[name].identity, answer.id, texts[i], streaming=True)
+            await asyncio.sleep(0.1)
+        for name, answer in zip(("coder", "tester"), answers, strict=True):
+            await hub.edit(hub.agents[name].identity, answer.id, f"{name} is done", streaming=False)
+        for name in ("coder", "tester"):
+            await api.wait_for(lambda n=name: any(m.text == f"{n}: {n} is done" for m in api.sent), timeout=15)
+        edits = api.calls_of("editMessageText")
+        gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(edits)]
+        assert all(gap >= 0.45 for gap in gaps)  # about one edit a second per chat, not per answer
+        assert len(edits) <= 8
+
+
 async def test_what_was_edited_or_deleted_while_telegram_was_away_is_caught_up_as_it_is_now(
     api: FakeBotAPI, db_path: Path
 ) -> None:
