@@ -48,9 +48,7 @@ async def test_an_existing_database_gains_the_options(tmp_path: Path) -> None:
     with sqlite3.connect(path) as raw:
         for number, script in enumerate(MIGRATIONS[:3], start=1):
             raw.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
-        raw.execute(
-            "INSERT INTO agents (name, role, command, status) VALUES ('alice', 'developer', '[\"w\"]', 'idle')"
-        )
+        raw.execute("INSERT INTO agents (name, role, command, status) VALUES ('alice', 'developer', '[\"w\"]', 'idle')")
     store = SQLiteStore(path)
     await store.open()
     try:
