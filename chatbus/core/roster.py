@@ -45,6 +45,9 @@ class Member:
     status: str  # "online" for people; the work status for agents
     current_task: str | None = None
     progress: int | None = None
+    #: A person's name to show and the transport they came by, when known (``tg:12345`` is "Ana" on telegram).
+    display_name: str | None = None
+    transport: str | None = None
 
 
 class Roster:
@@ -80,7 +83,8 @@ class Roster:
             self._online[identity.user_id] = (entry[0], entry[1] + 1)
             return False
         self._online[identity.user_id] = (identity, 1)
-        self._people[identity.user_id] = Member(identity.user_id, identity.role, identity.kind, "online")
+        person = Member(identity.user_id, identity.role, identity.kind, "online", transport=transport)
+        self._people[identity.user_id] = replace(person, display_name=identity.display_name)
         self._changed()
         self._announce(
             Presence(identity.user_id, identity.role, identity.kind, "online", identity.display_name, transport)

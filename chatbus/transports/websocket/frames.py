@@ -263,8 +263,13 @@ def auth_response(
 
 def member_entry(member: Member) -> dict[str, Any]:
     """A member as an entry of ``auth_response.users``: id, role, kind and
-    status; an agent also says what it is doing (``currentTask``, ``progress``)."""
+    status; an agent also says what it is doing (``currentTask``, ``progress``), and a person of another
+    transport (``tg:12345``) the name to show and where they write from (``displayName``, ``transport``)."""
     entry: dict[str, Any] = {"id": member.user_id, "role": member.role, "kind": member.kind, "status": member.status}
+    if member.display_name and member.display_name != member.user_id:
+        entry["displayName"] = member.display_name
+    if member.transport and member.transport != "websocket":
+        entry["transport"] = member.transport
     if member.kind == "agent":
         entry["currentTask"] = member.current_task
         entry["progress"] = member.progress
