@@ -27,11 +27,13 @@ if TYPE_CHECKING:
     from .pipeline import Pipeline
     from .store import Store
 
-__all__ = ["Changes", "valid_emoji"]
+__all__ = ["MAX_REACTIONS", "Changes", "valid_emoji"]
 
 log = logging.getLogger("chatbus.hub")
 
 _MAX_EMOJI = 16
+#: Different emoji one message may carry: every ``reaction`` frame lists them all, to every client.
+MAX_REACTIONS = 50
 
 
 def valid_emoji(value: object) -> bool:
@@ -147,6 +149,10 @@ class Changes:
             raise InvalidMessage("on must be true (add the reaction) or false (remove it).")
         async with self._lock:
             message = await self._current(message_id)
+            if on and len(message.reactions) >= MAX_REACTIONS and emoji not in dict(message.reactions):
+                raise InvalidMessage(
+                    f"Message {message.id} already has {MAX_REACTIONS} different reactions; add one of those instead."
+                )
             reactions = await self.store.react(message.id, emoji, identity.user_id, on)
             change = Reaction(replace(message, reactions=reactions), emoji, identity.user_id, on)
             self.deliveries.change(change)

@@ -12,7 +12,8 @@ Two parts, both on the hub's clock so tests control time exactly:
 - :class:`Throttle`, one per connection, looks at what each frame turned
   out to be (see :data:`Outcome`) and says how long to wait before the
   connection's next frame is read, or that it is closed (1008). Pings,
-  typing and history requests have a budget per kind (history a smaller one); frames answered with
+  typing, edits, deletions, reactions and history requests have a budget
+  per kind (history a smaller one); frames answered with
   an error have one too, and a connection that keeps going past it is
   closed; failed sign-ins slow down (1 s, 2 s, 4 s ...) and end in a close.
   Waiting before reading means the client's own TCP window fills: the
@@ -51,8 +52,9 @@ log = logging.getLogger("chatbus.transports.websocket")
 Outcome = str
 
 #: Frames that are valid but that nobody needs many of a second (history
-#: reads the store, so it has a budget of its own).
-CONTROL: Final = frozenset({"ping", "typing", "history"})
+#: reads the store, so it has a budget of its own). Edits, deletions and
+#: reactions are broadcast to every connection, so a flood of them would be everyone's.
+CONTROL: Final = frozenset({"ping", "typing", "history", "edit", "delete", "react"})
 #: Errors that are the server's fault, not the client's: never held against it.
 _NOT_THE_CLIENTS: Final = frozenset({"INTERNAL_ERROR"})
 #: The window in which ``auth_failures_per_address`` failures are allowed.
