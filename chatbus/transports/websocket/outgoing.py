@@ -22,6 +22,8 @@ from .settings import WebSocketSettings
 if TYPE_CHECKING:
     from chatbus.core.hub import Hub
 
+    from .connection import ChatConnection
+
 __all__ = ["Outgoing"]
 
 
@@ -61,6 +63,12 @@ class Outgoing:
         """An edit, deletion or reaction: ``message_edited``, ``message_deleted`` or ``reaction`` to everyone."""
         if self._fan_out.live:
             self._fan_out.send(encode(change_frame(change)), None)
+
+    async def echo(self, connection: ChatConnection, message: Message) -> None:
+        """A stored message again, to one connection: the answer to a resend of it (the same ``clientId``),
+        which is not stored twice, so a client that lost the first echo in a reconnect still learns its id."""
+        with contextlib.suppress(ConnectionClosed):
+            await connection.send(encode(message_frame(message)), text=True)
 
     async def tell(self, notice: Notice) -> None:
         """A ``notice`` to the connections of one person only."""

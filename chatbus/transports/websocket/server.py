@@ -405,9 +405,9 @@ class WebSocketTransport(Outgoing, BaseTransport):
             raise TransportError(self._closing.refusal)
         assert connection.identity is not None
         frame = parse_message(data)
-        # ``mentions`` from the client are advisory only: the server parses
-        # the text, so nobody can mention a person who is not in it.
-        await hub.receive(
+        before = hub.store.last_id
+        # Client ``mentions`` are advisory: the server parses the text, so only people named in it are mentioned.
+        message = await hub.receive(
             connection.identity,
             frame.text,
             room=frame.room,
@@ -416,6 +416,8 @@ class WebSocketTransport(Outgoing, BaseTransport):
             client_id=frame.client_id,
             attachments=frame.attachments,
         )
+        if message.id <= before:  # resent with the same clientId: stored once, and its sender learns its id again
+            await self.echo(connection, message)
 
     async def _on_change(self, change: ChangeHandler, connection: ChatConnection, data: dict[str, Any]) -> None:
         """``edit``, ``delete`` or ``react`` (see :mod:`.changes`)."""
