@@ -78,9 +78,11 @@ class Links:
 
     async def redeem(self, code: str, account: str) -> str:
         """Link ``account`` to whoever was offered ``code``; returns that person."""
-        if not QUALIFIED_ID.fullmatch(account):
-            raise InvalidMessage("Send /link CODE from the account you want to link, not from the web chat.")
         offer = self._offers.pop(code.strip(), None)
+        if not QUALIFIED_ID.fullmatch(account):
+            # Said in the web chat, the code is now in everyone's view (and relayed): nobody may use it.
+            void = " That code is now void, as everyone here saw it; ask for a new one with /link." if offer else ""
+            raise InvalidMessage(f"Send /link CODE from the account you want to link, not from the web chat.{void}")
         if offer is None or offer.expires <= self.clock():
             raise ChatbusError("That link code is wrong or has expired; ask for a new one with /link in the web chat.")
         self._links[account] = offer.person

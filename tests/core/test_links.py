@@ -85,3 +85,20 @@ async def test_an_expired_code_links_nothing_and_codes_go_one_way() -> None:
         assert "where you signed in with your own name" in answer_to(hub, from_telegram)
         from_web = await say(hub, await hub.authenticate(Credentials(user_id="bob")), "/link 123-456")
         assert "not from the web chat" in answer_to(hub, from_web)
+
+
+async def test_a_code_said_in_the_web_chat_is_void_since_everyone_saw_it() -> None:
+    hub = hub_at(":memory:", FakeClock())
+    async with hub:
+        memory: MemoryTransport = hub.transports["memory"]  # type: ignore[assignment]
+        ann = await hub.authenticate(Credentials(user_id="ann"))
+        await say(hub, ann, "/link")
+        code = re.search(r"/link (\d{3}-\d{3})", memory.notices[-1].text)
+        assert code is not None
+        # Ann pastes it in the web chat by mistake: the whole chat (and the Telegram group) now has it.
+        pasted = await say(hub, ann, f"/link {code.group(1)}")
+        assert "That code is now void, as everyone here saw it; ask for a new one with /link." in answer_to(hub, pasted)
+        # Someone in the Telegram group tries it: it links nothing, so nobody can post as ann with it.
+        taken = await say(hub, await hub.authenticate(TG), f"/link {code.group(1)}")
+        assert "wrong or has expired" in answer_to(hub, taken)
+        assert (await hub.authenticate(TG)).user_id == "tg:101"
