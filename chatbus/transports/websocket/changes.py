@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from chatbus.core.message import Identity
+from chatbus.core.errors import InvalidMessage
+from chatbus.core.message import Identity, utcnow
 
 from .wire import parse_delete, parse_edit, parse_react
 
@@ -26,7 +27,11 @@ ChangeHandler = Callable[["Hub", Identity, Mapping[str, Any]], Awaitable[None]]
 
 async def _edit(hub: Hub, identity: Identity, data: Mapping[str, Any]) -> None:
     frame = parse_edit(data)
-    await hub.edit(identity, frame.message_id, frame.text, transport="websocket")
+    asked = utcnow()
+    edited = await hub.edit(identity, frame.message_id, frame.text, transport="websocket")
+    if edited.edited_at is None or edited.edited_at < asked:
+        # Nothing changed, so nobody is told; the asker still gets an answer.
+        raise InvalidMessage(f"Message {edited.id} already says that; nothing was changed.")
 
 
 async def _delete(hub: Hub, identity: Identity, data: Mapping[str, Any]) -> None:

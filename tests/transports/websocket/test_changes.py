@@ -133,3 +133,17 @@ async def test_in_token_mode_links_are_offered_to_token_sign_ins_only() -> None:
         answer = next(m for m in (await server.hub.history(limit=10))[0] if m.reply_to == asked.id)
         assert answer.text.startswith("Link codes are only given to people who signed in to chatbus themselves")
         assert "irc vouches for" in answer.text
+
+
+async def test_an_edit_that_changes_nothing_is_answered_and_nobody_else_is_told() -> None:
+    async with running() as server:
+        ann, bob = await server.client("ann"), await server.client("bob")
+        await ann.say("ship it")
+        sent = await bob.expect("message")
+        await ann.expect("message")
+        await ann.send("edit", {"id": sent["id"], "text": "ship it"})
+        same = await ann.error()
+        assert same["code"] == "INVALID_MESSAGE"
+        assert same["message"] == f"Message {sent['id']} already says that; nothing was changed."
+        await ann.send("edit", {"id": sent["id"], "text": "ship it now"})
+        assert (await bob.expect("message_edited"))["text"] == "ship it now"
