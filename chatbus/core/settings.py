@@ -34,7 +34,7 @@ from pydantic_settings import (
 
 from .errors import ConfigError
 from .sections import describe_validation_error
-from .sources import LEGACY_KEYS, LegacyEnvSource, SectionEnvSource, legacy_values, read_toml
+from .sources import LEGACY_KEYS, LegacyEnvSource, SectionEnvSource, dotenv_values, legacy_values, read_toml
 
 __all__ = [
     "BOTH",
@@ -134,7 +134,7 @@ class Origin:
     toml_file: Path | None = None
     #: The top-level keys of the TOML file.
     toml_keys: frozenset[str] = frozenset()
-    #: Dotted keys whose value came from an earlier system's variable, and its name.
+    #: Dotted keys whose value came from an earlier system's variable (and its name) or the TOML file.
     variables: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -216,14 +216,14 @@ class Settings(BaseSettings):
         try:
             settings = cls(**overrides)
         except ValidationError as exc:
-            raise ConfigError(describe_validation_error(exc, variables=_legacy_origins(overrides))) from None
+            raise ConfigError(describe_validation_error(exc, variables=_origins(overrides, path, data))) from None
         except SettingsError as exc:  # a value that should be JSON and is not
             raise ConfigError(f"invalid setting: {exc}; complex values are JSON") from None
         except ValueError as exc:  # a malformed .env file
             raise ConfigError(f"cannot read the configuration: {exc}") from None
         finally:
             _toml_data.reset(token)
-        settings._origin = Origin(path if data else None, frozenset(data), _legacy_origins(overrides))
+        settings._origin = Origin(path if data else None, frozenset(data), _origins(overrides, path, data))
         return settings
 
     @property
@@ -272,6 +272,20 @@ class _IsolatedSettings(Settings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
+
+
+def _origins(overrides: Mapping[str, Any], path: Path, data: Mapping[str, Any]) -> dict[str, str]:
+    """Where each dotted key's value came from, when not from a ``CHATBUS_`` variable: the TOML
+    file (``in chatbus.toml``) or an earlier system's variable, so an error points there."""
+    environment = {name.upper() for name in (*dotenv_values(), *os.environ)}
+    origins: dict[str, str] = {}
+    for key, value in data.items():
+        keys = [f"{key}.{inner}" for inner in value] if isinstance(value, Mapping) else [key]
+        for dotted in keys:
+            variable = "CHATBUS_" + dotted.upper().replace(".", "__")
+            if key not in overrides and variable not in environment:
+                origins[dotted] = f"in {path}"
+    return {**origins, **_legacy_origins(overrides)}
 
 
 def _legacy_origins(overrides: Mapping[str, Any]) -> dict[str, str]:

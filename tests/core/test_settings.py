@@ -153,8 +153,30 @@ def test_a_misspelled_key_in_a_plugin_section_is_refused_with_the_nearest_name(t
     (tmp_path / "chatbus.toml").write_text("[ratelimit]\nbrust = 10\n")
     with pytest.raises(ConfigError) as failure:
         Hub(Settings.load(tmp_path / "chatbus.toml"), store=MemoryStore(), transports=[], load_entrypoints=False)
-    assert "ratelimit.brust (CHATBUS_RATELIMIT__BRUST)" in str(failure.value)
+    # It was written in the file, so the error sends the reader there, not to a variable.
+    assert f"ratelimit.brust (in {tmp_path / 'chatbus.toml'})" in str(failure.value)
     assert "did you mean 'burst'?" in str(failure.value)
+
+
+def test_a_bad_value_is_reported_where_it_was_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "chatbus.toml"
+    config.write_text('max_text_length = "long"\n[websocket]\nport = "eighty"\n')
+    with pytest.raises(ConfigError) as failure:
+        Settings.load(config)
+    assert str(failure.value).startswith(f"invalid setting max_text_length (in {config}): ")
+    config.write_text('[ratelimit]\nburst = "many"\n')
+
+    def build() -> None:
+        Hub(Settings.load(config), store=MemoryStore(), transports=[], load_entrypoints=False)
+
+    with pytest.raises(ConfigError) as failure:
+        build()
+    assert str(failure.value).startswith(f"invalid setting ratelimit.burst (in {config}): ")
+    # A variable wins over the file, and is named when its value is the bad one.
+    monkeypatch.setenv("CHATBUS_RATELIMIT__BURST", "lots")
+    with pytest.raises(ConfigError) as failure:
+        build()
+    assert str(failure.value).startswith("invalid setting ratelimit.burst (CHATBUS_RATELIMIT__BURST): ")
 
 
 def test_a_malformed_toml_file_is_a_clear_error(tmp_path: Path) -> None:
