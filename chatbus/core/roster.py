@@ -9,6 +9,7 @@ command line can hire and fire agents without building a hub.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,7 +33,11 @@ from .store import Store
 __all__ = ["AGENT_STATUSES", "Member", "Roster", "RosterAccess"]
 
 AGENT_STATUSES: tuple[AgentStatusName, ...] = ("idle", "working", "stuck", "completed")
+#: What a person is told whose name an agent hired meanwhile now has (a close reason: at most 123 bytes).
+SIGNED_OUT = "Your name now belongs to an agent that was just hired; sign in under another name."
 _RESERVED = frozenset({name_key(SYSTEM_SENDER), name_key(TEAM)})
+
+log = logging.getLogger("chatbus.hub")
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +269,7 @@ class RosterAccess:
     ``hub.members()``), where transports and plugins look for them."""
 
     roster: Roster
+    transports: dict[str, Any]
 
     @property
     def agents(self) -> dict[str, Agent]:
@@ -315,8 +321,26 @@ class RosterAccess:
         return await self.roster.set_status(name, status, current_task, progress)
 
     async def reload_agents(self) -> tuple[list[str], list[str]]:
-        """Re-read the roster from the store; returns the names added and removed."""
-        return await self.roster.reload()
+        """Re-read the roster from the store; returns the names added and removed.
+
+        A person online under a name an added agent now has or passes for (hired
+        with ``chatbus agents hire`` meanwhile) is signed out, told why, on every
+        transport that can (``sign_out(user_id, reason)``): a person and an agent
+        never share a name.
+        """
+        added, removed = await self.roster.reload()
+        for name in added:
+            person = self.roster.person_named(name)
+            if person is None:
+                continue
+            log.warning(
+                "agent %s was hired while %s was online under that name: %s is signed out", name, person, person
+            )
+            for transport in list(self.transports.values()):
+                sign_out = getattr(transport, "sign_out", None)
+                if sign_out is not None:
+                    await sign_out(person, SIGNED_OUT)
+        return added, removed
 
     def agent_status(self, name: str) -> Agent | None:
         """An agent's roster entry (status, current task, progress), or None."""

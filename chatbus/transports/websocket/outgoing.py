@@ -8,10 +8,12 @@ connections only.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 
 from chatbus.core.message import Change, Event, Message, Notice, Presence, Typing
 
@@ -69,6 +71,12 @@ class Outgoing:
         which is not stored twice, so a client that lost the first echo in a reconnect still learns its id."""
         with contextlib.suppress(ConnectionClosed):
             await connection.send(encode(message_frame(message)), text=True)
+
+    async def sign_out(self, user_id: str, reason: str) -> None:
+        """Close every connection of ``user_id`` (1008, ``reason``): an agent now has their name."""
+        mine = [c for c in list(self._fan_out.live) if c.identity is not None and c.identity.user_id == user_id]
+        timeout = self.settings.close_timeout
+        await asyncio.gather(*(c.close_within(CloseCode.POLICY_VIOLATION, reason, timeout) for c in mine))
 
     async def tell(self, notice: Notice) -> None:
         """A ``notice`` to the connections of one person only."""
