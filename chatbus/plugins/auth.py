@@ -32,6 +32,7 @@ from chatbus import (
     valid_name,
     valid_user_id,
 )
+from chatbus.core.identity import reserved_name
 from chatbus.core.settings import split_names
 
 __all__ = ["AuthSettings", "Authenticator", "TokenGrant"]
@@ -96,11 +97,20 @@ class Authenticator:
                 'CHATBUS_AUTH__TOKENS=\'{"TOKEN": {"userId": "alice", "role": "developer"}}\' (or tokens in '
                 "[auth] of chatbus.toml), or use CHATBUS_AUTH__MODE=open on a trusted network"
             )
+        for grant in settings.tokens.values():
+            if not valid_name(grant.user_id) or reserved_name(grant.user_id, ()) is not None:
+                raise ConfigError(
+                    f"a token in auth.tokens is for user id {grant.user_id!r}, which nobody can sign in as; give it "
+                    "1-64 letters, digits, '_', '-' or '.', not system or team (nor a name that passes for them)"
+                )
         self.settings = settings
 
     @hookimpl(trylast=True)
     def on_startup(self, hub: Hub) -> None:
         if self.settings.mode != "open":
+            for grant in self.settings.tokens.values():
+                if (agent := reserved_name(grant.user_id, hub.agents)) is not None:
+                    log.warning("the token for %r cannot sign in while agent %s is hired", grant.user_id, agent)
             return
         workers = sorted(name for name, agent in hub.agents.items() if agent.command)
         if workers:

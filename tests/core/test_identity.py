@@ -134,3 +134,25 @@ async def test_a_transport_vouches_for_its_own_qualified_ids_which_no_web_user_c
             Credentials(user_id="tg:103", extra={"verified": True, "display_name": "Alice"})
         )
         assert posing.display_name == "Alice (tg:103)"  # shown so nobody takes it for agent alice
+
+
+@pytest.mark.parametrize("user_id", ["System", "team-bot", "tg:42", "a b", ".."])
+def test_a_token_for_a_name_nobody_can_sign_in_as_stops_start_up(user_id: str) -> None:
+    tokens = {"s3cret-token": {"userId": user_id}, "fine": {"userId": "ann"}}
+    with pytest.raises(ConfigError) as refused:
+        Hub(settings(mode="token", tokens=tokens), store=MemoryStore(), transports=[], load_entrypoints=False)
+    message = str(refused.value)
+    assert message.startswith(f"a token in auth.tokens is for user id {user_id!r}, which nobody can sign in as")
+    assert "s3cret-token" not in message  # the operator's secret never reaches a log
+
+
+async def test_token_mode_warns_of_a_token_whose_name_an_agent_has(caplog: pytest.LogCaptureFixture) -> None:
+    store = MemoryStore()
+    await store.open()
+    await store.save_agent(Agent("alice", "developer"))
+    caplog.set_level(logging.WARNING, logger="chatbus.auth")
+    tokens = {"t1": {"userId": "Alice"}, "t2": {"userId": "bob"}}
+    async with Hub(settings(mode="token", tokens=tokens), store=store, transports=[], load_entrypoints=False):
+        pass
+    warnings = [r.getMessage() for r in caplog.records if r.name == "chatbus.auth"]
+    assert warnings == ["the token for 'Alice' cannot sign in while agent alice is hired"]
