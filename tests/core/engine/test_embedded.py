@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chatbus.core.engine import EmbeddedEngine, Gap, Missed, Reset
+from chatbus.core.engine import EmbeddedEngine, Gap, Lease, Missed, Reset
+from chatbus.core.engine.duty import Duty
 from chatbus.core.message import Message, utcnow
 from chatbus.core.store import MemoryStore, SQLiteStore
 
@@ -94,3 +95,14 @@ async def test_closing_ends_subscriptions(engine: EmbeddedEngine) -> None:
     await engine.close()
     assert [m.id for m in await asyncio.wait_for(got, 5) if isinstance(m, Message)] == [1]
     await engine.open()
+
+
+async def test_a_duty_on_one_node_runs_its_work_and_lets_the_lease_go(engine: EmbeddedEngine) -> None:
+    ran: list[int] = []
+
+    async def work(lease: Lease) -> None:
+        ran.append(lease.token)
+
+    await asyncio.wait_for(Duty(engine, "cleanup", "here", 30, work).run(), 5)
+    assert len(ran) == 1
+    assert await engine.acquire("cleanup", "another", 30) is not None
