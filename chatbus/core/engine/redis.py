@@ -45,7 +45,8 @@ log = logging.getLogger("chatbus.engine")
 
 T = TypeVar("T")
 
-#: KEYS: counter, stream, this append's key, epoch. ARGV: the message, max length, room, channel, a new epoch.
+#: KEYS: counter, stream, this append's key, epoch, the room's index (its ids, trimmed with the
+#: stream). ARGV: the message, max length, room, channel, a new epoch.
 #: The append's key makes a retry (the answer was lost, not the append) return the same id. A Redis
 #: that lost everything (restarted without persistence) gets a new epoch with its first message.
 _APPEND = """
@@ -60,6 +61,9 @@ local id = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '=', ARGV[2], id .. '-0', 'r', ARGV[3], 'm', ARGV[1])
 redis.call('PUBLISH', ARGV[4], epoch .. ' ' .. id .. ' ' .. ARGV[1])
 redis.call('SET', KEYS[3], id, 'EX', 600)
+redis.call('ZADD', KEYS[5], id, id)
+local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1][1]
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', '(' .. string.match(oldest, '^(%d+)'))
 return {id, epoch}
 """
 _NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
@@ -180,7 +184,10 @@ class RedisEngine(Engine):
         """Append once per ``attempt``: the same attempt again answers the id it was given."""
         text = encode(message)
         args = [text, self.max_length, message.room, self._channel, uuid.uuid4().hex]
-        keys = [self._keys["counter"], self._keys["log"], f"{self._prefix}:appended:{attempt}", self._keys["epoch"]]
+        keys = [
+            self._keys["counter"], self._keys["log"], f"{self._prefix}:appended:{attempt}", self._keys["epoch"],
+            self._room_key(message.room),
+        ]  # fmt: skip
         new_id, epoch = await self._call("store the message", lambda: self._scripts["append"](keys=keys, args=args))
         self._epoch_seen(str(epoch))
         return decode(int(new_id), text)
@@ -210,44 +217,48 @@ class RedisEngine(Engine):
         return found
 
     async def since(self, after_id: int, limit: int, room: str | None = None) -> Missed:
-        out: list[Message] = []
-        start = f"{after_id + 1}-0"
-        first = True
-        while len(out) < limit:
-            entries = await self._range(start, limit if room is None else _BATCH)
-            if first:
-                first = False
-                kept = _entry_id(entries[0][0]) if entries else await self.last_id() + 1
-                if kept > after_id + 1 and await self.last_id() > after_id:
-                    return Missed(await self._after_gap(kept, limit, room), reset=True)
-            for stream_id, fields in entries:
-                if room is None or fields["r"] == room:
-                    out.append(decode(_entry_id(stream_id), fields["m"]))
-            if len(entries) < (limit if room is None else _BATCH):
-                break
-            start = f"({entries[-1][0]}"
-        return Missed(out[:limit])
-
-    async def _after_gap(self, kept: int, limit: int, room: str | None) -> list[Message]:
-        return (await self.since(kept - 1, limit, room)).messages
+        entries = await self._range(f"{after_id + 1}-0", limit if room is None else 1)
+        kept = _entry_id(entries[0][0]) if entries else await self.last_id() + 1
+        if kept > after_id + 1 and await self.last_id() > after_id:
+            return Missed((await self.since(kept - 1, limit, room)).messages, reset=True)
+        if room is None:
+            return Missed([decode(_entry_id(stream_id), fields["m"]) for stream_id, fields in entries])
+        key = self._room_key(room)
+        ids = await self._call("read the log", lambda: self._r.zrangebyscore(key, f"({after_id}", "+inf", 0, limit))
+        return Missed(await self._fetch(ids))
 
     async def before(
         self, before_id: int | None, limit: int, room: str | None = DEFAULT_ROOM
     ) -> tuple[list[Message], bool]:
         if before_id is not None and before_id <= 1:
             return [], False
-        end = "+" if before_id is None else f"{before_id - 1}-0"
-        picked: list[Message] = []
-        batch = limit + 1 if room is None else _BATCH
-        while len(picked) <= limit:
-            entries = await self._range(end, batch, reverse=True)
-            for stream_id, fields in entries:
-                if room is None or fields["r"] == room:
-                    picked.append(decode(_entry_id(stream_id), fields["m"]))
-            if len(entries) < batch:
-                break
-            end = f"({entries[-1][0]}"
-        return list(reversed(picked[:limit])), len(picked) > limit
+        if room is None:
+            end = "+" if before_id is None else f"{before_id - 1}-0"
+            entries = await self._range(end, limit + 1, reverse=True)
+            found = [decode(_entry_id(stream_id), fields["m"]) for stream_id, fields in entries]
+        else:
+            key, high = self._room_key(room), "+inf" if before_id is None else f"({before_id}"
+            ids = await self._call("read the log", lambda: self._r.zrevrangebyscore(key, high, "-inf", 0, limit + 1))
+            found = await self._fetch(ids)
+        return list(reversed(found[:limit])), len(found) > limit
+
+    def _room_key(self, room: str) -> str:
+        return f"{self._prefix}:room:{room}"
+
+    async def _fetch(self, ids: list[Any]) -> list[Message]:
+        """The messages of ``ids`` still in the log, in the order of ``ids``."""
+        if not ids:
+            return []
+        log_key = self._keys["log"]
+
+        async def read() -> list[Any]:
+            pipe = self._r.pipeline(transaction=False)
+            for number in ids:
+                pipe.xrange(log_key, f"{int(number)}-0", f"{int(number)}-0")
+            return await pipe.execute()
+
+        found = await self._call("read the log", read)
+        return [decode(_entry_id(hit[0][0]), hit[0][1]["m"]) for hit in found if hit]
 
     # fan-out ---------------------------------------------------------------
     async def subscribe(self, after_id: int) -> AsyncIterator[Message | Gap | Reset]:

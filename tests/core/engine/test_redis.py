@@ -276,3 +276,20 @@ async def test_a_redis_restarted_without_its_data_is_a_new_log_that_subscribers_
     assert items[3] == Reset(a.epoch)
     assert isinstance(items[4], Message) and (items[4].id, items[4].text) == (1, "after")
     assert b.epoch == a.epoch
+
+
+async def test_a_rooms_history_is_read_from_its_index_and_trimmed_with_the_log(node: Nodes) -> None:
+    engine = await node(max_length=5)
+    for i in range(3):
+        await engine.append(note(f"quiet{i}", room="quiet"))
+    for i in range(4):
+        await engine.append(note(f"busy{i}", room="busy"))
+    # the log keeps ids 3..7: quiet2 and busy0..3
+    assert [m.text for m in (await engine.before(None, 10, "quiet"))[0]] == ["quiet2"]
+    assert (await engine.before(None, 10, "quiet"))[1] is False
+    assert [m.text for m in (await engine.since(2, 10, "busy")).messages] == ["busy0", "busy1", "busy2", "busy3"]
+    behind = await engine.since(0, 10, "quiet")
+    assert behind.reset is True and [m.text for m in behind.messages] == ["quiet2"]
+    page, more = await engine.before(7, 2, "busy")
+    assert [m.text for m in page] == ["busy1", "busy2"] and more is True
+    assert await engine.since(7, 10, "nowhere") == (await engine.since(7, 10))
