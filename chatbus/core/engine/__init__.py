@@ -4,6 +4,7 @@
 chatbus runs by default. :class:`~.redis.RedisEngine` is many nodes over one
 Redis (``[engine] url``, ``CHATBUS_ENGINE__URL=redis://HOST:PORT/DB``); it
 needs the ``chatbus[redis]`` extra and is imported only when asked for.
+:class:`~.duty.Duty` runs work on whichever node holds a lease.
 The hub does not run on an engine yet (issue 14): it still uses its store.
 """
 
