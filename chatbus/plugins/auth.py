@@ -39,7 +39,7 @@ __all__ = ["AuthSettings", "Authenticator", "TokenGrant"]
 
 log = logging.getLogger("chatbus.auth")
 
-_BAD_USER_ID = "User ids are 1-64 letters, digits, '_', '-' or '.'; choose another one."
+_BAD_USER_ID = "User ids are 1-64 Latin letters (a-z, A-Z), digits, '_', '-' or '.'; choose another one."
 
 
 def _role(value: Any) -> str:

@@ -156,3 +156,14 @@ async def test_token_mode_warns_of_a_token_whose_name_an_agent_has(caplog: pytes
         pass
     warnings = [r.getMessage() for r in caplog.records if r.name == "chatbus.auth"]
     assert warnings == ["the token for 'Alice' cannot sign in while agent alice is hired"]
+
+
+async def test_a_name_in_another_script_is_told_which_letters_a_user_id_takes() -> None:
+    hub = make_hub()
+    async with hub:
+        with pytest.raises(AuthError) as refused:
+            await hub.authenticate(Credentials(user_id="Иван"))
+    # "letters" alone would puzzle Ivan: his name is letters.
+    assert (
+        str(refused.value) == "User ids are 1-64 Latin letters (a-z, A-Z), digits, '_', '-' or '.'; choose another one."
+    )

@@ -31,7 +31,7 @@ async def test_open_mode_defaults_the_role_to_user() -> None:
 async def test_open_mode_refuses_invalid_ids(user_id: object) -> None:
     with pytest.raises(AuthError) as refused:
         await authenticate(Settings.isolated(db=":memory:"), Credentials(user_id=user_id))
-    assert "1-64 letters" in str(refused.value)
+    assert "1-64 Latin letters (a-z, A-Z)" in str(refused.value)
 
 
 @pytest.mark.parametrize("role", [42, "x" * 65, "bad\nrole"])

@@ -362,7 +362,7 @@ def test_join_form_explains_bad_user_ids(pages: Pages) -> None:
     expect(page.get_by_role("heading", name="Join the chat")).to_be_visible()
     page.get_by_label("Your user id").fill("not valid!")
     page.get_by_role("button", name="Join").click()
-    expect(page.locator("#user-id-error")).to_contain_text("letters, digits")
+    expect(page.locator("#user-id-error")).to_contain_text("Latin letters (a-z, A-Z), digits")
     expect(page.get_by_label("Your user id")).to_be_focused()
     # A role can be picked from the common ones or typed.
     page.get_by_role("button", name="tester").click()

@@ -156,7 +156,7 @@ function validateJoin() {
   let problem = "";
   if (!userId) problem = "Type a user id: the name others will see.";
   else if (userId.length > 64) problem = "A user id is at most 64 characters long.";
-  else if (!NAME_RE.test(userId)) problem = "Use only letters, digits, _ - or . in the user id (no spaces).";
+  else if (!NAME_RE.test(userId)) problem = "Use only Latin letters (a-z, A-Z), digits, _ - or . in the user id (no spaces).";
   else if (!validName(userId)) problem = "A user id needs at least one letter or digit.";
   ui.userIdError.textContent = problem;
   ui.userIdError.hidden = !problem;
