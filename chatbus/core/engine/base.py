@@ -21,6 +21,7 @@ The promises, whichever engine keeps them:
   node, in id order, once each; a subscriber that fell behind is repaired from
   the log by id, and where the log no longer has what it missed it gets a
   :class:`Gap` instead (a :class:`Reset` where the whole log was replaced);
+- **events** that pass (typing, arrivals): broadcast to the other nodes, kept nowhere;
 - **presence** with expiry: a node says who is connected to it for so long,
   and renews it while they are; a node that dies stops renewing, so its people
   go offline by themselves;
@@ -35,6 +36,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..message import DEFAULT_ROOM, Message
 
@@ -130,6 +132,15 @@ class Engine(abc.ABC):
         once each, as long as the engine is open; a :class:`Gap` where the log
         no longer has what this subscriber missed, a :class:`Reset` where the
         log was replaced (after it, ids start again)."""
+
+    @abc.abstractmethod
+    async def broadcast(self, node: str, event: dict[str, Any]) -> None:
+        """Hand a passing event (typing, someone arriving or leaving) from ``node`` to every
+        other node; nothing is kept: a node that is not listening then never gets it."""
+
+    @abc.abstractmethod
+    def events(self, node: str) -> AsyncIterator[dict[str, Any]]:
+        """The events other nodes broadcast (not ``node``'s own), as long as the engine is open."""
 
     # presence --------------------------------------------------------------
     @abc.abstractmethod

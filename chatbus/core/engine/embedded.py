@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Any
 
 from ..message import DEFAULT_ROOM, Message
 from ..store import Store
@@ -35,12 +36,15 @@ class EmbeddedEngine(Engine):
         self._present: dict[str, set[str]] = {}
         self._leases: dict[str, Lease] = {}
         self._tokens = 0
+        self._closed = asyncio.Event()
 
     async def open(self) -> None:
+        self._closed.clear()
         await self.store.open()
         self._next = self.store.last_id + 1
 
     async def close(self) -> None:
+        self._closed.set()
         for queue in self._subscribers:
             queue.put_nowait(None)
         await self.store.close()
@@ -100,6 +104,14 @@ class EmbeddedEngine(Engine):
                     yield item
         finally:
             self._subscribers.remove(queue)
+
+    async def broadcast(self, node: str, event: dict[str, Any]) -> None:
+        return None  # there is no other node
+
+    async def events(self, node: str) -> AsyncIterator[dict[str, Any]]:
+        await self._closed.wait()
+        return
+        yield  # an async generator that never yields: no other node sends events
 
     # presence --------------------------------------------------------------
     async def set_present(self, node: str, user_id: str, ttl: float) -> None:

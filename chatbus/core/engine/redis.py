@@ -120,6 +120,7 @@ class RedisEngine(Engine):
         self._keys = {name: f"{prefix}:{name}" for name in ("counter", "log", "epoch", "presence")}
         self._prefix = prefix
         self._channel = f"{prefix}:messages"
+        self._events = f"{prefix}:events"
         self._redis: aioredis.Redis | None = None
         self._epoch = ""
         self._closed = asyncio.Event()
@@ -323,6 +324,27 @@ class RedisEngine(Engine):
             for stream_id, fields in entries:
                 last = _entry_id(stream_id)
                 yield decode(last, fields["m"])
+
+    async def broadcast(self, node: str, event: dict[str, Any]) -> None:
+        text = json.dumps({"node": node, "event": event}, separators=(",", ":"))
+        await self._call("pass events on", lambda: self._r.publish(self._events, text))
+
+    async def events(self, node: str) -> AsyncIterator[dict[str, Any]]:
+        while not self._closed.is_set():
+            pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._events)
+                while not self._closed.is_set():
+                    got = await pubsub.get_message(timeout=_IDLE_CHECK)
+                    if got is not None and (sent := json.loads(got["data"]))["node"] != node:
+                        yield sent["event"]
+            except (RedisError, OSError) as exc:
+                log.warning(
+                    "lost the events of other nodes from Redis at %s (%s); listening again", self.shown_url, exc
+                )
+                await asyncio.sleep(_MAX_BACKOFF / 4)
+            finally:
+                await _quietly(pubsub.aclose())  # type: ignore[no-untyped-call]
 
     # presence --------------------------------------------------------------
     async def set_present(self, node: str, user_id: str, ttl: float) -> None:

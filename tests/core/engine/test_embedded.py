@@ -106,3 +106,16 @@ async def test_a_duty_on_one_node_runs_its_work_and_lets_the_lease_go(engine: Em
     await asyncio.wait_for(Duty(engine, "cleanup", "here", 30, work).run(), 5)
     assert len(ran) == 1
     assert await engine.acquire("cleanup", "another", 30) is not None
+
+
+async def test_one_node_has_no_events_from_others(engine: EmbeddedEngine) -> None:
+    async def listen() -> list[dict[str, object]]:
+        return [event async for event in engine.events("here")]
+
+    listening = asyncio.create_task(listen())
+    await engine.broadcast("here", {"type": "typing"})
+    await asyncio.sleep(0.05)
+    assert not listening.done()
+    await engine.close()
+    assert await asyncio.wait_for(listening, 5) == []
+    await engine.open()

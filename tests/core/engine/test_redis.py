@@ -293,3 +293,23 @@ async def test_a_rooms_history_is_read_from_its_index_and_trimmed_with_the_log(n
     page, more = await engine.before(7, 2, "busy")
     assert [m.text for m in page] == ["busy1", "busy2"] and more is True
     assert await engine.since(7, 10, "nowhere") == (await engine.since(7, 10))
+
+
+async def test_passing_events_reach_the_other_nodes_only(node: Nodes) -> None:
+    a, b = await node(), await node()
+
+    async def first(engine: RedisEngine, me: str) -> dict[str, object]:
+        async for event in engine.events(me):
+            return event
+        raise AssertionError("the events ended")
+
+    at_a = asyncio.create_task(first(a, "node-a"))
+    at_b = asyncio.create_task(first(b, "node-b"))
+    await asyncio.sleep(0.2)
+    typing = {"type": "typing", "userId": "alice", "room": "général"}
+    await a.broadcast("node-a", typing)
+    assert await asyncio.wait_for(at_b, 5) == typing
+    await asyncio.sleep(0.2)
+    assert not at_a.done()  # its own event does not come back to node-a
+    await b.broadcast("node-b", {"type": "presence", "userId": "bob", "status": "online"})
+    assert (await asyncio.wait_for(at_a, 5))["userId"] == "bob"
