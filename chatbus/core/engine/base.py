@@ -21,6 +21,7 @@ The promises, whichever engine keeps them:
   node, in id order, once each; a subscriber that fell behind is repaired from
   the log by id, and where the log no longer has what it missed it gets a
   :class:`Gap` instead (a :class:`Reset` where the whole log was replaced);
+- **rate limits** counted across nodes (one allowance per person, wherever they connect);
 - **events** that pass (typing, arrivals): broadcast to the other nodes, kept nowhere;
 - **presence** with expiry: a node says who is connected to it for so long,
   and renews it while they are; a node that dies stops renewing, so its people
@@ -141,6 +142,12 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def events(self, node: str) -> AsyncIterator[dict[str, Any]]:
         """The events other nodes broadcast (not ``node``'s own), as long as the engine is open."""
+
+    @abc.abstractmethod
+    async def take(self, key: str, *, burst: int, per_second: float, per_hour: int | None) -> float:
+        """Take one message from ``key``'s allowance, shared by every node: a bucket of
+        ``burst`` refilled at ``per_second``, and at most ``per_hour`` in any hour. 0.0 when
+        taken, else the seconds to wait (nothing is taken then)."""
 
     # presence --------------------------------------------------------------
     @abc.abstractmethod

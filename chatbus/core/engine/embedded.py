@@ -11,6 +11,8 @@ process).
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -37,6 +39,8 @@ class EmbeddedEngine(Engine):
         self._leases: dict[str, Lease] = {}
         self._tokens = 0
         self._closed = asyncio.Event()
+        #: Rate limits: each key's tokens, when they were counted, and its sends of the last hour.
+        self._allowances: dict[str, tuple[float, float, deque[float]]] = {}
 
     async def open(self) -> None:
         self._closed.clear()
@@ -112,6 +116,22 @@ class EmbeddedEngine(Engine):
         await self._closed.wait()
         return
         yield  # an async generator that never yields: no other node sends events
+
+    async def take(self, key: str, *, burst: int, per_second: float, per_hour: int | None) -> float:
+        now = time.monotonic()
+        tokens, updated, recent = self._allowances.get(key, (float(burst), now, deque()))
+        tokens = min(float(burst), tokens + max(0.0, now - updated) * per_second)
+        while recent and recent[0] <= now - 3600:
+            recent.popleft()
+        wait = (1.0 - tokens) / per_second if tokens < 1.0 else 0.0
+        if per_hour is not None and len(recent) >= per_hour:
+            wait = max(wait, recent[0] + 3600 - now)
+        if wait <= 0.0:
+            tokens -= 1.0
+            if per_hour is not None:
+                recent.append(now)
+        self._allowances[key] = (tokens, now, recent)
+        return wait
 
     # presence --------------------------------------------------------------
     async def set_present(self, node: str, user_id: str, ttl: float) -> None:

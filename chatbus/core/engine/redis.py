@@ -87,6 +87,36 @@ return token
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
+#: KEYS: the bucket (a hash), the sends of the last hour (a sorted set). ARGV: burst, per second,
+#: per hour (0: no cap), a name for this send. The seconds to wait, as text; "0" when taken.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local burst, rate, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
+local tokens = tonumber(state[1])
+if tokens then tokens = math.min(burst, tokens + math.max(0, now - tonumber(state[2])) * rate) else tokens = burst end
+local wait = 0
+if tokens < 1 then wait = (1 - tokens) / rate end
+if cap > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 3600)
+  if redis.call('ZCARD', KEYS[2]) >= cap then
+    local oldest = tonumber(redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2])
+    wait = math.max(wait, oldest + 3600 - now)
+  end
+end
+if wait <= 0 then
+  tokens = tokens - 1
+  if cap > 0 then
+    redis.call('ZADD', KEYS[2], now, ARGV[4])
+    redis.call('EXPIRE', KEYS[2], 3601)
+  end
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
+"""
+
 #: Entries read from the stream at a time while scanning it.
 _BATCH = 500
 #: Seconds of quiet after which a subscription checks the log for messages pub/sub did not bring.
@@ -151,7 +181,7 @@ class RedisEngine(Engine):
         self._redis = aioredis.Redis.from_url(self.url, decode_responses=True, health_check_interval=10, retry=retry)
         for name, source in (("append", _APPEND), ("present", _PRESENT), ("everyone", _EVERYONE)):
             self._scripts[name] = self._redis.register_script(source)
-        for name, source in (("acquire", _ACQUIRE), ("renew", _RENEW), ("release", _RELEASE)):
+        for name, source in (("acquire", _ACQUIRE), ("renew", _RENEW), ("release", _RELEASE), ("take", _TAKE)):
             self._scripts[name] = self._redis.register_script(source)
         try:
             await self._call("be reached", self._set_epoch)
@@ -345,6 +375,12 @@ class RedisEngine(Engine):
                 await asyncio.sleep(_MAX_BACKOFF / 4)
             finally:
                 await _quietly(pubsub.aclose())  # type: ignore[no-untyped-call]
+
+    async def take(self, key: str, *, burst: int, per_second: float, per_hour: int | None) -> float:
+        keys = [f"{self._prefix}:rate:{key}", f"{self._prefix}:rate-hour:{key}"]
+        args = [burst, repr(float(per_second)), per_hour or 0, uuid.uuid4().hex]
+        wait = await self._call("count rate limits", lambda: self._scripts["take"](keys=keys, args=args))
+        return max(0.0, float(wait))
 
     # presence --------------------------------------------------------------
     async def set_present(self, node: str, user_id: str, ttl: float) -> None:

@@ -119,3 +119,10 @@ async def test_one_node_has_no_events_from_others(engine: EmbeddedEngine) -> Non
     await engine.close()
     assert await asyncio.wait_for(listening, 5) == []
     await engine.open()
+
+
+async def test_rate_limits_of_one_node(engine: EmbeddedEngine) -> None:
+    waits = [await engine.take("alice", burst=2, per_second=0.5, per_hour=None) for _ in range(3)]
+    assert waits[:2] == [0.0, 0.0] and 0.0 < waits[2] <= 2.0
+    assert await engine.take("bob", burst=9, per_second=9, per_hour=1) == 0.0
+    assert await engine.take("bob", burst=9, per_second=9, per_hour=1) > 3590  # the hourly cap

@@ -313,3 +313,20 @@ async def test_passing_events_reach_the_other_nodes_only(node: Nodes) -> None:
     assert not at_a.done()  # its own event does not come back to node-a
     await b.broadcast("node-b", {"type": "presence", "userId": "bob", "status": "online"})
     assert (await asyncio.wait_for(at_a, 5))["userId"] == "bob"
+
+
+async def test_a_rate_limit_holds_across_nodes(node: Nodes) -> None:
+    a, b, c = await node(), await node(), await node()
+    nodes = [a, b, c]
+    waits = [await nodes[i % 3].take("alice", burst=3, per_second=0.5, per_hour=None) for i in range(5)]
+    assert waits[:3] == [0.0, 0.0, 0.0]  # one burst for alice, not one per node
+    assert 0.0 < waits[3] <= 2.0 and 0.0 < waits[4] <= 2.0
+    assert await a.take("bob", burst=3, per_second=0.5, per_hour=None) == 0.0  # each person has their own
+
+
+async def test_the_hourly_cap_holds_across_nodes(node: Nodes) -> None:
+    a, b = await node(), await node()
+    taken = [await (a, b)[i % 2].take("alice", burst=100, per_second=100, per_hour=4) for i in range(4)]
+    assert taken == [0.0] * 4
+    wait = await b.take("alice", burst=100, per_second=100, per_hour=4)
+    assert 3590 < wait <= 3600
