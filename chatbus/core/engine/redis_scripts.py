@@ -1,0 +1,77 @@
+"""The Redis engine's Lua scripts: each runs atomically in Redis (see :mod:`.redis`)."""
+
+from __future__ import annotations
+
+__all__ = ["ACQUIRE", "APPEND", "EVERYONE", "PRESENT", "RELEASE", "RENEW", "TAKE"]
+
+#: KEYS: counter, stream, this append's key, epoch, the room's index (its ids, trimmed with the
+#: stream). ARGV: the message, max length, room, channel, a new epoch.
+#: The append's key makes a retry (the answer was lost, not the append) return the same id. A Redis
+#: that lost everything (restarted without persistence) gets a new epoch with its first message.
+APPEND = """
+local epoch = redis.call('GET', KEYS[4])
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('SET', KEYS[4], epoch)
+end
+local done = redis.call('GET', KEYS[3])
+if done then return {tonumber(done), epoch} end
+local id = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '=', ARGV[2], id .. '-0', 'r', ARGV[3], 'm', ARGV[1])
+redis.call('PUBLISH', ARGV[4], epoch .. ' ' .. id .. ' ' .. ARGV[1])
+redis.call('SET', KEYS[3], id, 'EX', 600)
+redis.call('ZADD', KEYS[5], id, id)
+local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1][1]
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', '(' .. string.match(oldest, '^(%d+)'))
+return {id, epoch}
+"""
+_NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+#: KEYS: presence set. ARGV: member, ttl in ms.
+PRESENT = _NOW_MS + "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) return 1"
+#: KEYS: presence set.
+EVERYONE = _NOW_MS + "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) return redis.call('ZRANGE', KEYS[1], 0, -1)"
+#: KEYS: lease, its fencing counter. ARGV: holder, ttl in ms. The token, or nil while another holds it.
+ACQUIRE = """
+local held = redis.call('GET', KEYS[1])
+if held then
+  local holder, token = string.match(held, '^(.*)\\n(%d+)$')
+  if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return tonumber(token) end
+  return false
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '\\n' .. token, 'NX', 'PX', ARGV[2])
+return token
+"""
+#: KEYS: lease. ARGV: its value, ttl in ms (renew) or nothing (release).
+RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+#: KEYS: the bucket (a hash), the sends of the last hour (a sorted set). ARGV: burst, per second,
+#: per hour (0: no cap), a name for this send. The seconds to wait, as text; "0" when taken.
+TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local burst, rate, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
+local tokens = tonumber(state[1])
+if tokens then tokens = math.min(burst, tokens + math.max(0, now - tonumber(state[2])) * rate) else tokens = burst end
+local wait = 0
+if tokens < 1 then wait = (1 - tokens) / rate end
+if cap > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 3600)
+  if redis.call('ZCARD', KEYS[2]) >= cap then
+    local oldest = tonumber(redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2])
+    wait = math.max(wait, oldest + 3600 - now)
+  end
+end
+if wait <= 0 then
+  tokens = tokens - 1
+  if cap > 0 then
+    redis.call('ZADD', KEYS[2], now, ARGV[4])
+    redis.call('EXPIRE', KEYS[2], 3601)
+  end
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
+"""
