@@ -6,8 +6,10 @@ __all__ = ["ACQUIRE", "APPEND", "EVERYONE", "PRESENT", "RELEASE", "RENEW", "TAKE
 
 #: KEYS: counter, stream, this append's key, epoch, the room's index (its ids, trimmed with the
 #: stream). ARGV: the message, max length, room, channel, a new epoch.
-#: The append's key makes a retry (the answer was lost, not the append) return the same id. A Redis
-#: that lost everything (restarted without persistence) gets a new epoch with its first message.
+#: The append's key makes a retry (the answer was lost, not the append) return the same id; it
+#: is kept 30 s (the client retries within a second), so that at thousands of messages a
+#: second these keys stay a few megabytes. A Redis that lost everything (restarted without
+#: persistence) gets a new epoch with its first message.
 APPEND = """
 local epoch = redis.call('GET', KEYS[4])
 if not epoch then
@@ -19,7 +21,7 @@ if done then return {tonumber(done), epoch} end
 local id = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '=', ARGV[2], id .. '-0', 'r', ARGV[3], 'm', ARGV[1])
 redis.call('PUBLISH', ARGV[4], epoch .. ' ' .. id .. ' ' .. ARGV[1])
-redis.call('SET', KEYS[3], id, 'EX', 600)
+redis.call('SET', KEYS[3], id, 'EX', 30)
 redis.call('ZADD', KEYS[5], id, id)
 local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1][1]
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', '(' .. string.match(oldest, '^(%d+)'))
