@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,12 @@ def test_an_engine_url_that_is_not_redis_says_what_is_expected(monkeypatch: pyte
     monkeypatch.setenv("CHATBUS_ENGINE__URL", "postgres://db/chat")
     with pytest.raises(ConfigError, match=r"redis://HOST:PORT/DB"):
         Settings.load()
+
+
+def test_without_the_redis_extra_chatbus_runs_and_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in sys.modules if n == "redis" or n.startswith(("redis.", "chatbus.core.engine.redis"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if it were not installed
+    settings = Settings.isolated(engine={"url": "redis://127.0.0.1:6390/0"})
+    with pytest.raises(ConfigError, match=r"pip install 'chatbus\[redis\]'"):
+        redis_engine(settings.engine)
