@@ -224,12 +224,14 @@ class CommandsPlugin:
                     f"the chat uses tokens), not to an account {signed_in.vouched_by} vouches for; ask in the web chat."
                 )
             code = hub.links.offer(message.sender)
-            hub.tell(
-                message.sender,
-                f"To post from Telegram as {message.sender}, send /link {code} in the Telegram chat within "
-                f"{round(CODE_LIFETIME / 60)} minutes. The code works once; /unlink undoes the link.",
-                message.room,
+            where = (
+                f"To post from Telegram as {message.sender}, send /link {code} in the Telegram chat"
+                if "telegram" in hub.transports
+                else f"To post from another transport's account as {message.sender}, send /link {code} from it"
             )
+            minutes = round(CODE_LIFETIME / 60)
+            hub.tell(message.sender, f"{where} within {minutes} minutes. The code works once; /unlink undoes the link.",
+                     message.room)  # fmt: skip
             return None
         person = await hub.links.redeem(message.command_args[0], message.sender)
         return f"This account is now linked to {person}: its messages are posted as {person}. /unlink undoes it."

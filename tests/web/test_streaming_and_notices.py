@@ -64,8 +64,12 @@ def test_a_notice_is_a_private_note_from_the_system(pages: Pages, server: ChatSe
     note = alice.locator("#messages .notice")
     expect(note).to_have_count(1)
     expect(note).to_contain_text("Only you can see this")
-    expect(note.locator(".notice-text")).to_have_text(re.compile(r"^To post from Telegram as alice, send /link \S+"))
-    expect(alice.locator("#announcer")).to_contain_text("Note for you only: To post from Telegram as alice")
+    expect(note.locator(".notice-text")).to_have_text(
+        re.compile(r"^To post from another transport.s account as alice, send /link \S+")
+    )
+    expect(alice.locator("#announcer")).to_contain_text(
+        "Note for you only: To post from another transport's account as alice"
+    )
     # Not a message: not among the messages or their ids, and nobody else sees it.
     expect(message_items(alice)).to_have_count(1)
     assert shown_texts(alice) == ["/link"]

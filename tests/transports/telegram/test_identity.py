@@ -98,7 +98,11 @@ async def test_a_telegram_account_linked_with_link_posts_as_its_web_person(api: 
         grace = api.user(42, first_name="Grace")
         api.post(CHAT, "before linking", user=grace)
         assert (await web.wait_for(lambda m: m.text == "before linking")).sender == "tg:42"
-        code = hub.links.offer("ana")  # what /link in the web chat tells ana alone
+        await web.say("ana", "/link")  # told to ana alone, naming the Telegram chat
+        await hub.settle()
+        told = web.notices[-1].text
+        assert told.startswith("To post from Telegram as ana, send /link ") and "in the Telegram chat" in told
+        code = told.split("/link ")[1].split()[0]
         api.post(CHAT, f"/link {code}", user=grace)
         await web.wait_for(lambda m: m.text == f"/link {code}")
         await hub.settle()
