@@ -179,6 +179,7 @@ class Hub(RosterAccess):
         try:
             await self.roster.load()
             await self.links.load()
+            await self._pipeline.recall()
             self.roster.notify = self.notify
             self._deliveries.resume_after(self.store.last_id)
             self._running = True

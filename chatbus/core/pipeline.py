@@ -229,6 +229,16 @@ class Pipeline:
         while len(sent) > _REMEMBERED:
             sent.popitem(last=False)
 
+    async def recall(self) -> None:
+        """At start-up, remember the client ids of people's messages stored within the resend
+        window, so a message resent after a crash or a restart is not stored twice either."""
+        recent = await self.store.since(max(0, self.store.last_id - _REMEMBERED), _REMEMBERED)
+        now, wall = self.clock(), utcnow()
+        for message in recent:
+            age = (wall - message.timestamp).total_seconds()
+            if message.client_id and message.kind == "human" and age <= _RESEND_WINDOW:
+                self._sent[(message.sender, message.client_id)] = (message.id, now - max(0.0, age))
+
     async def _resent(self, sender: str, client_id: str) -> Message | None:
         """The message ``sender`` already sent with ``client_id`` within the window
         (a resend after a reconnect), which is answered instead of stored twice."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -176,6 +177,27 @@ async def test_a_message_resent_with_the_same_client_id_is_stored_once() -> None
         assert [m.id for m in await hub.since(0, 10)] == [first.id, other.id, theirs.id]
         await memory.wait_for(lambda m: m.id == theirs.id)
         assert [m.id for m in memory.delivered] == [first.id, other.id, theirs.id]
+
+
+async def test_a_message_resent_after_a_restart_is_stored_once(tmp_path: Path) -> None:
+    def on_disk(clock: FakeClock) -> Hub:
+        settings = Settings.isolated(db=str(tmp_path / "chat.db"))
+        return Hub(settings, transports=[MemoryTransport()], load_entrypoints=False, clock=clock)
+
+    async with on_disk(FakeClock()) as hub:
+        ann = await hub.authenticate(Credentials(user_id="ann"))
+        first = await hub.receive(ann, "deploying now", client_id="c-1", transport="memory")
+    # A new process (its clock starts anew): the client resends what it never saw acknowledged.
+    clock = FakeClock()
+    async with on_disk(clock) as hub:
+        ann = await hub.authenticate(Credentials(user_id="ann"))
+        again = await hub.receive(ann, "deploying now", client_id="c-1", transport="memory")
+        assert again.id == first.id
+        assert [m.id for m in await hub.since(0, 10)] == [first.id]
+        # Past the resend window the same client id is a new message.
+        clock.advance(601)
+        later = await hub.receive(ann, "deploying now", client_id="c-1", transport="memory")
+        assert later.id != first.id
 
 
 class Exploding:
