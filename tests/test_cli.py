@@ -205,3 +205,11 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_serve_refuses_an_engine_url_it_cannot_run_on_yet(tmp_path: Path) -> None:
+    env = {**chatbus_env(), "CHATBUS_ENGINE__URL": "redis://127.0.0.1:6379/0", "CHATBUS_DB": str(tmp_path / "c.db")}
+    result = run_chatbus("serve", "--port", "0", env=env, timeout=30)
+    assert result.returncode == 2  # a configuration error, as the others
+    assert "cannot run a chat on the Redis engine yet; unset it" in result.stderr
+    assert not (tmp_path / "c.db").exists()  # refused before anything was opened
