@@ -11,11 +11,13 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
 from redis import asyncio as aioredis
 
+from chatbus import StoreError
 from chatbus.core.engine.redis import RedisEngine
 from chatbus.core.engine.redis_state import RedisState
 from chatbus.core.message import Agent, Message, utcnow
@@ -154,6 +156,15 @@ async def test_an_edit_replaces_the_message_and_keeps_the_text_it_had(side: Side
     assert await side.state.versions(first.id) == ["helo", "hello"]
 
 
+async def test_any_text_is_kept_as_it_was(side: Side) -> None:
+    texts = ['é ✓ "quoted" / \\ back', "line\nbreak\ttab", "12", "[]", "{}", "null", "🙂" * 3]
+    message = await side.append(note(texts[0]))
+    for before, after in pairwise(texts):
+        await side.state.replace(replace(message, text=after), replace(message, text=before))
+    assert await side.state.versions(message.id) == texts[:-1]
+    assert await side.get(message.id) == replace(message, text=texts[-1])
+
+
 async def test_an_answer_being_written_keeps_no_partial_text(side: Side) -> None:
     answer = await side.append(note("Th", streaming=True, kind="agent"))
     grown = replace(answer, text="The answer")
@@ -229,3 +240,25 @@ async def test_reactions_and_updates_from_many_nodes_at_once_are_all_kept(empty_
     finally:
         for engine in engines:
             await engine.close()
+
+
+async def test_redis_down_is_a_clear_error_and_the_state_is_there_when_it_returns(
+    empty_redis: RedisServer,
+) -> None:
+    engine = await _engine(empty_redis)
+    try:
+        node = _redis_side(engine)
+        await node.state.set_state("k", "v")
+        empty_redis.kill()
+        try:
+            with pytest.raises(StoreError, match="cannot keep the roster now") as refused:
+                await node.state.save_agent(Agent("coder", "developer"))
+            assert empty_redis.url in str(refused.value)
+            with pytest.raises(StoreError, match="cannot read the state now"):
+                await node.state.get_state("k")
+        finally:
+            empty_redis.start()
+        await node.state.save_agent(Agent("coder", "developer"))
+        assert await node.state.get_agent("coder") == Agent("coder", "developer")
+    finally:
+        await engine.close()
