@@ -10,7 +10,12 @@ node, each with the same meaning as in :class:`~chatbus.core.store.memory.Memory
 * the state is the hash ``state``;
 * a changed message has the hash ``change:<id>`` laid over its stream entry,
   which is never rewritten: ``m`` its latest state, ``r`` its reactions (JSON),
-  ``v`` the texts it had before (JSON, oldest first).
+  ``v`` the texts it had before (JSON, oldest first); its id is in the sorted set
+  ``changed``, so that the changes of messages trimmed from the log are forgotten
+  (:meth:`RedisState.prune`, a few at each edit).
+
+The scripts name some keys in their arguments (a transport's reverse sets,
+the change hashes): they suit one Redis, not a Redis Cluster.
 
 It uses the engine's connection and key prefix; open the engine first.
 The hub does not use it yet (issue 14).
@@ -31,19 +36,34 @@ __all__ = ["RedisState"]
 
 Reactions = tuple[tuple[str, tuple[str, ...]], ...]
 
-#: KEYS: the log, the message's change hash. ARGV: id, its new state, the text it replaces ('' flag
-#: in ARGV[4] = '1' keeps it). Nothing for a message the log does not have.
-_REPLACE = """
+#: KEYS: the log, the changed ids. ARGV: the prefix of change hashes, how many at most.
+#: Forgets the changes of messages trimmed from the log (ids below its oldest entry).
+_PRUNE = """
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+if not first then return 0 end
+local oldest = string.match(first[1], '^(%d+)')
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. oldest, 'LIMIT', 0, tonumber(ARGV[#ARGV]))
+for _, id in ipairs(ids) do redis.call('DEL', ARGV[#ARGV - 1] .. id) end
+if #ids > 0 then redis.call('ZREM', KEYS[2], unpack(ids)) end
+return #ids
+"""
+#: KEYS: the log, the changed ids, the message's change hash. ARGV: id, its new state, the text it
+#: replaces, '1' to keep that text, then the prune's ARGV. Nothing for a message the log does not
+#: have; each change also forgets a few changes of trimmed messages.
+_REPLACE = (
+    """
 if #redis.call('XRANGE', KEYS[1], ARGV[1] .. '-0', ARGV[1] .. '-0') == 0 then return 0 end
 if ARGV[4] == '1' then
-  local kept = redis.call('HGET', KEYS[2], 'v')
+  local kept = redis.call('HGET', KEYS[3], 'v')
   local versions = kept and cjson.decode(kept) or {}
   table.insert(versions, ARGV[3])
-  redis.call('HSET', KEYS[2], 'v', cjson.encode(versions))
+  redis.call('HSET', KEYS[3], 'v', cjson.encode(versions))
 end
-redis.call('HSET', KEYS[2], 'm', ARGV[2])
-return 1
+redis.call('HSET', KEYS[3], 'm', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
 """
+    + _PRUNE
+)
 
 #: KEYS: a transport's map, its order of first mapping, its counter. ARGV: external id, hub id,
 #: the prefix of the transport's reverse sets. An external id mapped again moves to the new hub id.
@@ -195,8 +215,8 @@ class RedisState:
         """Lay ``message`` over the logged one of its id; a text it replaces is kept, unless ``previous``
         was an answer still being written. Nothing for a message the log does not have."""
         keep = not previous.streaming and message.text != previous.text
-        keys = [self._engine._keys["log"], self._key("change", message.id)]
-        args = [str(message.id), encode(message), previous.text, "1" if keep else "0"]
+        keys = [self._engine._keys["log"], self._key("changed"), self._key("change", message.id)]
+        args = [str(message.id), encode(message), previous.text, "1" if keep else "0", self._key("change", ""), 10]
         script = self._script("replace", _REPLACE)
         await self._engine._call("keep the change", lambda: script(keys=keys, args=args))
 
@@ -222,9 +242,18 @@ class RedisState:
             answer[0] = tuple((e, tuple(u)) for e, u in by_emoji.items() if u)
             pipe.multi()
             pipe.hset(key, "r", json.dumps(answer[0]))
+            pipe.zadd(self._key("changed"), {str(message_id): message_id})
 
         await self._engine._call("keep the reaction", lambda: self._r.transaction(change, key))
         return answer[0]
+
+    async def prune(self, limit: int = 1000) -> int:
+        """Forget the changes of up to ``limit`` messages trimmed from the log; how many were forgotten.
+        Each edit does a few of these already; a node on duty may run it to catch up."""
+        keys = [self._engine._keys["log"], self._key("changed")]
+        args = [self._key("change", ""), limit]
+        script = self._script("prune", _PRUNE)
+        return int(await self._engine._call("forget old changes", lambda: script(keys=keys, args=args)))
 
     async def versions(self, message_id: int) -> list[str]:
         """The texts a message had before its edits and deletion, oldest first."""

@@ -262,3 +262,49 @@ async def test_redis_down_is_a_clear_error_and_the_state_is_there_when_it_return
         assert await node.state.get_agent("coder") == Agent("coder", "developer")
     finally:
         await engine.close()
+
+
+async def test_changes_of_messages_trimmed_from_the_log_are_forgotten(empty_redis: RedisServer) -> None:
+    engine = RedisEngine(empty_redis.url, max_length=3)
+    await engine.open()
+    try:
+        node = _redis_side(engine)
+        old = [await node.append(note(f"old {i}")) for i in range(3)]
+        await node.state.replace(replace(old[0], text="edited"), old[0])
+        await node.state.react(old[1].id, "👍", "bob", True)
+        await node.state.react(old[2].id, "👍", "bob", True)
+        new = [await node.append(note(f"new {i}")) for i in range(2)]  # the log keeps old 2, new 0 and new 1
+        async with aioredis.Redis.from_url(empty_redis.url, decode_responses=True) as admin:
+            assert set(await admin.keys("chatbus:change:*")) == {f"chatbus:change:{m.id}" for m in old}
+            await node.state.replace(replace(new[0], text="edited too"), new[0])
+            assert set(await admin.keys("chatbus:change:*")) == {
+                f"chatbus:change:{old[2].id}",
+                f"chatbus:change:{new[0].id}",
+            }
+            assert await node.state.prune() == 0
+            assert await node.get(old[2].id) == replace(old[2], reactions=(("👍", ("bob",)),))
+            assert await node.get(old[0].id) is None
+            assert await node.state.versions(old[0].id) == []
+            await node.state.react(old[1].id, "🎉", "bob", True)  # trimmed: nothing kept
+            assert await admin.exists(f"chatbus:change:{old[1].id}") == 0
+    finally:
+        await engine.close()
+
+
+async def test_prune_forgets_changes_left_by_reactions_alone(empty_redis: RedisServer) -> None:
+    engine = RedisEngine(empty_redis.url, max_length=2)
+    await engine.open()
+    try:
+        node = _redis_side(engine)
+        reacted = [await node.append(note(f"m{i}")) for i in range(2)]
+        for message in reacted:
+            await node.state.react(message.id, "👍", "bob", True)
+        await node.append(note("m2"))
+        await node.append(note("m3"))
+        assert await node.state.prune(limit=1) == 1
+        assert await node.state.prune() == 1
+        assert await node.state.prune() == 0
+        async with aioredis.Redis.from_url(empty_redis.url) as admin:
+            assert await admin.keys("chatbus:change*") == []
+    finally:
+        await engine.close()
