@@ -33,6 +33,8 @@ class Side:
     state: Any
     append: Callable[[Message], Awaitable[Message]]
     get: Callable[[int], Awaitable[Message | None]]
+    #: History as the hub reads it: ``since(after_id, limit, room)``, changes included.
+    since: Callable[[int, int, str | None], Awaitable[list[Message]]]
 
 
 async def _engine(server: RedisServer) -> RedisEngine:
@@ -43,7 +45,11 @@ async def _engine(server: RedisServer) -> RedisEngine:
 
 def _redis_side(engine: RedisEngine) -> Side:
     state = RedisState(engine)
-    return Side(state, engine.append, state.get)
+
+    async def since(after_id: int, limit: int, room: str | None) -> list[Message]:
+        return await state.overlay((await engine.since(after_id, limit, room)).messages)
+
+    return Side(state, engine.append, state.get, since)
 
 
 async def _emptied(server: RedisServer) -> RedisServer:
@@ -69,7 +75,7 @@ async def side(request: pytest.FixtureRequest, redis_server: RedisServer) -> Asy
             await store.append(stored)
             return stored
 
-        yield Side(store, append, store.get)
+        yield Side(store, append, store.get, store.since)
         return
     engine = await _engine(await _emptied(redis_server))
     yield _redis_side(engine)
@@ -173,6 +179,20 @@ async def test_an_answer_being_written_keeps_no_partial_text(side: Side) -> None
     await side.state.replace(done, grown)
     assert await side.get(answer.id) == done
     assert await side.state.versions(answer.id) == []
+
+
+async def test_history_pages_show_messages_as_they_are_now(side: Side) -> None:
+    first = await side.append(note("helo"))
+    second = await side.append(note("plain"))
+    third = await side.append(replace(note("ops only"), room="ops"))
+    await side.state.replace(replace(first, text="hello"), first)
+    await side.state.react(third.id, "👍", "bob", True)
+    assert await side.since(0, 10, None) == [
+        replace(first, text="hello"),
+        second,
+        replace(third, reactions=(("👍", ("bob",)),)),
+    ]
+    assert await side.since(0, 10, "general") == [replace(first, text="hello"), second]
 
 
 async def test_changes_to_a_message_the_log_does_not_have_are_nothing(side: Side) -> None:
