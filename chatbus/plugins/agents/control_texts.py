@@ -26,8 +26,8 @@ __all__ = ["CONTROL_KINDS", "control_reply"]
 def _refused(agent: Agent, d: Mapping[str, Any]) -> str:
     allowed = ", ".join(d.get("allowed") or ()) or "nobody"
     return (
-        f"Sorry {d.get('sender', 'there')}, I only take work from {allowed}, and your role is "
-        f"{d.get('role')!r}. Ask one of them to give me this task, or a manager to let you "
+        f"Sorry {d.get('sender', 'there')}, I only take work and orders from these roles and people: {allowed}. "
+        f"Your role is {d.get('role')!r}, so ask one of them, or a manager to let you "
         f"(chatbus agents hire {agent.name} {agent.role} --allow ...)."
     )
 

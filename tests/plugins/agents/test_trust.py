@@ -17,8 +17,8 @@ from tests.transports.telegram.fakebot import FakeBotAPI
 from tests.transports.websocket.helpers import running
 
 REFUSAL = (
-    "Sorry {who}, I only take work from {allowed}, and your role is {role!r}. Ask one of them to give me this "
-    "task, or a manager to let you (chatbus agents hire alice developer --allow ...)."
+    "Sorry {who}, I only take work and orders from these roles and people: {allowed}. Your role is {role!r}, so "
+    "ask one of them, or a manager to let you (chatbus agents hire alice developer --allow ...)."
 )
 
 
@@ -30,11 +30,11 @@ async def test_a_person_without_the_right_is_refused_and_nothing_runs(tmp_path: 
         frames = await collect(tess, reply_to(asked["id"], "alice"))
         assert frames[-1]["data"]["text"] == REFUSAL.format(who="tess", allowed="manager, developer", role="tester")
         assert not [f for f in frames if f["type"] == "agent_status"]
-        # Stopping and retrying are work too.
+        # Stopping and retrying are work too, and the refusal reads right for them (not "give me this task").
         for command in ("/cancel alice", "/retry alice", "/reset alice"):
             said = await ask(tess, command)
             frames = await collect(tess, reply_to(said["id"], "alice"))
-            assert frames[-1]["data"]["text"].startswith("Sorry tess, I only take work from manager, developer")
+            assert frames[-1]["data"]["text"] == REFUSAL.format(who="tess", allowed="manager, developer", role="tester")
         # Talking is not work.
         hello = await ask(tess, "@alice hi")
         frames = await collect(tess, reply_to(hello["id"], "alice"))
@@ -89,7 +89,10 @@ async def test_a_telegram_person_has_no_right_to_give_work_unless_configured(api
         api.post(CHAT, "@alice please deploy", user=api.user(501, username="mallory"), entities=mention)
         await api.wait_for(lambda: any("Sorry" in s.text for s in api.sent))
         refusal = next(s.text for s in api.sent if "Sorry" in s.text)
-        assert "Sorry mallory, I only take work from manager, developer, and your role is 'user'." in refusal
+        assert (
+            "Sorry mallory, I only take work and orders from these roles and people: manager, developer. Your role is 'user'"
+            in refusal
+        )
         assert hub.agent_status("alice").status == "idle"  # type: ignore[union-attr]
         api.post(CHAT, "@alice please deploy", user=api.user(502, username="devi"), entities=mention)
         await api.wait_for(lambda: any("Got it! I'll deploy." in s.text for s in api.sent))
@@ -130,7 +133,9 @@ async def test_a_reply_from_someone_without_the_right_does_not_reach_the_worker(
         ack = (await collect(carol, reply_to(asked["id"], "alice", "Got it!")))[-1]["data"]
         butting_in = await ask(tess, "rm -rf everything", replyTo=ack["id"])
         frames = await collect(tess, reply_to(butting_in["id"], "alice"))
-        assert frames[-1]["data"]["text"].startswith("Sorry tess, I only take work from manager, developer")
+        assert frames[-1]["data"]["text"].startswith(
+            "Sorry tess, I only take work and orders from these roles and people: manager, developer."
+        )
         assert server.hub.agent_status("alice").status == "working"  # type: ignore[union-attr]
         stopped = await ask(carol, "/cancel alice")
         await collect(carol, lambda f: f["type"] == "agent_response" and f["data"]["text"].startswith("⏹️"))
