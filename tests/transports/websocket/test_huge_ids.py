@@ -147,21 +147,24 @@ async def test_history_before_a_huge_id_is_refused_without_a_traceback(
 
 
 class FailingOnce(MemoryStore):
-    """A store whose first read of what a client missed fails, as a database that does not answer."""
+    """A store whose next read of what a client missed, once ``armed``, fails, as a database that
+    does not answer."""
 
-    failed = False
+    armed = False
 
     async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
-        if not self.failed:
-            self.failed = True
+        if self.armed:
+            self.armed = False
             raise StoreError("the message store does not answer; try again in a moment")
         return await super().since(after_id, limit, room)
 
 
 async def test_a_sign_in_the_store_cannot_answer_is_undone_not_left_half_done() -> None:
-    async with running(store=FailingOnce()) as server:
+    store = FailingOnce()
+    async with running(store=store) as server:
         await server.hub.send("before", sender="coder")
         bob = await server.client("bob")
+        store.armed = True
         alice = await Client.open(server.url)
         await alice.send("auth", {"userId": "alice", "lastSeenId": 0})
         assert (await alice.error())["code"] == "INTERNAL_ERROR"
