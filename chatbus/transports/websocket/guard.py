@@ -30,9 +30,9 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from websockets.frames import CloseCode
 
@@ -43,13 +43,27 @@ from .connection import ChatConnection
 from .settings import WebSocketSettings
 from .wire import ERROR_CODES
 
-__all__ = ["CONTROL", "Guard", "Outcome", "Refusal", "Throttle", "Verdict"]
+__all__ = ["CONTROL", "NAME_REFUSED", "Guard", "Outcome", "Refusal", "Throttle", "Verdict", "refused_sign_in"]
 
 log = logging.getLogger("chatbus.transports.websocket")
 
 #: What a frame turned out to be: its type when it was handled (``message``,
 #: ``ping``, ...), or the error code it was answered with (``INVALID_JSON``, ...).
 Outcome = str
+
+#: The outcome of a sign-in refused without a token tried (a reserved or
+#: malformed name, a role not allowed, no token where one is needed): it slows
+#: that connection like any failed sign-in, but it guesses nothing, so it does
+#: not count toward ``auth_failures_per_address`` (one person's typos on a
+#: shared address must not lock everyone there out).
+NAME_REFUSED = "AUTH_FAILED:name"
+
+
+def refused_sign_in(data: Mapping[str, Any]) -> Outcome:
+    """The outcome of an ``auth`` frame refused: a guess when it tried a token, else a refused name."""
+    token = data.get("token")
+    return "AUTH_FAILED" if isinstance(token, str) and token else NAME_REFUSED
+
 
 #: Frames that are valid but that nobody needs many of a second (history
 #: reads the store, so it has a budget of its own). Edits, deletions and
@@ -201,8 +215,8 @@ class Throttle:
         if outcome in CONTROL:
             decision = self._budget(outcome).check(outcome)
             return _GO_ON if decision.allowed else Verdict(decision.retry_after)
-        if outcome == "AUTH_FAILED":
-            return self._auth_failed()
+        if outcome in ("AUTH_FAILED", NAME_REFUSED):
+            return self._auth_failed(guessed=outcome == "AUTH_FAILED")
         if outcome in ERROR_CODES and outcome not in _NOT_THE_CLIENTS:
             return self._refused_frame(outcome)
         return _GO_ON
@@ -241,11 +255,12 @@ class Throttle:
             return Verdict(close=f"Too many frames refused ({code}); {hint}, then reconnect.")
         return Verdict(decision.retry_after)
 
-    def _auth_failed(self) -> Verdict:
-        """The first mistake costs nothing; then 1 s, 2 s, 4 s ... (``auth_failure_delay``), then a close."""
+    def _auth_failed(self, *, guessed: bool) -> Verdict:
+        """The first mistake costs nothing; then 1 s, 2 s, 4 s ... (``auth_failure_delay``), then a close.
+        A token ``guessed`` wrong also counts toward the address's lock-out."""
         s = self.settings
         self.auth_failures += 1
-        locked = self.guard.auth_failed(self.address, self.clock)
+        locked = self.guard.auth_failed(self.address, self.clock) if guessed else 0.0
         if locked > 0:
             return Verdict(close=_locked_out(locked).reason)
         if self.auth_failures >= s.auth_failures_before_close:

@@ -52,7 +52,7 @@ from .frames import (
     newest_within,
     pong_frame,
 )
-from .guard import Guard, Outcome
+from .guard import Guard, Outcome, refused_sign_in
 from .outgoing import Outgoing
 from .proxies import client_of
 from .resume import replay, resumed
@@ -232,8 +232,7 @@ class WebSocketTransport(Outgoing, BaseTransport):
         )
 
     def info(self) -> dict[str, Any]:
-        """What ``/ws-info`` reports: transports running, address, people
-        connected on every transport, this transport's connections, the log's epoch."""
+        """``/ws-info``: transports running, address, people on every transport, connections here, the epoch."""
         hub = self.hub
         health = hub.transport_status() if hub is not None else {}
         running = [name for name, status in health.items() if status.get("healthy")]
@@ -305,7 +304,8 @@ class WebSocketTransport(Outgoing, BaseTransport):
         except RateLimited as exc:
             return await self._refuse(connection, exc.code, str(exc), retry_after=exc.retry_after)
         except (InvalidMessage, AuthError, Forbidden, NotFound) as exc:
-            return await self._refuse(connection, exc.code, str(exc))
+            code = await self._refuse(connection, exc.code, str(exc))
+            return refused_sign_in(data) if isinstance(exc, AuthError) else code
         except ConnectionClosed:
             raise
         except ChatbusError as exc:

@@ -308,6 +308,22 @@ async def test_an_address_that_keeps_guessing_is_turned_away_until_time_has_pass
         await alice.close()
 
 
+async def test_refused_names_slow_their_connection_but_never_lock_the_address_out() -> None:
+    """On a shared address (everyone on loopback, an office behind one NAT) one person's
+    typos must not turn everyone away: only tokens tried wrong count toward the lock-out."""
+    async with running(auth_failures_per_address=3, auth_failure_delay=0.0) as server:
+        for _ in range(3):
+            typist = await Client.open(server.url)
+            for name in ("..", "System", "ALICE-bot" * 10):
+                await typist.send("auth", {"userId": name})
+                assert (await typist.error())["code"] == "AUTH_FAILED"
+            await typist.close()
+        # Nine refusals from this address later, the next person still gets in.
+        bob = await server.client("bob")
+        assert bob.auth["userId"] == "bob"
+        await bob.close()
+
+
 async def test_a_page_that_pings_types_and_pages_history_is_never_held_back() -> None:
     """What the bundled page sends in a busy minute is well within every budget."""
     async with running() as server:
