@@ -31,19 +31,48 @@ __all__ = ["COMMANDS", "Control", "is_stop", "may_give_work"]
 COMMANDS = frozenset({"cancel", "retry", "reset"})
 
 _MENTION = re.compile(r"@[\w.-]+")
-_STOPS = frozenset(
-    f"{verb}{what}"
-    for verb in ("stop", "cancel", "abort", "halt")
-    for what in ("", " it", " that", " this", " now", " the task", " your task", " your work", " working")
+_STOP_VERBS = frozenset({"stop", "cancel", "abort", "halt"})
+#: Words said around a stop that leave it a stop ("can you stop what you're doing?"), not a task.
+_FILLER = frozenset({"please", "pls", "now", "right", "just", "ok", "okay", "hey", "can", "could", "would", "will"})
+#: What may follow the verb and still mean the agent's own work ("stop working on that"), not a task
+#: ("stop the server", "cancel the subscription").
+_OWN_WORK = frozenset(
+    [
+        "it",
+        "that",
+        "this",
+        "the",
+        "your",
+        "you",
+        "re",
+        "are",
+        "were",
+        "what",
+        "doing",
+        "working",
+        "work",
+        "on",
+        "task",
+        "job",
+        "current",
+        "running",
+        "everything",
+        "all",
+        "of",
+        "immediately",
+    ]
 )
 
 
 def is_stop(text: str) -> bool:
-    """True for "@alice stop", "@alice please cancel that!" and the like."""
-    words = _MENTION.sub(" ", text).lower()
-    words = re.sub(r"[^\w\s]", " ", words)
-    words = " ".join(word for word in words.split() if word not in ("please", "pls", "now", "right"))
-    return words in _STOPS or words + " now" in _STOPS
+    """True for "@alice stop", "@alice please cancel that!", "@alice can you stop what you're doing?" and
+    the like; False for a task that starts with a stop verb ("@alice stop the staging server")."""
+    words = re.sub(r"[^\w\s]", " ", _MENTION.sub(" ", text).lower()).split()
+    while words and (words[0] in _FILLER or words[0] == "you"):
+        words = words[1:]
+    if not words or words[0] not in _STOP_VERBS:
+        return False
+    return all(word in _OWN_WORK or word in _FILLER for word in words[1:])
 
 
 def may_give_work(agent: Agent, message: Message, allow_roles: list[str]) -> bool:

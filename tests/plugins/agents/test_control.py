@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbus import SQLiteStore
+from chatbus.plugins.agents.control import is_stop
 from tests.plugins.agents.test_websocket import COMMAND, agent_settings, ask, collect, reply_to, statuses
 from tests.support import alive
 from tests.transports.websocket.helpers import Client, Server, running
@@ -86,6 +87,25 @@ async def test_at_alice_stop_stops_the_running_task(tmp_path: Path) -> None:
         assert server.hub.agent_status("alice").status == "idle"  # type: ignore[union-attr]
         assert server.hub.pm.get_plugin("agents").queue("alice") == []  # "stop" was not queued as a task
         await carol.close()
+
+
+async def test_stop_asked_in_other_words_stops_the_task_and_is_never_run_as_one(tmp_path: Path) -> None:
+    async with running(settings=agent_settings(kill_grace=0.5)) as server:
+        carol = await server.client("carol", role="developer")
+        _asked, pids = await hanging(server, carol, tmp_path)
+        await ask(carol, "@alice please stop what you're doing")
+        await collect(carol, lambda f: f["type"] == "agent_response" and f["data"]["text"].startswith("⏹️ I cancelled"))
+        assert await gone(pids)
+        assert server.hub.pm.get_plugin("agents").queue("alice") == []
+        await carol.close()
+
+
+def test_a_task_that_starts_with_a_stop_verb_is_a_task() -> None:
+    for words in ("@alice stop the staging server", "@alice cancel the subscription for bob", "@alice halt deploys"):
+        assert not is_stop(words), words
+    stops = ("@alice can you stop?", "@alice stop working on that", "@alice could you please cancel the task")
+    for words in (*stops, "@alice stop", "@alice stop it now!", "@alice abort"):
+        assert is_stop(words), words
 
 
 async def test_retry_runs_the_last_failed_task_again() -> None:
