@@ -64,9 +64,11 @@ class LiveStatus:
 
     _first: str | None = None
 
-    def text(self, head: str | None = None) -> str:
-        """The message as it is now: a head line (with progress) and the last output lines."""
+    def text(self, head: str | None = None, *, complete: bool = False) -> str:
+        """The message as it is now: a head line (with progress, 100% once ``complete``) and the last output lines."""
         progress = self.work.last_progress
+        if complete and progress is not None:
+            progress = 100  # a worker that stopped printing PROGRESS short of 100 is done all the same
         done = f" ({progress}%)" if progress is not None else ""
         if head is None:
             head = self._first or f"⏳ Working on this task{done}: {shorten(self.job.task)}"
@@ -113,4 +115,4 @@ class LiveStatus:
             except Exception:
                 log.exception("agent %s: its live status failed", self.work.agent.name)
         if self.message is not None:
-            await self._show(self.text(ENDINGS.get(ending, ending)), streaming=False)
+            await self._show(self.text(ENDINGS.get(ending, ending), complete=ending == "completed"), streaming=False)

@@ -120,3 +120,17 @@ async def test_long_output_lines_keep_the_live_status_short() -> None:
         assert head == "✅ Done: print long lines"
         assert len(shown) == 600 and shown.startswith("…") and shown.endswith("z" * 490)
         await carol.close()
+
+
+async def test_a_task_done_short_of_100_percent_ends_as_done_at_100() -> None:
+    async with running(settings=agent_settings(live_interval=0.2)) as server:
+        script = "import time; print('PROGRESS 40'); print('half way', flush=True); time.sleep(0.5)"
+        await server.hub.hire("alice", "developer", [sys.executable, "-c", script])
+        carol = await server.client("carol", role="developer")
+        asked = await ask(carol, "@alice please do the half job")
+        frames = await timed(carol, reply_to(asked["id"], "alice", "✅"))
+        if not any(f["type"] == "message_edited" and not f["data"]["streaming"] for f in frames):
+            frames += await timed(carol, lambda f: f["type"] == "message_edited" and not f["data"]["streaming"])
+        _posted, edits = live_frames(frames)
+        assert edits[-1]["text"] == "✅ Done (100%): do the half job\nhalf way"
+        await carol.close()
