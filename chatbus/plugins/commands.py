@@ -208,10 +208,11 @@ class CommandsPlugin:
             return "Usage: /fire NAME (for example /fire alice)."
         name = _name(message.command_args[0])
         agents = hub.pm.get_plugin("agents")
+        stopped: tuple[str | None, int] = (None, 0)
         if agents is not None and hasattr(agents, "control"):
-            await agents.control.halt(name)  # its worker is stopped before it leaves
+            stopped = await agents.control.halt(name)  # its worker is stopped before it leaves
         if await hub.fire(name):
-            return f"Fired {name}."
+            return f"Fired {name}.{_stopped_work(*stopped)}"
         return f"There is no agent called {name!r}. /agents lists them."
 
     async def _link(self, message: Message, hub: Hub) -> str | None:
@@ -241,3 +242,13 @@ class CommandsPlugin:
         if not gone:
             return f"{message.sender} has no linked accounts."
         return f"Unlinked {', '.join(gone)} from {message.sender}."
+
+
+def _stopped_work(task: str | None, dropped: int) -> str:
+    """What ``/fire`` stopped, said after "Fired NAME."."""
+    if task is not None and len(task) > 80:
+        task = task[:79] + "…"
+    said = f" Its worker is stopped; the task it was doing is not done: {task.rstrip(' .')}." if task else ""
+    if dropped:
+        said += f" {dropped} queued task{'s were' if dropped != 1 else ' was'} dropped."
+    return said

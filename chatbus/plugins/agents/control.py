@@ -197,16 +197,20 @@ class Control:
         while len(desk.threads) > 50:
             desk.threads.pop(next(iter(desk.threads)))
 
-    async def halt(self, name: str) -> None:
-        """Stop the agent's work and wait until its worker is gone (before ``/fire``)."""
+    async def halt(self, name: str) -> tuple[str | None, int]:
+        """Stop the agent's work and wait until its worker is gone (before ``/fire``): the task it stopped
+        (None when none ran) and how many queued tasks were dropped."""
         desk = self.plugin.desks().get(name)
         if desk is None:
-            return
+            return None, 0
+        dropped = len(desk.pending)
         desk.pending.clear()
         runner = desk.runner
+        stopped = desk.current.task if desk.current is not None and runner is not None and not runner.done() else None
         if runner is not None:
             desk.stopping = "fired"
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
         desk.current = None
         await self.plugin.save()
+        return stopped, dropped

@@ -151,9 +151,13 @@ async def test_fire_stops_the_work_of_a_working_agent_first(tmp_path: Path) -> N
     async with running(settings=agent_settings(kill_grace=0.5)) as server:
         boss = await server.client("boss", role="manager")
         _asked, pids = await hanging(server, boss, tmp_path)
+        await ask(boss, "@alice please write the notes")
         fired = await ask(boss, "/fire alice")
         frames = await collect(boss, reply_to(fired["id"], "system"))
-        assert frames[-1]["data"]["text"] == "Fired alice."
+        assert frames[-1]["data"]["text"] == (
+            "Fired alice. Its worker is stopped; the task it was doing is not done: run the hang test. "
+            "1 queued task was dropped."
+        )
         assert await gone(pids)
         await boss.close()
 
