@@ -22,6 +22,10 @@ from chatbus.plugins.agents import KINDS, default_reply, understand
         ("@alice please update the status page", "update the status page"),
         ("@alice please review @carol's branch", "review @carol's branch"),
         ("@alice add {agent} to the list; rm -rf /", "add {agent} to the list; rm -rf /"),
+        ("@alice please read the spec", "read the spec"),
+        ("@alice find the memory leak", "find the memory leak"),
+        ("@alice could you analyze the crash dump", "analyze the crash dump"),
+        ("@alice benchmark the parser", "benchmark the parser"),
     ],
 )
 def test_a_task_request_gives_the_task_without_mention_and_filler(text: str, task: str) -> None:
