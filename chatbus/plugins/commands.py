@@ -20,12 +20,14 @@ the command runs programs on the server, so it is set only with
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from chatbus import Agent, ChatbusError, Message, hookimpl
 from chatbus.core.links import CODE_LIFETIME
+from chatbus.plugins.agents.brain import unknown_model
 
 if TYPE_CHECKING:
     from chatbus import Hub
@@ -196,9 +198,14 @@ class CommandsPlugin:
         await self._fresh_roster(hub)
         existed = name in hub.agents
         agent = await hub.hire(name, role, **options)
-        if existed:
-            return f"{agent.name} is now {agent.role}."
-        return f"Hired {agent.name} as {agent.role}. Say hello: @{agent.name}"
+        said = f"{agent.name} is now {agent.role}." if existed else f"Hired {agent.name} as {agent.role}."
+        model = options.get("model")
+        if isinstance(model, str) and await asyncio.to_thread(unknown_model, model):  # llm loads its plugins
+            said += (
+                f' Note: llm on this server knows no model called {model!r} ("llm models" lists them), so '
+                f"{agent.name} cannot answer questions until it is installed or named right."
+            )
+        return said if existed else f"{said} Say hello: @{agent.name}"
 
     async def _fire(self, message: Message, hub: Hub) -> str:
         refusal = self._refuse(message, "fire")

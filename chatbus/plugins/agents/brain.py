@@ -50,6 +50,7 @@ __all__ = [
     "prompt_for",
     "recent_messages",
     "system_prompt",
+    "unknown_model",
 ]
 
 log = logging.getLogger("chatbus.agents.brain")
@@ -189,6 +190,26 @@ class _Answer:
             self.gone = True
             return
         self._shown = text
+
+
+def unknown_model(name: str) -> bool:
+    """True when ``llm`` is installed and knows no model called ``name`` (hiring with it deserves a
+    warning); False when it knows it, for ``default``, and when ``llm`` is not installed."""
+    try:
+        import llm
+    except ImportError:
+        return False
+    if name == "default":
+        return False
+    for get in (llm.get_model, llm.get_async_model):
+        try:
+            get(name)
+            return False
+        except llm.UnknownModelError:
+            continue
+        except Exception:  # noqa: BLE001 - a plugin that fails to load: the answer will say so, not the hire
+            return False
+    return True
 
 
 def _resolve(name: str) -> tuple[llm.AsyncModel | None, llm.Model | None]:

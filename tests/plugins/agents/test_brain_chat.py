@@ -187,3 +187,24 @@ async def test_an_answer_cut_off_by_a_restart_is_ended_when_the_server_is_back(
         assert "streaming" not in kept
         assert kept["text"] == "⚠️ Cut off: the server stopped while this was being written."
         await erin.close()
+
+
+async def test_hire_with_a_model_llm_does_not_know_warns_the_manager(llm_models: list[Prompted]) -> None:
+    async with running() as server:
+        boss = await server.client("boss", role="manager")
+        for text, expected in (
+            ("/hire eve writer --model no-such-model", "Hired eve as writer. Note: llm on this server knows no model"),
+            ("/hire eve writer --model chatbus-echo", "eve is now writer."),
+        ):
+            await boss.send("message", {"text": text})
+            said = await system_answer(boss)
+            assert said.startswith(expected), said
+            assert "Note" not in said or "no-such-model" in said
+        await boss.close()
+
+
+async def system_answer(client: Client) -> str:
+    while True:
+        frame = await client.recv()
+        if frame["type"] == "agent_response" and frame["data"]["sender"] == "system":
+            return str(frame["data"]["text"])
