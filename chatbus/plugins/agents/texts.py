@@ -59,6 +59,75 @@ _SWAPS = {
 _SUBJECT_VERBS = {"are": "am", "were": "was", "have": "have", "can": "can", "could": "could", "will": "will",
                   "would": "would", "should": "should", "need": "need", "want": "want", "think": "think",
                   "did": "did", "do": "do", "finish": "finish", "get": "get"}  # fmt: skip
+#: Before "you" these make it an object ("tell you", "help you fix", "for you"): "me".
+_OBJECT_BEFORE = frozenset(
+    [
+        "help",
+        "let",
+        "make",
+        "have",
+        "see",
+        "watch",
+        "want",
+        "need",
+        "ask",
+        "tell",
+        "get",
+        "give",
+        "send",
+        "show",
+        "thank",
+        "remind",
+        "to",
+        "for",
+        "with",
+        "from",
+        "about",
+        "by",
+        "at",
+        "of",
+        "on",
+    ]
+)
+#: After "you", a verb of a request makes "you" its subject ("make sure you run the linter": "I run").
+_REQUEST_VERBS = frozenset(
+    [
+        "add",
+        "build",
+        "change",
+        "check",
+        "clean",
+        "commit",
+        "create",
+        "debug",
+        "delete",
+        "deploy",
+        "document",
+        "fix",
+        "finish",
+        "format",
+        "install",
+        "merge",
+        "move",
+        "push",
+        "rebase",
+        "remove",
+        "rename",
+        "review",
+        "run",
+        "ship",
+        "test",
+        "try",
+        "update",
+        "upgrade",
+        "write",
+        "keep",
+        "leave",
+        "stop",
+        "start",
+        "use",
+    ]
+)
 #: After "I" the verb changes with the person too ("what I am doing" -> "what you are doing").
 _I_VERBS = {"am": "are", "was": "were"}
 _WORD = re.compile(r"(?<![\w./\\-])([A-Za-z]+(?:['’][a-z]+)?)(?![\w/\\-]|\.\w)")
@@ -76,7 +145,8 @@ def for_me(task: str) -> str:
         following = words[index + 1].group(1).lower() if index + 1 < len(words) else ""
         previous = words[index - 1].group(1).lower() if index > 0 else ""
         if key == "you":
-            swapped = "I" if following in _SUBJECT_VERBS else "me"
+            subject = following in _SUBJECT_VERBS or following in _REQUEST_VERBS
+            swapped = "I" if subject and previous not in _OBJECT_BEFORE else "me"
         elif key in _I_VERBS and previous == "i":
             swapped = _I_VERBS[key]
         elif key in _SUBJECT_VERBS and previous == "you":

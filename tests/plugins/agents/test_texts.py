@@ -136,6 +136,10 @@ def test_the_texts_in_full(kind: str, details: dict[str, object], expected: str)
         ("explain what you think of my PR", "explain what I think of your PR"),
         ("rename src/my/module.py and my_var and my-branch", "rename src/my/module.py and my_var and my-branch"),
         ("rename the I/O module", "rename the I/O module"),
+        ("make sure you run the linter", "make sure I run the linter"),
+        ("check that you test it before you merge", "check that I test it before I merge"),
+        ("help you fix the tests", "help me fix the tests"),
+        ("tell you when it is done", "tell me when it is done"),
     ],
 )
 def test_the_asker_s_words_are_said_back_from_the_agent_s_side(task: str, said: str) -> None:
