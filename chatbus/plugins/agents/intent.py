@@ -14,7 +14,9 @@ login component``. The rules, in order:
 4. Otherwise any request word anywhere ("the build is broken, could you fix
    it"): a task, with the filler removed; but a request that ends with a
    question mark and asks for no task verb ("can you explain the cache?") is
-   a question.
+   a question. "help me <verb>" counts as the verb, and "have (or take) a
+   look" as "look": "can you help me fix my tests?" is the task "fix my
+   tests".
 5. Otherwise nothing left, or only a greeting: a greeting; anything else
    that ends with a question mark is a ``question``, the rest ``unclear``.
 
@@ -156,6 +158,10 @@ _FIRST_WORD = re.compile(r"[A-Za-z]+")
 #: Ends with a question mark (before any trailing mentions).
 _ASKED = re.compile(r"\?[\s!?.]*(?:@[A-Za-z0-9_.\-]+[\s,.!?]*)*$")
 _SPACES = re.compile(r"[ \t]{2,}")
+#: "help me fix it" asks for the fixing; "have a look at it" for looking at it.
+_HELP_ME = re.compile(r"\bhelp\s+(?:me|us)\s+(?:to\s+)?(?=[A-Za-z])", re.IGNORECASE)
+_LOOK_AFTER = re.compile(r"(.+?)[,;:]\s*look", re.IGNORECASE)
+_A_LOOK = re.compile(r"\b(?:have|take)\s+a\s+(?:quick\s+|closer\s+)?look\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +225,7 @@ def _from_gerund(word: str) -> str | None:
 
 def understand(text: str) -> Intent:
     """Classify a message that mentions an agent and extract its task."""
+    text = _A_LOOK.sub("look", _HELP_ME.sub("", text))
     core = _strip_ends(text)
     if not core:
         return Intent("greeting")
@@ -230,6 +237,8 @@ def understand(text: str) -> Intent:
     asked = _ASKED.search(text) is not None
     if (_REQUEST_WORD.search(text) and not (asked and not _requests_work(text))) or _has_verb(core):
         task = _strip_ends(_tidy(_INNER_FILLER.sub("", core)))
+        if looked := _LOOK_AFTER.fullmatch(task):  # "the tests fail, (can you) have a look"
+            task = f"look into it ({looked.group(1)})"
         if task:
             task, imperative = _imperative(task)
             return Intent("task", task, imperative)

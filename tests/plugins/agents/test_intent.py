@@ -26,6 +26,11 @@ from chatbus.plugins.agents import KINDS, default_reply, understand
         ("@alice find the memory leak", "find the memory leak"),
         ("@alice could you analyze the crash dump", "analyze the crash dump"),
         ("@alice benchmark the parser", "benchmark the parser"),
+        ("@alice can you help me fix my tests?", "fix my tests"),
+        ("@alice could you help us to deploy the site?", "deploy the site"),
+        ("@alice can you take a look at the build?", "look at the build"),
+        ("@alice please have a quick look at #42", "look at #42"),
+        ("@alice the tests are failing, can you have a look?", "look into it (the tests are failing)"),
     ],
 )
 def test_a_task_request_gives_the_task_without_mention_and_filler(text: str, task: str) -> None:
