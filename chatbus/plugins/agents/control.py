@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import deque
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -160,8 +161,8 @@ class Control:
             return None
         for name, desk in self.plugin.desks().items():
             job = desk.threads.get(message.reply_to)
-            # Only work in hand or the last that failed: a "thanks" to a finished task is no new work.
-            if job is not None and (job is desk.current or job is desk.last_failed):
+            # Work in hand, queued, or the last that failed: a "thanks" to a finished task is no new work.
+            if job is not None and (job is desk.current or job is desk.last_failed or _queued(desk, job)):
                 return name, job
         return None
 
@@ -170,6 +171,15 @@ class Control:
         desk = self.plugin.desk(agent.name)
         running = desk.current is job and desk.doing is not None and not desk.doing.done()
         details: dict[str, Any] = {"task": job.task, "sender": message.sender}
+        if _queued(desk, job):  # not started yet: it starts with the reply in its conversation
+            noted = replace(job, context=(*job.context, (message.sender, message.text)))
+            desk.pending = deque(noted if waiting is job else waiting for waiting in desk.pending)
+            desk.threads.update({said: noted for said, known in desk.threads.items() if known is job})
+            await self.plugin.save()
+            details["how"] = "queued"
+            reply = await self.plugin.reply(agent, "steered", details, reply_to=message.id, room=message.room)
+            self.remember(desk, reply, noted)
+            return
         if running and agent.stdin and desk.work is not None and await desk.work.send_input(message.text):
             details["how"] = "stdin"
             reply = await self.plugin.reply(agent, "steered", details, reply_to=message.id, room=message.room)
@@ -214,3 +224,8 @@ class Control:
         desk.current = None
         await self.plugin.save()
         return stopped, dropped
+
+
+def _queued(desk: Desk, job: Job) -> bool:
+    """Whether ``job`` itself (not an equal one) waits in the desk's queue."""
+    return any(waiting is job for waiting in desk.pending)

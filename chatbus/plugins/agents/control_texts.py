@@ -8,7 +8,8 @@ through the ``agent_reply`` hook first. The kinds and their ``details``:
 ``nothing_to_retry``   (none)
 ``retry``              task, sender (a task given again: ``/retry``, a reply to a help request)
 ``reset``              was (the status before), task (the task still running, or None)
-``steered``            task, sender, how (``stdin``: written to the worker; ``restart``: run again)
+``steered``            task, sender, how (``stdin``: written to the worker; ``restart``: run again;
+                       ``queued``: kept with the task, which has not started yet)
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def _reset(agent: Agent, d: Mapping[str, Any]) -> str:
 def _steered(agent: Agent, d: Mapping[str, Any]) -> str:
     if d.get("how") == "stdin":
         return f"I've passed your reply on to my work on this task: {shorten(d['task'])}."
+    if d.get("how") == "queued":
+        return f"📝 Noted: I'll start this queued task with your reply in mind: {shorten(d['task'])}."
     return f"🔁 Starting this task again with your reply: {shorten(d['task'])}."
 
 

@@ -99,3 +99,29 @@ async def test_a_reply_to_a_finished_task_is_conversation_not_work() -> None:
         assert not frames[-1]["data"]["text"].startswith(("🔁", "Got it"))
         assert not [f for f in frames if f["type"] == "agent_status" and f["data"]["status"] == "working"]
         await carol.close()
+
+
+async def test_a_reply_to_a_queued_task_is_kept_for_when_it_starts() -> None:
+    async with running(settings=agent_settings(live_interval=0.1)) as server:
+        await server.hub.hire("alice", "developer", STEERABLE, stdin=True)
+        carol = await server.client("carol", role="developer")
+        first = await ask(carol, "@alice please listen to the plan")
+        first_ack = (await collect(carol, reply_to(first["id"], "alice", "Got it!")))[-1]["data"]
+        second = await ask(carol, "@alice please ask about the schema")
+        queued = (await collect(carol, reply_to(second["id"], "alice")))[-1]["data"]
+        assert "queued" in queued["text"]
+        # A reply to the queued task's acknowledgement is answered, and kept with that task.
+        answer = await ask(carol, "the users table has an email column", replyTo=queued["id"])
+        frames = await collect(carol, reply_to(answer["id"], "alice"))
+        assert frames[-1]["data"]["text"] == (
+            "📝 Noted: I'll start this queued task with your reply in mind: ask about the schema."
+        )
+        await ask(carol, "done", replyTo=first_ack["id"])  # the first task ends
+        frames = await collect(carol, reply_to(second["id"], "alice", "✅"))
+        assert frames[-1]["data"]["text"] == (
+            "✅ Completed: ask about the schema\n"
+            "conversation: carol: the users table has an email column\n"
+            "reply: the users table has an email column"
+        )
+        assert server.hub.pm.get_plugin("agents").queue("alice") == []  # type: ignore[union-attr]
+        await carol.close()
