@@ -1,4 +1,5 @@
-"""Running the real ``chatbus`` command in tests, with timeouts on every wait."""
+"""Running the real ``chatbus`` command in tests, with timeouts on every wait, and what
+tests that start real servers share: a free loopback port, a required Debian program."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +18,26 @@ from pathlib import Path
 from typing import IO, Self
 
 CHATBUS = [sys.executable, "-m", "chatbus.cli"]
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now (for a server that takes no port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def require_program(path: Path, package: str) -> None:
+    """Skip without Debian's ``package`` (at ``path``); in CI (``CI=true``, where .ci/run
+    installs it) fail instead, so a missing install step can never pass unnoticed."""
+    if path.exists():
+        return
+    import pytest
+
+    message = f"{path} not found: install Debian's {package} package (apt-get install {package})"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def chatbus_env(extra: Mapping[str, str] | None = None, pythonpath: Sequence[Path] = ()) -> dict[str, str]:

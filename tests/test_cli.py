@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import chatbus
-from tests.support import chatbus_env, run_chatbus
+from tests.support import chatbus_env, free_port, run_chatbus
 
 
 def test_version() -> None:
@@ -142,11 +142,7 @@ def test_send_posts_a_message_to_a_running_server(tmp_path: Path) -> None:
 
 
 def test_send_without_a_server_is_one_clear_line() -> None:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     result = run_chatbus("send", "hello", "--user", "alice", "--url", f"http://127.0.0.1:{port}", "--timeout", "3")
     assert result.returncode == 1
     assert "is chatbus serve running there?" in result.stderr
@@ -187,7 +183,7 @@ def test_status_shows_liveness_readiness_and_each_transport(tmp_path: Path) -> N
 def test_hiring_into_another_database_than_the_running_servers_warns(tmp_path: Path) -> None:
     from tests.support import ChatbusProcess
 
-    port = _free_port()
+    port = free_port()
     with ChatbusProcess("serve", "--port", str(port), "--db", str(tmp_path / "served.db"), cwd=tmp_path) as server:
         server.stderr.wait_for("open the web chat at", timeout=30)
         env = chatbus_env({"CHATBUS_WEBSOCKET__PORT": str(port)})
@@ -197,14 +193,6 @@ def test_hiring_into_another_database_than_the_running_servers_warns(tmp_path: P
         assert other.returncode == 0
         assert f"warning: the chatbus server at http://127.0.0.1:{port} uses another database" in other.stderr
         assert server.terminate() == 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_serve_refuses_an_engine_url_it_cannot_run_on_yet(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from websockets.sync.client import connect
 
-from tests.support import ChatbusProcess, chatbus_env, run_chatbus
+from tests.support import ChatbusProcess, chatbus_env, free_port, run_chatbus
 
 TIMEOUT = 10.0
 
@@ -143,11 +143,7 @@ def test_send_file_with_a_token(tmp_path: Path) -> None:
 
 
 def test_send_file_without_a_server_is_one_clear_line(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     (tmp_path / "a.txt").write_text("a")
     result = run_chatbus(
         "send", "--user", "ci", "--file", "a.txt", "--url", f"http://127.0.0.1:{port}", "--timeout", "3", cwd=tmp_path

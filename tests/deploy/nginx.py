@@ -15,7 +15,6 @@ temporary files in the test's folder, ports picked free on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time
@@ -24,9 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-import pytest
-
 from tests.certificates import Certificates
+from tests.support import free_port, require_program
 
 NGINX = Path("/usr/sbin/nginx")
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "deploy" / "nginx.conf"
@@ -34,18 +32,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "deploy" / "nginx.c
 
 def require_nginx() -> None:
     """Skip without Debian's nginx; in CI (``CI=true``, where .ci/run installs it) fail instead."""
-    if NGINX.exists():
-        return
-    message = f"{NGINX} not found: install Debian's nginx package (apt-get install nginx)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    require_program(NGINX, "nginx")
 
 
 def site_config(

@@ -31,7 +31,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.certificates import Certificates, make_certificates
-from tests.support import ChatbusProcess, chatbus_env
+from tests.support import ChatbusProcess, chatbus_env, require_program
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, join, message_items, send
 
 from .nginx import EXAMPLE, Nginx, free_port, require_nginx, site_config
@@ -176,11 +176,7 @@ def test_through_nginx_the_page_loads_and_people_chat_with_direct_clients(tmp_pa
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium through Playwright, as tests/web uses it (skipped without it, failing in CI)."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: install it with `apt-get install chromium`"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_program(CHROMIUM, "chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

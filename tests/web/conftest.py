@@ -13,7 +13,6 @@ missing browser is a failure.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import threading
 import time
@@ -27,6 +26,7 @@ import pytest
 from chatbus.core.hub import Hub
 from chatbus.core.settings import Settings
 from chatbus.transports.websocket import WebSocketTransport
+from tests.support import require_program
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -131,11 +131,7 @@ def browser() -> Iterator[Any]:
     loop running on the main thread while it is open, which would get in the
     way of the asyncio tests that run after these.
     """
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: install it with `apt-get install chromium`"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_program(CHROMIUM, "chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

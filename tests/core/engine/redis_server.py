@@ -7,7 +7,6 @@ another program takes it before Redis binds it, Redis is started on another.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time
@@ -15,25 +14,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-import pytest
+from tests.support import free_port, require_program
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
 
 
 def require_redis_server() -> None:
     """Skip without Debian's redis-server; in CI (``CI=true``, where .ci/run installs it) fail instead."""
-    if REDIS_SERVER.exists():
-        return
-    message = f"{REDIS_SERVER} not found: install Debian's redis-server package (apt-get install redis-server)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    require_program(REDIS_SERVER, "redis-server")
 
 
 class RedisServer:

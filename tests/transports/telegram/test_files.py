@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from chatbus.core.message import Message
 from chatbus.testing import FakeClock, MemoryTransport
 from chatbus.transports.telegram import TelegramTransport, files_out
 from chatbus.transports.websocket import WebSocketTransport
+from tests.support import free_port
 
 from .conftest import CHAT, build_hub, sqlite, telegram_options
 from .fakebot import FakeBotAPI
@@ -342,9 +342,7 @@ async def test_an_edited_caption_edits_the_text_and_keeps_the_file(api: FakeBotA
 
 
 async def test_files_arrive_by_webhook_too(api: FakeBotAPI) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     hub, web, _telegram = build_hub(api, webhook_url=f"http://127.0.0.1:{port}/hook", webhook_port=port)
     async with hub:
         posted = api.post_media(CHAT, "document", b"by webhook", user=ALICE, file_name="hook.txt",

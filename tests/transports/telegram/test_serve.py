@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from pathlib import Path
 
 import httpx
 
-from tests.support import ChatbusProcess, chatbus_env, run_chatbus
+from tests.support import ChatbusProcess, chatbus_env, free_port, run_chatbus
 
 from .conftest import CHAT
 from .fakebot import FakeBotAPI
@@ -17,12 +16,6 @@ from .test_bridge import WebClient, chat_message
 from .test_files import picture
 
 START = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def telegram_env(api: FakeBotAPI, **extra: str) -> dict[str, str]:

@@ -9,15 +9,10 @@ import httpx
 import pytest
 
 from chatbus import TransportError
+from tests.support import free_port
 
 from .conftest import CHAT, build_hub, sqlite
 from .fakebot import FakeBotAPI
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_updates_arrive_by_webhook_with_the_secret_and_only_once(api: FakeBotAPI) -> None:
