@@ -6,9 +6,12 @@ import abc
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..message import DEFAULT_ROOM, Agent, Attachment, Message
+
+if TYPE_CHECKING:
+    from ..engine.base import Engine
 
 __all__ = ["AGENT_FIELDS", "EPOCH_KEY", "Page", "Store"]
 
@@ -28,6 +31,14 @@ class Store(abc.ABC):
     #: Called with ``(operation, seconds)`` after each operation that waits on
     #: storage; the hub sets it to feed its metrics.
     observe: Callable[[str, float], None] | None = None
+
+    #: True for a store several nodes share (the Redis engine's): it numbers new messages
+    #: itself (:meth:`add`), and stored messages reach the transports from :attr:`engine`'s
+    #: subscription on every node, not from the node that stored them.
+    shared: bool = False
+
+    #: The engine of a shared store (fan-out, presence, leases); None for one node's store.
+    engine: Engine | None = None
 
     def __init__(self) -> None:
         self._last_id = 0
@@ -62,7 +73,18 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def append(self, message: Message) -> None:
-        """Store a message durably; returns once it is committed."""
+        """Store a message durably under its own id; returns once it is committed."""
+
+    async def add(self, message: Message) -> Message:
+        """Number and store a new message (its ``id`` is ignored); the message as stored.
+        A shared store gives the id itself, unique across every node."""
+        message = replace(message, id=self.allocate_id())
+        await self.append(message)
+        return message
+
+    def heard(self, message_id: int) -> None:
+        """A message with ``message_id`` exists (another node stored it): :attr:`last_id` is at least that."""
+        self._last_id = max(self._last_id, message_id)
 
     @abc.abstractmethod
     async def get(self, message_id: int) -> Message | None: ...
