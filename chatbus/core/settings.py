@@ -112,12 +112,19 @@ class MetricsSettings(_Section):
 class EngineSettings(_Section):
     """What the nodes of one chat share: absent ``url``, the embedded SQLite store (one node)."""
 
-    #: ``redis://HOST:PORT/DB`` (``rediss://`` with TLS, ``unix://PATH``); not yet selectable by the hub.
+    #: ``redis://HOST:PORT/DB`` (``rediss://`` with TLS, ``unix://PATH``): several nodes, one chat.
     url: str | None = None
     #: The start of every Redis key and channel, so chats can share one Redis.
     prefix: str = Field("chatbus", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
     #: How many messages the Redis log keeps; a client further behind is told to reload (``missedReset``).
     max_length: int = Field(100_000, ge=1000)
+    #: Seconds the Redis log keeps a message (0: as long as ``max_length`` allows).
+    max_age: float = Field(0, ge=0)
+    #: This node's name in presence, leases and logs (default: host name and process id).
+    node: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    #: Seconds a dead node's people stay online and a dead node keeps a duty (the Telegram poller,
+    #: the agents) before another node takes it over.
+    lease_ttl: float = Field(10.0, ge=1.0, le=300.0)
 
     @field_validator("url")
     @classmethod
