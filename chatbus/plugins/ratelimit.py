@@ -5,22 +5,38 @@ Each person may send ``burst`` messages at once, then one every
 says how many seconds until the next message would pass. Agents and the
 system are never limited here. The clock is the hub's, so tests control time
 exactly.
+
+On a store several nodes share (``[engine] url``, Redis), each person's
+allowance is counted once for the whole chat, in the engine
+(:meth:`~chatbus.core.engine.Engine.take`, on Redis' clock), so someone
+connected to N nodes still gets one allowance, not N. When Redis cannot
+answer, the node counts the person's messages in its own bucket instead (and
+says so once in the log, and again when Redis counts again): a send is never
+let through unlimited, and never refused only because the count was out of
+reach (Redis down refuses the message anyway, with the store's own error).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pydantic import Field
 
 from chatbus import Hub, Identity, Incoming, PluginSettings, RateDecision, hookimpl
+from chatbus.core.errors import StoreError
 
 __all__ = ["RateLimitSettings", "RateLimiter", "TokenBucket"]
 
+log = logging.getLogger("chatbus.plugins.ratelimit")
+
 HOUR = 3600.0
+#: Seconds a shared count may take before the node counts on its own bucket instead.
+SHARED_TIMEOUT = 1.0
 
 
 class RateLimitSettings(PluginSettings):
@@ -117,15 +133,45 @@ class RateLimiter:
     settings_model = RateLimitSettings
 
     def __init__(self, hub: Hub, settings: RateLimitSettings) -> None:
+        self.settings = settings
         self.buckets = TokenBucket(
             burst=settings.burst,
             per_second=settings.per_second,
             per_hour=settings.per_hour,
             clock=hub.clock,
         )
+        self._store = hub.store
+        #: Whether the last shared count failed (the log says so once per outage).
+        self._unshared = False
 
     @hookimpl(trylast=True)
-    def rate_limit(self, identity: Identity, message: Incoming) -> RateDecision:
+    def rate_limit(self, identity: Identity, message: Incoming) -> RateDecision | Awaitable[RateDecision]:
         if identity.kind != "human":
             return RateDecision.allow()
-        return self.buckets.check(identity.user_id)
+        if not self._store.shared:
+            return self.buckets.check(identity.user_id)
+        return self._take_shared(identity.user_id)
+
+    async def _take_shared(self, user_id: str) -> RateDecision:
+        """One message from ``user_id``'s allowance for the whole chat; this node's bucket while Redis is away."""
+        engine = self._store.engine
+        limits = self.settings
+        try:
+            if engine is None:
+                raise StoreError("the shared store has no engine open")
+            wait = await asyncio.wait_for(
+                engine.take(
+                    f"send:{user_id}", burst=limits.burst, per_second=limits.per_second, per_hour=limits.per_hour
+                ),
+                SHARED_TIMEOUT,
+            )
+        except (StoreError, TimeoutError) as exc:
+            if not self._unshared:
+                self._unshared = True
+                reason = str(exc) or f"no answer within {SHARED_TIMEOUT:g} s"
+                log.warning("rate limits are counted on this node alone until Redis answers again: %s", reason)
+            return self.buckets.check(user_id)
+        if self._unshared:
+            self._unshared = False
+            log.info("rate limits are counted across all nodes again")
+        return RateDecision.refuse(wait) if wait > 0.0 else RateDecision.allow()
