@@ -1,6 +1,9 @@
 """Debian's redis-server, started by a test on a free loopback port and stopped after it.
 
-Nothing is saved (``--save ''``, no AOF), so each server starts empty. Redis
+Nothing is saved (``--save ''``, no AOF), so each server starts empty, unless
+it is made with ``appendonly=True``: then every write goes to the append-only
+file in its folder (``appendfsync everysec``, what chatbus's README asks of a
+deployment), and a restart in the same folder finds everything again. Redis
 takes no ``--port 0``: a port is picked free with a bound socket, and when
 another program takes it before Redis binds it, Redis is started on another.
 """
@@ -27,10 +30,11 @@ def require_redis_server() -> None:
 class RedisServer:
     """One redis-server in the foreground, its files in ``folder``; ``url`` once started."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, appendonly: bool = False) -> None:
         require_redis_server()
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
+        self.appendonly = appendonly
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -57,7 +61,8 @@ class RedisServer:
         log = self.folder / "redis.log"
         log.write_text("")
         self.process = subprocess.Popen(
-            [str(REDIS_SERVER), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [str(REDIS_SERVER), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec",
              "--dir", str(self.folder), "--logfile", str(log), "--daemonize", "no"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip

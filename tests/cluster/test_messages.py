@@ -1,0 +1,94 @@
+"""Messages across nodes: one chat, one numbering, nothing lost or doubled when a node dies."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from .nodes import Cluster
+from .people import Person
+
+
+def ids(messages: list[dict[str, Any]]) -> list[int]:
+    return [int(m["id"]) for m in messages]
+
+
+def tagged(messages: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
+    return [m for m in messages if m["text"].startswith(tag)]
+
+
+async def test_a_message_sent_on_one_node_reaches_every_node_with_the_same_id(cluster: Cluster) -> None:
+    a, b, c = await cluster.start("a", "b", "c")
+    ann, ben, cat = [await Person.join(node, name) for node, name in ((a, "ann"), (b, "ben"), (c, "cat"))]
+
+    echo = await ann.sent("hello from node a")
+
+    for person in (ben, cat):
+        await person.until(lambda p=person: "hello from node a" in p.texts(), "ann's message")  # type: ignore[misc]
+        got = next(m for m in person.chat if m["text"] == "hello from node a")
+        assert (got["id"], got["sender"], got["room"]) == (echo["id"], "ann", "general")
+    # and back: an answer from node c is the next id, everywhere
+    answer = await cat.sent("hi ann, from node c")
+    assert answer["id"] > echo["id"]
+    await ann.until(lambda: "hi ann, from node c" in ann.texts(), "cat's answer")
+    assert [m["id"] for m in ann.chat] == [echo["id"], answer["id"]]
+
+
+async def test_ids_strictly_increase_under_concurrent_senders_on_every_node(cluster: Cluster) -> None:
+    nodes = await cluster.start("a", "b", "c")
+    per_sender = 25
+    senders = [await Person.join(node, f"s{node.name}{i}") for node in nodes for i in range(2)]
+    readers = [await Person.join(node, f"r{node.name}") for node in nodes]
+    everyone = senders + readers
+    total = per_sender * len(senders)
+
+    async def send_all(person: Person) -> list[str]:
+        return [await person.say(f"burst {person.name} {k}") for k in range(per_sender)]
+
+    sent = await asyncio.gather(*(send_all(person) for person in senders))
+    for person in everyone:
+        await person.until(lambda p=person: len(p.texts("burst ")) == total, f"all {total} messages", 30)  # type: ignore[misc]
+
+    reference = [(m["id"], m["clientId"]) for m in tagged(readers[0].chat, "burst ")]
+    for person in everyone:
+        seen = tagged(person.chat, "burst ")
+        numbers = ids(seen)
+        assert numbers == sorted(set(numbers)), f"{person.name} saw ids out of order or twice: {numbers}"
+        assert numbers == list(range(numbers[0], numbers[0] + total)), f"{person.name} saw a hole in {numbers}"
+        assert [(m["id"], m["clientId"]) for m in seen] == reference, f"{person.name} saw another order"
+    by_client_id = {client_id: message_id for message_id, client_id in reference}
+    for person, client_ids in zip(senders, sent, strict=True):
+        own = [by_client_id[client_id] for client_id in client_ids]
+        assert own == sorted(own), f"{person.name}'s messages were numbered out of the order they were sent"
+
+
+async def test_a_client_of_a_killed_node_resumes_on_another_and_misses_nothing_doubles_nothing(
+    cluster: Cluster,
+) -> None:
+    a, b, c = await cluster.start("a", "b", "c")
+    walt = await Person.join(a, "walt")
+    sam, obs = await Person.join(b, "sam"), await Person.join(c, "obs")
+    for k in range(5):
+        await sam.sent(f"before {k}")
+    mine = await walt.sent("walt's own, acknowledged")
+    await walt.until(lambda: len(walt.texts("before ")) == 5, "sam's five messages")
+    last_seen, epoch = walt.chat[-1]["id"], walt.auth["epoch"]
+    assert last_seen == mine["id"] and epoch
+
+    a.kill()
+    await walt.until(lambda: walt.closed, "its node going away")
+    meanwhile = [await sam.sent(f"meanwhile {k}") for k in range(4)] + [await obs.sent("meanwhile from c")]
+
+    back = await Person.join(b, "walt", lastSeenId=last_seen, epoch=epoch)
+    assert not back.auth.get("missedReset"), back.auth
+    assert back.auth["epoch"] == epoch
+    assert ids(back.missed) == ids(meanwhile), "missed must be exactly what was sent after lastSeenId"
+    after = [await sam.sent(f"after {k}") for k in range(3)]
+    await back.until(lambda: len(back.texts("after ")) == 3, "the messages sent after resuming")
+
+    everything = walt.chat + back.seen
+    assert ids(everything) == sorted(set(ids(everything))), "a message was shown twice or out of order"
+    await obs.until(lambda: len(obs.texts("after ")) == 3, "the messages sent after walt resumed")
+    assert ids(everything) == ids(tagged(sam.chat, "")), "walt's view differs from sam's"
+    assert mine["id"] in ids(obs.chat), "walt's acknowledged message was lost with its node"
+    assert ids(after)[0] > ids(meanwhile)[-1]

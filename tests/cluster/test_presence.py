@@ -1,0 +1,50 @@
+"""Who is online and who is typing, across nodes; a dead node's people go offline by themselves."""
+
+from __future__ import annotations
+
+import time
+
+from .nodes import LEASE_TTL, Cluster
+from .people import Person
+
+#: What a dead node's people may take beyond the lease ttl to go offline (renewal period, the check, delivery).
+MARGIN = 3.0
+
+
+async def test_someone_on_node_a_is_seen_online_and_typing_on_node_b(cluster: Cluster) -> None:
+    a, b = await cluster.start("a", "b")
+    obs = await Person.join(b, "obs")
+    erin = await Person.join(a, "erin")
+
+    await obs.until(lambda: "online" in obs.presence_of("erin"), "erin coming online on node a")
+    late = await Person.join(b, "late")
+    assert "erin" in late.online(), f"who is online, as node b tells a newcomer: {late.auth.get('agents')}"
+    users = {user["id"]: user for user in late.auth.get("users", [])}
+    assert users.get("erin", {}).get("status", "online") == "online"
+
+    await erin.send("typing", {"room": "general"})
+    await obs.until(lambda: any(t["userId"] == "erin" for t in obs.of_type("typing")), "erin typing")
+    typing = next(t for t in obs.of_type("typing") if t["userId"] == "erin")
+    assert typing.get("room", "general") == "general"
+
+    await erin.leave()
+    await obs.until(lambda: obs.presence_of("erin")[-1:] == ["offline"], "erin going offline")
+
+
+async def test_the_people_of_a_killed_node_go_offline_for_the_others_within_the_lease(cluster: Cluster) -> None:
+    a, b = await cluster.start("a", "b")
+    obs = await Person.join(b, "obs")
+    dora = await Person.join(a, "dora")
+    both = await Person.join(a, "bo")
+    also_b = await Person.join(b, "bo")  # bo is on both nodes: still online after a dies
+    await obs.until(lambda: "online" in obs.presence_of("dora"), "dora coming online")
+    assert dora.auth and both.auth and also_b.auth
+
+    a.kill()
+    killed = time.monotonic()
+    await obs.until(lambda: obs.presence_of("dora")[-1:] == ["offline"], "dora going offline", LEASE_TTL + MARGIN)
+    took = time.monotonic() - killed
+    assert took <= LEASE_TTL + MARGIN
+    assert obs.presence_of("bo")[-1:] != ["offline"], "bo is still connected to node b"
+    newcomer = await Person.join(b, "newcomer")
+    assert "dora" not in newcomer.online() and "bo" in newcomer.online(), newcomer.auth.get("agents")

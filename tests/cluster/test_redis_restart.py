@@ -1,0 +1,60 @@
+"""Redis restarted mid-chat: the nodes say they are not ready, refuse sends clearly instead of
+hanging, and carry on by themselves once Redis is back, with every acknowledged message kept
+(Redis with its append-only file, as the README asks of a deployment)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from .nodes import Cluster, Node
+from .people import Person
+
+#: Seconds a node may take to notice Redis is gone, or back.
+NOTICE = 15.0
+
+
+async def readiness(node: Node, status: int, timeout: float = NOTICE) -> str:
+    """Wait until ``/readyz`` answers ``status``; the reason it gives."""
+    answers: list[tuple[int, str]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while not answers or answers[-1][0] != status:
+                answers.append(await node.readyz())
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(f"/readyz of node {node.name} never answered {status}: {answers[-3:]}") from None
+    return answers[-1][1]
+
+
+async def test_redis_restarted_mid_chat(cluster: Cluster) -> None:
+    a, b = await cluster.start("a", "b")
+    ann, ben = await Person.join(a, "ann"), await Person.join(b, "ben")
+    kept = [await ann.sent(f"kept {k}") for k in range(3)] + [await ben.sent(f"kept {k + 3}") for k in range(3)]
+    await ann.until(lambda: len(ann.texts("kept ")) == 6, "all six messages")
+    epoch = ann.auth["epoch"]
+    assert await readiness(a, 200)
+
+    cluster.redis.kill()  # a crash: what it had acknowledged is in its append-only file
+    reason = await readiness(a, 503)
+    assert "Traceback" not in reason and reason.strip(), reason
+    outcome, error = await ann.attempt("while redis is down", timeout=NOTICE)
+    assert outcome == "refused", f"a message was accepted while nothing could store it: {error}"
+    assert error["code"] != "RATE_LIMITED" and error["message"].strip(), error
+    assert "Traceback" not in error["message"] and "Error " not in error["message"], error
+    assert "while redis is down" not in ben.texts(), "a message nobody stored reached someone"
+
+    cluster.redis.start()  # the same port and folder
+    await readiness(a, 200)
+    await readiness(b, 200)
+    again = await ann.sent("back again", timeout=NOTICE)
+    assert again["id"] == kept[-1]["id"] + 1, "ids go on from the log Redis kept"
+    await ben.until(lambda: "back again" in ben.texts(), "ann's message after Redis came back", NOTICE)
+    answer = await ben.sent("and from node b")
+    await ann.until(lambda: "and from node b" in ann.texts(), "ben's answer after Redis came back", NOTICE)
+
+    late = await Person.join(b, "late", lastSeenId=0, epoch=epoch)
+    assert not late.auth.get("missedReset"), "the log Redis kept was taken for another one"
+    assert late.auth["epoch"] == epoch
+    found = {m["id"]: m["text"] for m in late.missed}
+    for message in [*kept, again, answer]:
+        assert found.get(message["id"]) == message["text"], f"acknowledged message lost: {message}"
