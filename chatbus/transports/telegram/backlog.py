@@ -86,7 +86,7 @@ class Backlog:
             saved = {int(key): value for key, value in json.loads(raw).items()}
         except (ValueError, AttributeError, TypeError):
             log.error("telegram: the kept updates cannot be read; they are dropped")
-            await self._session.store().set_state(BACKLOG_KEY, None)
+            await self._session.fenced.set_state(BACKLOG_KEY, None)
             return
         bot = self._session.live_bot()
         log.info("telegram: handling %d update(s) kept from before the restart", len(saved))
@@ -171,7 +171,7 @@ class Backlog:
         """Write what is kept, one write at a time, so an older one never lands after a newer one."""
         async with self._writing:
             value = json.dumps({str(key): value for key, value in self._saved.items()}) if self._saved else None
-            await self._session.store().set_state(BACKLOG_KEY, value)
+            await self._session.fenced.set_state(BACKLOG_KEY, value)
 
 
 def _album_of(update: Update) -> str | None:

@@ -172,7 +172,7 @@ class Outbound:
             return
         del self._pending[message_id]
         upto = next(iter(self._pending)) - 1 if self._pending else self._queued_up_to
-        await self._session.state.mark_delivered(self._session.store(), upto)
+        await self._session.state.mark_delivered(self._session.fenced, upto)
 
     # catching up ------------------------------------------------------------------------
     async def catch_up(self) -> None:
@@ -207,7 +207,7 @@ class Outbound:
                 skipped_to,
                 limit,
             )
-        await self._session.state.mark_delivered(self._session.store(), skipped_to)
+        await self._session.state.mark_delivered(self._session.fenced, skipped_to)
         return skipped_to
 
     # the lanes' work ---------------------------------------------------------------------

@@ -49,6 +49,9 @@ _NOTICE_INTERVAL = 30.0
 #: How long, and how many, messages from an unknown supergroup are held in case it is a migrated group.
 _HOLD_SECONDS = 120.0
 _HOLD_COUNT = 200
+#: At start, how far back in the log (messages), and how many of Telegram's, ``recall`` looks.
+_RECALL_LOG = 1000
+_RECALL_MOST = 50
 
 
 class Receiver:
@@ -170,6 +173,23 @@ class Receiver:
             await store.set_state(album_key(chat_id, part.message_id), "album")
             await store.map_external(NAME, stored.id, f"{chat_id}:{part.message_id}")
         await store.map_external(NAME, stored.id, external)
+
+    async def recall(self) -> None:
+        """Map the newest Telegram messages of the hub to where they came from, where a run stopped
+        between storing one and mapping it (a crash; on a cluster, a node killed in between): the
+        update is read again, here or by the node taking over, and must not be stored twice."""
+        store = self._session.store()
+        try:
+            recent = await store.since(max(0, store.last_id - _RECALL_LOG), _RECALL_LOG)
+            ours = [m for m in reversed(recent) if m.transport == NAME and m.client_id][:_RECALL_MOST]
+            for message in ours:
+                assert message.client_id is not None
+                if await store.hub_id_for(NAME, message.client_id) is None:
+                    log.info("telegram: message %d was stored but not mapped to %s; mapping it", message.id,
+                             message.client_id)  # fmt: skip
+                    await store.map_external(NAME, message.id, message.client_id)
+        except StoreError as exc:
+            log.warning("telegram: cannot check the newest Telegram messages in the hub: %s", exc)
 
     async def _reply_to(self, message: TgMessage) -> int | None:
         replied = message.reply_to_message

@@ -6,6 +6,13 @@ work on the same hub, bot, stop signal, relay state and health. One
 the others' insides. Waits go through :meth:`Session.sleep` and
 :meth:`Session.interruptible`, so ``stop`` never waits for a flood limit or
 a long poll to run out.
+
+On a store several nodes share, the transport runs on one node at a time,
+the one holding the duty ``transport:telegram``. What only that node may
+write (the update offset, the last relayed id, the kept updates) goes
+through :attr:`Session.fenced`: a node that lost the duty finds its write
+refused, and stops reading and relaying at once instead of overwriting what
+the node that took over wrote.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from .state import RelayState
 if TYPE_CHECKING:
     from chatbus.core.hub import Hub
 
-__all__ = ["NAME", "Session"]
+__all__ = ["DUTY", "NAME", "Fenced", "Session"]
 
 log = logging.getLogger("chatbus.telegram")
 
@@ -36,6 +43,28 @@ T = TypeVar("T")
 
 #: The transport's name: in the hub, in external ids and in store keys.
 NAME = "telegram"
+#: The duty held by the one node of a cluster that runs this transport.
+DUTY = f"transport:{NAME}"
+
+
+class Fenced:
+    """``set_state`` for what only the node running the transport may write: through the
+    hub's cluster, which refuses it once this node lost the duty (then ``Stopped``)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def set_state(self, key: str, value: str | None) -> None:
+        hub = self._session.hub
+        if hub is None:
+            raise Stopped
+        cluster = getattr(hub, "cluster", None)
+        if cluster is None:  # a hub without cluster wiring: one node, nothing to fence
+            await hub.store.set_state(key, value)
+            return
+        if not await cluster.set_state(key, value, duty=DUTY):
+            self._session.lose_duty()
+            raise Stopped
 
 
 class Session:
@@ -56,6 +85,10 @@ class Session:
         #: Reactions people made in Telegram, (hub id, user id, emoji): the bot does not repeat them.
         self.reacted_in_telegram: set[tuple[int, str, str]] = set()
         self.stopping = asyncio.Event()
+        #: Writes only the node holding the duty may make (see the module's docstring).
+        self.fenced = Fenced(self)
+        #: Another node took the duty over during this run: nothing more is read or relayed here.
+        self.lost = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiting: asyncio.Future[Any] | None = None
 
@@ -63,7 +96,20 @@ class Session:
         """A new run on ``hub`` through ``bot``: nothing is stopping and nothing known to be wrong."""
         self.hub, self.bot = hub, bot
         self.stopping = asyncio.Event()
+        self.lost = False
         self.condition.reset()
+
+    def lose_duty(self) -> None:
+        """A fenced write was refused: another node runs the transport now, so this one stops
+        reading updates and relaying messages at once (the hub stops the transport soon after)."""
+        if not self.lost:
+            self.lost = True
+            log.warning(
+                "telegram: another node took over the duty %r; this node stops reading updates and relaying", DUTY
+            )
+        self.stopping.set()
+        if self._waiting is not None:
+            self._waiting.cancel()
 
     def end(self) -> None:
         """The run is over: work still in progress gives up with ``Stopped``."""

@@ -14,6 +14,11 @@ nor loses anything:
 ``telegram:migrated:<old chat id>``
     The new id of a group that became a supergroup.
 
+The offset and the last relayed id are written through a :class:`Writer`:
+the store itself on one node, the session's fenced writer on a cluster
+(``session.py``), so a node that lost the duty to run the transport cannot
+move them after the node that took over did.
+
 Other parts keep theirs beside these: ``telegram:name:<user id>`` (what a
 Telegram person is called, ``people.py``), ``telegram:topics`` (forum topics
 learned as rooms, ``topics.py``), ``telegram:gone:<chat>:<message>``
@@ -29,12 +34,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Protocol
 
 from chatbus.core.store import Store
 
 from .settings import ChatKey, TelegramSettings
 
-__all__ = ["DELIVERED_KEY", "RelayState"]
+__all__ = ["DELIVERED_KEY", "RelayState", "Writer"]
 
 log = logging.getLogger("chatbus.telegram")
 
@@ -42,6 +48,12 @@ log = logging.getLogger("chatbus.telegram")
 DELIVERED_KEY = "telegram:delivered"
 #: Telegram forgets update ids after a week without updates and starts again lower.
 _OFFSET_MAX_AGE = 6 * 24 * 3600
+
+
+class Writer(Protocol):
+    """Where the relay's progress is written: the store, or a write only the duty's holder may make."""
+
+    async def set_state(self, key: str, value: str | None) -> None: ...
 
 
 class RelayState:
@@ -60,8 +72,12 @@ class RelayState:
         self.delivered = 0
         self._offset_key = f"telegram:{settings.token.get_secret_value().partition(':')[0]}:offset"
 
-    async def load(self, store: Store) -> None:
-        """Read the saved offset, last relayed id and migrations; on a first start, relay from now on."""
+    async def load(self, store: Store, writer: Writer | None = None) -> None:
+        """Read the saved offset, last relayed id and migrations; on a first start, relay from now on.
+
+        Each start reads them again: on a cluster another node may have moved them since this one ran.
+        """
+        self.offset = None
         raw = await store.get_state(self._offset_key)
         if raw:
             try:
@@ -74,7 +90,7 @@ class RelayState:
         if delivered is None or not delivered.isdigit():
             # First start: relay from now on, not the whole history.
             self.delivered = store.last_id
-            await store.set_state(DELIVERED_KEY, str(self.delivered))
+            await (writer or store).set_state(DELIVERED_KEY, str(self.delivered))
         else:
             self.delivered = int(delivered)
         for chat in list(self.rooms):
@@ -83,17 +99,17 @@ class RelayState:
                 if moved and moved.lstrip("-").isdigit():
                     self.migrated[chat] = int(moved)
 
-    async def save_offset(self, store: Store, next_offset: int) -> None:
+    async def save_offset(self, writer: Writer, next_offset: int) -> None:
         """Remember that every update before ``next_offset`` is handled."""
         self.offset = next_offset
-        await store.set_state(self._offset_key, json.dumps({"next": next_offset, "at": time.time()}))
+        await writer.set_state(self._offset_key, json.dumps({"next": next_offset, "at": time.time()}))
 
-    async def mark_delivered(self, store: Store, message_id: int) -> None:
+    async def mark_delivered(self, writer: Writer, message_id: int) -> None:
         """Remember that hub messages up to ``message_id`` are relayed (never goes back)."""
         if message_id <= self.delivered:
             return
         self.delivered = message_id
-        await store.set_state(DELIVERED_KEY, str(message_id))
+        await writer.set_state(DELIVERED_KEY, str(message_id))
 
     async def record_migration(self, store: Store, old: int, new: int) -> None:
         """Follow group ``old`` to its supergroup ``new`` from now on, across restarts too."""

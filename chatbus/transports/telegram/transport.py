@@ -83,6 +83,10 @@ class TelegramTransport(BaseTransport):
     name = NAME
     settings_model = TelegramSettings
     settings: TelegramSettings
+    #: Telegram allows one ``getUpdates`` reader per bot, and each message must reach Telegram
+    #: once: on a shared store the hub runs this transport on one node at a time (the duty
+    #: ``transport:telegram``), starting it on the node that takes the duty over.
+    once_per_cluster = True
 
     def __init__(self, settings: TelegramSettings | Mapping[str, Any] | None = None) -> None:
         if settings is None or isinstance(settings, Mapping):
@@ -121,7 +125,7 @@ class TelegramTransport(BaseTransport):
         self._connected = asyncio.Event()
         self._caught_up = False
         try:
-            await self._state.load(self._session.store())
+            await self._state.load(self._session.store(), self._session.fenced)
             await self._topics.load(self._session.store())
             await self._connect(first=True)
             if self._connected.is_set() and self.settings.webhook:
@@ -149,7 +153,8 @@ class TelegramTransport(BaseTransport):
         """Relay what is queued, stop reading updates, confirm the last ones, take Telegram users offline."""
         if self.hub is None:
             return
-        if self.is_connected():  # else nothing queued can go out now; it is relayed after a restart
+        if self.is_connected() and not self._session.lost:
+            # else nothing queued can go out now: it is relayed after a restart, or by the node that took over
             await self._outbound.flush(_STOP_GRACE)
         await self._session.halt(_STOP_GRACE)
         await self._updates.finish(confirm=self.is_connected())

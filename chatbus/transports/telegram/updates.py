@@ -58,6 +58,7 @@ class Updates:
         """Read updates until the transport stops: from the webhook in webhook mode, else by long polling."""
         if not self._replayed:
             self._replayed = True
+            await self._receiver.recall()
             await self._backlog.replay()
         if not self._session.settings.webhook:
             await self._poll()
@@ -97,8 +98,8 @@ class Updates:
             for update in updates:
                 if session.state.offset is not None and update.update_id < session.state.offset:
                     continue
-                if not await self._handle_safely(update, save_offset=True):
-                    break
+                if session.stopping.is_set() or not await self._handle_safely(update, save_offset=True):
+                    break  # what is left is read again, here after a restart or by the node taking over
 
     async def _readable_updates(self) -> tuple[Update, ...]:
         """The pending updates read one by one: one python-telegram-bot cannot read is logged and
@@ -123,7 +124,7 @@ class Updates:
                     raise
                 log.error("telegram: update %s cannot be read by this version of python-telegram-bot; it is skipped "
                           "(%s)", update_id, ", ".join(sorted(k for k in item if k != "update_id")))  # fmt: skip
-                await session.state.save_offset(session.store(), update_id + 1)
+                await session.state.save_offset(session.fenced, update_id + 1)
                 continue
             if update is not None:
                 readable.append(update)
@@ -156,11 +157,19 @@ class Updates:
 
     async def finish(self, *, confirm: bool) -> None:
         """Stop the webhook server, or (``confirm``: the Bot API answers) tell Telegram
-        the handled updates are done, so no other reader sees them again."""
+        the handled updates are done, so no other reader sees them again.
+
+        Only while this node still holds the duty (the offset can still be written here): a
+        ``getUpdates`` from a node that lost it would end the long poll of the node that took over.
+        """
         session = self._session
         if self.webhook.running:
             await self.webhook.stop()
-        elif session.bot is not None and session.state.offset is not None and confirm:
+        elif session.bot is not None and session.state.offset is not None and confirm and not session.lost:
+            try:
+                await session.state.save_offset(session.fenced, session.state.offset)
+            except (StoreError, Stopped):
+                return
             with contextlib.suppress(TelegramError, TimeoutError):
                 await asyncio.wait_for(
                     session.bot.get_updates(offset=session.state.offset, timeout=0, allowed_updates=ALLOWED_UPDATES),
@@ -187,7 +196,7 @@ class Updates:
             log.exception("telegram: update %s could not be handled; skipping it", update.update_id)
         if save_offset:
             try:
-                await self._session.state.save_offset(self._session.store(), update.update_id + 1)
+                await self._session.state.save_offset(self._session.fenced, update.update_id + 1)
             except (StoreError, Stopped) as exc:
                 log.error("telegram: cannot save the update offset: %s", exc or "stopping")
         return True
