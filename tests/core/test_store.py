@@ -1,26 +1,48 @@
-"""Both stores behave the same; the SQLite one survives restarts and batches commits."""
+"""Every store behaves the same (memory, SQLite, and the Redis engine's, against a real
+redis-server); the SQLite one survives restarts and batches commits."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from redis import asyncio as aioredis
 
 from chatbus import Agent, Message, StoreError
 from chatbus.core.message import utcnow
+from chatbus.core.engine.redis import RedisEngine
+from chatbus.core.engine.redis_store import RedisStore
 from chatbus.core.store import MIGRATIONS, MemoryStore, SQLiteStore, Store
+
+from .engine.redis_server import RedisServer
 
 
 def make_message(store: Store, text: str, room: str = "general", **fields: object) -> Message:
     return Message(id=store.allocate_id(), text=text, sender="alice", timestamp=utcnow(), room=room, **fields)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """Started only for the Redis store's tests: skipped without redis-server, except in CI."""
+    with RedisServer(Path(tmp_path_factory.mktemp("redis"))) as server:
+        yield server
+
+
+async def _redis_store(server: RedisServer) -> Store:
+    async with aioredis.Redis.from_url(server.url) as admin:
+        await admin.flushall()
+    return RedisStore(RedisEngine(server.url))
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    chosen: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "chat.db")
+    if request.param == "redis":
+        chosen = await _redis_store(request.getfixturevalue("redis_server"))
+    else:
+        chosen = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "chat.db")
     await chosen.open()
     yield chosen
     await chosen.close()

@@ -76,7 +76,7 @@ class RedisEngine(Engine):
         #: ``url`` without its password, for logs, errors and ``/readyz``.
         self.shown_url = _without_password(url)
         self.max_length = max_length
-        self._keys = {name: f"{prefix}:{name}" for name in ("counter", "log", "epoch", "presence")}
+        self._keys = {name: f"{prefix}:{name}" for name in ("counter", "log", "epoch", "presence", "rooms")}
         self._prefix = prefix
         self._channel = f"{prefix}:messages"
         self._events = f"{prefix}:events"
@@ -143,10 +143,11 @@ class RedisEngine(Engine):
     async def _append(self, message: Message, attempt: str) -> Message:
         """Append once per ``attempt``: the same attempt again answers the id it was given."""
         text = encode(message)
-        args = [text, self.max_length, message.room, self._channel, uuid.uuid4().hex]
+        files = json.dumps([attachment.id for attachment in message.attachments])
+        args = [text, self.max_length, message.room, self._channel, uuid.uuid4().hex, files, f"{self._prefix}:"]
         keys = [
             self._keys["counter"], self._keys["log"], f"{self._prefix}:appended:{attempt}", self._keys["epoch"],
-            self._room_key(message.room),
+            self._room_key(message.room), self._keys["rooms"],
         ]  # fmt: skip
         new_id, epoch = await self._call("store the message", lambda: self._scripts["append"](keys=keys, args=args))
         self._epoch_seen(str(epoch))
