@@ -12,9 +12,9 @@ import pytest
 from redis import asyncio as aioredis
 
 from chatbus import Agent, Message, StoreError
-from chatbus.core.message import utcnow
 from chatbus.core.engine.redis import RedisEngine
 from chatbus.core.engine.redis_store import RedisStore
+from chatbus.core.message import utcnow
 from chatbus.core.store import MIGRATIONS, MemoryStore, SQLiteStore, Store
 
 from .engine.redis_server import RedisServer
