@@ -20,6 +20,11 @@ migrations), make the next calls of a method answer 429 with
 what the Bot API promises, revoke the token, remove the bot from a chat,
 turn a group into a supergroup, and take the whole server away and bring it
 back on the same port.
+
+Several bots' processes may share one fake (a cluster's nodes): each one's
+``base_url`` may start with a name of its own (``via("a")``:
+``http://127.0.0.1:<port>/a/bot``), recorded with each of its calls, with
+when the call came in, so a test tells who called what, and when.
 """
 
 from __future__ import annotations
@@ -61,7 +66,9 @@ class Call:
     method: str
     params: dict[str, Any]
     status: int
-    at: float
+    at: float  # when it was answered
+    via: str = ""  # the name the caller's base_url starts with (``FakeBotAPI.via``)
+    began: float = 0.0  # when it came in
 
 
 class FakeBotAPI(ChatMethods, MediaMethods):
@@ -140,6 +147,10 @@ class FakeBotAPI(ChatMethods, MediaMethods):
     def base_url(self) -> str:
         """What python-telegram-bot calls ``base_url``: the token is appended to it."""
         return f"http://127.0.0.1:{self.port}/bot"
+
+    def via(self, name: str) -> str:
+        """A ``base_url`` whose calls are recorded as ``name``'s (one of several processes)."""
+        return f"http://127.0.0.1:{self.port}/{name}/bot"
 
     # hooks for tests -------------------------------------------------------------
     def add_chat(
@@ -327,17 +338,18 @@ class FakeBotAPI(ChatMethods, MediaMethods):
 
     async def _respond(self, path: str, body: bytes, headers: dict[str, str], writer: asyncio.StreamWriter) -> bool:
         url = urlsplit(path)
-        download = re.fullmatch(r"/file/bot([^/]+)/(.+)", url.path)
+        download = re.fullmatch(r"(?:/[\w-]+)?/file/bot([^/]+)/(.+)", url.path)
         if download is not None:
             return await self._download(unquote(download.group(1)), unquote(download.group(2)), writer)
-        match = re.fullmatch(r"/bot([^/]+)/([A-Za-z]+)", url.path)
+        match = re.fullmatch(r"(?:/([\w-]+))?/bot([^/]+)/([A-Za-z]+)", url.path)
         arguments = params(url.query, body, headers.get("content-type", ""))
         if match is None:
             await write(writer, 404, {"ok": False, "error_code": 404, "description": "Not Found"})
             return True
-        token, method = match.groups()
+        via, token, method = match.groups()
+        began = self.clock()
         status, payload = await self._dispatch(token, method, arguments)
-        self.calls.append(Call(method, arguments, status, self.clock()))
+        self.calls.append(Call(method, arguments, status, self.clock(), via or "", began))
         async with self._changed:
             self._changed.notify_all()
         if status == -1:
