@@ -1,4 +1,4 @@
-"""The ``chatbus`` command: serve, plugins, agents, status, send, version."""
+"""The ``chatbus`` command: serve, plugins, agents, status, send, copy, version."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..core.errors import ChatbusError, ConfigError
 from .agents import cmd_agents
+from .migrate import cmd_copy
 from .parser import build_parser
 from .remote import cmd_send, cmd_status
 from .serve import cmd_plugins, cmd_serve
@@ -28,6 +29,7 @@ COMMANDS = {
     "agents": cmd_agents,
     "status": cmd_status,
     "send": cmd_send,
+    "copy": cmd_copy,
     "version": cmd_version,
 }
 

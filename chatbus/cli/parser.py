@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_agents(sub)
     _add_status(sub)
     _add_send(sub)
+    _add_copy(sub)
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -127,6 +128,25 @@ def _add_send(sub: Any) -> None:
     send.add_argument("--url", metavar="URL", help="the server's address (default: from the websocket settings)")
     _add_cafile(send)
     send.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="how long to wait (default 10)")
+
+
+def _add_copy(sub: Any) -> None:
+    copy = sub.add_parser(
+        "copy",
+        help="copy a SQLite database into Redis, for several nodes on one chat (ids, agents and all)",
+        description="Copy everything a chat keeps from a SQLite database into the Redis engine, under the same "
+        "ids: messages with their edits, deletions, reactions and files, the agents, the transports' id maps, "
+        "the state and the epoch (clients resume where they were). Stop the server first.",
+    )
+    copy.add_argument("source", nargs="?", metavar="DATABASE", help="the SQLite file (default: the db setting)")
+    copy.add_argument("target", nargs="?", metavar="REDIS_URL", help="redis://HOST:PORT/DB (default: [engine] url)")
+    copy.add_argument("--config", metavar="PATH", help="a chatbus.toml file to read")
+    copy.add_argument("--prefix", help="the start of every Redis key (default: [engine] prefix, chatbus)")
+    copy.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a chat the Redis already holds under the prefix (all of its keys are deleted first)",
+    )
 
 
 def _add_cafile(parser: argparse.ArgumentParser) -> None:
