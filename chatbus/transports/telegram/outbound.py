@@ -187,7 +187,7 @@ class Outbound:
                     start = await self._skip_old(start, last, limit)
                 missed = await store.since(start, max(limit, 1), None) if limit else []
                 if missed:
-                    log.info("telegram: relaying %d message(s) stored while Telegram was not reached", len(missed))
+                    log.info("telegram: relaying %d message(s) stored since the last one relayed", len(missed))
                 for message in missed:
                     if message.id > last:
                         break

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +27,10 @@ from chatbus.core.message import Message, utcnow
 from chatbus.core.store import Store
 from chatbus.transports.telegram.session import DUTY
 from chatbus.transports.telegram.state import DELIVERED_KEY
+from tests.cluster.nodes import LEASE_TTL, START_TIMEOUT, Cluster, Node
+from tests.cluster.people import Person
+from tests.core.engine.redis_server import RedisServer
+from tests.support import ChatbusProcess, chatbus_env
 
 from .conftest import CHAT, build_hub
 from .fakebot import FakeBotAPI
@@ -171,3 +179,107 @@ async def test_an_update_stored_just_before_a_crash_is_not_stored_again_by_the_n
         log = await hub.store.since(0, 100)
     assert [m.text for m in log if m.transport == "telegram"] == ["hello", "stored by the node that died"]
     assert await hub.store.hub_id_for("telegram", external) == stored.id
+
+
+# two real nodes on a real Redis ----------------------------------------------------------------
+
+
+@dataclass
+class Relays(Cluster):
+    """``chatbus serve`` nodes running the web chat and the Telegram bot, each calling the fake Bot
+    API as itself (``api.via(name)``), so the test sees which node polled and relayed when."""
+
+    api: FakeBotAPI | None = None
+
+    def _spawn(self, name: str, env: Mapping[str, str]) -> Node:
+        assert self.api is not None
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        variables = {
+            "CHATBUS_ENGINE__URL": self.redis.url,
+            "CHATBUS_ENGINE__PREFIX": self.prefix,
+            "CHATBUS_ENGINE__NODE": name,
+            "CHATBUS_ENGINE__LEASE_TTL": str(LEASE_TTL),
+            "CHATBUS_TELEGRAM__TOKEN": self.api.token,
+            "CHATBUS_TELEGRAM__CHAT_IDS": str(CHAT),
+            "CHATBUS_TELEGRAM__BASE_URL": self.api.via(name),
+            "CHATBUS_TELEGRAM__RETRY_INITIAL_DELAY": "0.05",
+            "CHATBUS_TELEGRAM__RETRY_MAX_DELAY": "0.2",
+            "CHATBUS_TELEGRAM__POLL_TIMEOUT": "2",
+            **env,
+        }
+        args = ("serve", "--host", "127.0.0.1", "--port", "0", "--db", str(folder / "chat.db"), "--log-level", "INFO")
+        transports = ("--transport", "websocket", "--transport", "telegram")
+        return Node(name, ChatbusProcess(*args, *transports, env=chatbus_env(variables), cwd=folder), folder)
+
+
+#: Telegram updates posted (one every 0.1 s, before, during and after the takeover) and web messages sent.
+UPDATES = 60
+WEB = 30
+#: Seconds a start of the relay may take beyond the lease's expiry (getMe, getChat, deleteWebhook).
+START_SLACK = 3.0
+
+
+async def post_updates(api: FakeBotAPI, count: int) -> None:
+    """People in the Telegram group keep writing, whoever relays (three of them, taking turns)."""
+    people = [api.user(100 + i, username=f"member{i}") for i in range(3)]
+    for n in range(count):
+        api.post(CHAT, f"tg {n}", user=people[n % len(people)])
+        await asyncio.sleep(0.1)
+
+
+async def say_all(ana: Person, texts: list[str]) -> None:
+    for text in texts:
+        await ana.say(text)
+        await asyncio.sleep(0.1)
+
+
+def relayed(api: FakeBotAPI) -> Counter[str]:
+    return Counter(sent.text for sent in api.sent)
+
+
+async def test_one_node_relays_and_another_takes_over_when_it_is_killed_without_loss_or_double(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    with RedisServer(tmp_path / "redis", appendonly=True) as redis:
+        nodes = Relays(redis, tmp_path / "nodes", api=api)
+        try:
+            await takeover(nodes, api)
+        finally:
+            nodes.stop()
+            print(nodes.logs())  # shown when the test fails
+
+
+async def takeover(nodes: Relays, api: FakeBotAPI) -> None:
+    [a] = await nodes.start("a")
+    await api.wait_for(lambda: any(c.via == "a" for c in api.calls_of("getUpdates")), START_TIMEOUT)
+    [b] = await nodes.start("b")
+    ana = await Person.join(b, "ana")
+    web = [f"web {n}" for n in range(WEB)]
+    posting = asyncio.create_task(post_updates(api, UPDATES))
+    await say_all(ana, web[:10])
+    await api.wait_for(lambda: all(f"ana: {text}" in relayed(api) for text in web[:10]), TIMEOUT)
+    await asyncio.sleep(0.3)  # ... and written down (a message sent in the instant a node dies goes again)
+    killed_at = time.monotonic()
+    a.kill()
+    await say_all(ana, web[10:])  # stored while no node relays, then by b
+    await posting
+
+    updates = [f"tg {n}" for n in range(UPDATES)]
+    await ana.until(lambda: set(updates) <= set(ana.texts("tg ")), "every Telegram update", 30)
+    await api.wait_for(lambda: all(f"ana: {text}" in relayed(api) for text in web), 30)
+    await asyncio.sleep(1.0)  # a double would have come by now
+    assert Counter(ana.texts("tg ")) == Counter(updates), "a Telegram update reached the web twice"
+    assert relayed(api) == Counter(f"ana: {text}" for text in web), "a web message reached Telegram twice"
+
+    # One node at a time: b never called the Bot API while a held the duty, and took over within the lease.
+    by_b = [call for call in api.calls if call.via == "b"]
+    polls_a = [call for call in api.calls_of("getUpdates") if call.via == "a"]
+    polls_b = [call for call in api.calls_of("getUpdates") if call.via == "b"]
+    assert polls_a and polls_b
+    assert all(call.began > killed_at for call in by_b)
+    assert min(call.began for call in polls_b) - killed_at < LEASE_TTL + START_SLACK
+    assert [call.status for call in polls_b if call.status != 200] == []
+    sends = api.calls_of("sendMessage")
+    assert {call.via for call in sends if call.at < killed_at} == {"a"}
+    assert {call.via for call in sends if call.began > killed_at} == {"b"}
