@@ -147,8 +147,8 @@ async def _copy_all(source: SQLiteStore, target: RedisStore, extras: _Extras) ->
         copied.files += 1
     after = 0
     while page := await source.since(after, _PAGE):
+        await target.append_many([(message, extras.links.get(message.id, [])) for message in page])
         for message in page:
-            await target.append(message, file_ids=extras.links.get(message.id, []))
             if message.id in extras.versions:
                 await target.keep_versions(message.id, extras.versions[message.id])
                 copied.edited += 1

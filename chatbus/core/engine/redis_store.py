@@ -125,20 +125,44 @@ class RedisStore(Store):
     async def append(self, message: Message, *, file_ids: Sequence[str] | None = None) -> None:
         """Store ``message`` under its own id (copying a log), with the links of its files
         (``file_ids``, default its attachments'); refused unless the id is above every id given."""
+        await self.append_many([(message, file_ids)])
+
+    async def append_many(self, batch: Sequence[tuple[Message, Sequence[str] | None]]) -> None:
+        """:meth:`append` each message of ``batch`` (in id order), in one round trip to Redis.
+        The first refused raises ``StoreError``; those before it are stored."""
+        if not batch:
+            return
+        engine = self.redis_engine
+        if APPEND_AT not in self._scripts:
+            self._scripts[APPEND_AT] = self._r.register_script(APPEND_AT)
+        script = self._scripts[APPEND_AT]
+
+        async def run() -> list[Any]:
+            pipe = self._r.pipeline(transaction=False)
+            for message, file_ids in batch:
+                await script(*self._append_at(message, file_ids), client=pipe)
+            found: list[Any] = await pipe.execute()
+            return found
+
+        answers = await self._observed("append", engine._call("store the message", run))
+        for (message, _), (stored, epoch, newest) in zip(batch, answers, strict=True):
+            engine._epoch_seen(str(epoch))
+            if not int(stored):
+                raise StoreError(
+                    f"message {message.id} cannot be stored under its own id: the log in Redis at "
+                    f"{engine.shown_url} already has ids up to {newest}, and ids only grow; copy into an empty Redis"
+                )
+            self.heard(message.id)
+
+    def _append_at(self, message: Message, file_ids: Sequence[str] | None) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of :data:`APPEND_AT` for ``message``."""
         engine = self.redis_engine
         files = [a.id for a in message.attachments] if file_ids is None else list(file_ids)
         keys = [engine._keys[name] for name in ("counter", "log", "epoch")]
         keys += [engine._room_key(message.room), engine._keys["rooms"]]
         args = [encode(message), engine.max_length, message.room, engine._channel, uuid.uuid4().hex]
         args += [json.dumps(files), self._key(""), str(message.id)]
-        stored, epoch, newest = await self._observed("append", self._script("store the message", APPEND_AT, keys, args))
-        engine._epoch_seen(str(epoch))
-        if not int(stored):
-            raise StoreError(
-                f"message {message.id} cannot be stored under its own id: the log in Redis at {engine.shown_url} "
-                f"already has ids up to {newest}, and ids only grow; copy into an empty Redis"
-            )
-        self.heard(message.id)
+        return keys, args
 
     async def get(self, message_id: int) -> Message | None:
         return await self._observed("read", self.state.get(message_id))
@@ -327,10 +351,12 @@ class RedisStore(Store):
         r, pattern = self._r, self._key("*")
 
         async def work() -> int:
-            count = 0
+            count, keys = 0, []
             async for key in r.scan_iter(match=pattern, count=1000):
-                count += int(await r.unlink(key))
-            return count
+                keys.append(key)
+                if len(keys) >= 1000:
+                    count, keys = count + int(await r.unlink(*keys)), []
+            return count + (int(await r.unlink(*keys)) if keys else 0)
 
         count = int(await self.redis_engine._call("erase the chat", work))
         self._last_id = 0

@@ -126,6 +126,9 @@ async def test_a_message_is_copied_in_under_its_own_id_only_above_every_id_given
     assert other.last_id == 11 and other.epoch == store.epoch
     other.heard(12)
     assert other.last_id == 12
+    with pytest.raises(StoreError, match="message 15 cannot be stored"):
+        await store.append_many([(replace(note("a"), id=20), None), (replace(note("b"), id=15), None)])
+    assert [m.id for m in await store.since(11, 10)] == [20]
 
 
 async def test_rooms_are_listed_by_their_latest_message_on_any_node(node: Nodes) -> None:
