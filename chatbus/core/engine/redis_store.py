@@ -109,6 +109,12 @@ class RedisStore(Store):
     async def close(self) -> None:
         await self.redis_engine.close()
 
+    async def reload_last_id(self) -> int:
+        """:attr:`last_id` read again from Redis, even when lower: after a subscription's
+        :class:`~.base.Reset` (the log was replaced, its ids start again); the new value."""
+        self._last_id = await self.redis_engine.last_id()
+        return self._last_id
+
     @property
     def epoch(self) -> str:
         return self.redis_engine.epoch

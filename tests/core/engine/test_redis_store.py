@@ -4,6 +4,7 @@ fenced state, history dropped by age, ids copied in only upward, and two nodes s
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -12,11 +13,11 @@ from pathlib import Path
 import pytest
 from redis import asyncio as aioredis
 
-from chatbus import StoreError
+from chatbus import ConfigError, Settings, StoreError
 from chatbus.core.engine.redis import RedisEngine
 from chatbus.core.engine.redis_store import RedisStore
 from chatbus.core.message import Attachment, Message, utcnow
-from chatbus.core.store import MemoryStore, SQLiteStore, Store
+from chatbus.core.store import MemoryStore, SQLiteStore, Store, open_engine_store
 
 from .redis_server import RedisServer
 
@@ -217,3 +218,40 @@ async def test_the_store_reports_how_long_redis_takes(node: Nodes) -> None:
     await store.get(stored.id)
     await store.react(stored.id, "👍", "bob", True)
     assert seen[:2] == ["append", "read"] and "react" in seen
+
+
+async def test_the_engine_url_opens_the_shared_store_and_none_the_sqlite_one(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    await _emptied(redis_server)
+    settings = Settings.isolated(db=str(tmp_path / "chat.db"), engine={"url": redis_server.url, "prefix": "team"})
+    store = open_engine_store(settings)
+    assert isinstance(store, RedisStore) and store.shared and store.engine is store.redis_engine
+    await store.open()
+    try:
+        await store.add(note("hi"))
+        assert store.epoch == store.redis_engine.epoch and await store.rooms() == ["general"]
+        async with aioredis.Redis.from_url(redis_server.url) as admin:
+            assert await admin.exists("team:log") == 1
+    finally:
+        await store.close()
+    sqlite = open_engine_store(Settings.isolated(db=str(tmp_path / "chat.db")))
+    assert isinstance(sqlite, SQLiteStore) and not sqlite.shared
+
+
+def test_an_engine_url_without_the_redis_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in sys.modules if n == "redis" or n.startswith(("redis.", "chatbus.core.engine.redis"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if it were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'chatbus\[redis\]'"):
+        open_engine_store(Settings.isolated(engine={"url": "redis://127.0.0.1:6390/0"}))
+
+
+async def test_after_the_log_was_replaced_the_ids_are_read_again(node: Nodes, redis_server: RedisServer) -> None:
+    store = await node()
+    for text in ("one", "two", "three"):
+        await store.add(note(text))
+    async with aioredis.Redis.from_url(redis_server.url) as admin:
+        await admin.flushall()  # a Redis restarted without its data
+    assert store.last_id == 3
+    assert await store.reload_last_id() == 0 and store.last_id == 0
