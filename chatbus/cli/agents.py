@@ -13,7 +13,7 @@ from ..core.logs import configure_logging
 from ..core.message import Agent
 from ..core.roster import Roster
 from ..core.settings import Settings
-from ..core.store import Store, open_store
+from ..core.store import Store, open_engine_store, open_store
 from .common import print_table, settings_for
 
 __all__ = ["cmd_agents"]
@@ -28,7 +28,8 @@ def cmd_agents(args: argparse.Namespace) -> int:
 async def _agents(args: argparse.Namespace, settings: Settings) -> int:
     # Only ``hire --create`` may start a new database: a mistyped --db would
     # otherwise list an empty roster, or hire into a file no server reads.
-    store = open_store(settings.db, create=bool(getattr(args, "create", False)))
+    create = bool(getattr(args, "create", False))
+    store = open_engine_store(settings) if settings.engine.url else open_store(settings.db, create=create)
     await store.open()
     try:
         if args.agents_command == "hire":

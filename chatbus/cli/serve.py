@@ -10,7 +10,6 @@ import signal
 from typing import Any
 
 from .. import __version__
-from ..core.errors import ConfigError
 from ..core.hub import Hub
 from ..core.loader import TRANSPORT_GROUP, PluginInfo, describe_error, distribution_of, iter_entry_points
 from ..core.logs import configure_logging
@@ -40,12 +39,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.log_level:
         overrides["log_level"] = args.log_level
     settings = settings_for(args, **overrides)
-    if settings.engine.url:
-        # Nodes that each ran on their own SQLite file would split the chat without a word.
-        raise ConfigError(
-            "engine.url (CHATBUS_ENGINE__URL) is set, but this version of chatbus cannot run a chat on the "
-            "Redis engine yet; unset it to serve on the SQLite store, one node"
-        )
     configure_logging(settings.log_level, settings.log_format)
     return asyncio.run(_serve(settings))
 

@@ -147,6 +147,8 @@ class Deliveries:
         self.feeds: list[Feed] = []
         self._sent = sent
         self._on_dispatch = on_dispatch
+        #: Where this node's own events, changes and notices also go (the other nodes), when set.
+        self.relay: Callable[[Item], None] | None = None
         self._ready: dict[int, Message | None] = {}
         #: Changes of messages not handed on yet, by message id.
         self._early: dict[int, list[Change]] = {}
@@ -161,9 +163,19 @@ class Deliveries:
     def start(self, transports: Iterable[Transport]) -> None:
         """Feed ``transports`` from now on."""
         for transport in transports:
-            feed = Feed(transport, self._sent)
-            feed.start()
-            self.feeds.append(feed)
+            self.add_feed(transport).start()
+
+    def add_feed(self, transport: Transport) -> Feed:
+        """Feed ``transport`` too, from the next item on; call :meth:`Feed.start` once it can take them."""
+        feed = Feed(transport, self._sent)
+        self.feeds.append(feed)
+        return feed
+
+    async def remove_feed(self, transport: Transport) -> None:
+        """Stop feeding ``transport`` (what was queued for it is dropped)."""
+        for feed in [feed for feed in self.feeds if feed.transport is transport]:
+            self.feeds.remove(feed)
+            await feed.cancel()
 
     def stored(self, message: Message, ok: bool) -> None:
         """``message`` is committed (or failed to be); hand on whatever is now in order."""
@@ -177,16 +189,21 @@ class Deliveries:
             for change in self._early.pop(number, ()):
                 self._put(change)
 
-    def change(self, change: Change) -> None:
-        """Hand a change of a stored message to every transport, after the message itself."""
+    def change(self, change: Change, *, relay: bool = True) -> None:
+        """Hand a change of a stored message to every transport, after the message itself
+        (``relay=False``: it came from another node, which told the others)."""
+        if relay and self.relay is not None:
+            self.relay(change)
         number = change.message.id
         if number >= self._next:  # stored, but not handed on yet
             self._early.setdefault(number, []).append(change)
         else:
             self._put(change)
 
-    def tell(self, notice: Notice) -> None:
+    def tell(self, notice: Notice, *, relay: bool = True) -> None:
         """Hand a notice for one person to every transport."""
+        if relay and self.relay is not None:
+            self.relay(notice)
         self._put(notice)
 
     def _put(self, item: Item) -> None:
@@ -198,8 +215,10 @@ class Deliveries:
             feed.put(message)
         self._on_dispatch(message)
 
-    def notify(self, event: Event) -> None:
+    def notify(self, event: Event, *, relay: bool = True) -> None:
         """Hand a presence, agent-status or typing event to every transport."""
+        if relay and self.relay is not None:
+            self.relay(event)
         for feed in self.feeds:
             feed.put(event)
 

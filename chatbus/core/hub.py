@@ -22,13 +22,15 @@ import pluggy
 
 from . import hookspecs
 from .changes import Changes
+from .cluster import Cluster
 from .delivery import Deliveries
 from .errors import AuthError, ChatbusError, ConfigError, TransportError
 from .files import Files
 from .hooks import Hooks
 from .identity import MENTION_SUFFIX, refusal, reserved_name
+from .lifecycle import start_all, stop_accepting, stop_all
 from .links import Links
-from .loader import Loader, PluginInfo, describe_error
+from .loader import Loader, PluginInfo
 from .message import (
     DEFAULT_ROOM,
     SYSTEM_SENDER,
@@ -46,9 +48,9 @@ from .pipeline import Pipeline
 from .roster import Member, Roster, RosterAccess
 from .sections import SectionSettings
 from .settings import Settings
-from .store import Page, Store, open_store
+from .store import Page, Store, open_engine_store
 from .tasks import Tasks
-from .transport import Draining, Reporting, Transport
+from .transport import Reporting, Transport
 
 __all__ = ["Hub", "Member"]
 
@@ -81,7 +83,9 @@ class Hub(RosterAccess):
     ) -> None:
         self.settings = settings if settings is not None else Settings.load()
         self.clock = clock
-        self.store: Store = store if store is not None else open_store(self.settings.db)
+        self.store: Store = store if store is not None else open_engine_store(self.settings)
+        #: This node's part when several nodes share the store (see :mod:`~chatbus.core.cluster`).
+        self.cluster = Cluster(self)
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.pm.hook.add_hookspecs.call_historic(kwargs={"pm": self.pm})
@@ -159,7 +163,10 @@ class Hub(RosterAccess):
         """Health of every transport, for ``/ws-info`` and status output."""
         out: dict[str, dict[str, Any]] = {}
         for name, transport in self.transports.items():
-            if isinstance(transport, Reporting):
+            elsewhere = self.cluster.standby_status(name)
+            if elsewhere is not None:
+                out[name] = elsewhere
+            elif isinstance(transport, Reporting):
                 out[name] = transport.status()
             else:
                 connected = transport.is_connected()
@@ -184,11 +191,13 @@ class Hub(RosterAccess):
             self._deliveries.resume_after(self.store.last_id)
             self._running = True
             self._stopping = False
-            await self.files.start(lambda sweep: self.spawn(sweep, name="chatbus-files-sweep", background=True))
+            sweep_in = self.cluster.duty
+            await self.files.start(lambda sweep: self.spawn(sweep_in("files-sweep", lambda: sweep), background=True))
             await self.hooks.startup(self)
-            self._deliveries.start(self.transports.values())
+            self._deliveries.start(self.cluster.split(list(self.transports.values())))
+            await self.cluster.start()
             self.metrics.serve_from(self.settings.metrics)
-            await self._start_transports()
+            await start_all(self, self.cluster.split(list(self.transports.values())))
         except BaseException:
             self._running = False
             self.roster.notify = None
@@ -213,20 +222,6 @@ class Hub(RosterAccess):
             return False, f"the message store does not answer: {exc}"
         return True, "ready"
 
-    async def _start_transports(self) -> None:
-        """Start each transport; when one cannot start, stop those that did."""
-        started: list[Transport] = []
-        for transport in self.transports.values():
-            try:
-                await transport.start(self)
-            except BaseException as exc:
-                await _stop_all(started)
-                if isinstance(exc, ChatbusError) or not isinstance(exc, Exception):
-                    raise
-                reason = exc.strerror or exc if isinstance(exc, OSError) else describe_error(exc)
-                raise TransportError(f"transport {transport.name!r} could not start: {reason}") from exc
-            started.append(transport)
-
     async def stop(self, timeout: float = 10.0, *, restart_in: float | None = None) -> None:
         """Take nothing new, deliver what was accepted, stop transports, run ``on_shutdown``, close
         the store; ``restart_in``: seconds until clients should come back (WebSocket: 1012, not 1001)."""
@@ -235,13 +230,13 @@ class Hub(RosterAccess):
         self._stopping = True  # from here ``receive`` and ``send`` refuse new messages
         self._started_event.clear()
         try:
-            await _stop_accepting(self.transports.values(), restart_in)
+            await stop_accepting(self.transports.values(), restart_in)
             log.info("stopping 1/3: no new connections or messages are taken")
             await self._tasks.cancel_background()
             await self._tasks.wait(timeout / 2)
             await self._deliveries.drain(timeout / 2)
             log.info("stopping 2/3: messages up to id %d are stored and handed to the transports", self.store.last_id)
-            await _stop_all(list(self.transports.values()))
+            await stop_all([t for t in self.transports.values() if t.name not in self.cluster.standby])
             log.info("stopping 3/3: transports stopped")
             await self._deliveries.stop()
             await self.hooks.shutdown(self)
@@ -353,6 +348,10 @@ class Hub(RosterAccess):
             self.spawn(_gather(pending), name=f"chatbus-{hook}")
 
     def _on_dispatch(self, message: Message) -> None:
+        if not self.cluster.shared:  # several nodes: one node runs the plugins (the on-message duty)
+            self._run_hooks(message)
+
+    def _run_hooks(self, message: Message) -> None:
         pending = self.hooks.message(message, self)
         if pending:
             self.spawn(_gather(pending), name=f"chatbus-on-message-{message.id}")
@@ -393,11 +392,13 @@ class Hub(RosterAccess):
     async def connect(self, identity: Identity, transport: str) -> None:
         """A connection for ``identity`` opened; the first one puts them online."""
         if self.roster.arrive(identity, transport):
+            await self.cluster.arrived(identity.user_id)
             await self.hooks.connect(identity, transport, self)
 
     async def disconnect(self, identity: Identity, transport: str) -> None:
         """A connection closed; the last one takes them offline."""
         if self.roster.leave(identity, transport):
+            await self.cluster.left(identity.user_id)
             await self.hooks.disconnect(identity, transport, self)
 
     def typing(self, identity: Identity, room: str = DEFAULT_ROOM, transport: str | None = None) -> None:
@@ -429,22 +430,3 @@ class Hub(RosterAccess):
 
 async def _gather(pending: list[Awaitable[Any]]) -> None:
     await asyncio.gather(*pending)
-
-
-async def _stop_all(transports: Iterable[Transport]) -> None:
-    for transport in transports:
-        try:
-            await transport.stop()
-        except Exception:
-            log.exception("transport %r failed to stop cleanly", transport.name)
-
-
-async def _stop_accepting(transports: Iterable[Transport], restart_in: float | None) -> None:
-    """The first step of a stop, for the transports that take it (:class:`~.transport.Draining`)."""
-    for transport in transports:
-        if not isinstance(transport, Draining):
-            continue
-        try:
-            await transport.stop_accepting(restart_in=restart_in)
-        except Exception:
-            log.exception("transport %r failed to stop accepting cleanly", transport.name)

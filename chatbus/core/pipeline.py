@@ -11,11 +11,12 @@ exists, and a message resent with the same client id within ten minutes
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from .errors import InvalidMessage, MessageTooLarge, RateLimited
+from .errors import InvalidMessage, MessageTooLarge, RateLimited, StoreError
 from .message import (
     DEFAULT_ROOM,
     SYSTEM_SENDER,
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from .store import Store
 
 __all__ = ["Pipeline"]
+
+log = logging.getLogger("chatbus.hub")
 
 _EMPTY_PARSE = Parsed()
 #: Seconds within which a message resent with the same client id is the same message.
@@ -206,20 +209,36 @@ class Pipeline:
             streaming=streaming,
             attachments=attachments,
         )
-        stored = asyncio.ensure_future(self.store.append(message))
-        deliveries = self.deliveries
-        stored.add_done_callback(
-            lambda future: deliveries.stored(message, not future.cancelled() and future.exception() is None)
-        )
-        await asyncio.shield(stored)
+        if self.store.shared:
+            message = await self._add_shared(message)
+        else:
+            stored = asyncio.ensure_future(self.store.append(message))
+            deliveries = self.deliveries
+            stored.add_done_callback(
+                lambda future: deliveries.stored(message, not future.cancelled() and future.exception() is None)
+            )
+            await asyncio.shield(stored)
         self.metrics.messages_received.labels(transport or "hub", identity.kind, "message").inc()
         if client_id is not None:
             self._remember(identity.user_id, client_id, message.id)
         return message
 
+    async def _add_shared(self, message: Message) -> Message:
+        """Store a message in the log several nodes share, which gives its id; every node (this one
+        too) hands it to its transports from the log. Refused in words while the log cannot take it."""
+        try:
+            return await self.store.add(message)
+        except StoreError as exc:
+            log.error("a message from %s was refused: %s", message.sender, exc)
+            raise StoreError(
+                "Your message was not stored: the chat's storage cannot be reached right now. "
+                "Send it again in a moment."
+            ) from exc
+
     async def _check_reply_to(self, reply_to: int) -> None:
         """A reply must answer a message that exists (not one that may exist later)."""
-        if reply_to > self.store.last_id or await self.store.get(reply_to) is None:
+        beyond = reply_to > self.store.last_id and not self.store.shared  # another node may have stored it
+        if beyond or await self.store.get(reply_to) is None:
             raise InvalidMessage(f"There is no message {reply_to} to reply to; check replyTo.")
 
     def _remember(self, sender: str, client_id: str, message_id: int) -> None:

@@ -69,6 +69,10 @@ class Roster:
         self._people: dict[str, Member] = {}
         self._agent_members: dict[str, tuple[Agent, Member]] = {}
         self._member_list: tuple[Member, ...] | None = None
+        #: People connected to other nodes only (several nodes, one chat): how they look, and their nodes.
+        self._elsewhere: dict[str, tuple[Member, set[str]]] = {}
+        #: Where a change only the other nodes need hears of goes (several nodes); None on one node.
+        self.tell_nodes: Callable[[Event], None] | None = None
         #: Changes whenever ``members()`` would answer differently.
         self.version = 0
 
@@ -91,10 +95,17 @@ class Roster:
         person = Member(identity.user_id, identity.role, identity.kind, "online", transport=transport)
         self._people[identity.user_id] = replace(person, display_name=identity.display_name)
         self._changed()
-        self._announce(
-            Presence(identity.user_id, identity.role, identity.kind, "online", identity.display_name, transport)
-        )
+        presence = Presence(identity.user_id, identity.role, identity.kind, "online", identity.display_name, transport)
+        self._here_or_elsewhere(presence)
         return True
+
+    def _here_or_elsewhere(self, presence: Presence) -> None:
+        """Announce a person's arrival or departure here; only to the other nodes when
+        another node has them online (its people saw no change)."""
+        if presence.user_id in self._elsewhere and self.tell_nodes is not None:
+            self.tell_nodes(presence)
+        else:
+            self._announce(presence)
 
     def leave(self, identity: Identity, transport: str | None = None) -> bool:
         """Count a closed connection of ``identity``; True when it took them offline."""
@@ -107,29 +118,80 @@ class Roster:
         del self._online[identity.user_id]
         self._people.pop(identity.user_id, None)
         self._changed()
-        self._announce(
-            Presence(identity.user_id, identity.role, identity.kind, "offline", identity.display_name, transport)
-        )
+        presence = Presence(identity.user_id, identity.role, identity.kind, "offline", identity.display_name, transport)
+        self._here_or_elsewhere(presence)
         return True
 
     def clear_people(self) -> None:
         """Everyone is offline (the hub stopped)."""
         self._online.clear()
         self._people.clear()
+        self._elsewhere.clear()
         self._changed()
+
+    # people on other nodes (several nodes, one chat) ---------------------------
+    def seen_elsewhere(self, presence: Presence, node: str) -> bool:
+        """``presence`` came from ``node``; True when it changed who is online here (announce it)."""
+        user = presence.user_id
+        entry = self._elsewhere.get(user)
+        if presence.status == "online":
+            if entry is not None:
+                entry[1].add(node)
+                return False
+            member = Member(user, presence.role, presence.kind, "online", None, None, presence.display_name)
+            self._elsewhere[user] = (replace(member, transport=presence.transport), {node})
+            self._changed()
+            return user not in self._online
+        if entry is None or node not in entry[1]:
+            return False
+        entry[1].discard(node)
+        if entry[1]:
+            return False
+        del self._elsewhere[user]
+        self._changed()
+        return user not in self._online
+
+    def elsewhere(self) -> dict[str, set[str]]:
+        """The people online on other nodes, and on which."""
+        return {user: set(nodes) for user, (_, nodes) in self._elsewhere.items()}
+
+    def gone_elsewhere(self, user_id: str, node: str) -> Presence | None:
+        """``user_id`` is no longer on ``node`` (it stopped renewing); their offline presence when that
+        took them offline here."""
+        entry = self._elsewhere.get(user_id)
+        if entry is None:
+            return None
+        member = entry[0]
+        presence = Presence(user_id, member.role, member.kind, "offline", member.display_name, member.transport)
+        return presence if self.seen_elsewhere(presence, node) else None
+
+    def status_elsewhere(self, event: AgentStatus) -> bool:
+        """An agent's status recorded by another node; False for an agent unknown here."""
+        agent = self.agents.get(event.user_id)
+        if agent is None:
+            return False
+        self.agents[agent.name] = replace(
+            agent, status=event.status, current_task=event.current_task, progress=event.progress
+        )
+        self._changed()
+        return True
 
     @property
     def people_online(self) -> int:
-        """How many people (not agents) are connected now."""
-        return len(self._people)
+        """How many people (not agents) are connected now, to any node."""
+        return len(self._people) + sum(1 for user in self._elsewhere if user not in self._people)
 
     @property
     def connected(self) -> int:
-        """How many identities have a connection now."""
+        """How many identities have a connection to this node now."""
         return len(self._online)
 
+    def here(self) -> list[str]:
+        """The ids of everyone connected to this node now."""
+        return list(self._online)
+
     def is_online(self, user_id: str) -> bool:
-        return user_id in self._online or user_id in self.agents
+        return user_id in self._online or user_id in self.agents or user_id in self._elsewhere
 
     def identity_of(self, user_id: str) -> Identity | None:
         """How ``user_id`` signed in, while they are connected."""
@@ -157,6 +219,8 @@ class Roster:
         """
         if self._member_list is None:
             people = self._people
+            if self._elsewhere:
+                people = {user: member for user, (member, _) in self._elsewhere.items()} | people
             agents = tuple(self._agent_member(agent) for agent in self.agents.values() if agent.name not in people)
             self._member_list = (*people.values(), *agents)
         return self._member_list

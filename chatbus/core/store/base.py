@@ -82,6 +82,10 @@ class Store(abc.ABC):
         await self.append(message)
         return message
 
+    async def kept_from(self) -> int:
+        """The oldest id the log still keeps (0: it keeps everything); a reader behind it missed some."""
+        return 0
+
     def heard(self, message_id: int) -> None:
         """A message with ``message_id`` exists (another node stored it): :attr:`last_id` is at least that."""
         self._last_id = max(self._last_id, message_id)

@@ -83,9 +83,25 @@ class AgentsPlugin:
     # lifecycle -----------------------------------------------------------------
     @hookimpl
     async def on_startup(self, hub: Hub) -> None:
+        hub.spawn(self._refresh_roster(hub), name="chatbus-agents-roster", background=True)
+        if hub.cluster.shared:  # several nodes: the agents work on the node that runs the plugins
+            hub.cluster.on_lead(self._lead, self._step_down)
+            return
         self._desks = load_desks(await hub.store.get_state(STATE_KEY))
         hub.spawn(self._resume(hub), name="chatbus-agents-resume", background=True)
-        hub.spawn(self._refresh_roster(hub), name="chatbus-agents-roster", background=True)
+
+    async def _lead(self) -> None:
+        """This node runs the agents now (it took the duty): carry on where the last one stopped."""
+        self._desks = load_desks(await self.hub.store.get_state(STATE_KEY))
+        await self._resume(self.hub)
+
+    async def _step_down(self) -> None:
+        """Another node runs the agents now: stop the work here (it is not done twice)."""
+        running = [desk.runner for desk in self._desks.values() if desk.runner is not None]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        self._desks = {}
 
     async def save(self) -> None:
         """Keep the job in hand and the queues in the store, for the next start."""
