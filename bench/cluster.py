@@ -110,6 +110,16 @@ class Redis:
             info = client.info("cpu")
         return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
+    def reset_stats(self) -> None:
+        with redis_client.Redis(port=self.port) as client:
+            client.config_resetstat()
+
+    def command_stats(self) -> dict[str, tuple[int, int]]:
+        """Commands run since :meth:`reset_stats` (those of scripts included): name to (calls, microseconds)."""
+        with redis_client.Redis(port=self.port) as client:
+            info = client.info("commandstats")
+        return {name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"])) for name, v in info.items()}
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
@@ -130,6 +140,8 @@ class Run:
     node_us_per_delivery: float
     machine_busy: float  # all processes' CPU (nodes, redis, generator) over the cores there are
     under_load: dict[str, float] = field(default_factory=dict)  # append round trips during the trial
+    #: redis-server's commands per chat message: name to (calls, microseconds of Redis' CPU)
+    redis_commands: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def start_nodes(config: str, redis: Redis, db: int, opts: Options) -> list[fanout.Server]:
@@ -172,6 +184,7 @@ def trial(
     pids = [node.process.pid for node in nodes] + workers.pids
     before = {pid: probes.cpu_seconds(pid) for pid in pids}
     redis_before = redis.cpu_seconds()
+    redis.reset_stats()
     started = time.monotonic()
     probe = probes.LoadProbe(redis.url(15)) if on_redis else None
     try:
@@ -181,6 +194,7 @@ def trial(
     elapsed = time.monotonic() - started
     spent = {pid: probes.cpu_seconds(pid) - before[pid] for pid in pids}
     redis_cpu = redis.cpu_seconds() - redis_before
+    commands = {name: (calls / count, usec / count) for name, (calls, usec) in redis.command_stats().items()}
     node_cpu = [spent[node.process.pid] for node in nodes]
     result = fanout.TrialResult.merge(rate, count, opts.clients, opts.senders, t0, replies, sum(node_cpu))
     return Run(
@@ -194,6 +208,7 @@ def trial(
         node_us_per_delivery=result.server_cpu_us,
         machine_busy=(sum(spent.values()) + redis_cpu) / elapsed / (os.cpu_count() or 1),
         under_load=under_load,
+        redis_commands=commands if on_redis else {},
     )
 
 
@@ -256,6 +271,9 @@ def render(runs: list[Run], idle: dict[str, float], opts: Options) -> str:
             f"{run.redis_cpu_share:>6.2f} {run.redis_us_per_message:>7.0f} {run.machine_busy:>5.0%} {append:>18}  "
             f"{verdict}"
         )
+    for run in runs:
+        if run.redis_commands and run.rate == max(opts.rates):
+            lines.append(f"{run.config} at {run.rate:g} msg/s, redis-server per chat message: " + commands_line(run))
     if idle:
         lines.append(
             "Redis alone, idle, one at a time (p50/p99 ms): "
@@ -270,6 +288,13 @@ def render(runs: list[Run], idle: dict[str, float], opts: Options) -> str:
         "(nodes, redis, generator) over all cores; append = the engine's append round trip during the trial"
     )
     return "\n".join(lines)
+
+
+def commands_line(run: Run) -> str:
+    """The commands redis-server ran per chat message, the costliest first: calls and µs each."""
+    ranked = sorted(run.redis_commands.items(), key=lambda item: -item[1][1])
+    shown = [f"{name} {calls:.2f}x {usec:.0f} us" for name, (calls, usec) in ranked if calls >= 0.01][:8]
+    return ", ".join(shown)
 
 
 def to_json(runs: list[Run], idle: dict[str, float], opts: Options, elapsed: float) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 ``idle_round_trips`` times, one at a time on an idle Redis, a ``PING``, an
 ``append`` (the script that numbers, stores and publishes a message) and the
 time from an append's start to the message's arrival through a subscription;
-``LoadProbe`` keeps timing appends (a few dozen a second, on a key prefix and
+``LoadProbe`` keeps timing appends (ten a second, on a key prefix and
 database of their own, so no client sees them) while a trial's load runs.
 """
 
@@ -91,7 +91,7 @@ def idle_round_trips(url: str, count: int = 300) -> dict[str, float]:
 class LoadProbe:
     """Times appends every ``interval`` seconds on a thread of its own until :meth:`stop`."""
 
-    def __init__(self, url: str, interval: float = 0.025) -> None:
+    def __init__(self, url: str, interval: float = 0.1) -> None:
         self.url = url
         self.interval = interval
         self.appends: list[float] = []
