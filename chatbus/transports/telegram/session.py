@@ -99,6 +99,17 @@ class Session:
         self.lost = False
         self.condition.reset()
 
+    @property
+    def shared(self) -> bool:
+        """Several nodes share the hub's store: this transport runs on one of them at a time."""
+        return bool(getattr(getattr(self.hub, "cluster", None), "shared", False))
+
+    @property
+    def drop_pending(self) -> bool:
+        """Whether to drop the updates waiting at Telegram when reading starts: ``drop_pending_updates``
+        on one node; never on a cluster, where a start takes over from a node that stopped or died."""
+        return self.settings.drop_pending_updates and not self.shared
+
     def lose_duty(self) -> None:
         """A fenced write was refused: another node runs the transport now, so this one stops
         reading updates and relaying messages at once (the hub stops the transport soon after)."""

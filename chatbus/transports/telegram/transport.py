@@ -27,6 +27,24 @@ share one :class:`~.session.Session`:
 
 ``inbound.py`` and ``formatting.py`` are the pure rules for reading Telegram
 messages and writing HTML ones; ``settings.py`` is the ``[telegram]`` section.
+
+On a cluster (several ``chatbus serve`` nodes on one Redis) the hub runs this
+transport on one node at a time, the holder of the duty ``transport:telegram``
+(``once_per_cluster``): Telegram allows one ``getUpdates`` reader per bot, and
+each message must reach Telegram once. The node that takes over reads updates
+from the offset the last holder wrote after handling them, finds those it
+stored already by the id map, and relays what was stored since the last
+message relayed, skipping what the id map says is in Telegram already; only
+a message being sent in the instant its node died can reach Telegram twice
+(the Bot API cannot send exactly once). A node that lost the duty finds its
+writes refused (``session.py``) and stops at once. In webhook mode the holder
+alone listens on ``telegram.webhook_listen:webhook_port`` and registers
+``telegram.webhook_url`` when it takes over; behind a load balancer, route
+the webhook to that port on every node with a health check (only the holder
+answers), or give each node a public webhook URL of its own. Telegram posts
+an update again until a node stores it, so none is lost meanwhile.
+``drop_pending_updates`` applies to one node only: on a cluster, a start
+takes over from another node and drops nothing.
 """
 
 from __future__ import annotations
@@ -137,6 +155,9 @@ class TelegramTransport(BaseTransport):
             raise
         self._session.spawn(self._run(), "run")
         self._session.spawn(self._people.presence.run(), "presence")
+        if self.settings.drop_pending_updates and self._session.shared:
+            log.warning("telegram: drop_pending_updates is ignored on a cluster: this start takes over from "
+                        "another node, and the updates waiting at Telegram are relayed")  # fmt: skip
         mode = "webhook" if self.settings.webhook else "long polling"
         log.info(
             "telegram: relaying %d chat(s) by %s through %s",

@@ -77,7 +77,7 @@ class Updates:
         while not session.stopping.is_set():
             try:
                 if not bootstrapped:
-                    await bot.delete_webhook(drop_pending_updates=s.drop_pending_updates)
+                    await bot.delete_webhook(drop_pending_updates=session.drop_pending)
                     bootstrapped = True
                 updates = await session.interruptible(
                     bot.get_updates(

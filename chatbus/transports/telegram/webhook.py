@@ -112,7 +112,7 @@ class Webhook:
                 url_path=s.webhook_route(),
                 webhook_url=s.webhook_url,
                 allowed_updates=list(ALLOWED_UPDATES),
-                drop_pending_updates=s.drop_pending_updates,
+                drop_pending_updates=self._session.drop_pending,
                 secret_token=secret,
                 bootstrap_retries=2,
                 max_connections=_MAX_CONNECTIONS,

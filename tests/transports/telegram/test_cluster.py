@@ -12,6 +12,8 @@ sides.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
 from collections import Counter
@@ -30,7 +32,8 @@ from chatbus.transports.telegram.state import DELIVERED_KEY
 from tests.cluster.nodes import LEASE_TTL, START_TIMEOUT, Cluster, Node
 from tests.cluster.people import Person
 from tests.core.engine.redis_server import RedisServer
-from tests.support import ChatbusProcess, chatbus_env
+from tests.deploy.nginx import Nginx
+from tests.support import ChatbusProcess, chatbus_env, free_port
 
 from .conftest import CHAT, build_hub
 from .fakebot import FakeBotAPI
@@ -238,22 +241,61 @@ def relayed(api: FakeBotAPI) -> Counter[str]:
     return Counter(sent.text for sent in api.sent)
 
 
+#: The webhook behind a load balancer: nginx sends each post to a node, and on to the next when that
+#: one refuses the connection (only the node holding the duty listens on its webhook port).
+BALANCER = """
+upstream chatbus_telegram_webhook {{
+    server 127.0.0.1:{a} max_fails=0;
+    server 127.0.0.1:{b} max_fails=0;
+}}
+server {{
+    listen 127.0.0.1:{http};
+    listen 127.0.0.1:{https};
+    location /telegram/ {{
+        proxy_pass http://chatbus_telegram_webhook;
+        proxy_next_upstream error timeout non_idempotent;
+        proxy_connect_timeout 2s;
+    }}
+}}
+"""
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
 async def test_one_node_relays_and_another_takes_over_when_it_is_killed_without_loss_or_double(
-    api: FakeBotAPI, tmp_path: Path
+    api: FakeBotAPI, tmp_path: Path, mode: str
 ) -> None:
-    with RedisServer(tmp_path / "redis", appendonly=True) as redis:
+    """Polling: one node calls getUpdates at a time. Webhook: every node behind one address (nginx),
+    only the holder listening; Telegram posts again what was not answered while no node held the duty."""
+    with contextlib.ExitStack() as stack:
+        redis = stack.enter_context(RedisServer(tmp_path / "redis", appendonly=True))
+        env: dict[str, dict[str, str]] = {"a": {}, "b": {}}
+        if mode == "webhook":
+            ports = {"a": free_port(), "b": free_port()}
+            site = functools.partial(BALANCER.format, a=ports["a"], b=ports["b"])
+            balancer = stack.enter_context(Nginx(tmp_path / "nginx", lambda https, http: site(https=https, http=http)))
+            url = f"http://127.0.0.1:{balancer.http_port}/telegram/hook"
+            env = {name: webhook_env(url, port) for name, port in ports.items()}
         nodes = Relays(redis, tmp_path / "nodes", api=api)
         try:
-            await takeover(nodes, api)
+            await takeover(nodes, api, "getUpdates" if mode == "polling" else "setWebhook", env)
         finally:
             nodes.stop()
             print(nodes.logs())  # shown when the test fails
 
 
-async def takeover(nodes: Relays, api: FakeBotAPI) -> None:
-    [a] = await nodes.start("a")
-    await api.wait_for(lambda: any(c.via == "a" for c in api.calls_of("getUpdates")), START_TIMEOUT)
-    [b] = await nodes.start("b")
+def webhook_env(url: str, port: int) -> dict[str, str]:
+    return {
+        "CHATBUS_TELEGRAM__WEBHOOK_URL": url,
+        "CHATBUS_TELEGRAM__WEBHOOK_LISTEN": "127.0.0.1",
+        "CHATBUS_TELEGRAM__WEBHOOK_PORT": str(port),
+    }
+
+
+async def takeover(nodes: Relays, api: FakeBotAPI, reads: str, env: dict[str, dict[str, str]]) -> None:
+    """a runs the relay, b stands by; a is killed while people write on both sides; b takes over."""
+    [a] = await nodes.start("a", env=env["a"])
+    await api.wait_for(lambda: any(c.via == "a" for c in api.calls_of(reads)), START_TIMEOUT)
+    [b] = await nodes.start("b", env=env["b"])
     ana = await Person.join(b, "ana")
     web = [f"web {n}" for n in range(WEB)]
     posting = asyncio.create_task(post_updates(api, UPDATES))
@@ -273,13 +315,15 @@ async def takeover(nodes: Relays, api: FakeBotAPI) -> None:
     assert relayed(api) == Counter(f"ana: {text}" for text in web), "a web message reached Telegram twice"
 
     # One node at a time: b never called the Bot API while a held the duty, and took over within the lease.
-    by_b = [call for call in api.calls if call.via == "b"]
-    polls_a = [call for call in api.calls_of("getUpdates") if call.via == "a"]
-    polls_b = [call for call in api.calls_of("getUpdates") if call.via == "b"]
-    assert polls_a and polls_b
-    assert all(call.began > killed_at for call in by_b)
-    assert min(call.began for call in polls_b) - killed_at < LEASE_TTL + START_SLACK
-    assert [call.status for call in polls_b if call.status != 200] == []
+    assert all(call.began > killed_at for call in api.calls if call.via == "b")
+    started_reading = min(call.began for call in api.calls_of(reads) if call.via == "b")
+    assert started_reading - killed_at < LEASE_TTL + START_SLACK
+    polls = api.calls_of("getUpdates")
+    if reads == "getUpdates":
+        assert {call.via for call in polls} == {"a", "b"}
+        assert [call.status for call in polls if call.via == "b" and call.status != 200] == []
+    else:
+        assert polls == []
     sends = api.calls_of("sendMessage")
     assert {call.via for call in sends if call.at < killed_at} == {"a"}
     assert {call.via for call in sends if call.began > killed_at} == {"b"}
