@@ -116,6 +116,12 @@ class Person:
                 f"connection {'closed' if self.closed else 'open'}; last frames: {last}"
             ) from None
 
+    @property
+    def close(self) -> tuple[int | None, str | None]:
+        """The close code and reason the server sent (None, None while open or when it sent none)."""
+        received = self.ws.protocol.close_rcvd
+        return (received.code, received.reason) if received is not None else (None, None)
+
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [frame.get("data", {}) for frame in self.frames if frame["type"] == kind]
 

@@ -119,3 +119,73 @@ async def test_a_message_resent_on_another_node_after_its_node_died_is_stored_on
     await back.until(lambda: back.echo("c-1") is not None, "the answer to the resend")
     echo = back.echo("c-1")
     assert echo is not None and echo["id"] == first["id"]
+
+
+async def test_resuming_on_another_node_while_the_chat_keeps_going_loses_and_doubles_nothing(cluster: Cluster) -> None:
+    """The edge between what ``missed`` brings and what arrives live: messages keep coming from
+    two other nodes while the client of a killed node signs in again."""
+    a, b, c = await cluster.start("a", "b", "c")
+    walt, obs = await Person.join(a, "walt"), await Person.join(c, "obs")
+    talkers = [await Person.join(b, "sam"), await Person.join(c, "tia")]
+    running = True
+
+    async def talk(person: Person) -> int:
+        k = 0
+        while running:
+            await person.say(f"stream {person.name} {k}")
+            k += 1
+            await asyncio.sleep(0.01)
+        return k
+
+    chatter = [asyncio.create_task(talk(person)) for person in talkers]
+    await walt.until(lambda: len(walt.texts("stream ")) >= 20, "the stream")
+    a.kill()
+    await walt.until(lambda: walt.closed, "its node going away")
+    last_seen = walt.chat[-1]["id"]
+    back = await Person.join(b, "walt", lastSeenId=last_seen, epoch=walt.auth["epoch"])
+    await back.until(lambda: len(back.chat) >= 20, "live messages after resuming")
+    running = False
+    sent = sum(await asyncio.gather(*chatter))
+
+    await obs.until(lambda: len(obs.texts("stream ")) == sent, f"all {sent} messages", 20)
+    await back.until(lambda: len(back.texts("stream ")) + len(walt.texts("stream ")) >= sent, "the rest", 20)
+    everything = ids(walt.chat + back.seen)
+    assert everything == sorted(set(everything)), "shown twice or out of order at the seam of missed and live"
+    assert everything == ids(tagged(obs.chat, "stream ")), "walt's view has a hole the others do not"
+
+
+async def test_a_node_added_to_a_running_chat_serves_what_was_said_before_it_started(cluster: Cluster) -> None:
+    a, b = await cluster.start("a", "b")
+    ann = await Person.join(a, "ann")
+    before = [await ann.sent(f"early {k}") for k in range(3)]
+    [c] = await cluster.start("c")
+    cat = await Person.join(c, "cat", lastSeenId=0, epoch=ann.auth["epoch"])
+    assert ids(cat.missed) == ids(before) and not cat.auth.get("missedReset")
+    await cat.send("history", {"limit": 10})
+    await cat.until(lambda: bool(cat.of_type("history")), "a history page")
+    page = [frame["data"] for frame in cat.of_type("history")[0]["messages"]]
+    assert ids(page) == ids(before)
+    later = await ann.sent("later, from node a")
+    await cat.until(lambda: "later, from node a" in cat.texts(), "a live message from node a")
+    assert cat.chat[-1]["id"] == later["id"] == before[-1]["id"] + 1
+    bob = await Person.join(b, "bob")
+    await bob.sent("and node b")
+    await cat.until(lambda: "and node b" in cat.texts(), "a live message from node b")
+
+
+async def test_a_node_stopped_for_a_deploy_sends_its_people_to_the_others_with_nothing_lost(cluster: Cluster) -> None:
+    a, b = await cluster.start("a", "b")
+    ann, obs = await Person.join(a, "ann"), await Person.join(b, "obs")
+    mine = await ann.sent("just before the deploy")
+    await obs.until(lambda: "just before the deploy" in obs.texts(), "ann's message")
+
+    stopping = asyncio.create_task(asyncio.to_thread(a.process.terminate, 30))
+    await ann.until(lambda: ann.closed, "node a closing for the deploy", 30)
+    code, reason = ann.close
+    assert code == 1012 and reason and "reconnect" in reason, (code, reason)
+    meanwhile = await obs.sent("while ann was away")
+    assert await stopping == 0, "chatbus serve did not stop cleanly"
+
+    back = await Person.join(b, "ann", lastSeenId=ann.chat[-1]["id"], epoch=ann.auth["epoch"])
+    assert ids(back.missed) == [meanwhile["id"]] and not back.auth.get("missedReset")
+    assert mine["id"] in ids(obs.chat)
