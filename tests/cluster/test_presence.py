@@ -48,3 +48,22 @@ async def test_the_people_of_a_killed_node_go_offline_for_the_others_within_the_
     assert obs.presence_of("bo")[-1:] != ["offline"], "bo is still connected to node b"
     newcomer = await Person.join(b, "newcomer")
     assert "dora" not in newcomer.online() and "bo" in newcomer.online(), newcomer.auth.get("agents")
+
+
+async def test_someone_who_moved_to_another_node_stays_online_when_their_dead_node_expires(cluster: Cluster) -> None:
+    a, b = await cluster.start("a", "b")
+    obs = await Person.join(b, "obs")
+    dora, ghost = await Person.join(a, "dora"), await Person.join(a, "ghost")
+    assert ghost.auth["success"]
+    await obs.until(lambda: "online" in obs.presence_of("ghost"), "ghost coming online")
+
+    a.kill()
+    await dora.until(lambda: dora.closed, "node a going away")
+    moved = await Person.join(b, "dora", lastSeenId=0, epoch=dora.auth["epoch"])
+    assert "dora" in moved.online()
+    # node a's people expire (ghost goes offline); dora is still here, on node b
+    await obs.until(lambda: obs.presence_of("ghost")[-1:] == ["offline"], "ghost going offline", LEASE_TTL + MARGIN)
+    await obs.sent("a round trip, so frames sent before it have arrived")
+    assert obs.presence_of("dora")[-1:] != ["offline"], f"dora shown offline while connected: {obs.presence_of('dora')}"
+    newcomer = await Person.join(b, "newcomer")
+    assert "dora" in newcomer.online() and "ghost" not in newcomer.online(), newcomer.auth.get("agents")
