@@ -22,11 +22,12 @@ import logging
 from collections import OrderedDict
 from typing import Literal
 
+from chatbus.core.errors import StoreError
 from chatbus.core.message import Change, Message, MessageDeleted, MessageEdited
 
 from .calls import Calls
 from .changes import ChangeRelay
-from .errors import Fatal, Stopped
+from .errors import Backoff, Fatal, Stopped
 from .files_out import FileSender
 from .formatting import MAX_MESSAGE_LENGTH, Rendered, render, telegram_mentions
 from .lanes import Change as LaneChange
@@ -172,30 +173,46 @@ class Outbound:
             return
         del self._pending[message_id]
         upto = next(iter(self._pending)) - 1 if self._pending else self._queued_up_to
-        await self._session.state.mark_delivered(self._session.fenced, upto)
+        try:
+            await self._session.state.mark_delivered(self._session.fenced, upto)
+        except StoreError as exc:  # written with the next message relayed; the lane goes on meanwhile
+            log.warning("telegram: cannot note that messages up to %d are relayed: %s", upto, exc)
 
     # catching up ------------------------------------------------------------------------
     async def catch_up(self) -> None:
-        """Queue what was stored while this transport could not relay it (down, stopped, Telegram away)."""
-        state, limit = self._session.state, self._session.settings.catch_up
+        """Queue what was stored while this transport could not relay it (down, stopped, Telegram away,
+        another node running it), before any newer message; tried again while the store cannot answer."""
+        s = self._session.settings
+        backoff = Backoff(s.retry_initial_delay, s.retry_max_delay)
         try:
-            store = self._session.store()
-            last = store.last_id
-            if last > state.delivered:
-                start = state.delivered
-                if limit == 0 or last - start > limit:
-                    start = await self._skip_old(start, last, limit)
-                missed = await store.since(start, max(limit, 1), None) if limit else []
-                if missed:
-                    log.info("telegram: relaying %d message(s) stored since the last one relayed", len(missed))
-                for message in missed:
-                    if message.id > last:
-                        break
-                    await self._enqueue(message, resume=True)
+            while True:
+                try:
+                    await self._catch_up()
+                    return
+                except StoreError as exc:
+                    delay = backoff.next()
+                    log.warning("telegram: cannot read what to catch up (%s); trying again in %g s", exc, delay)
+                    await self._session.sleep(delay)
         except (Stopped, Fatal):
             return
         finally:
             self._ready.set()
+
+    async def _catch_up(self) -> None:
+        state, limit = self._session.state, self._session.settings.catch_up
+        store = self._session.store()
+        last = store.last_id
+        if last > state.delivered:
+            start = state.delivered
+            if limit == 0 or last - start > limit:
+                start = await self._skip_old(start, last, limit)
+            missed = await store.since(start, max(limit, 1), None) if limit else []
+            if missed:
+                log.info("telegram: relaying %d message(s) stored since the last one relayed", len(missed))
+            for message in missed:
+                if message.id > last:
+                    break
+                await self._enqueue(message, resume=True)
 
     async def _skip_old(self, start: int, last: int, limit: int) -> int:
         """Give up on what is too old to catch up: all but the last ``limit`` messages."""

@@ -56,10 +56,10 @@ class Updates:
 
     async def read(self) -> None:
         """Read updates until the transport stops: from the webhook in webhook mode, else by long polling."""
-        if not self._replayed:
-            self._replayed = True
+        if not self._replayed:  # once per run, once it worked (the store may not answer at first)
             await self._receiver.recall()
             await self._backlog.replay()
+            self._replayed = True
         if not self._session.settings.webhook:
             await self._poll()
             return

@@ -25,8 +25,9 @@ from typing import Any
 import pytest
 
 from chatbus import Hub
+from chatbus.core.errors import StoreError
 from chatbus.core.message import Message, utcnow
-from chatbus.core.store import Store
+from chatbus.core.store import MemoryStore, Store
 from chatbus.transports.telegram.session import DUTY
 from chatbus.transports.telegram.state import DELIVERED_KEY
 from tests.cluster.nodes import LEASE_TTL, START_TIMEOUT, Cluster, Node
@@ -182,6 +183,52 @@ async def test_an_update_stored_just_before_a_crash_is_not_stored_again_by_the_n
         log = await hub.store.since(0, 100)
     assert [m.text for m in log if m.transport == "telegram"] == ["hello", "stored by the node that died"]
     assert await hub.store.hub_id_for("telegram", external) == stored.id
+
+
+class Unsteady(MemoryStore):
+    """A store that cannot answer for a moment (Redis restarting as a node takes the duty over)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = {"since": 0, "set_state": 0}
+
+    async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
+        if self.failing["since"]:
+            self.failing["since"] -= 1
+            raise StoreError("Redis is loading the dataset in memory")
+        return await super().since(after_id, limit, room)
+
+    async def set_state(self, key: str, value: str | None) -> None:
+        if self.failing["set_state"] and key == DELIVERED_KEY:
+            self.failing["set_state"] -= 1
+            raise StoreError("Redis is loading the dataset in memory")
+        await super().set_state(key, value)
+
+
+async def test_a_store_that_cannot_answer_for_a_moment_delays_the_catch_up_but_loses_nothing(
+    api: FakeBotAPI,
+) -> None:
+    store = Unsteady()
+    hub, web, telegram = build_hub(api, store=store)
+    async with hub:
+        await web.say("ana", "before")
+        await api.wait_sent(1)
+        await telegram.stop()
+        await web.say("ana", "stored while nobody relayed")
+        store.failing.update(since=3, set_state=2)
+        await telegram.start(hub)
+        await web.say("ana", "after the start")
+        await web.say("ana", "and one more")
+        await api.wait_for(lambda: len(api.sent) == 4)
+        assert store.failing == {"since": 0, "set_state": 0}
+        await asyncio.sleep(0.3)
+    assert [s.text for s in api.sent] == [
+        "ana: before",
+        "ana: stored while nobody relayed",
+        "ana: after the start",
+        "ana: and one more",
+    ]
+    assert await store.get_state(DELIVERED_KEY) == str(store.last_id)
 
 
 # two real nodes on a real Redis ----------------------------------------------------------------
