@@ -173,6 +173,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         state = "running" if info.get("running") else "stopping"
         print(f"chatbus at {url}: {state}, {info.get('connected_users', 0)} people connected")
+        engine = info.get("engine")
+        if isinstance(engine, dict) and engine.get("kind") != "embedded":
+            print(f"engine: {engine.get('kind')} at {engine.get('url')}, this node: {engine.get('node')}")
         for path, (status, answer) in probes.items():
             print(f"{path}: {status} {answer}")
         rows = [("TRANSPORT", "HEALTH", "DETAIL")]

@@ -130,6 +130,7 @@ class Cluster:
             return
         hub._deliveries.relay = self._relay
         hub.roster.tell_nodes = self._relay
+        hub.links.saved = self._links_saved
         spawn = hub.spawn
         spawn(self._follow(hub.store.last_id), name="chatbus-cluster-follow", background=True)
         spawn(self._listen(), name="chatbus-cluster-events", background=True)
@@ -141,7 +142,6 @@ class Cluster:
             )
         if self.max_age:
             spawn(self._hold("cleanup", self._trim), name="chatbus-duty-cleanup", background=True)
-        await self._send({"t": "hello"})
 
     def duty(self, name: str, work: Callable[[], Awaitable[None]]) -> Awaitable[None]:
         """Run ``work`` on one node at a time (the files sweep); on one node, just run it."""
@@ -163,6 +163,24 @@ class Cluster:
             except Exception:
                 log.exception("the duty %r failed on %s; it is taken up again", name, self.node)
             await asyncio.sleep(self.ttl / 3)
+
+    async def settle(self, timeout: float) -> None:
+        """Wait (at most ``timeout``) until this node's transports were handed every message it
+        stored itself: they come back through the log, and a stop should not cut them off."""
+        if not self.shared:
+            return
+        deliveries, store = self._hub._deliveries, self.store
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while deliveries.next_id <= store.last_id:
+                    await asyncio.sleep(0.01)
+
+    def describe(self) -> dict[str, Any]:
+        """The engine and this node, for status output."""
+        if not self.shared:
+            return {"kind": "embedded", "node": self.node}
+        engine = self.engine
+        return {"kind": engine.kind, "node": self.node, "url": getattr(engine, "shown_url", None), "epoch": engine.epoch}
 
     # the log -----------------------------------------------------------------
     async def _follow(self, after: int) -> None:
@@ -222,6 +240,9 @@ class Cluster:
         if isinstance(item, Presence | AgentStatus | Typing | MessageEdited | MessageDeleted | Reaction | Notice):
             self._hub.spawn(self._send(to_wire(item)), name="chatbus-cluster-relay")
 
+    def _links_saved(self) -> None:
+        self._hub.spawn(self._send({"t": "links"}), name="chatbus-cluster-relay")
+
     async def _send(self, event: dict[str, Any]) -> None:
         event["n"] = self.node
         try:
@@ -238,11 +259,17 @@ class Cluster:
 
     async def _heard(self, event: dict[str, Any]) -> None:
         hub, node = self._hub, str(event.get("n", "?"))
-        if event.get("t") == "hello":  # a node started: tell it who is here
+        if event.get("t") == "listening":  # (again): ask the others who is with them
+            await self._send({"t": "hello"})
+            return
+        if event.get("t") == "hello":  # a node started or came back: tell it who is here
             for member in hub.roster.members():
                 if member.kind == "human" and hub.roster.identity_of(member.user_id) is not None:
                     presence = Presence(member.user_id, member.role, member.kind, "online", member.display_name)
                     await self._send(to_wire(presence))
+            return
+        if event.get("t") == "links":  # accounts linked or unlinked on another node
+            await hub.links.load()
             return
         item = from_wire(event)
         if item is None:

@@ -154,6 +154,11 @@ class Deliveries:
         self._early: dict[int, list[Change]] = {}
         self._next = 1
 
+    @property
+    def next_id(self) -> int:
+        """The id of the next message to hand on."""
+        return self._next
+
     def resume_after(self, last_id: int) -> None:
         """The next message to hand on is ``last_id + 1`` (everything up to it was stored earlier)."""
         self._next = last_id + 1

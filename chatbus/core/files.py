@@ -175,11 +175,12 @@ class Files:
             ) from exc
         return folder
 
-    async def start(self, spawn: Callable[[Awaitable[Any]], Any]) -> None:
-        """Make the folder, remove spool files left by a crash, and start removing orphans."""
+    async def start(self, spawn: Callable[[Callable[[], Awaitable[Any]]], Any]) -> None:
+        """Make the folder, remove spool files left by a crash, and start removing orphans
+        (``spawn`` runs the sweeper it is given, made anew each time it is called)."""
         await asyncio.to_thread(self._make_directory)
         await asyncio.to_thread(self._clear_spool)
-        spawn(self._sweeper())
+        spawn(self._sweeper)
 
     async def stop(self) -> None:
         if self._temporary and self._directory is not None:

@@ -192,7 +192,7 @@ class Hub(RosterAccess):
             self._running = True
             self._stopping = False
             sweep_in = self.cluster.duty
-            await self.files.start(lambda sweep: self.spawn(sweep_in("files-sweep", lambda: sweep), background=True))
+            await self.files.start(lambda sweeper: self.spawn(sweep_in("files-sweep", sweeper), background=True))
             await self.hooks.startup(self)
             self._deliveries.start(self.cluster.split(list(self.transports.values())))
             await self.cluster.start()
@@ -232,6 +232,7 @@ class Hub(RosterAccess):
         try:
             await stop_accepting(self.transports.values(), restart_in)
             log.info("stopping 1/3: no new connections or messages are taken")
+            await self.cluster.settle(timeout / 4)
             await self._tasks.cancel_background()
             await self._tasks.wait(timeout / 2)
             await self._deliveries.drain(timeout / 2)
@@ -425,6 +426,7 @@ class Hub(RosterAccess):
             "connected_users": self.roster.connected,
             "running": self.running,
             "last_message_id": self.store.last_id,
+            "engine": self.cluster.describe(),
         }
 
 

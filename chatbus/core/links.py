@@ -44,6 +44,8 @@ class Links:
         self.clock = clock
         self._links: dict[str, str] = {}
         self._offers: dict[str, _Offer] = {}
+        #: Called after each change is saved (several nodes: the others read the links again).
+        self.saved: Callable[[], None] | None = None
 
     async def load(self) -> None:
         raw = await self.store.get_state(STATE_KEY)
@@ -56,6 +58,8 @@ class Links:
 
     async def _save(self) -> None:
         await self.store.set_state(STATE_KEY, json.dumps(self._links) if self._links else None)
+        if self.saved is not None:
+            self.saved()
 
     def person_of(self, account: str) -> str | None:
         """The web identity an account (``tg:12345``) is linked to, if any."""

@@ -5,7 +5,8 @@ chatbus runs by default. :class:`~.redis.RedisEngine` is many nodes over one
 Redis (``[engine] url``, ``CHATBUS_ENGINE__URL=redis://HOST:PORT/DB``); it
 needs the ``chatbus[redis]`` extra and is imported only when asked for.
 :class:`~.duty.Duty` runs work on whichever node holds a lease.
-The hub does not run on an engine yet (issue 14): it still uses its store.
+The hub uses an engine through its store: a store that is ``shared``
+(:class:`~.redis_store.RedisStore`) has one, and :mod:`~chatbus.core.cluster` runs it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from .base import Engine, Gap, Lease, Missed, Reset
+from .base import LISTENING, Engine, Gap, Lease, Missed, Reset
 from .embedded import EmbeddedEngine
 
 if TYPE_CHECKING:
     from ..settings import EngineSettings
 
-__all__ = ["EmbeddedEngine", "Engine", "Gap", "Lease", "Missed", "Reset", "redis_engine"]
+__all__ = ["LISTENING", "EmbeddedEngine", "Engine", "Gap", "Lease", "Missed", "Reset", "redis_engine"]
 
 
 def redis_engine(settings: EngineSettings) -> Engine:

@@ -41,7 +41,10 @@ from typing import Any
 
 from ..message import DEFAULT_ROOM, Message
 
-__all__ = ["Engine", "Gap", "Lease", "Missed", "Reset"]
+__all__ = ["LISTENING", "Engine", "Gap", "Lease", "Missed", "Reset"]
+
+#: What :meth:`Engine.events` yields each time it starts listening.
+LISTENING: dict[str, Any] = {"t": "listening"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +144,9 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def events(self, node: str) -> AsyncIterator[dict[str, Any]]:
-        """The events other nodes broadcast (not ``node``'s own), as long as the engine is open."""
+        """The events other nodes broadcast (not ``node``'s own), as long as the engine is open;
+        :data:`LISTENING` first, and again after each reconnection: from then on, what the other
+        nodes broadcast reaches this listener (what they said meanwhile did not)."""
 
     @abc.abstractmethod
     async def take(self, key: str, *, burst: int, per_second: float, per_hour: int | None) -> float:

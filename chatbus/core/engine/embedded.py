@@ -19,7 +19,7 @@ from typing import Any
 
 from ..message import DEFAULT_ROOM, Message
 from ..store import Store
-from .base import Engine, Gap, Lease, Missed, Reset
+from .base import LISTENING, Engine, Gap, Lease, Missed, Reset
 
 __all__ = ["EmbeddedEngine"]
 
@@ -113,9 +113,8 @@ class EmbeddedEngine(Engine):
         return None  # there is no other node
 
     async def events(self, node: str) -> AsyncIterator[dict[str, Any]]:
+        yield dict(LISTENING)  # no other node sends events: nothing else comes
         await self._closed.wait()
-        return
-        yield  # an async generator that never yields: no other node sends events
 
     async def take(self, key: str, *, burst: int, per_second: float, per_hour: int | None) -> float:
         now = time.monotonic()

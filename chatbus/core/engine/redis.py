@@ -36,7 +36,7 @@ from redis.exceptions import RedisError
 
 from ..errors import StoreError
 from ..message import DEFAULT_ROOM, Message
-from .base import Engine, Gap, Lease, Missed, Reset
+from .base import LISTENING, Engine, Gap, Lease, Missed, Reset
 from .codec import decode, encode
 from .redis_scripts import ACQUIRE, APPEND, EVERYONE, PRESENT, RELEASE, RENEW, TAKE
 
@@ -294,6 +294,7 @@ class RedisEngine(Engine):
             pubsub = self._r.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._events)
+                yield dict(LISTENING)
                 while not self._closed.is_set():
                     got = await pubsub.get_message(timeout=_IDLE_CHECK)
                     if got is not None and (sent := json.loads(got["data"]))["node"] != node:

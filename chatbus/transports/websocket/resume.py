@@ -10,9 +10,10 @@ there are more (``history`` pages further back).
 Ids mean the same messages only within one epoch. When the client's epoch
 is not this log's, or its ``lastSeenId`` is beyond the newest id this log
 ever gave, it saw another log (a new or replaced database, another
-deployment): ``missedReset`` tells it so, and ``missed`` holds the newest
-messages, as for ``lastSeenId`` 0, so a simple client still shows the
-recent chat.
+deployment), or it is further behind than the log keeps (the Redis engine
+keeps ``[engine] max_length`` messages, ``max_age`` seconds): ``missedReset``
+tells it so, and ``missed`` holds the newest messages, as for ``lastSeenId``
+0, so a simple client still shows the recent chat.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ async def replay(hub: Hub, frame: AuthFrame, settings: WebSocketSettings) -> Rep
         return None
     store = hub.store
     reset = (frame.epoch is not None and frame.epoch != store.epoch) or last_seen > store.last_id
+    if not reset and last_seen:
+        kept = await store.kept_from()  # a log that keeps only the newest: what it dropped is missed for good
+        reset = kept > last_seen + 1
     after = 0 if reset else last_seen
     rooms = frame.rooms or (DEFAULT_ROOM,)
     found, more = await _newest_after(hub, after, rooms, settings.replay_limit)

@@ -5,10 +5,8 @@ One websockets asyncio server answers plain HTTP (the web page, ``/healthz``,
 path; ``/files`` (uploads, downloads) is served beside it by the
 :class:`~.fileserver.FileServer`. Each connection runs one task that reads its frames in order
 (:mod:`~chatbus.transports.websocket.session`) and answers them here:
-signing in, messages, typing and history go to the hub.
-The hub's deliveries reach every signed-in connection through the
-transport's :class:`~chatbus.transports.websocket.broadcast.Broadcaster`,
-which never waits on any one client.
+signing in, messages, typing and history go to the hub. The hub's deliveries reach every
+signed-in connection through the :class:`~.broadcast.Broadcaster`, which never waits on one client.
 """
 
 from __future__ import annotations
@@ -244,6 +242,7 @@ class WebSocketTransport(Outgoing, BaseTransport):
             "connections": len(self._connections),
             "running": bool(hub is not None and hub.running),
             "epoch": hub.store.epoch if hub is not None else None,
+            "engine": hub.cluster.describe() if hub is not None else None,
             "health": health,
         }
 

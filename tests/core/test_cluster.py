@@ -1,0 +1,252 @@
+"""Several hubs sharing one real redis-server, in one process: what each node's people see.
+
+The end-to-end proof with real ``chatbus serve`` processes (SIGKILL, Redis
+restarts) is in tests/cluster/; here the nodes' parts are checked one by one,
+with hubs that can be inspected directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatbus import Hub, Message, Settings, hookimpl
+from chatbus.core.errors import StoreError
+from chatbus.core.message import AgentStatus, MessageEdited, Presence, Reaction, Typing
+from chatbus.testing import FakeClock, MemoryTransport
+
+from .engine.redis_server import RedisServer
+
+pytestmark = pytest.mark.asyncio
+
+TTL = 1.0
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(Path(tmp_path_factory.mktemp("redis"))) as server:
+        yield server
+
+
+class Counting:
+    """A plugin that records every on_message call, wherever it runs."""
+
+    def __init__(self, seen: list[tuple[str, int]], node: str) -> None:
+        self.seen, self.node = seen, node
+
+    @hookimpl
+    def on_message(self, message: Message, hub: Hub) -> None:
+        self.seen.append((self.node, message.id))
+
+
+class OnceTransport(MemoryTransport):
+    """A transport that must run on one node at a time, as a Telegram bot does."""
+
+    once_per_cluster = True
+
+    def __init__(self) -> None:
+        super().__init__("once")
+        self.starts = 0
+
+    async def start(self, hub: Hub) -> None:
+        self.starts += 1
+        await super().start(hub)
+
+
+class Nodes:
+    """Hubs of one chat (one key prefix in the shared Redis), started on demand."""
+
+    def __init__(self, url: str, stack: AsyncExitStack) -> None:
+        self.url, self.stack = url, stack
+        self.prefix = f"t{uuid.uuid4().hex[:8]}"
+        self.seen: list[tuple[str, int]] = []
+
+    def settings(self, node: str) -> Settings:
+        engine = {"url": self.url, "prefix": self.prefix, "node": node, "lease_ttl": TTL}
+        return Settings.isolated(db=":memory:", engine=engine)
+
+    async def start(self, node: str, *transports: MemoryTransport) -> tuple[Hub, MemoryTransport]:
+        chat = MemoryTransport()
+        hub = Hub(
+            self.settings(node),
+            transports=[chat, *transports],
+            plugins=[Counting(self.seen, node)],
+            load_entrypoints=False,
+            clock=FakeClock(),
+        )
+        await self.stack.enter_async_context(hub)
+        return hub, chat
+
+
+@pytest.fixture
+async def nodes(redis_server: RedisServer) -> AsyncIterator[Nodes]:
+    async with AsyncExitStack() as stack:
+        yield Nodes(redis_server.url, stack)
+
+
+async def _eventually(check: Any, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.02)
+
+
+async def test_a_message_on_one_node_reaches_the_others_with_its_id_and_plugins_run_once(nodes: Nodes) -> None:
+    a, chat_a = await nodes.start("a")
+    _, chat_b = await nodes.start("b")
+    _, chat_c = await nodes.start("c")
+    sent = await chat_a.say("ann", "hello everyone")
+    for chat in (chat_a, chat_b, chat_c):
+        got = await chat.wait_for(lambda m: m.text == "hello everyone")
+        assert got.id == sent.id and got.sender == "ann"
+    answer = await a.send("from the system")
+    assert answer.id == sent.id + 1
+    await chat_c.wait_for(lambda m: m.id == answer.id)
+    await _eventually(lambda: {i for _, i in nodes.seen} >= {sent.id, answer.id})
+    await asyncio.sleep(0.3)  # a second node running the plugins would have by now
+    assert sorted(i for _, i in nodes.seen) == [sent.id, answer.id]
+    assert len({node for node, _ in nodes.seen}) == 1  # all on the node that holds the duty
+
+
+async def test_presence_typing_status_and_changes_cross_nodes(nodes: Nodes) -> None:
+    a, chat_a = await nodes.start("a")
+    b, chat_b = await nodes.start("b")
+    await chat_a.join("ann")
+    await chat_b.wait_for_event(lambda e: isinstance(e, Presence) and e.user_id == "ann" and e.status == "online")
+    assert b.is_online("ann") and any(m.user_id == "ann" for m in b.members())
+    a.typing(a.identity_of("ann"))  # type: ignore[arg-type]
+    await chat_b.wait_for_event(lambda e: isinstance(e, Typing) and e.user_id == "ann")
+
+    await a.hire("alice", "developer")
+    await _eventually(lambda: "alice" in b.agents)
+    await a.set_agent_status("alice", "working", "release notes", 40)
+    status = await chat_b.wait_for_event(lambda e: isinstance(e, AgentStatus) and e.user_id == "alice")
+    assert status == AgentStatus("alice", "working", "release notes", 40)
+    assert b.agents["alice"].status == "working"
+
+    said = await chat_a.say("ann", "frist")
+    await chat_b.wait_for(lambda m: m.id == said.id)
+    identity = a.identity_of("ann")
+    assert identity is not None
+    await a.edit(identity, said.id, "first")
+    edited = await chat_b.wait_for_change(lambda c: isinstance(c, MessageEdited))
+    assert edited.message.text == "first" and edited.message.id == said.id
+    await a.react(identity, said.id, "👍")
+    reaction = await chat_b.wait_for_change(lambda c: isinstance(c, Reaction))
+    assert (reaction.emoji, reaction.user_id, reaction.on) == ("👍", "ann", True)
+    a.tell("ann", "only for ann")
+    await _eventually(lambda: any(n.text == "only for ann" for n in chat_b.notices))
+
+    await chat_a.leave("ann")
+    await chat_b.wait_for_event(lambda e: isinstance(e, Presence) and e.user_id == "ann" and e.status == "offline")
+    assert not b.is_online("ann")
+
+
+async def test_someone_on_two_nodes_stays_online_until_their_last_node_lets_go(nodes: Nodes) -> None:
+    _, chat_a = await nodes.start("a")
+    _, chat_b = await nodes.start("b")
+    _, chat_c = await nodes.start("c")
+    await chat_a.join("ann")
+    await chat_b.join("ann")
+    await chat_c.wait_for_event(lambda e: isinstance(e, Presence) and e.user_id == "ann")
+    await chat_a.leave("ann")
+    await asyncio.sleep(0.5)
+    assert not any(isinstance(e, Presence) and e.status == "offline" for e in chat_c.events + chat_b.events)
+    await chat_b.leave("ann")
+    await chat_c.wait_for_event(lambda e: isinstance(e, Presence) and e.user_id == "ann" and e.status == "offline")
+    assert [e.status for e in chat_c.events if isinstance(e, Presence) and e.user_id == "ann"] == ["online", "offline"]
+
+
+async def test_a_node_that_stops_renewing_takes_its_people_offline_for_the_others(nodes: Nodes) -> None:
+    b, chat_b = await nodes.start("b")
+    engine = b.store.engine
+    assert engine is not None
+    # A node "ghost" says ann is with it, then dies: it renews nothing after this.
+    await engine.set_present("ghost", "ann", TTL)
+    ghost = {"t": "presence", "n": "ghost", "user_id": "ann", "role": "user", "kind": "human", "status": "online"}
+    async with asyncio.timeout(5):
+        while not b.is_online("ann"):  # said again until b listens
+            await engine.broadcast("ghost", ghost)
+            await asyncio.sleep(0.05)
+    await chat_b.wait_for_event(lambda e: isinstance(e, Presence) and e.user_id == "ann" and e.status == "online")
+    offline = await chat_b.wait_for_event(lambda e: isinstance(e, Presence) and e.status == "offline", timeout=4 * TTL)
+    assert offline.user_id == "ann" and not b.is_online("ann")
+
+
+async def test_a_node_that_starts_learns_who_is_online_elsewhere(nodes: Nodes) -> None:
+    _, chat_a = await nodes.start("a")
+    await chat_a.join("ann")
+    b, _ = await nodes.start("b")
+    await _eventually(lambda: b.is_online("ann"))
+
+
+async def test_the_plugins_move_to_another_node_and_go_on_after_the_last_message_they_took(nodes: Nodes) -> None:
+    a, _ = await nodes.start("a")
+    await asyncio.sleep(0.2)  # a takes the duty first
+    _, chat_b = await nodes.start("b")
+    first = await chat_b.say("bob", "one")
+    await _eventually(lambda: (first.id in {i for _, i in nodes.seen}))
+    assert nodes.seen == [("a", first.id)]
+    await a.stop()  # a clean stop lets the duty go at once
+    second = await chat_b.say("bob", "two")
+    await _eventually(lambda: second.id in {i for _, i in nodes.seen})
+    assert nodes.seen == [("a", first.id), ("b", second.id)]
+
+
+async def test_a_transport_that_runs_once_runs_on_one_node_and_moves_when_it_stops(nodes: Nodes) -> None:
+    once_a, once_b = OnceTransport(), OnceTransport()
+    a, chat_a = await nodes.start("a", once_a)
+    await _eventually(lambda: once_a.starts == 1)
+    b, _ = await nodes.start("b", once_b)
+    said = await chat_a.say("ann", "to the bot")
+    await once_a.wait_for(lambda m: m.id == said.id)
+    await asyncio.sleep(0.3)
+    assert once_b.starts == 0 and once_b.delivered == []
+    assert "on the node holding the duty transport:once" in b.transport_status()["once"]["detail"]
+    await a.stop()
+    await _eventually(lambda: once_b.starts == 1, timeout=4 * TTL)
+    later = await b.send("after the move")
+    await once_b.wait_for(lambda m: m.id == later.id)
+
+
+async def test_a_write_under_a_lost_duty_is_refused(nodes: Nodes) -> None:
+    once = OnceTransport()
+    a, _ = await nodes.start("a", once)
+    await _eventually(lambda: once.starts == 1)
+    assert await a.cluster.set_state("once.offset", "7", "transport:once")
+    assert await a.store.get_state("once.offset") == "7"
+    lease = a.cluster.lease("transport:once")
+    assert lease is not None
+    engine = a.store.engine
+    assert engine is not None
+    await engine.release(lease)  # as if it expired while this node could not renew it
+    assert await engine.acquire("transport:once", "b", TTL) is not None  # and another node took it
+    assert not await a.cluster.set_state("once.offset", "8", "transport:once")
+    assert await a.store.get_state("once.offset") == "7"
+
+
+async def test_while_redis_is_away_a_message_is_refused_in_words_and_readiness_says_so(
+    tmp_path: Path,
+) -> None:
+    with RedisServer(tmp_path / "redis", appendonly=True) as server:
+        async with AsyncExitStack() as stack:
+            nodes = Nodes(server.url, stack)
+            a, chat_a = await nodes.start("a")
+            kept = await chat_a.say("ann", "before")
+            server.stop()
+            with pytest.raises(StoreError, match="not stored: the chat's storage cannot be reached"):
+                await chat_a.say("ann", "while away")
+            ready, why = await a.ready()
+            assert not ready and "Redis" in why
+            server.start()
+            await _eventually(lambda: True)
+            after = await chat_a.say("ann", "after")
+            assert after.id > kept.id
+            await chat_a.wait_for(lambda m: m.id == after.id, timeout=10)
+            assert (await a.ready())[0]
+            assert [m.text for m in await a.since(0, 10)] == ["before", "after"]
