@@ -140,8 +140,7 @@ class Cluster:
             spawn(
                 self._hold(f"transport:{name}", _runner(self, transport)), name=f"chatbus-duty-{name}", background=True
             )
-        if self.max_age:
-            spawn(self._hold("cleanup", self._trim), name="chatbus-duty-cleanup", background=True)
+        spawn(self._hold("cleanup", self._trim), name="chatbus-duty-cleanup", background=True)
 
     def duty(self, name: str, work: Callable[[], Awaitable[None]]) -> Awaitable[None]:
         """Run ``work`` on one node at a time (the files sweep); on one node, just run it."""
@@ -160,6 +159,8 @@ class Cluster:
             self._duties[name] = duty
             try:
                 await duty.run()
+            except ChatbusError as exc:
+                log.warning("the duty %r stopped on %s: %s; it is taken up again", name, self.node, exc)
             except Exception:
                 log.exception("the duty %r failed on %s; it is taken up again", name, self.node)
             await asyncio.sleep(self.ttl / 3)
@@ -180,7 +181,12 @@ class Cluster:
         if not self.shared:
             return {"kind": "embedded", "node": self.node}
         engine = self.engine
-        return {"kind": engine.kind, "node": self.node, "url": getattr(engine, "shown_url", None), "epoch": engine.epoch}
+        return {
+            "kind": engine.kind,
+            "node": self.node,
+            "url": getattr(engine, "shown_url", None),
+            "epoch": engine.epoch,
+        }
 
     # the log -----------------------------------------------------------------
     async def _follow(self, after: int) -> None:
@@ -199,7 +205,9 @@ class Cluster:
                 deliveries.resume_after(item.resumed_at - 1)
             elif isinstance(item, Reset):
                 log.warning("the log was replaced (epoch %s): ids start again", item.epoch)
-                deliveries.resume_after(0)
+                reload: Callable[[], Awaitable[int]] = store.reload_last_id  # type: ignore[attr-defined]
+                await reload()  # the ids this node knew belong to the old log
+                deliveries.resume_after(0)  # the new log's messages follow, from its first
 
     async def _run_hooks(self, lease: Lease) -> None:
         """The ``on-message`` duty: ``on_message`` for every message once, from where the last holder stopped."""
@@ -225,6 +233,8 @@ class Cluster:
                         await stop()
 
     async def _trim(self, _: Lease) -> None:
+        """The ``cleanup`` duty: drop messages older than ``[engine] max_age``, and what belonged to
+        messages the log no longer keeps (their changes, their links to files)."""
         trim: Callable[[float], Awaitable[int]] = self.store.trim  # type: ignore[attr-defined]
         while True:
             try:
@@ -233,7 +243,7 @@ class Cluster:
                     log.info("dropped %d message(s) older than %g seconds from the log", dropped, self.max_age)
             except ChatbusError as exc:
                 log.warning("could not drop old messages now: %s", exc)
-            await asyncio.sleep(min(_TRIM_EVERY, self.max_age / 10))
+            await asyncio.sleep(min(_TRIM_EVERY, self.max_age / 10) if self.max_age else _TRIM_EVERY)
 
     # events between nodes ------------------------------------------------------
     def _relay(self, item: Any) -> None:

@@ -51,9 +51,15 @@ class Tasks:
             log.warning("cancelled %d plugin task(s) still running at shutdown", len(pending))
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def cancel_background(self) -> None:
+    async def cancel_background(self, timeout: float = 10.0) -> None:
+        """Cancel the background work and wait (at most ``timeout``) for it to end; what does not is
+        named in the log and left behind, so that a stop always finishes."""
         tasks = [task for task in self._background if not task.done()]
         for task in tasks:
             task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        if pending:
+            names = ", ".join(sorted(task.get_name() for task in pending))
+            log.error("background work did not end within %g s of being cancelled: %s", timeout, names)

@@ -190,7 +190,7 @@ async def test_the_plugins_move_to_another_node_and_go_on_after_the_last_message
     await asyncio.sleep(0.2)  # a takes the duty first
     _, chat_b = await nodes.start("b")
     first = await chat_b.say("bob", "one")
-    await _eventually(lambda: (first.id in {i for _, i in nodes.seen}))
+    await _eventually(lambda: first.id in {i for _, i in nodes.seen})
     assert nodes.seen == [("a", first.id)]
     await a.stop()  # a clean stop lets the duty go at once
     second = await chat_b.say("bob", "two")
@@ -250,3 +250,15 @@ async def test_while_redis_is_away_a_message_is_refused_in_words_and_readiness_s
             await chat_a.wait_for(lambda m: m.id == after.id, timeout=10)
             assert (await a.ready())[0]
             assert [m.text for m in await a.since(0, 10)] == ["before", "after"]
+
+
+async def test_a_message_resent_to_another_node_with_its_client_id_is_stored_once(nodes: Nodes) -> None:
+    a, chat_a = await nodes.start("a")
+    b, chat_b = await nodes.start("b")
+    ann_a, ann_b = await chat_a.join("ann"), await chat_b.join("ann")
+    first = await a.receive(ann_a, "deploy now", client_id="c-1", transport="memory")
+    again = await b.receive(ann_b, "deploy now", client_id="c-1", transport="memory")  # its node went away
+    assert again.id == first.id
+    other = await b.receive(ann_b, "deploy now", client_id="c-2", transport="memory")  # a new message
+    await chat_a.wait_for(lambda m: m.id == other.id)
+    assert [m.id for m in chat_a.delivered if m.text == "deploy now"] == [first.id, other.id]

@@ -100,4 +100,7 @@ class Duty:
         finally:
             if not working.done():
                 working.cancel()
-                await asyncio.gather(working, return_exceptions=True)
+            # Whatever the work raised after the lease was lost is that loss's doing: said, not raised.
+            for failed in await asyncio.gather(working, return_exceptions=True):
+                if isinstance(failed, Exception):
+                    log.warning("the work of the duty %r stopped: %s", self.name, failed)

@@ -21,6 +21,7 @@ taken from a counter per lease that only grows.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import uuid
@@ -48,6 +49,8 @@ T = TypeVar("T")
 
 #: Entries read from the stream at a time while scanning it.
 _BATCH = 500
+#: Seconds within which a person's message sent again with the same client id is the same message.
+_RESEND_WINDOW = 600
 #: Seconds of quiet after which a subscription checks the log for messages pub/sub did not bring.
 _IDLE_CHECK = 1.0
 #: Seconds between attempts to subscribe again after the connection to Redis broke, at most.
@@ -138,13 +141,18 @@ class RedisEngine(Engine):
 
     # the log ---------------------------------------------------------------
     async def append(self, message: Message) -> Message:
+        if message.client_id and message.kind == "human":
+            # A person's client sends a message again after a reconnect, maybe to another node
+            # (its node died): within the resend window it is the same message, stored once.
+            sent = hashlib.sha256(json.dumps([message.sender, message.client_id]).encode()).hexdigest()
+            return await self._append(message, f"sent:{sent}", keep=_RESEND_WINDOW)
         return await self._append(message, uuid.uuid4().hex)
 
-    async def _append(self, message: Message, attempt: str) -> Message:
-        """Append once per ``attempt``: the same attempt again answers the id it was given."""
+    async def _append(self, message: Message, attempt: str, *, keep: int = 30) -> Message:
+        """Append once per ``attempt`` (for ``keep`` seconds): the same attempt again answers the id it was given."""
         text = encode(message)
         files = json.dumps([attachment.id for attachment in message.attachments])
-        args = [text, self.max_length, message.room, self._channel, uuid.uuid4().hex, files, f"{self._prefix}:"]
+        args = [text, self.max_length, message.room, self._channel, uuid.uuid4().hex, files, f"{self._prefix}:", keep]
         keys = [
             self._keys["counter"], self._keys["log"], f"{self._prefix}:appended:{attempt}", self._keys["epoch"],
             self._room_key(message.room), self._keys["rooms"],

@@ -49,7 +49,7 @@ if done then return {tonumber(done), epoch} end
 local id = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '=', ARGV[2], id .. '-0', 'r', ARGV[3], 'm', ARGV[1])
 redis.call('PUBLISH', ARGV[4], epoch .. ' ' .. id .. ' ' .. ARGV[1])
-redis.call('SET', KEYS[3], id, 'EX', 30)
+redis.call('SET', KEYS[3], id, 'EX', ARGV[8])
 kept(tostring(id), KEYS[2], KEYS[5], KEYS[6], ARGV[3], ARGV[6], ARGV[7])
 return {id, epoch}
 """
