@@ -189,3 +189,37 @@ async def test_a_node_stopped_for_a_deploy_sends_its_people_to_the_others_with_n
     back = await Person.join(b, "ann", lastSeenId=ann.chat[-1]["id"], epoch=ann.auth["epoch"])
     assert ids(back.missed) == [meanwhile["id"]] and not back.auth.get("missedReset")
     assert mine["id"] in ids(obs.chat)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug in the wiring: Pipeline.accept calls store.allocate_id() on a shared store too, so the node's "
+    "last_id runs ahead of the ids Redis gives; the WebSocket transport then takes a sender's new message for a "
+    "resend (message.id <= last_id before receive) and echoes it a second time",
+)
+async def test_people_sending_at_once_on_one_node_each_see_their_own_messages_once(cluster: Cluster) -> None:
+    # without the rate limiter's round trip to Redis before each message, the appends overlap most
+    a, b = await cluster.start("a", "b", env={"CHATBUS_PLUGINS__DISABLE": "ratelimit"})
+    senders = [await Person.join(a, f"busy{i}") for i in range(12)]
+    onlookers = [await Person.join(a, f"onlooker{i}") for i in range(15)]  # deliveries keep node a busy
+    reader = await Person.join(b, "reader")
+    per_sender = 40
+
+    async def send_all(person: Person) -> None:
+        for k in range(per_sender):
+            await person.say(f"busy {person.name} {k}")
+            if k % 10 == 9:
+                await asyncio.sleep(0.005)
+
+    await asyncio.gather(*(send_all(person) for person in senders))
+    total = per_sender * len(senders)
+    await reader.until(lambda: len(reader.texts("busy ")) == total, f"all {total} messages", 30)
+    for person in senders:
+        await person.until(lambda p=person: len(p.texts("busy ")) >= total, "everyone's messages", 30)  # type: ignore[misc]
+    await reader.sent("a round trip, so frames sent before it have arrived")
+    assert all(len(p.texts("busy ")) == total for p in onlookers)
+    for person in senders:
+        seen = ids(tagged(person.chat, "busy "))
+        doubled = sorted({i for i in seen if seen.count(i) > 1})
+        assert not doubled, f"{person.name} was shown messages {doubled} twice"
+        assert seen == ids(tagged(reader.chat, "busy ")), f"{person.name} saw another order"
