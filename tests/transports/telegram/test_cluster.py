@@ -284,6 +284,15 @@ async def say_all(ana: Person, texts: list[str]) -> None:
         await asyncio.sleep(0.1)
 
 
+async def what_became_of(updates: list[str], ana: Person, api: FakeBotAPI) -> str:
+    """For a failure: the updates ana did not see, whether the log has them, and what Telegram still holds."""
+    missing = [text for text in updates if text not in ana.texts("tg ")]
+    later = await Person.join(ana.node, "ana", lastSeenId=0)
+    logged = [text for text in missing if text in later.texts("tg ")]
+    waiting = [u.get("message", {}).get("text") for u in api.updates]
+    return f"missing {missing}; of them in the log {logged}; still at Telegram {waiting}"
+
+
 def relayed(api: FakeBotAPI) -> Counter[str]:
     return Counter(sent.text for sent in api.sent)
 
@@ -363,7 +372,10 @@ async def takeover(nodes: Relays, api: FakeBotAPI, reads: str, env: dict[str, di
     assert await stopping in (0, -9)
 
     updates = [f"tg {n}" for n in range(UPDATES)]
-    await ana.until(lambda: set(updates) <= set(ana.texts("tg ")), "every Telegram update", 30)
+    try:
+        await ana.until(lambda: set(updates) <= set(ana.texts("tg ")), "every Telegram update", 30)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{await what_became_of(updates, ana, api)}") from None
     await api.wait_for(lambda: all(f"ana: {text}" in relayed(api) for text in web), 30)
     await asyncio.sleep(1.0)  # a double would have come by now
     assert Counter(ana.texts("tg ")) == Counter(updates), "a Telegram update reached the web twice"
