@@ -12,6 +12,7 @@ import math
 from typing import ClassVar
 
 __all__ = [
+    "STORE_AWAY",
     "AuthError",
     "ChatbusError",
     "ConfigError",
@@ -20,10 +21,12 @@ __all__ = [
     "InvalidMessage",
     "MessageTooLarge",
     "NotFound",
+    "NotStored",
     "PluginError",
     "RateLimited",
     "StoreError",
     "TransportError",
+    "for_people",
 ]
 
 
@@ -103,9 +106,27 @@ class FileRefused(ChatbusError):
 
 
 class StoreError(ChatbusError):
-    """The message store cannot be opened or written."""
+    """The message store cannot be opened or written; the text is for the operator (it names
+    files and addresses), and a person whose action it stopped is told :data:`STORE_AWAY`."""
 
     code = "STORE_ERROR"
+    #: Whether the text is written for the person whose action failed.
+    for_people = False
+
+
+class NotStored(StoreError):
+    """A message was refused because the store cannot take it now; the text is for its sender."""
+
+    for_people = True
+
+
+#: What a person is told when storage failed under what they did (the cause is in the log).
+STORE_AWAY = "The chat's storage cannot be reached right now, so that was not done; try again in a moment."
+
+
+def for_people(exc: ChatbusError) -> str:
+    """What to tell the person whose action ``exc`` stopped."""
+    return STORE_AWAY if isinstance(exc, StoreError) and not exc.for_people else str(exc)
 
 
 class TransportError(ChatbusError):

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from .errors import InvalidMessage, MessageTooLarge, RateLimited, StoreError
+from .errors import InvalidMessage, MessageTooLarge, NotStored, RateLimited, StoreError
 from .message import (
     DEFAULT_ROOM,
     SYSTEM_SENDER,
@@ -230,7 +230,7 @@ class Pipeline:
             return await self.store.add(message)
         except StoreError as exc:
             log.error("a message from %s was refused: %s", message.sender, exc)
-            raise StoreError(
+            raise NotStored(
                 "Your message was not stored: the chat's storage cannot be reached right now. "
                 "Send it again in a moment."
             ) from exc

@@ -262,3 +262,12 @@ async def test_a_message_resent_to_another_node_with_its_client_id_is_stored_onc
     other = await b.receive(ann_b, "deploy now", client_id="c-2", transport="memory")  # a new message
     await chat_a.wait_for(lambda m: m.id == other.id)
     assert [m.id for m in chat_a.delivered if m.text == "deploy now"] == [first.id, other.id]
+
+
+def test_a_store_failure_reaches_people_in_words_and_its_cause_only_the_log() -> None:
+    from chatbus.core.errors import STORE_AWAY, NotStored, for_people
+
+    cause = StoreError("Redis at redis://10.0.0.5:6379/0 cannot read the log now: Error 111 connecting")
+    assert for_people(cause) == STORE_AWAY  # no address, no exception text
+    refused = NotStored("Your message was not stored: the chat's storage cannot be reached right now.")
+    assert for_people(refused) == str(refused)

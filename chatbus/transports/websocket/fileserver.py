@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Final
 
-from chatbus.core.errors import AuthError, ChatbusError, FileRefused
+from chatbus.core.errors import AuthError, ChatbusError, FileRefused, for_people
 from chatbus.core.message import Credentials, Identity
 
 from .downloads import serve_file
@@ -171,7 +171,7 @@ class FileServer:
                 await exchange.fail(answer)
             except ChatbusError as exc:
                 log.warning("files: %s %s: %s: %s", exchange.method, exchange.path[:200], type(exc).__name__, exc)
-                await exchange.fail(HttpError(503, "UNAVAILABLE", str(exc)))
+                await exchange.fail(HttpError(503, "UNAVAILABLE", for_people(exc)))
             except (ConnectionError, TimeoutError):
                 if exchange.method == "POST" and not exchange.answered:
                     log.info(

@@ -2,9 +2,8 @@
 
 One websockets asyncio server answers plain HTTP (the web page, ``/healthz``,
 ``/ws-info``) and opens a chat connection for a WebSocket handshake on any
-path; ``/files`` (uploads, downloads) is served beside it by the
-:class:`~.fileserver.FileServer`. Each connection runs one task that reads its frames in order
-(:mod:`~chatbus.transports.websocket.session`) and answers them here:
+path; ``/files`` is served beside it by the :class:`~.fileserver.FileServer`. Each connection
+runs one task that reads its frames in order (:mod:`~.session`) and answers them here:
 signing in, messages, typing and history go to the hub. The hub's deliveries reach every
 signed-in connection through the :class:`~.broadcast.Broadcaster`, which never waits on one client.
 """
@@ -31,6 +30,7 @@ from chatbus.core.errors import (
     NotFound,
     RateLimited,
     TransportError,
+    for_people,
 )
 from chatbus.core.message import Credentials, Identity
 from chatbus.core.transport import BaseTransport, Health, TransportSettings
@@ -311,7 +311,7 @@ class WebSocketTransport(Outgoing, BaseTransport):
             # Not the sender's fault (storage failed, the hub is stopping); the
             # message is written for people, and whoever raised it logged the cause.
             log.warning("session %s: %s: %s", connection.who, type(exc).__name__, exc)
-            await self._send_error(connection, "INTERNAL_ERROR", str(exc))
+            await self._send_error(connection, "INTERNAL_ERROR", for_people(exc))
         except Exception:
             log.exception("session %s: unexpected error while handling a frame", connection.who)
             await self._send_error(connection, "INTERNAL_ERROR", _INTERNAL)
