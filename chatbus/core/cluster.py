@@ -308,6 +308,7 @@ class Cluster:
     async def _keep_presence(self) -> None:
         """Renew this node's people in the engine; take offline those whose node stopped renewing."""
         roster, engine = self._hub.roster, self.engine
+        failing = False
         while True:
             try:
                 for user in roster.here():
@@ -319,8 +320,13 @@ class Cluster:
                         if gone is not None:
                             log.info("%s went offline with node %s, which stopped answering", user, node)
                             self._hub._deliveries.notify(gone, relay=False)
+                if failing:
+                    log.info("presence is kept in the engine again")
+                failing = False
             except ChatbusError as exc:
-                log.warning("could not keep presence in the engine now: %s", exc)
+                if not failing:  # said once per outage, not every few seconds
+                    log.warning("could not keep presence in the engine now: %s", exc)
+                failing = True
             await asyncio.sleep(self.ttl / 3)
 
     async def arrived(self, user_id: str) -> None:
