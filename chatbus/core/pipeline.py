@@ -192,7 +192,7 @@ class Pipeline:
         if extra_mentions:
             mentions = tuple(dict.fromkeys(mentions + extra_mentions))
         message = Message(
-            id=self.store.allocate_id(),
+            id=0 if self.store.shared else self.store.allocate_id(),  # a shared store numbers it as it stores it
             text=text,
             sender=identity.user_id,
             timestamp=utcnow(),

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
 from .nodes import Cluster
 from .people import Person
 
@@ -96,11 +94,6 @@ async def test_a_client_of_a_killed_node_resumes_on_another_and_misses_nothing_d
     assert ids(after)[0] > ids(meanwhile)[-1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in the wiring: the client ids of recent messages (Pipeline._sent) are kept per node, "
-    "so a resend to another node after a failover is stored a second time",
-)
 async def test_a_message_resent_on_another_node_after_its_node_died_is_stored_once(cluster: Cluster) -> None:
     """PROTOCOL.md: the echo is how a client learns its message arrived. One whose node died before the
     echo reached it sends the message again, same client id, to the node it reconnects to."""
@@ -191,12 +184,6 @@ async def test_a_node_stopped_for_a_deploy_sends_its_people_to_the_others_with_n
     assert mine["id"] in ids(obs.chat)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in the wiring: Pipeline.accept calls store.allocate_id() on a shared store too, so the node's "
-    "last_id runs ahead of the ids Redis gives; the WebSocket transport then takes a sender's new message for a "
-    "resend (message.id <= last_id before receive) and echoes it a second time",
-)
 async def test_people_sending_at_once_on_one_node_each_see_their_own_messages_once(cluster: Cluster) -> None:
     # without the rate limiter's round trip to Redis before each message, the appends overlap most
     a, b = await cluster.start("a", "b", env={"CHATBUS_PLUGINS__DISABLE": "ratelimit"})
