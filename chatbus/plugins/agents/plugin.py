@@ -27,6 +27,7 @@ from typing import Any
 import pluggy
 
 from chatbus import DEFAULT_ROOM, Agent, ChatbusError, Hub, InvalidMessage, Message, hookimpl
+from chatbus.core.cluster import ON_MESSAGE
 
 from . import hookspecs
 from .brain import converse, finish_interrupted
@@ -91,7 +92,10 @@ class AgentsPlugin:
         hub.spawn(self._resume(hub), name="chatbus-agents-resume", background=True)
 
     async def _lead(self) -> None:
-        """This node runs the agents now (it took the duty): carry on where the last one stopped."""
+        """This node runs the agents now (it took the duty): carry on where the last one stopped,
+        with the roster as it is now (an agent hired on another node since this one read it keeps
+        its queue and hears about its interrupted task)."""
+        await self.fresh_roster()
         self._desks = load_desks(await self.hub.store.get_state(STATE_KEY))
         await self._resume(self.hub)
 
@@ -104,11 +108,17 @@ class AgentsPlugin:
         self._desks = {}
 
     async def save(self) -> None:
-        """Keep the job in hand and the queues in the store, for the next start."""
+        """Keep the job in hand and the queues in the store, for the next start (or the next node).
+
+        On several nodes it is written only while this node runs the plugins (the duty
+        ``on-message``): a node that lost the duty never overwrites the work of the one that has it."""
         try:
-            await self.hub.store.set_state(STATE_KEY, dump_desks(self._desks))
+            kept = await self.hub.cluster.set_state(STATE_KEY, dump_desks(self._desks), ON_MESSAGE)
         except ChatbusError as exc:
             log.error("could not save the agents' work: %s", exc)
+            return
+        if not kept:
+            log.warning("the agents' work was not saved here: another node runs the agents now")
 
     async def _resume(self, hub: Hub) -> None:
         """Once clients can hear it: report interrupted tasks, carry on with the queues."""
@@ -124,9 +134,13 @@ class AgentsPlugin:
                 continue
             if job is not None:
                 log.warning("agent %s: task interrupted by a restart: %s", name, job.task)
+                desk.last_failed = job  # never run again by itself; /retry runs it
                 if desk.current is None:
                     await hub.set_agent_status(name, "idle", None, None)
-                await self.reply(agent, "interrupted", {"task": job.task}, reply_to=job.message_id, room=job.room)
+                said = await self.reply(
+                    agent, "interrupted", {"task": job.task}, reply_to=job.message_id, room=job.room
+                )
+                self.control.remember(desk, said, job)
             if desk.current is None and desk.pending:
                 desk.current = desk.pending.popleft()
                 self._runner.start(name, desk, announce=True)

@@ -261,7 +261,7 @@ def _timeout(agent: Agent, d: Mapping[str, Any]) -> str:
 def _interrupted(agent: Agent, d: Mapping[str, Any]) -> str:
     return (
         f"⚠️ The server stopped while I was working on this task, so it was interrupted: "
-        f"{_said(_quoted(d['task']))} Mention me with the task again if it still needs doing."
+        f"{_said(_quoted(d['task']))} /retry {agent.name} starts it again if it still needs doing."
     )
 
 

@@ -117,7 +117,7 @@ def test_every_reply_quotes_the_task_where_any_form_reads_right(task: str) -> No
          "⏹️ I stopped this task after 10 minutes, as it was still running: please fix the tests!"),
         ("interrupted", {"task": "create a login component"},
          ("⚠️ The server stopped while I was working on this task, so it was interrupted: create a login component. "
-          "Mention me with the task again if it still needs doing.")),
+          "/retry alice starts it again if it still needs doing.")),
     ],
 )  # fmt: skip
 def test_the_texts_in_full(kind: str, details: dict[str, object], expected: str) -> None:
