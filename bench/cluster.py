@@ -1,6 +1,6 @@
 """Several chatbus nodes on Redis, side by side with one node on SQLite (issue 14).
 
-    .venv/bin/python bench/cluster.py              # every configuration, rates 100 and 300 msg/s
+    .venv/bin/python bench/cluster.py              # every configuration at 100, 300 and 1000 msg/s (3 minutes)
     .venv/bin/python bench/cluster.py --quick      # shorter trials, one rate
 
 In one run, on this machine, it starts Debian's redis-server (append-only
@@ -11,8 +11,8 @@ as users start them:
 - ``sqlite-1``: one node on its SQLite file, the default (the baseline);
 - ``redis-1``, ``redis-2``, ``redis-3``: one, two and three nodes sharing
   the Redis engine (``CHATBUS_ENGINE__URL``), each on its own port;
-- ``redis-1-nolimit`` (ask for it with ``--configs``): one Redis node with the
-  rate limiter off, to see what counting each person's allowance in Redis costs.
+- ``redis-1-nolimit``: one Redis node with the rate limiter off, to see what
+  counting each person's allowance in Redis costs.
 
 K WebSocket clients (``bench/loadgen.py``, in separate processes) are spread
 over the nodes (client i on node i mod N), and S of them (spread the same
@@ -59,7 +59,7 @@ import redis as redis_client
 
 __all__ = ["Options", "main"]
 
-CONFIGS = ("sqlite-1", "redis-1", "redis-2", "redis-3")
+CONFIGS = ("sqlite-1", "redis-1", "redis-1-nolimit", "redis-2", "redis-3")
 NODE_NAMES = "abcdefgh"
 REDIS_SERVER = Path("/usr/bin/redis-server")
 
@@ -67,7 +67,7 @@ REDIS_SERVER = Path("/usr/bin/redis-server")
 @dataclass
 class Options:
     configs: tuple[str, ...] = CONFIGS
-    rates: tuple[float, ...] = (100.0, 300.0)
+    rates: tuple[float, ...] = (100.0, 300.0, 1000.0)
     clients: int = 100
     senders: int = 12
     seconds: float = 5.0
@@ -339,7 +339,7 @@ def parse_args(argv: list[str] | None) -> Options:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2-second trials at 100 msg/s")
     parser.add_argument("--configs", default=",".join(CONFIGS), help="e.g. sqlite-1,redis-1,redis-1-nolimit")
-    parser.add_argument("--rates", default="100,300", help="offered messages per second, comma-separated")
+    parser.add_argument("--rates", default="100,300,1000", help="offered messages per second, comma-separated")
     parser.add_argument("--clients", type=int, default=Options.clients)
     parser.add_argument("--senders", type=int, default=Options.senders)
     parser.add_argument("--seconds", type=float, default=Options.seconds)
