@@ -58,11 +58,7 @@ class Fenced:
         hub = self._session.hub
         if hub is None:
             raise Stopped
-        cluster = getattr(hub, "cluster", None)
-        if cluster is None:  # a hub without cluster wiring: one node, nothing to fence
-            await hub.store.set_state(key, value)
-            return
-        if not await cluster.set_state(key, value, duty=DUTY):
+        if not await hub.cluster.set_state(key, value, duty=DUTY):  # one node: the store's, always True
             self._session.lose_duty()
             raise Stopped
 
@@ -102,7 +98,7 @@ class Session:
     @property
     def shared(self) -> bool:
         """Several nodes share the hub's store: this transport runs on one of them at a time."""
-        return bool(getattr(getattr(self.hub, "cluster", None), "shared", False))
+        return self.hub is not None and self.hub.cluster.shared
 
     @property
     def drop_pending(self) -> bool:

@@ -66,11 +66,7 @@ class Duty:
 def on_duty(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> Duty:
     """The hub's fenced writes go through ``Duty``: this node holds the duty until a test says not."""
     duty = Duty(hub.store)
-    cluster = getattr(hub, "cluster", None)
-    if cluster is None:
-        monkeypatch.setattr(hub, "cluster", duty, raising=False)
-    else:
-        monkeypatch.setattr(cluster, "set_state", duty.set_state)
+    monkeypatch.setattr(hub.cluster, "set_state", duty.set_state)
     return duty
 
 
