@@ -5,6 +5,7 @@ hanging, and carry on by themselves once Redis is back, with every acknowledged 
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 from .nodes import Cluster, Node
 from .people import Person
@@ -60,3 +61,27 @@ async def test_redis_restarted_mid_chat(cluster: Cluster) -> None:
     found = {m["id"]: m["text"] for m in late.missed}
     for message in [*kept, again, answer]:
         assert found.get(message["id"]) == message["text"], f"acknowledged message lost: {message}"
+
+
+async def test_redis_back_without_its_data_starts_a_new_log_that_clients_are_told_about(cluster: Cluster) -> None:
+    """A Redis that lost everything (no append-only file to read): the chat goes on in a new log (a new
+    epoch), and a client resuming with an id of the old one is told to reload (missedReset)."""
+    a, b = await cluster.start("a", "b")
+    ann, ben = await Person.join(a, "ann"), await Person.join(b, "ben")
+    old = [await ann.sent(f"old log {k}") for k in range(3)]
+    old_epoch = ann.auth["epoch"]
+
+    cluster.redis.kill()
+    await readiness(a, 503)
+    shutil.rmtree(cluster.redis.folder / "appendonlydir")
+    cluster.redis.start()
+    await readiness(a, 200)
+    await readiness(b, 200)
+
+    fresh = await ben.sent("the first words of the new log", timeout=NOTICE)
+    await ann.until(lambda: "the first words of the new log" in ann.texts(), "ben's message in the new log", NOTICE)
+    back = await Person.join(a, "carl", lastSeenId=old[-1]["id"], epoch=old_epoch)
+    assert back.auth.get("missedReset") is True, back.auth
+    assert back.auth["epoch"] != old_epoch
+    assert [m["text"] for m in back.missed] == ["the first words of the new log"]
+    assert back.missed[0]["id"] == fresh["id"]
