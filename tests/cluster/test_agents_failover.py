@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import chatbus_env, run_chatbus
+from tests.support import alive, chatbus_env, run_chatbus
 
 from .nodes import LEASE_TTL, Cluster, Node
 from .people import TIMEOUT, Person
@@ -169,6 +169,7 @@ async def test_the_node_running_the_agents_dies_and_another_carries_on_doing_not
     second = await dev.sent("@alice please build beta")
     await answered_once([dev, cy], second, "I'm busy", "alice queueing the second task")
 
+    (worker,) = alice.pids()
     a.kill()
     killed = time.monotonic()
     # Sent while no node runs the plugins: a is dead and its lease has not run out yet.
@@ -176,6 +177,7 @@ async def test_the_node_running_the_agents_dies_and_another_carries_on_doing_not
     assert taker(b, c) is None, "a node took the plugins over before the commands were sent"
     survivor, resumed_at = await taken_over(b, c, killed)
     assert resumed_at <= commands[0]["id"], f"node {survivor.name} resumed after the commands"
+    await stopped(worker, "the killed node's worker (it would go on with the task nobody watches)")
 
     await answered_once([dev, cy], first, "⚠️", "the first task reported as interrupted")
     await alice.ran(["build alpha", "build beta"])  # the queued one carried on, the interrupted one not again
@@ -194,6 +196,14 @@ async def test_the_node_running_the_agents_dies_and_another_carries_on_doing_not
     assert alice.runs() == ["build alpha", "build beta", "build alpha"]
     interrupted = next(text for text in replies(dev, first, "alice") if text.startswith("⚠️"))
     assert "/retry alice" in interrupted, interrupted
+
+
+async def stopped(pid: int, what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} still runs {timeout:g} s after the kill")
+        await asyncio.sleep(0.05)
 
 
 def taker(*nodes: Node) -> tuple[Node, int] | None:

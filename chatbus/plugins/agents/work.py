@@ -5,7 +5,8 @@ The command is an argument list; ``{task}``, ``{agent}`` and ``{workdir}`` in
 any argument are replaced (in one pass, so a task that contains ``{agent}``
 stays as typed). It runs with ``asyncio.create_subprocess_exec`` in the
 agent's working directory, never through a shell, in a session of its own so
-that stopping it stops everything it started. The task is also in the
+that stopping it stops everything it started; a keeper (:mod:`.keeper`) started
+beside it stops it too when the server dies without doing so. The task is also in the
 environment as ``CHATBUS_TASK`` (with ``CHATBUS_AGENT`` and
 ``CHATBUS_WORKDIR``).
 
@@ -23,6 +24,7 @@ import logging
 import os
 import re
 import signal
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -264,6 +266,47 @@ async def _start(work: Work, argv: list[str]) -> asyncio.subprocess.Process | Wo
         return WorkResult(False, error=f"my worker command {argv[0]!r} could not start; the server log says why")
 
 
+#: The program started beside each worker that stops it when the server dies (see :mod:`.keeper`).
+_KEEPER = Path(__file__).with_name("keeper.py")
+
+
+async def _keep(process: asyncio.subprocess.Process, grace: float) -> tuple[asyncio.subprocess.Process, int] | None:
+    """Start the worker's keeper; it and the write end of its pipe, or None when it cannot start."""
+    if not sys.executable:
+        return None
+    read, write = os.pipe()
+    try:
+        keeper = await asyncio.create_subprocess_exec(
+            sys.executable, "-I", "-S", str(_KEEPER), str(read), str(process.pid), str(grace),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            pass_fds=(read,), start_new_session=True,
+        )  # fmt: skip
+    except OSError as exc:
+        os.close(write)
+        log.warning(
+            "could not start the keeper of worker %d (a crash of the server would leave it): %s", process.pid, exc
+        )
+        return None
+    except BaseException:
+        os.close(write)  # the keeper, if it started, stops the worker: it is being stopped anyway
+        raise
+    finally:
+        os.close(read)
+    return keeper, write
+
+
+async def _release(kept: tuple[asyncio.subprocess.Process, int] | None) -> None:
+    """Tell the keeper the worker is done with (the server is alive), and let it go."""
+    if kept is None:
+        return
+    keeper, write = kept
+    with contextlib.suppress(OSError):
+        os.write(write, b"x")
+    os.close(write)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(keeper.wait(), 5.0)
+
+
 async def run_command(work: Work, command: Sequence[str], *, kill_grace: float = 5.0) -> WorkResult:
     """Run ``command`` for ``work`` and wait for it; cancelling this stops the command."""
     values = {"task": work.task, "agent": work.agent.name, "workdir": str(work.workdir)}
@@ -279,7 +322,9 @@ async def run_command(work: Work, command: Sequence[str], *, kill_grace: float =
         asyncio.ensure_future(_pump(process.stdout, work, error=False)),
         asyncio.ensure_future(_pump(process.stderr, work, error=True)),
     ]
+    kept = None
     try:
+        kept = await _keep(process, kill_grace)
         code = await process.wait()
         # Output still in the pipes; a leftover child holding them open is stopped.
         _done, pending = await asyncio.wait(readers, timeout=_PIPE_GRACE)
@@ -297,6 +342,7 @@ async def run_command(work: Work, command: Sequence[str], *, kill_grace: float =
         for reader in readers:
             reader.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
+        await _release(kept)
     for reader in readers:
         if not reader.cancelled() and reader.exception() is not None:
             log.error("agent %s: reading output failed", work.agent.name, exc_info=reader.exception())
