@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import shutil
 
-from .nodes import Cluster, Node
+from .nodes import LEASE_TTL, Cluster, Node
 from .people import Person
 
 #: Seconds a node may take to notice Redis is gone, or back.
 NOTICE = 15.0
+#: What a dead node's people may take beyond the lease ttl to go offline.
+MARGIN = 3.0
 
 
 async def readiness(node: Node, status: int, timeout: float = NOTICE) -> str:
@@ -85,3 +87,25 @@ async def test_redis_back_without_its_data_starts_a_new_log_that_clients_are_tol
     assert back.auth["epoch"] != old_epoch
     assert [m["text"] for m in back.missed] == ["the first words of the new log"]
     assert back.missed[0]["id"] == fresh["id"]
+
+
+async def test_people_stay_online_for_each_other_across_a_redis_outage_longer_than_the_lease(cluster: Cluster) -> None:
+    a, b = await cluster.start("a", "b")
+    ben = await Person.join(b, "ben")
+    ann = await Person.join(a, "ann")
+    await ben.until(lambda: "online" in ben.presence_of("ann"), "ann coming online")
+
+    cluster.redis.kill()
+    await readiness(a, 503)
+    await asyncio.sleep(LEASE_TTL + 1)  # longer than presence lasts in Redis without renewal
+    cluster.redis.start()
+    await readiness(a, 200)
+    await readiness(b, 200)
+    # a window as long as the lease again, in which node b could take ann for gone
+    await asyncio.sleep(LEASE_TTL + MARGIN)
+
+    assert not ann.closed and not ben.closed
+    assert ben.presence_of("ann")[-1:] == ["online"], f"ann, connected all along, is shown {ben.presence_of('ann')}"
+    newcomer = await Person.join(b, "newcomer")
+    assert "ann" in newcomer.online(), f"node b says who is online: {newcomer.auth.get('agents')}"
+    assert "ann went offline" not in b.log(200), b.log(200)
