@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from typing import Any
+
+import redis
 
 from .nodes import Cluster
 from .people import Person
@@ -210,3 +213,28 @@ async def test_people_sending_at_once_on_one_node_each_see_their_own_messages_on
         doubled = sorted({i for i in seen if seen.count(i) > 1})
         assert not doubled, f"{person.name} was shown messages {doubled} twice"
         assert seen == ids(tagged(reader.chat, "busy ")), f"{person.name} saw another order"
+
+
+async def test_a_node_that_lost_its_subscription_catches_up_from_the_log(cluster: Cluster) -> None:
+    """Redis pub/sub is at most once: what is published while a node's subscription is gone (here:
+    the node paused with SIGSTOP while Redis closes every subscriber's connection) never reaches it.
+    The node repairs that from the log by id, so its clients still get every message, once, in order."""
+    a, b = await cluster.start("a", "b")
+    ada, bob = await Person.join(a, "ada"), await Person.join(b, "bob")
+    count = 300
+
+    a.process.process.send_signal(signal.SIGSTOP)
+    try:
+        with redis.Redis(port=cluster.redis.port) as admin:
+            assert admin.client_kill_filter(_type="pubsub") >= 2, "no subscriber was dropped: nothing tested"
+        for k in range(count):
+            await bob.say(f"while a sleeps {k}")
+        await bob.until(lambda: len(bob.texts("while a sleeps")) == count, "bob's messages stored", 30)
+    finally:
+        a.process.process.send_signal(signal.SIGCONT)
+    sent = [m for m in bob.chat if m["text"].startswith("while a sleeps")]
+    after = await bob.sent("after a woke up")
+
+    await ada.until(lambda: "after a woke up" in ada.texts(), "the message after the pause", 30)
+    seen = ids(ada.chat)
+    assert seen == ids([*sent, after]), f"node a's client lost or doubled messages: {len(seen)} of {count + 1}"
