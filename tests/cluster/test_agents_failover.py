@@ -198,6 +198,35 @@ async def test_the_node_running_the_agents_dies_and_another_carries_on_doing_not
     assert "/retry alice" in interrupted, interrupted
 
 
+async def test_a_node_paused_past_its_lease_does_nothing_twice_when_it_wakes_up(cluster: Cluster, alice: Alice) -> None:
+    """A node frozen (a long pause, a stalled VM) while its worker finishes must not, when it wakes
+    up, report what the node that took over already reported, nor take the queue it carries on."""
+    a, b = await start(cluster, "b")
+    hire(cluster, alice)
+    dev = await Person.join(b, "dev", role="developer")
+    first = await dev.sent("@alice please build alpha")
+    await alice.ran(["build alpha"])
+    second = await dev.sent("@alice please build beta")
+    await answered_once([dev], second, "I'm busy", "alice queueing the second task")
+
+    a.process.process.send_signal(signal.SIGSTOP)
+    try:
+        await taken_over(b, b, time.monotonic())
+        await answered_once([dev], first, "⚠️", "the first task reported as interrupted")
+        await alice.ran(["build alpha", "build beta"])
+        alice.finish("build alpha")  # a's worker ends while a cannot see it
+        await asyncio.sleep(0.5)
+    finally:
+        a.process.process.send_signal(signal.SIGCONT)
+    await asyncio.to_thread(a.process.stderr.wait_for, "lost the duty 'on-message'", TIMEOUT)
+    alice.finish("build beta")
+    await answered_once([dev], second, "✅ Completed", "the result of the queued task")
+    await asyncio.sleep(QUIET)
+    assert alice.runs() == ["build alpha", "build beta"], "a task ran twice"
+    assert starting("✅")(replies(dev, first)) == 0, f"a reported a task b had reported: {replies(dev, first)}"
+    assert starting("⚠️")(replies(dev, first)) == 1, replies(dev, first)
+
+
 async def stopped(pid: int, what: str, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while alive(pid):

@@ -107,18 +107,20 @@ class AgentsPlugin:
         await asyncio.gather(*running, return_exceptions=True)
         self._desks = {}
 
-    async def save(self) -> None:
+    async def save(self) -> bool:
         """Keep the job in hand and the queues in the store, for the next start (or the next node).
 
         On several nodes it is written only while this node runs the plugins (the duty
-        ``on-message``): a node that lost the duty never overwrites the work of the one that has it."""
+        ``on-message``): a node that lost the duty never overwrites the work of the one that has
+        it, and learns here (False) that the work is no longer its own to do or report."""
         try:
             kept = await self.hub.cluster.set_state(STATE_KEY, dump_desks(self._desks), ON_MESSAGE)
         except ChatbusError as exc:
             log.error("could not save the agents' work: %s", exc)
-            return
+            return True
         if not kept:
             log.warning("the agents' work was not saved here: another node runs the agents now")
+        return kept
 
     async def _resume(self, hub: Hub) -> None:
         """Once clients can hear it: report interrupted tasks, carry on with the queues."""
@@ -285,14 +287,16 @@ class AgentsPlugin:
         details: dict[str, Any] = {"task": job.task, "imperative": job.imperative, "sender": job.sender}
         if desk.current is None and not desk.pending:
             desk.current = job  # claimed before any await, so a second task queues behind it
-            await self.save()
+            if not await self.save():
+                return  # the node that runs the agents now has the message
             said = await self.reply(agent, kind, details, message=message, reply_to=job.message_id, room=job.room)
             self.control.remember(desk, said, job)
             self._runner.start(agent.name, desk)
             return
         desk.pending.append(job)
         details.update(position=len(desk.pending), current=desk.current.task if desk.current else None)
-        await self.save()
+        if not await self.save():
+            return
         said = await self.reply(agent, "queued", details, message=message, reply_to=job.message_id, room=job.room)
         self.control.remember(desk, said, job)
         if desk.current is None and desk.runner is None and desk.interrupted is None:

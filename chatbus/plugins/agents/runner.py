@@ -39,6 +39,10 @@ def _workdir_name(name: str) -> str:
     return name if name.strip(".") else name.replace(".", "_")
 
 
+class NotHere(Exception):
+    """This node lost the duty of running the agents (another node runs them now)."""
+
+
 class Runner:
     """Runs each agent's desk on a background task of the hub."""
 
@@ -58,27 +62,46 @@ class Runner:
         try:
             while desk.current is not None and self.hub.running:
                 job = desk.current
-                try:
-                    await self._work(name, job, desk, announce)
-                except InvalidMessage as exc:  # the agent was fired meanwhile
-                    log.info("agent %s stopped working: %s", name, exc)
+                if not await self._one(name, job, desk, announce):
                     return
-                except ChatbusError as exc:
-                    log.warning("agent %s: %s", name, exc)
-                except Exception:
-                    log.exception("agent %s: the task failed unexpectedly", name)
                 if desk.current is job:
                     await self._advance(desk)
                 # A job run again with a reply is no news; one from the queue is.
                 announce = desk.current is not None and desk.current.message_id != job.message_id
+        except NotHere:
+            log.info("agent %s: another node runs the agents now; its work stops here", name)
         finally:
             desk.runner = None
 
+    async def _one(self, name: str, job: Job, desk: Desk, announce: bool) -> bool:
+        """Do one job, whatever becomes of it; False when the agent was fired meanwhile."""
+        try:
+            await self._work(name, job, desk, announce)
+        except NotHere:
+            raise
+        except InvalidMessage as exc:  # the agent was fired meanwhile
+            log.info("agent %s stopped working: %s", name, exc)
+            return False
+        except ChatbusError as exc:
+            log.warning("agent %s: %s", name, exc)
+        except Exception:
+            log.exception("agent %s: the task failed unexpectedly", name)
+        return True
+
     async def _advance(self, desk: Desk) -> None:
         """The job in hand is over: take the next one and save, before announcing
-        the outcome, so a stop right after never reports it as interrupted."""
+        the outcome, so a stop right after never reports it as interrupted. On several
+        nodes, :class:`NotHere` when this node no longer runs the agents: the node that
+        does reports the job and carries on with the queue, so nothing is said or done twice."""
         desk.current = desk.pending.popleft() if desk.pending else None
-        await asyncio.shield(self.plugin.save())
+        if not await asyncio.shield(self.plugin.save()):
+            raise NotHere
+
+    async def _still_ours(self) -> None:
+        """On several nodes, :class:`NotHere` when another node runs the agents now: checked before
+        anything is said about how a job ended (the live status too), which is that node's to say."""
+        if self.hub.cluster.shared and not await asyncio.shield(self.plugin.save()):
+            raise NotHere
 
     def _workdir(self, name: str) -> Path:
         path = Path(self.settings.workdir).expanduser().resolve() / _workdir_name(name)
@@ -108,6 +131,7 @@ class Runner:
         finally:
             await self._halt(doing)  # the worker is gone before anything else starts
             desk.work = desk.doing = None
+        await self._still_ours()
         if not finished:
             self.hub.metrics.tasks.labels("timed_out").inc()
             await live.finish("timeout")
