@@ -99,3 +99,21 @@ async def test_the_people_of_a_node_that_stalled_past_the_lease_come_back_online
     assert "ann" in newcomer.online(), newcomer.auth.get("agents")
     await ann.sent("still here")
     await ben.until(lambda: "still here" in ben.texts(), "ann's message after the stall")
+
+
+async def test_someone_on_two_nodes_who_leaves_one_stays_online_until_they_leave_both(cluster: Cluster) -> None:
+    a, b, c = await cluster.start("a", "b", "c")
+    obs = await Person.join(c, "obs")
+    on_a = await Person.join(a, "bo")
+    await obs.until(lambda: "online" in obs.presence_of("bo"), "bo coming online")
+    on_b = await Person.join(b, "bo")
+
+    await on_a.leave()
+    await obs.sent("a round trip, so frames sent before it have arrived")
+    await on_b.sent("a round trip through node b too")
+    await obs.until(lambda: "a round trip through node b too" in obs.texts(), "bo's message from node b")
+    assert obs.presence_of("bo") == ["online"], "bo, still connected to node b, was shown offline"
+    assert "bo" in (await Person.join(c, "newcomer")).online()
+
+    await on_b.leave()
+    await obs.until(lambda: obs.presence_of("bo")[-1:] == ["offline"], "bo going offline once gone from both")
