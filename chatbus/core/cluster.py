@@ -273,10 +273,8 @@ class Cluster:
             await self._send({"t": "hello"})
             return
         if event.get("t") == "hello":  # a node started or came back: tell it who is here
-            for member in hub.roster.members():
-                if member.kind == "human" and hub.roster.identity_of(member.user_id) is not None:
-                    presence = Presence(member.user_id, member.role, member.kind, "online", member.display_name)
-                    await self._send(to_wire(presence))
+            for user in hub.roster.here():
+                await self._announce_again(user)
             return
         if event.get("t") == "links":  # accounts linked or unlinked on another node
             await hub.links.load()
@@ -311,8 +309,11 @@ class Cluster:
         failing = False
         while True:
             try:
+                before = await engine.present()
                 for user in roster.here():
                     await engine.set_present(self.node, user, self.ttl)
+                    if self.node not in before.get(user, ()):  # this node stalled past the lease: the
+                        await self._announce_again(user)  # others took them offline; they are back
                 present = await engine.present()
                 for user, nodes in roster.elsewhere().items():
                     for node in nodes - present.get(user, set()):
@@ -328,6 +329,12 @@ class Cluster:
                     log.warning("could not keep presence in the engine now: %s", exc)
                 failing = True
             await asyncio.sleep(self.ttl / 3)
+
+    async def _announce_again(self, user_id: str) -> None:
+        identity = self._hub.roster.identity_of(user_id)
+        if identity is not None:
+            presence = Presence(user_id, identity.role, identity.kind, "online", identity.display_name)
+            await self._send(to_wire(presence))
 
     async def arrived(self, user_id: str) -> None:
         """``user_id``'s first connection to this node opened."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 import signal
 import time
 
-import pytest
-
 from .nodes import LEASE_TTL, Cluster
 from .people import Person
 
@@ -72,12 +70,6 @@ async def test_someone_who_moved_to_another_node_stays_online_when_their_dead_no
     assert "dora" in newcomer.online() and "ghost" not in newcomer.online(), newcomer.auth.get("agents")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in the wiring: node b drops ann when node a stops renewing (Cluster._keep_presence, "
-    "gone_elsewhere) but nothing adds her again when node a renews her after the stall: she stays offline "
-    "for node b's people (frames and newcomers' auth_response) until she reconnects (seen for 25 s)",
-)
 async def test_the_people_of_a_node_that_stalled_past_the_lease_come_back_online_when_it_resumes(
     cluster: Cluster,
 ) -> None:
