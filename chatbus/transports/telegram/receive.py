@@ -66,6 +66,8 @@ class Receiver:
         self._warned_chats: set[int] = set()
         self._noticed: dict[tuple[int, int], float] = {}
         self._held: OrderedDict[tuple[int, int], tuple[float, TgMessage]] = OrderedDict()
+        #: The store failed while a message was being taken: it may have kept it (see ``_take``).
+        self._unsure = False
 
     # new messages ----------------------------------------------------------------------------
     async def message(self, message: TgMessage, album: Sequence[TgMessage] = ()) -> None:
@@ -135,7 +137,22 @@ class Receiver:
     async def _take(
         self, message: TgMessage, key: ChatKey, room: str, text: str, sender: Sender, album: Sequence[TgMessage] = ()
     ) -> None:
-        """Put one Telegram message in the hub as its sender's, unless it is there already."""
+        """Put one Telegram message in the hub as its sender's, unless it is there already.
+
+        When the store failed the last time, it may have kept the message all the same (its answer
+        was lost, or the mapping failed after it): what it has is mapped first (:meth:`recall`), so
+        the update tried again is not stored twice."""
+        if self._unsure:
+            self._unsure = not await self.recall()
+        try:
+            await self._take_now(message, key, room, text, sender, album)
+        except StoreError:
+            self._unsure = True
+            raise
+
+    async def _take_now(
+        self, message: TgMessage, key: ChatKey, room: str, text: str, sender: Sender, album: Sequence[TgMessage]
+    ) -> None:
         session, chat_id = self._session, message.chat.id
         hub, store = session.hub, session.store()
         if hub is None:
@@ -174,10 +191,11 @@ class Receiver:
             await store.map_external(NAME, stored.id, f"{chat_id}:{part.message_id}")
         await store.map_external(NAME, stored.id, external)
 
-    async def recall(self) -> None:
+    async def recall(self) -> bool:
         """Map the newest Telegram messages of the hub to where they came from, where a run stopped
         between storing one and mapping it (a crash; on a cluster, a node killed in between): the
-        update is read again, here or by the node taking over, and must not be stored twice."""
+        update is read again, here or by the node taking over, and must not be stored twice.
+        False when the store cannot answer now."""
         store = self._session.store()
         try:
             recent = await store.since(max(0, store.last_id - _RECALL_LOG), _RECALL_LOG)
@@ -190,6 +208,8 @@ class Receiver:
                     await store.map_external(NAME, message.id, message.client_id)
         except StoreError as exc:
             log.warning("telegram: cannot check the newest Telegram messages in the hub: %s", exc)
+            return False
+        return True
 
     async def _reply_to(self, message: TgMessage) -> int | None:
         replied = message.reply_to_message

@@ -186,13 +186,19 @@ class Unsteady(MemoryStore):
 
     def __init__(self) -> None:
         super().__init__()
-        self.failing = {"since": 0, "set_state": 0}
+        self.failing = {"since": 0, "set_state": 0, "append": 0}
 
     async def since(self, after_id: int, limit: int, room: str | None = None) -> list[Message]:
         if self.failing["since"]:
             self.failing["since"] -= 1
             raise StoreError("Redis is loading the dataset in memory")
         return await super().since(after_id, limit, room)
+
+    async def append(self, message: Message) -> None:
+        await super().append(message)
+        if self.failing["append"]:  # kept, but the answer is lost on the way (a timeout)
+            self.failing["append"] -= 1
+            raise StoreError("Redis did not answer in time")
 
     async def set_state(self, key: str, value: str | None) -> None:
         if self.failing["set_state"] and key == DELIVERED_KEY:
@@ -216,7 +222,7 @@ async def test_a_store_that_cannot_answer_for_a_moment_delays_the_catch_up_but_l
         await web.say("ana", "after the start")
         await web.say("ana", "and one more")
         await api.wait_for(lambda: len(api.sent) == 4)
-        assert store.failing == {"since": 0, "set_state": 0}
+        assert not any(store.failing.values())
         await asyncio.sleep(0.3)
     assert [s.text for s in api.sent] == [
         "ana: before",
@@ -225,6 +231,22 @@ async def test_a_store_that_cannot_answer_for_a_moment_delays_the_catch_up_but_l
         "ana: and one more",
     ]
     assert await store.get_state(DELIVERED_KEY) == str(store.last_id)
+
+
+async def test_an_update_whose_message_was_kept_though_the_store_said_no_is_not_stored_twice(
+    api: FakeBotAPI,
+) -> None:
+    store = Unsteady()
+    hub, web, _telegram = build_hub(api, store=store)
+    alice = api.user(42, username="alice")
+    async with hub:
+        store.failing["append"] = 1
+        api.post(CHAT, "kept on the first try", user=alice)
+        await api.wait_for(lambda: not api.updates)  # tried again, and confirmed
+        api.post(CHAT, "next", user=alice)
+        await web.wait_for(lambda m: m.text == "next")
+        log = await store.since(0, 100)
+    assert [m.text for m in log] == ["kept on the first try", "next"]
 
 
 # two real nodes on a real Redis ----------------------------------------------------------------
