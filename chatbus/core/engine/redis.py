@@ -240,6 +240,8 @@ class RedisEngine(Engine):
                 # Compared with the log only once subscribed: nothing falls between the two.
                 async for item in self._heard(position, None):
                     yield item
+                if backoff > 0.1:
+                    log.info("subscribed to Redis at %s again, after id %d", self.shown_url, position.last)
                 backoff = 0.1
                 while not self._closed.is_set():
                     # Quiet (None) is compared with the log too: a silent reconnect may have lost the last ones.
@@ -247,7 +249,8 @@ class RedisEngine(Engine):
                     async for item in self._heard(position, got):
                         yield item
             except (RedisError, OSError, StoreError) as exc:
-                log.warning(
+                said = log.warning if backoff == 0.1 else log.debug  # once per outage, not every retry
+                said(
                     "lost the subscription to Redis at %s (%s); resubscribing after id %d",
                     self.shown_url, exc, position.last,
                 )  # fmt: skip
@@ -298,19 +301,21 @@ class RedisEngine(Engine):
         await self._call("pass events on", lambda: self._r.publish(self._events, text))
 
     async def events(self, node: str) -> AsyncIterator[dict[str, Any]]:
+        failing = False
         while not self._closed.is_set():
             pubsub = self._r.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._events)
+                failing = False
                 yield dict(LISTENING)
                 while not self._closed.is_set():
                     got = await pubsub.get_message(timeout=_IDLE_CHECK)
                     if got is not None and (sent := json.loads(got["data"]))["node"] != node:
                         yield sent["event"]
             except (RedisError, OSError) as exc:
-                log.warning(
-                    "lost the events of other nodes from Redis at %s (%s); listening again", self.shown_url, exc
-                )
+                said = log.debug if failing else log.warning  # once per outage, not every retry
+                said("lost the events of other nodes from Redis at %s (%s); listening again", self.shown_url, exc)
+                failing = True
                 await asyncio.sleep(_MAX_BACKOFF / 4)
             finally:
                 await _quietly(pubsub.aclose())  # type: ignore[no-untyped-call]
