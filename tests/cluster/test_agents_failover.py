@@ -198,6 +198,30 @@ async def test_the_node_running_the_agents_dies_and_another_carries_on_doing_not
     assert "/retry alice" in interrupted, interrupted
 
 
+async def test_the_node_running_the_agents_stopped_for_a_deploy_hands_them_over_at_once(
+    cluster: Cluster, alice: Alice
+) -> None:
+    a, b = await start(cluster, "b")
+    hire(cluster, alice)
+    dev = await Person.join(b, "dev", role="developer")
+    first = await dev.sent("@alice please build alpha")
+    await alice.ran(["build alpha"])
+    second = await dev.sent("@alice please build beta")
+    await answered_once([dev], second, "I'm busy", "alice queueing the second task")
+    (worker,) = alice.pids()
+
+    stopping = time.monotonic()
+    assert await asyncio.to_thread(a.process.terminate) == 0
+    await stopped(worker, "the worker of the node stopped for a deploy")
+    survivor, _ = await taken_over(b, b, stopping, within=LEASE_TTL)  # handed over, not left to expire
+    assert survivor is b
+    await answered_once([dev], first, "⚠️", "the first task reported as interrupted")
+    await alice.ran(["build alpha", "build beta"])
+    alice.finish("build beta")
+    await answered_once([dev], second, "✅ Completed", "the result of the queued task")
+    assert alice.runs() == ["build alpha", "build beta"]
+
+
 async def test_a_node_paused_past_its_lease_does_nothing_twice_when_it_wakes_up(cluster: Cluster, alice: Alice) -> None:
     """A node frozen (a long pause, a stalled VM) while its worker finishes must not, when it wakes
     up, report what the node that took over already reported, nor take the queue it carries on."""
@@ -246,10 +270,10 @@ def taker(*nodes: Node) -> tuple[Node, int] | None:
     return None
 
 
-async def taken_over(b: Node, c: Node, killed: float) -> tuple[Node, int]:
-    """``taker`` once one took over, which must be within the lease ttl and a margin of the kill."""
-    while time.monotonic() < killed + LEASE_TTL + MARGIN:
+async def taken_over(b: Node, c: Node, killed: float, within: float = LEASE_TTL + MARGIN) -> tuple[Node, int]:
+    """``taker`` once one took over, which must be ``within`` seconds of the kill (the lease ttl and a margin)."""
+    while time.monotonic() < killed + within:
         found = taker(b, c)
         if found is not None:
             return found
-    raise AssertionError(f"no node ran the plugins within {LEASE_TTL + MARGIN:g} s of the kill")
+    raise AssertionError(f"no node ran the plugins within {within:g} s of the kill")
