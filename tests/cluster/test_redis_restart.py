@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 
+from tests.support import chatbus_env, run_chatbus
+
 from .nodes import LEASE_TTL, Cluster, Node
 from .people import Person
 
@@ -109,3 +111,19 @@ async def test_people_stay_online_for_each_other_across_a_redis_outage_longer_th
     newcomer = await Person.join(b, "newcomer")
     assert "ann" in newcomer.online(), f"node b says who is online: {newcomer.auth.get('agents')}"
     assert "ann went offline" not in b.log(200), b.log(200)
+
+
+async def test_chatbus_status_says_which_node_and_that_redis_is_down(cluster: Cluster) -> None:
+    [a] = await cluster.start("a")
+    url = f"http://127.0.0.1:{a.port}"
+    healthy = await asyncio.to_thread(run_chatbus, "status", "--url", url, env=chatbus_env())
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert "engine: redis at" in healthy.stdout and "this node: a" in healthy.stdout, healthy.stdout
+
+    cluster.redis.kill()
+    await readiness(a, 503)
+    down = await asyncio.to_thread(run_chatbus, "status", "--url", url, env=chatbus_env())
+    said = down.stdout + down.stderr
+    assert down.returncode != 0, f"chatbus status said all is well while Redis is down:\n{said}"
+    assert "/readyz: 503" in said and "Redis" in said, said
+    assert "Traceback" not in said, said
