@@ -238,3 +238,33 @@ async def test_a_node_that_lost_its_subscription_catches_up_from_the_log(cluster
     await ada.until(lambda: "after a woke up" in ada.texts(), "the message after the pause", 30)
     seen = ids(ada.chat)
     assert seen == ids([*sent, after]), f"node a's client lost or doubled messages: {len(seen)} of {count + 1}"
+
+
+async def test_messages_in_flight_when_their_node_is_killed_are_kept_once_after_resending(cluster: Cluster) -> None:
+    """A client whose node dies mid-burst does not know which of its last messages were stored. It
+    resends, with the same client ids, every one it saw no echo of (live or in ``missed``): each
+    message is then in the chat exactly once."""
+    a, b, c = await cluster.start("a", "b", "c")
+    walt, obs = await Person.join(a, "walt"), await Person.join(c, "obs")
+    texts = {f"walt-burst-{k}": f"burst {k}" for k in range(60)}
+    for client_id, text in texts.items():
+        await walt.say(text, client_id=client_id)
+        if client_id == "walt-burst-20":
+            a.kill()  # with messages before it still on their way
+            break
+    await walt.until(lambda: walt.closed, "node a going away")
+    echoed = {m["clientId"] for m in walt.chat if m.get("clientId")}
+    last_seen = walt.chat[-1]["id"] if walt.chat else 0
+
+    back = await Person.join(b, "walt", lastSeenId=last_seen, epoch=walt.auth["epoch"])
+    echoed |= {m["clientId"] for m in back.missed if m.get("clientId")}
+    for client_id, text in texts.items():
+        if client_id not in echoed:
+            await back.say(text, client_id=client_id)
+    await back.until(lambda: all(back.echo(i) or i in echoed for i in texts), "an answer to every resend", 20)
+
+    await obs.until(lambda: set(obs.texts("burst ")) == set(texts.values()), "all of walt's messages", 20)
+    await obs.sent("a round trip, so frames sent before it have arrived")
+    shown = obs.texts("burst ")
+    assert sorted(shown) == sorted(texts.values()), f"kept twice: {sorted(t for t in shown if shown.count(t) > 1)}"
+    assert ids(tagged(obs.chat, "burst ")) == sorted(ids(tagged(obs.chat, "burst ")))
