@@ -198,6 +198,29 @@ async def test_the_node_running_the_agents_dies_and_another_carries_on_doing_not
     assert "/retry alice" in interrupted, interrupted
 
 
+async def test_a_cancel_sent_while_no_node_runs_the_agents_does_not_stop_the_next_task(
+    cluster: Cluster, alice: Alice
+) -> None:
+    """``/cancel alice`` said when the node running her died meant the task it was running: the
+    next node reports that one as interrupted and must not stop the queued one in its place."""
+    a, b = await start(cluster, "b")
+    hire(cluster, alice)
+    dev = await Person.join(b, "dev", role="developer")
+    first = await dev.sent("@alice please build alpha")
+    await alice.ran(["build alpha"])
+    second = await dev.sent("@alice please build beta")
+    await answered_once([dev], second, "I'm busy", "alice queueing the second task")
+
+    a.kill()
+    cancel = await dev.sent("/cancel alice")
+    await answered_once([dev], first, "⚠️", "the first task reported as interrupted")
+    await answered_once([dev], cancel, "", "the answer to /cancel")
+    assert replies(dev, cancel)[0].startswith("I'm not running a task right now"), replies(dev, cancel)
+    await alice.ran(["build alpha", "build beta"])
+    alice.finish("build beta")
+    await answered_once([dev], second, "✅ Completed", "the result of the queued task")
+
+
 async def test_the_node_running_the_agents_stopped_for_a_deploy_hands_them_over_at_once(
     cluster: Cluster, alice: Alice
 ) -> None:

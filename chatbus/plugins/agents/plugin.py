@@ -55,6 +55,8 @@ class AgentsPlugin:
         self.hub = hub
         self.settings = settings
         self._desks: dict[str, Desk] = {}
+        #: On taking over from another node: the queues carry on at this message (see :meth:`_lead`).
+        self._hold_until: int | None = None
         self._runner = Runner(self)
         self.control = Control(self)
 
@@ -94,13 +96,21 @@ class AgentsPlugin:
     async def _lead(self) -> None:
         """This node runs the agents now (it took the duty): carry on where the last one stopped,
         with the roster as it is now (an agent hired on another node since this one read it keeps
-        its queue and hears about its interrupted task)."""
+        its queue and hears about its interrupted task).
+
+        What people said while no node ran the agents is answered first, about the work as they
+        saw it (``/cancel alice`` meant the task the last node ran, which is reported as
+        interrupted, not the next one): the queues carry on once ``on_message`` reaches the
+        report, that is after every message said before it."""
         await self.fresh_roster()
         self._desks = load_desks(await self.hub.store.get_state(STATE_KEY))
-        await self._resume(self.hub)
+        self._hold_until = await self._resume(self.hub, hold=True)
+        if self._hold_until is None:
+            await self._carry_on()
 
     async def _step_down(self) -> None:
         """Another node runs the agents now: stop the work here (it is not done twice)."""
+        self._hold_until = None
         running = [desk.runner for desk in self._desks.values() if desk.runner is not None]
         for task in running:
             task.cancel()
@@ -122,31 +132,42 @@ class AgentsPlugin:
             log.warning("the agents' work was not saved here: another node runs the agents now")
         return kept
 
-    async def _resume(self, hub: Hub) -> None:
-        """Once clients can hear it: report interrupted tasks, carry on with the queues."""
+    async def _resume(self, hub: Hub, *, hold: bool = False) -> int | None:
+        """Once clients can hear it: report interrupted tasks, carry on with the queues (``hold``:
+        later, :meth:`_carry_on`). Returns the id of the last report posted, if any."""
         await hub.wait_started()
         try:  # answers and live status messages a stop left being written
             await finish_interrupted(hub)
         except ChatbusError as exc:
             log.warning("could not end the messages a stop left being written: %s", exc)
+        reported = None
         for name, desk in list(self._desks.items()):
-            job, desk.interrupted = desk.interrupted, None
+            job = desk.interrupted
             agent = hub.agents.get(name)
-            if agent is None:
+            if agent is None or job is None:
                 continue
-            if job is not None:
-                log.warning("agent %s: task interrupted by a restart: %s", name, job.task)
-                desk.last_failed = job  # never run again by itself; /retry runs it
-                if desk.current is None:
-                    await hub.set_agent_status(name, "idle", None, None)
-                said = await self.reply(
-                    agent, "interrupted", {"task": job.task}, reply_to=job.message_id, room=job.room
-                )
-                self.control.remember(desk, said, job)
-            if desk.current is None and desk.pending:
+            log.warning("agent %s: task interrupted by a restart: %s", name, job.task)
+            desk.last_failed = job  # never run again by itself; /retry runs it
+            if desk.current is None:
+                await hub.set_agent_status(name, "idle", None, None)
+            said = await self.reply(agent, "interrupted", {"task": job.task}, reply_to=job.message_id, room=job.room)
+            self.control.remember(desk, said, job)
+            reported = said.id if said is not None else reported
+        self._forget_missing(hub)
+        if hold:
+            await self.save()
+        else:
+            await self._carry_on()
+        return reported
+
+    async def _carry_on(self) -> None:
+        """Each agent takes the next task of its queue when it has none in hand (reported as
+        interrupted, if it had one), and the desks are saved."""
+        for name, desk in list(self._desks.items()):
+            desk.interrupted = None
+            if desk.current is None and desk.pending and name in self.hub.agents:
                 desk.current = desk.pending.popleft()
                 self._runner.start(name, desk, announce=True)
-        self._forget_missing(hub)
         await self.save()
 
     async def _refresh_roster(self, hub: Hub) -> None:
@@ -174,6 +195,9 @@ class AgentsPlugin:
     # answering -----------------------------------------------------------------
     @hookimpl
     async def on_message(self, message: Message, hub: Hub) -> None:
+        if self._hold_until is not None and message.id >= self._hold_until:
+            self._hold_until = None  # what was said before the report of interrupted work is taken
+            await self._carry_on()
         if message.kind != "human":
             return
         if message.command in COMMANDS:
