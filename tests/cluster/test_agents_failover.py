@@ -178,6 +178,7 @@ async def test_the_node_running_the_agents_dies_and_another_carries_on_doing_not
     survivor, resumed_at = await taken_over(b, c, killed)
     assert resumed_at <= commands[0]["id"], f"node {survivor.name} resumed after the commands"
     await stopped(worker, "the killed node's worker (it would go on with the task nobody watches)")
+    assert [node.name for node in (b, c) if taker(node)] == [survivor.name], "two nodes ran the plugins"
 
     await answered_once([dev, cy], first, "⚠️", "the first task reported as interrupted")
     await alice.ran(["build alpha", "build beta"])  # the queued one carried on, the interrupted one not again
