@@ -140,6 +140,9 @@ class AgentsPlugin:
             await finish_interrupted(hub)
         except ChatbusError as exc:
             log.warning("could not end the messages a stop left being written: %s", exc)
+        for shown in hub.agents.values():  # ``completed`` when the last node (or run) stopped
+            if shown.status == "completed" and shown.current_task:
+                self._runner.idle_later(shown.name, shown.current_task)
         reported = None
         for name, desk in list(self._desks.items()):
             job = desk.interrupted

@@ -173,7 +173,7 @@ class Runner:
         files = {"files": attached.names, "not_attached": attached.notes}
         if result.ok:
             await self.hub.set_agent_status(name, "completed", job.task, 100)
-            self._idle_later(name, job.task)
+            self.idle_later(name, job.task)
             details = {"task": job.task, "output": result.output, **files}
             await self.plugin.reply(
                 work.agent, "completed", details, reply_to=job.message_id, room=job.room, attachments=attached.ids
@@ -192,7 +192,7 @@ class Runner:
         )
         self.plugin.control.remember(desk, said, job)
 
-    def _idle_later(self, name: str, task: str) -> None:
+    def idle_later(self, name: str, task: str) -> None:
         """``completed`` goes back to ``idle`` after ``agents.idle_after`` seconds, unless it changed meanwhile."""
 
         async def later() -> None:
