@@ -178,12 +178,12 @@ class Control:
             await self.plugin.save()
             details["how"] = "queued"
             reply = await self.plugin.reply(agent, "steered", details, reply_to=message.id, room=message.room)
-            self.remember(desk, reply, noted)
+            await self.plugin.keep_thread(desk, reply, noted)
             return
         if running and agent.stdin and desk.work is not None and await desk.work.send_input(message.text):
             details["how"] = "stdin"
             reply = await self.plugin.reply(agent, "steered", details, reply_to=message.id, room=message.room)
-            self.remember(desk, reply, job)
+            await self.plugin.keep_thread(desk, reply, job)
             return
         again = replace(job, context=(*job.context, (message.sender, message.text)))
         if running and desk.doing is not None:
@@ -193,7 +193,7 @@ class Control:
             await self.plugin.save()
             details["how"] = "restart"
             reply = await self.plugin.reply(agent, "steered", details, reply_to=message.id, room=message.room)
-            self.remember(desk, reply, again)
+            await self.plugin.keep_thread(desk, reply, again)
             return
         again = replace(again, message_id=message.id, room=message.room)
         await self.plugin.take(agent, again, message, kind="retry")

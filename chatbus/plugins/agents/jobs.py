@@ -86,6 +86,7 @@ def load_desks(raw: str | None) -> dict[str, Desk]:
             desk.pending.extend(Job.from_dict(job) for job in entry.get("pending", ()))
             if entry.get("last_failed"):
                 desk.last_failed = Job.from_dict(entry["last_failed"])
+            desk.threads = _threads(desk, entry.get("threads") or ())
             desks[name] = desk
     except (ValueError, KeyError, TypeError, AttributeError):
         log.error("the saved work of the agents could not be read; starting with empty queues")
@@ -95,14 +96,42 @@ def load_desks(raw: str | None) -> dict[str, Desk]:
 
 def dump_desks(desks: dict[str, Desk]) -> str | None:
     """The job in hand, the queue and the last failed job (for ``/retry``) of every desk that
-    has any, as JSON; None when there is nothing to keep."""
+    has any, with the agent's messages about them (threads), as JSON; None when there is nothing
+    to keep."""
     busy = {
         name: {
             "current": asdict(desk.current) if desk.current else None,
             "pending": [asdict(job) for job in desk.pending],
             "last_failed": asdict(desk.last_failed) if desk.last_failed else None,
+            "threads": [[said, where] for said, job in desk.threads.items() if (where := _where(desk, job))],
         }
         for name, desk in desks.items()
         if desk.current or desk.pending or desk.last_failed
     }
     return json.dumps({"version": 1, "agents": busy}) if busy else None
+
+
+def _where(desk: Desk, job: Job) -> str | None:
+    """Which of the desk's jobs ``job`` is, for saving a thread: None for one that is over."""
+    if job is desk.current:
+        return "current"
+    for index, waiting in enumerate(desk.pending):
+        if waiting is job:
+            return f"pending:{index}"
+    return "last_failed" if job is desk.last_failed else None
+
+
+def _threads(desk: Desk, saved: Any) -> dict[int, Job]:
+    """The threads :func:`dump_desks` saved, pointing at the loaded jobs (the job that was in
+    hand is ``interrupted`` now), so a reply to an agent's message still reaches its job."""
+    threads: dict[int, Job] = {}
+    for entry in saved if isinstance(saved, list) else ():
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], int)):
+            continue  # not as saved: that thread is forgotten, the work is kept
+        kind, _, index = str(entry[1]).partition(":")
+        job = desk.interrupted if kind == "current" else desk.last_failed if kind == "last_failed" else None
+        if kind == "pending" and index.isdigit() and int(index) < len(desk.pending):
+            job = desk.pending[int(index)]
+        if job is not None:
+            threads[entry[0]] = job
+    return threads

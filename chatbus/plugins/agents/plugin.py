@@ -154,7 +154,7 @@ class AgentsPlugin:
             if desk.current is None:
                 await hub.set_agent_status(name, "idle", None, None)
             said = await self.reply(agent, "interrupted", {"task": job.task}, reply_to=job.message_id, room=job.room)
-            self.control.remember(desk, said, job)
+            self.control.remember(desk, said, job)  # saved below
             reported = said.id if said is not None else reported
         self._forget_missing(hub)
         if hold:
@@ -317,7 +317,7 @@ class AgentsPlugin:
             if not await self.save():
                 return  # the node that runs the agents now has the message
             said = await self.reply(agent, kind, details, message=message, reply_to=job.message_id, room=job.room)
-            self.control.remember(desk, said, job)
+            await self.keep_thread(desk, said, job)
             self._runner.start(agent.name, desk)
             return
         desk.pending.append(job)
@@ -325,10 +325,17 @@ class AgentsPlugin:
         if not await self.save():
             return
         said = await self.reply(agent, "queued", details, message=message, reply_to=job.message_id, room=job.room)
-        self.control.remember(desk, said, job)
+        await self.keep_thread(desk, said, job)
         if desk.current is None and desk.runner is None and desk.interrupted is None:
             desk.current = desk.pending.popleft()
             self._runner.start(agent.name, desk, announce=True)
+
+    async def keep_thread(self, desk: Desk, said: Message | None, job: Job) -> None:
+        """A reply to ``said`` (the agent's message about ``job``) reaches ``job``, after a restart
+        or on the next node too: it is saved with the desks."""
+        if said is not None:
+            self.control.remember(desk, said, job)
+            await self.save()
 
     async def reply(
         self,

@@ -160,7 +160,7 @@ class Runner:
         await self.hub.set_agent_status(name, "idle", None, None)
         details = {"task": job.task, "by": desk.stopped_by, "output": work.tail()}
         said = await self.plugin.reply(work.agent, "cancelled", details, reply_to=job.message_id, room=job.room)
-        self.plugin.control.remember(desk, said, job)
+        await self.plugin.keep_thread(desk, said, job)
 
     async def _outcome(self, result: WorkResult, work: Work, job: Job, desk: Desk, live: LiveStatus) -> None:
         name = work.agent.name
@@ -190,7 +190,7 @@ class Runner:
             attachments=attached.ids,
             details=files,
         )
-        self.plugin.control.remember(desk, said, job)
+        await self.plugin.keep_thread(desk, said, job)
 
     def idle_later(self, name: str, task: str) -> None:
         """``completed`` goes back to ``idle`` after ``agents.idle_after`` seconds, unless it changed meanwhile."""
@@ -253,7 +253,7 @@ class Runner:
         issue += f"; the last output was:\n{tail}" if tail else " and has printed nothing"
         try:
             said = await self._ask_for_help(work.agent.name, job, issue, work.last_progress)
-            self.plugin.control.remember(desk, said, job)
+            await self.plugin.keep_thread(desk, said, job)
         except ChatbusError as exc:
             log.warning("agent %s: could not ask for help (%s); still watching its work", work.agent.name, exc)
         done, _ = await asyncio.wait({doing}, timeout=s.timeout - s.stuck_after)
@@ -268,7 +268,7 @@ class Runner:
         await self.hub.set_agent_status(name, "stuck", job.task, work.last_progress)
         details: dict[str, Any] = {"task": job.task, "seconds": self.settings.timeout, "output": work.tail()}
         said = await self.plugin.reply(work.agent, "timeout", details, reply_to=job.message_id, room=job.room)
-        self.plugin.control.remember(desk, said, job)
+        await self.plugin.keep_thread(desk, said, job)
 
     async def _ask_for_help(self, name: str, job: Job, issue: str, progress: int | None) -> Message | None:
         return await self.plugin.request_help(
