@@ -240,6 +240,7 @@ async def test_the_node_running_the_agents_stopped_for_a_deploy_hands_them_over_
     survivor, _ = await taken_over(b, b, stopping, within=LEASE_TTL)  # handed over, not left to expire
     assert survivor is b
     await answered_once([dev], first, "⚠️", "the first task reported as interrupted")
+    live_status_ended_interrupted(dev, first)
     await alice.ran(["build alpha", "build beta"])
     alice.finish("build beta")
     await answered_once([dev], second, "✅ Completed", "the result of the queued task")
@@ -273,6 +274,16 @@ async def test_a_node_paused_past_its_lease_does_nothing_twice_when_it_wakes_up(
     assert alice.runs() == ["build alpha", "build beta"], "a task ran twice"
     assert starting("✅")(replies(dev, first)) == 0, f"a reported a task b had reported: {replies(dev, first)}"
     assert starting("⚠️")(replies(dev, first)) == 1, replies(dev, first)
+    live_status_ended_interrupted(dev, first)
+
+
+def live_status_ended_interrupted(person: Person, asked: dict[str, Any]) -> None:
+    """The agent's live status message for the task ``asked`` ends saying it was interrupted (no
+    one cancelled it), and no longer as being written."""
+    live = next(m for m in person.seen if m.get("replyTo") == asked["id"] and m["text"].startswith("⏳"))
+    edits = [e for e in person.of_type("message_edited") if e["id"] == live["id"]]
+    ended = edits[-1] if edits else {}
+    assert not ended.get("streaming", True) and "⚠️" in ended["text"] and "Cancelled" not in ended["text"], edits
 
 
 async def stopped(pid: int, what: str, timeout: float = 5.0) -> None:

@@ -35,6 +35,7 @@ ENDINGS = {
     "failed": "❌ Failed",
     "timeout": "⏹️ Stopped (out of time)",
     "cancelled": "⏹️ Cancelled",
+    "interrupted": "⚠️ Interrupted (the server stopped)",
     "restarted": "🔁 Restarted with the new reply",
 }
 

@@ -126,7 +126,8 @@ class Runner:
         except BaseException:
             self.hub.metrics.tasks.labels("cancelled").inc()
             await self._halt(doing)
-            await live.finish("cancelled")
+            # fired (or stopped on request), else the server stopping or another node taking over
+            await live.finish("cancelled" if desk.stopping else "interrupted")
             raise
         finally:
             await self._halt(doing)  # the worker is gone before anything else starts
