@@ -28,6 +28,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -304,31 +305,41 @@ class Cluster:
             hub._deliveries.notify(presence, relay=False)
 
     async def _keep_presence(self) -> None:
-        """Renew this node's people in the engine; take offline those whose node stopped renewing."""
-        roster, engine = self._hub.roster, self.engine
-        failing = False
+        """Renew this node's people in the engine; take offline those whose node stopped renewing.
+        After an outage of its own, a node first gives the others a lease's time to renew theirs."""
+        failing, trust_from = False, 0.0
         while True:
             try:
-                before = await engine.present()
-                for user in roster.here():
-                    await engine.set_present(self.node, user, self.ttl)
-                    if self.node not in before.get(user, ()):  # this node stalled past the lease: the
-                        await self._announce_again(user)  # others took them offline; they are back
-                present = await engine.present()
-                for user, nodes in roster.elsewhere().items():
-                    for node in nodes - present.get(user, set()):
-                        gone = roster.gone_elsewhere(user, node)
-                        if gone is not None:
-                            log.info("%s went offline with node %s, which stopped answering", user, node)
-                            self._hub._deliveries.notify(gone, relay=False)
+                await self._renew_presence()
                 if failing:
                     log.info("presence is kept in the engine again")
+                    trust_from = time.monotonic() + self.ttl
                 failing = False
+                if time.monotonic() >= trust_from:
+                    await self._expire_presence()
             except ChatbusError as exc:
                 if not failing:  # said once per outage, not every few seconds
                     log.warning("could not keep presence in the engine now: %s", exc)
                 failing = True
             await asyncio.sleep(self.ttl / 3)
+
+    async def _renew_presence(self) -> None:
+        engine = self.engine
+        before = await engine.present()
+        for user in self._hub.roster.here():
+            await engine.set_present(self.node, user, self.ttl)
+            if self.node not in before.get(user, ()):  # this node stalled past the lease: the
+                await self._announce_again(user)  # others took them offline; they are back
+
+    async def _expire_presence(self) -> None:
+        roster = self._hub.roster
+        present = await self.engine.present()
+        for user, nodes in roster.elsewhere().items():
+            for node in nodes - present.get(user, set()):
+                gone = roster.gone_elsewhere(user, node)
+                if gone is not None:
+                    log.info("%s went offline with node %s, which stopped answering", user, node)
+                    self._hub._deliveries.notify(gone, relay=False)
 
     async def _announce_again(self, user_id: str) -> None:
         identity = self._hub.roster.identity_of(user_id)

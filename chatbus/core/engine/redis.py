@@ -33,7 +33,9 @@ from urllib.parse import urlsplit, urlunsplit
 from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from ..errors import StoreError
 from ..message import DEFAULT_ROOM, Message
@@ -98,10 +100,8 @@ class RedisEngine(Engine):
         """Run ``work``, turning Redis' errors into a ``StoreError`` that says what to check."""
         try:
             return await work()
-        except RedisError as exc:
-            raise StoreError(f"Redis at {self.shown_url} cannot {what} now: {exc or type(exc).__name__}") from exc
-        except OSError as exc:
-            raise StoreError(f"Redis at {self.shown_url} cannot {what} now: {exc.strerror or exc}") from exc
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"Redis at {self.shown_url} cannot {what} now: {_reason(exc)}") from exc
 
     # lifecycle -------------------------------------------------------------
     async def open(self) -> None:
@@ -371,6 +371,19 @@ class RedisEngine(Engine):
         await self._call(
             "release leases", lambda: self._scripts["release"](keys=self._lease_keys(lease.name)[:1], args=args)
         )
+
+
+def _reason(exc: BaseException) -> str:
+    """Why Redis could not do something, in words for the operator (the client's text names its internals)."""
+    if isinstance(exc, AuthenticationError):
+        return "it refused the user name or password in the engine url"
+    if isinstance(exc, RedisTimeout | TimeoutError):
+        return "it did not answer in time"
+    if isinstance(exc, RedisConnectionError | OSError):
+        return "it does not accept connections (is redis-server running there, and reachable?)"
+    if isinstance(exc, ResponseError):
+        return f"it answered: {exc}"  # Redis' own words: OOM, READONLY, MISCONF say what to change
+    return type(exc).__name__
 
 
 async def _quietly(closing: Awaitable[Any]) -> None:
