@@ -112,6 +112,8 @@ class StoreError(ChatbusError):
     code = "STORE_ERROR"
     #: Whether the text is written for the person whose action failed.
     for_people = False
+    #: Seconds after which trying again may work (``retryAfter`` of the error frame).
+    retry_after: float | None = 1.0
 
 
 class NotStored(StoreError):

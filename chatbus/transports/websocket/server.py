@@ -311,7 +311,7 @@ class WebSocketTransport(Outgoing, BaseTransport):
             # Not the sender's fault (storage failed, the hub is stopping); the
             # message is written for people, and whoever raised it logged the cause.
             log.warning("session %s: %s: %s", connection.who, type(exc).__name__, exc)
-            await self._send_error(connection, "INTERNAL_ERROR", for_people(exc))
+            await self._send_error(connection, "INTERNAL_ERROR", for_people(exc), getattr(exc, "retry_after", None))
         except Exception:
             log.exception("session %s: unexpected error while handling a frame", connection.who)
             await self._send_error(connection, "INTERNAL_ERROR", _INTERNAL)
