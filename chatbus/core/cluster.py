@@ -193,8 +193,10 @@ class Cluster:
     async def _follow(self, after: int) -> None:
         """Hand every message any node stores to this node's transports, in id order."""
         deliveries, store = self._hub._deliveries, self.store
+        latency = self._hub.metrics.broker_latency
         async for item in self.engine.subscribe(after):
             if isinstance(item, Message):
+                latency.observe(max(0.0, time.time() - item.timestamp.timestamp()))
                 store.heard(item.id)
                 deliveries.stored(item, True)
             elif isinstance(item, Gap):

@@ -72,6 +72,7 @@ _METRIC_NAMES = (
     "closes",
     "slow_consumers",
     "store_latency",
+    "broker_latency",
     "telegram_calls",
     "telegram_retries",
     "tasks",
@@ -91,6 +92,7 @@ class Metrics:
     closes: Counter
     slow_consumers: Counter
     store_latency: Histogram
+    broker_latency: Histogram
     telegram_calls: Counter
     telegram_retries: Counter
     tasks: Counter
@@ -141,6 +143,11 @@ class Metrics:
         self.store_latency = Histogram(
             "chatbus_store_operation_seconds", "Time of one store operation, by operation",
             ["operation"], buckets=_STORE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.broker_latency = Histogram(
+            "chatbus_broker_latency_seconds",
+            "From a node accepting a message to its arrival through this node's Redis subscription",
+            buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.telegram_calls = Counter(
             "chatbus_telegram_api_calls", "Bot API calls, by method and outcome", ["method", "outcome"], registry=r

@@ -111,6 +111,8 @@ async def test_a_message_on_one_node_reaches_the_others_with_its_id_and_plugins_
     await asyncio.sleep(0.3)  # a second node running the plugins would have by now
     assert sorted(i for _, i in nodes.seen) == [sent.id, answer.id]
     assert len({node for node, _ in nodes.seen}) == 1  # all on the node that holds the duty
+    # each node measures the broker: from accepting a message to hearing it from Redis
+    assert b"chatbus_broker_latency_seconds_count 2.0" in a.metrics.exposition()
 
 
 async def test_presence_typing_status_and_changes_cross_nodes(nodes: Nodes) -> None:
@@ -264,7 +266,7 @@ async def test_a_message_resent_to_another_node_with_its_client_id_is_stored_onc
     assert [m.id for m in chat_a.delivered if m.text == "deploy now"] == [first.id, other.id]
 
 
-def test_a_store_failure_reaches_people_in_words_and_its_cause_only_the_log() -> None:
+async def test_a_store_failure_reaches_people_in_words_and_its_cause_only_the_log() -> None:
     from chatbus.core.errors import STORE_AWAY, NotStored, for_people
 
     cause = StoreError("Redis at redis://10.0.0.5:6379/0 cannot read the log now: Error 111 connecting")
