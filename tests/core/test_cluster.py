@@ -273,3 +273,39 @@ async def test_a_store_failure_reaches_people_in_words_and_its_cause_only_the_lo
     assert for_people(cause) == STORE_AWAY  # no address, no exception text
     refused = NotStored("Your message was not stored: the chat's storage cannot be reached right now.")
     assert for_people(refused) == str(refused)
+
+
+class Leading:
+    """A plugin with work that must run once per chat."""
+
+    def __init__(self, log: list[str], node: str) -> None:
+        self.log, self.node = log, node
+
+    @hookimpl
+    def on_startup(self, hub: Hub) -> None:
+        async def start() -> None:
+            self.log.append(f"{self.node} leads")
+
+        async def stop() -> None:
+            self.log.append(f"{self.node} steps down")
+
+        hub.cluster.on_lead(start, stop)
+
+
+async def test_work_once_per_chat_runs_on_one_node_and_moves_with_the_duty(nodes: Nodes) -> None:
+    from chatbus.testing import make_hub
+
+    log: list[str] = []
+    async with make_hub([Leading(log, "alone")]):
+        await _eventually(lambda: log == ["alone leads"])  # one node: once, after start-up
+
+    log.clear()
+    a = Hub(nodes.settings("a"), transports=[MemoryTransport()], plugins=[Leading(log, "a")], load_entrypoints=False)
+    b = Hub(nodes.settings("b"), transports=[MemoryTransport()], plugins=[Leading(log, "b")], load_entrypoints=False)
+    await nodes.stack.enter_async_context(a)
+    await _eventually(lambda: log == ["a leads"])
+    await nodes.stack.enter_async_context(b)
+    await asyncio.sleep(0.5)
+    assert log == ["a leads"]
+    await a.stop()
+    await _eventually(lambda: log == ["a leads", "a steps down", "b leads"], timeout=4 * TTL)
