@@ -78,20 +78,25 @@ class Cluster:
         await asyncio.gather(*(self._listening(node) for node in started))
         return started
 
-    def _spawn(self, name: str, env: Mapping[str, str]) -> Node:
-        folder = self.root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        variables = {
+    #: The transports every node runs.
+    transports: tuple[str, ...] = ("websocket",)
+
+    def settings(self, name: str) -> dict[str, str]:
+        """The environment of node ``name`` (a subclass adds its transports' settings)."""
+        return {
             "CHATBUS_ENGINE__URL": self.redis.url,
             "CHATBUS_ENGINE__PREFIX": self.prefix,
             "CHATBUS_ENGINE__NODE": name,
             "CHATBUS_ENGINE__LEASE_TTL": str(LEASE_TTL),
-            **env,
         }
-        args = ("serve", "--host", "127.0.0.1", "--port", "0", "--db", str(folder / "chat.db"))
-        process = ChatbusProcess(
-            *args, "--transport", "websocket", "--log-level", "INFO", env=chatbus_env(variables), cwd=folder
-        )
+
+    def _spawn(self, name: str, env: Mapping[str, str]) -> Node:
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        variables = {**self.settings(name), **env}
+        args = ("serve", "--host", "127.0.0.1", "--port", "0", "--db", str(folder / "chat.db"), "--log-level", "INFO")
+        transports = [word for transport in self.transports for word in ("--transport", transport)]
+        process = ChatbusProcess(*args, *transports, env=chatbus_env(variables), cwd=folder)
         return Node(name, process, folder)
 
     async def _listening(self, node: Node) -> None:

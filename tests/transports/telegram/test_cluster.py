@@ -17,7 +17,6 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +29,11 @@ from chatbus.core.message import Message, utcnow
 from chatbus.core.store import MemoryStore, Store
 from chatbus.transports.telegram.session import DUTY
 from chatbus.transports.telegram.state import DELIVERED_KEY
-from tests.cluster.nodes import LEASE_TTL, START_TIMEOUT, Cluster, Node
+from tests.cluster.nodes import LEASE_TTL, START_TIMEOUT, Cluster
 from tests.cluster.people import Person
 from tests.core.engine.redis_server import RedisServer
 from tests.deploy.nginx import Nginx
-from tests.support import ChatbusProcess, chatbus_env, free_port
+from tests.support import free_port
 
 from .conftest import CHAT, build_hub
 from .fakebot import FakeBotAPI
@@ -259,26 +258,19 @@ class Relays(Cluster):
 
     api: FakeBotAPI | None = None
 
-    def _spawn(self, name: str, env: Mapping[str, str]) -> Node:
+    transports: tuple[str, ...] = ("websocket", "telegram")
+
+    def settings(self, name: str) -> dict[str, str]:
         assert self.api is not None
-        folder = self.root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        variables = {
-            "CHATBUS_ENGINE__URL": self.redis.url,
-            "CHATBUS_ENGINE__PREFIX": self.prefix,
-            "CHATBUS_ENGINE__NODE": name,
-            "CHATBUS_ENGINE__LEASE_TTL": str(LEASE_TTL),
+        return {
+            **super().settings(name),
             "CHATBUS_TELEGRAM__TOKEN": self.api.token,
             "CHATBUS_TELEGRAM__CHAT_IDS": str(CHAT),
             "CHATBUS_TELEGRAM__BASE_URL": self.api.via(name),
             "CHATBUS_TELEGRAM__RETRY_INITIAL_DELAY": "0.05",
             "CHATBUS_TELEGRAM__RETRY_MAX_DELAY": "0.2",
             "CHATBUS_TELEGRAM__POLL_TIMEOUT": "2",
-            **env,
         }
-        args = ("serve", "--host", "127.0.0.1", "--port", "0", "--db", str(folder / "chat.db"), "--log-level", "INFO")
-        transports = ("--transport", "websocket", "--transport", "telegram")
-        return Node(name, ChatbusProcess(*args, *transports, env=chatbus_env(variables), cwd=folder), folder)
 
 
 #: Telegram updates posted (one every 0.1 s, before, during and after the takeover) and web messages sent.
