@@ -138,6 +138,15 @@ async def answered_once(people: list[Person], message: dict[str, Any], prefix: s
         assert count(said) == 1, f"{person.name} on node {person.node.name} saw {what} {count(said)} times: {said}"
 
 
+async def two_tasks(dev: Person, alice: Alice, *onlookers: Person) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``dev`` gives alice a task she starts and a second she queues behind it; both messages."""
+    first = await dev.sent("@alice please build alpha")
+    await alice.ran(["build alpha"])
+    second = await dev.sent("@alice please build beta")
+    await answered_once([dev, *onlookers], second, "I'm busy", "alice queueing the second task")
+    return first, second
+
+
 async def test_a_task_given_on_another_node_runs_once_and_everyone_sees_it(cluster: Cluster, alice: Alice) -> None:
     a, b, c = await start(cluster, "b", "c")
     hire(cluster, alice)
@@ -164,10 +173,7 @@ async def test_the_node_running_the_agents_dies_and_another_carries_on_doing_not
     a, b, c = await start(cluster, "b", "c")
     hire(cluster, alice)
     dev, cy = await Person.join(b, "dev", role="developer"), await Person.join(c, "cy")
-    first = await dev.sent("@alice please build alpha")
-    await alice.ran(["build alpha"])
-    second = await dev.sent("@alice please build beta")
-    await answered_once([dev, cy], second, "I'm busy", "alice queueing the second task")
+    first, second = await two_tasks(dev, alice, cy)
 
     (worker,) = alice.pids()
     a.kill()
@@ -207,10 +213,7 @@ async def test_a_cancel_sent_while_no_node_runs_the_agents_does_not_stop_the_nex
     a, b = await start(cluster, "b")
     hire(cluster, alice)
     dev = await Person.join(b, "dev", role="developer")
-    first = await dev.sent("@alice please build alpha")
-    await alice.ran(["build alpha"])
-    second = await dev.sent("@alice please build beta")
-    await answered_once([dev], second, "I'm busy", "alice queueing the second task")
+    first, second = await two_tasks(dev, alice)
 
     a.kill()
     cancel = await dev.sent("/cancel alice")
@@ -228,10 +231,7 @@ async def test_the_node_running_the_agents_stopped_for_a_deploy_hands_them_over_
     a, b = await start(cluster, "b")
     hire(cluster, alice)
     dev = await Person.join(b, "dev", role="developer")
-    first = await dev.sent("@alice please build alpha")
-    await alice.ran(["build alpha"])
-    second = await dev.sent("@alice please build beta")
-    await answered_once([dev], second, "I'm busy", "alice queueing the second task")
+    first, second = await two_tasks(dev, alice)
     (worker,) = alice.pids()
 
     stopping = time.monotonic()
@@ -253,10 +253,7 @@ async def test_a_node_paused_past_its_lease_does_nothing_twice_when_it_wakes_up(
     a, b = await start(cluster, "b")
     hire(cluster, alice)
     dev = await Person.join(b, "dev", role="developer")
-    first = await dev.sent("@alice please build alpha")
-    await alice.ran(["build alpha"])
-    second = await dev.sent("@alice please build beta")
-    await answered_once([dev], second, "I'm busy", "alice queueing the second task")
+    first, second = await two_tasks(dev, alice)
 
     a.process.process.send_signal(signal.SIGSTOP)
     try:
