@@ -125,10 +125,6 @@ class Metrics:
             "chatbus_deliveries", "Frames written to individual clients (one per message per recipient)",
             ["transport"], registry=r,
         )  # fmt: skip
-        self.delivery_latency = Histogram(
-            "chatbus_delivery_latency_seconds", "From the hub accepting a message to writing it to the clients",
-            ["transport"], buckets=_LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
         self.rate_limited = Counter(
             "chatbus_rate_limited", "Messages refused by the rate limiter", ["transport"], registry=r
         )
@@ -140,15 +136,7 @@ class Metrics:
             "chatbus_slow_consumers_cut_off", "Connections closed for falling too far behind", ["transport"],
             registry=r,
         )  # fmt: skip
-        self.store_latency = Histogram(
-            "chatbus_store_operation_seconds", "Time of one store operation, by operation",
-            ["operation"], buckets=_STORE_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.broker_latency = Histogram(
-            "chatbus_broker_latency_seconds",
-            "From a node accepting a message to its arrival through this node's Redis subscription",
-            buckets=_LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
+        self._latencies(r)
         self.telegram_calls = Counter(
             "chatbus_telegram_api_calls", "Bot API calls, by method and outcome", ["method", "outcome"], registry=r
         )
@@ -164,6 +152,21 @@ class Metrics:
             ["outcome"], registry=r,
         )  # fmt: skip
         r.register(self._state)
+
+    def _latencies(self, r: CollectorRegistry) -> None:
+        self.delivery_latency = Histogram(
+            "chatbus_delivery_latency_seconds", "From the hub accepting a message to writing it to the clients",
+            ["transport"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.store_latency = Histogram(
+            "chatbus_store_operation_seconds", "Time of one store operation, by operation",
+            ["operation"], buckets=_STORE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.broker_latency = Histogram(
+            "chatbus_broker_latency_seconds",
+            "From a node accepting a message to its arrival through this node's Redis subscription",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
 
     def exposition(self) -> bytes:
         """Everything, in the Prometheus text format."""
