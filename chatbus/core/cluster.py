@@ -103,6 +103,19 @@ class Cluster:
         fenced: Callable[[str, str | None, Lease], Awaitable[bool]] = self.store.set_state_fenced  # type: ignore[attr-defined]
         return await fenced(key, value, lease)
 
+    async def holds(self, duty: str) -> bool:
+        """Whether this node still holds ``duty`` now, asked of the engine (one node: always): a
+        node that was paused past its lease learns it here before it writes anything."""
+        if not self.shared:
+            return True
+        lease = self.lease(duty)
+        if lease is None:
+            return False
+        try:
+            return await self.engine.renew(lease)
+        except ChatbusError:
+            return False
+
     def on_lead(self, start: Starter, stop: Starter | None = None) -> None:
         """Run ``start`` whenever this node takes the ``on-message`` duty (one node: once, at
         start), ``stop`` when it loses it: the plugins' work that must run on one node at a time."""

@@ -16,6 +16,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from chatbus import ChatbusError
+from chatbus.core.cluster import ON_MESSAGE
 
 from .jobs import Desk, Job
 from .texts import shorten
@@ -95,6 +96,8 @@ class LiveStatus:
     async def _show(self, text: str, *, streaming: bool) -> None:
         agent = self.work.agent
         try:
+            if not await self.hub.cluster.holds(ON_MESSAGE):  # another node runs the agents now
+                return
             if self.message is None:
                 self.message = await self.hub.send(
                     text, sender=agent.name, reply_to=self.job.message_id, room=self.job.room, streaming=streaming
