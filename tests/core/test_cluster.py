@@ -309,3 +309,25 @@ async def test_work_once_per_chat_runs_on_one_node_and_moves_with_the_duty(nodes
     assert log == ["a leads"]
     await a.stop()
     await _eventually(lambda: log == ["a leads", "a steps down", "b leads"], timeout=4 * TTL)
+
+
+async def test_a_client_further_behind_than_the_log_keeps_is_told_to_reload(redis_server: RedisServer) -> None:
+    from chatbus.core.engine.redis import RedisEngine
+    from chatbus.core.engine.redis_store import RedisStore
+
+    from ..transports.websocket.helpers import running
+
+    store = RedisStore(RedisEngine(redis_server.url, prefix=f"t{uuid.uuid4().hex[:8]}", max_length=1000))
+    async with running(store=store, replay_limit=3) as server:
+        for n in range(1010):
+            await server.hub.send(f"m{n}", sender="coder")
+        kept = await store.kept_from()
+        assert kept > 1  # the log keeps the newest 1,000 only
+        epoch = server.hub.store.epoch
+        behind = await server.client("alice", lastSeenId=kept - 5, epoch=epoch)
+        assert behind.auth["missedReset"] is True  # messages it missed are gone: reload, do not trust a gap
+        assert [f["data"]["text"] for f in behind.auth["missed"]] == ["m1007", "m1008", "m1009"]
+        await behind.close()
+        near = await server.client("bob", lastSeenId=kept - 1, epoch=epoch)
+        assert near.auth["missedReset"] is False  # it missed nothing the log dropped
+        await near.close()
