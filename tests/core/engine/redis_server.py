@@ -85,6 +85,16 @@ class RedisServer:
         except OSError:
             return False
 
+    async def emptied(self) -> Self:
+        """This server, running (started again if a test stopped it) and with nothing in it."""
+        from redis import asyncio as aioredis
+
+        if self.process is None:
+            self.start()
+        async with aioredis.Redis.from_url(self.url) as admin:
+            await admin.flushall()
+        return self
+
     def errors(self) -> str:
         log = self.folder / "redis.log"
         return log.read_text() if log.exists() else ""

@@ -52,17 +52,9 @@ def _redis_side(engine: RedisEngine) -> Side:
     return Side(state, engine.append, state.get, since)
 
 
-async def _emptied(server: RedisServer) -> RedisServer:
-    if server.process is None:
-        server.start()
-    async with aioredis.Redis.from_url(server.url) as admin:
-        await admin.flushall()
-    return server
-
-
 @pytest.fixture
 async def empty_redis(redis_server: RedisServer) -> RedisServer:
-    return await _emptied(redis_server)
+    return await redis_server.emptied()
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -77,7 +69,7 @@ async def side(request: pytest.FixtureRequest, redis_server: RedisServer) -> Asy
 
         yield Side(store, append, store.get, store.since)
         return
-    engine = await _engine(await _emptied(redis_server))
+    engine = await _engine(await redis_server.emptied())
     yield _redis_side(engine)
     await engine.close()
 

@@ -32,18 +32,10 @@ def note(text: str, room: str = "general", **fields: object) -> Message:
     return Message(id=0, text=text, sender="alice", room=room, **fields)  # type: ignore[arg-type]
 
 
-async def _emptied(server: RedisServer) -> RedisServer:
-    if server.process is None:
-        server.start()
-    async with aioredis.Redis.from_url(server.url) as admin:
-        await admin.flushall()
-    return server
-
-
 @pytest.fixture
 async def node(redis_server: RedisServer) -> AsyncIterator[Nodes]:
     """Opens stores (one per node) on the test's Redis, emptied first; all closed at the end."""
-    await _emptied(redis_server)
+    await redis_server.emptied()
     opened: list[RedisStore] = []
 
     async def make(**options: object) -> RedisStore:
@@ -60,7 +52,7 @@ async def node(redis_server: RedisServer) -> AsyncIterator[Nodes]:
 @pytest.fixture(params=["memory", "sqlite", "redis"])
 async def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     if request.param == "redis":
-        store: Store = RedisStore(RedisEngine((await _emptied(request.getfixturevalue("redis_server"))).url))
+        store: Store = RedisStore(RedisEngine((await request.getfixturevalue("redis_server").emptied()).url))
     else:
         store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "chat.db")
     await store.open()
@@ -223,7 +215,7 @@ async def test_the_store_reports_how_long_redis_takes(node: Nodes) -> None:
 async def test_the_engine_url_opens_the_shared_store_and_none_the_sqlite_one(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    await _emptied(redis_server)
+    await redis_server.emptied()
     settings = Settings.isolated(db=str(tmp_path / "chat.db"), engine={"url": redis_server.url, "prefix": "team"})
     store = open_engine_store(settings)
     assert isinstance(store, RedisStore) and store.shared and store.engine is store.redis_engine
