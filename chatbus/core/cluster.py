@@ -78,6 +78,7 @@ class Cluster:
         #: Transports run by whichever node holds their duty, by name: those this node runs now.
         self.standby: dict[str, Transport] = {}
         self.running_here: set[str] = set()
+        self._first_after = 0
 
     @property
     def engine(self) -> Engine:
@@ -146,6 +147,8 @@ class Cluster:
         hub.roster.tell_nodes = self._relay
         hub.links.saved = self._links_saved
         spawn = hub.spawn
+        #: Where the plugins start in a chat no node ran them for yet: after what was stored before this start.
+        self._first_after = hub.store.last_id
         spawn(self._follow(hub.store.last_id), name="chatbus-cluster-follow", background=True)
         spawn(self._listen(), name="chatbus-cluster-events", background=True)
         spawn(self._keep_presence(), name="chatbus-cluster-presence", background=True)
@@ -232,7 +235,7 @@ class Cluster:
             await start()
         try:
             cursor = await store.get_state(_CURSOR)
-            after = int(cursor) if cursor else store.last_id
+            after = int(cursor) if cursor else self._first_after
             log.info("%s runs the plugins from message %d on", self.node, after + 1)
             async for item in self.engine.subscribe(after):
                 if not isinstance(item, Message):

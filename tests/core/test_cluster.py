@@ -331,3 +331,9 @@ async def test_a_client_further_behind_than_the_log_keeps_is_told_to_reload(redi
         near = await server.client("bob", lastSeenId=kept - 1, epoch=epoch)
         assert near.auth["missedReset"] is False  # it missed nothing the log dropped
         await near.close()
+
+
+async def test_a_message_stored_before_any_node_took_the_plugins_is_still_handled(nodes: Nodes) -> None:
+    _, chat = await nodes.start("a")
+    said = await chat.say("ann", "the very first words")  # before the node took the on-message duty
+    await _eventually(lambda: ("a", said.id) in nodes.seen)

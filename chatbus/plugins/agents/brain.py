@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from chatbus import Agent, ChatbusError, Hub, Identity, Message, PluginSettings
+from chatbus.core.cluster import ON_MESSAGE
 
 from .texts import duration
 
@@ -182,6 +183,9 @@ class _Answer:
     async def _edit(self, text: str, *, streaming: bool) -> None:
         text = self.fit(text)
         if self.gone or (text == self._shown and streaming):
+            return
+        if not await self.hub.cluster.holds(ON_MESSAGE):  # another node runs the agents now: it ends this
+            self.gone = True
             return
         try:
             await self.hub.edit(self.agent.identity, self.posted.id, text, streaming=streaming)

@@ -21,6 +21,11 @@ from chatbus.core.message import MessageEdited
 from chatbus.testing import FakeClock, MemoryTransport
 from tests.core.engine.redis_server import RedisServer
 
+from . import llm_models as models
+from .llm_models import Prompted, llm_models
+
+__all__ = ["llm_models"]  # the fixture
+
 #: Says it started (the live status appears), then waits for ``go`` and ends without a word.
 WAIT_FOR_GO = (
     "import pathlib, sys, time\nprint('started', flush=True)\n"
@@ -85,3 +90,29 @@ async def test_a_node_that_lost_the_agents_says_and_starts_nothing_more(
     kept = json.loads(saved or "{}")["agents"]["alice"]
     assert (kept["current"]["task"], [job["task"] for job in kept["pending"]]) == ("build alpha", ["build beta"])
     assert "another node runs the agents now; its work stops here" in caplog.text
+
+
+async def test_a_node_that_lost_the_agents_stops_writing_an_answer_it_was_streaming(
+    redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, llm_models: list[Prompted]
+) -> None:
+    monkeypatch.setattr(models, "DELAY", 0.1)  # an answer that takes seconds to come
+    prefix = f"f{uuid.uuid4().hex[:8]}"
+    engine = {"url": redis_server.url, "prefix": prefix, "node": "a", "lease_ttl": 30.0}
+    agents = {"allow_roles": ["user"], "workdir": str(tmp_path / "agents"), "stream_interval": 0}
+    chat = MemoryTransport()
+    settings = Settings.isolated(db=":memory:", engine=engine, agents=agents)
+    async with Hub(settings, transports=[chat], load_entrypoints=False, clock=FakeClock()) as hub:
+        await hub.hire("alice", "developer", model="chatbus-echo")
+        asked = await chat.say("carol", "@alice what do you make of the release plan for next week?")
+        try:
+            answer = await chat.wait_for(lambda m: m.reply_to == asked.id and m.sender == "alice")
+        except TimeoutError:
+            raise AssertionError([(m.sender, m.text, m.reply_to) for m in chat.delivered]) from None
+        await chat.wait_for_change(lambda c: isinstance(c, MessageEdited) and c.message.id == answer.id)
+
+        async with Redis.from_url(redis_server.url) as redis:  # node b takes the agents over
+            await redis.set(f"{prefix}:lease:on-message", "b\n999", px=30_000)
+        await asyncio.sleep(0.3)  # an edit on its way may land
+        edits = len([c for c in chat.changes if c.message.id == answer.id])
+        await asyncio.sleep(1.5)  # the model goes on answering on node a
+        assert len([c for c in chat.changes if c.message.id == answer.id]) == edits  # but a writes no more of it
