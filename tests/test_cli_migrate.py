@@ -12,6 +12,7 @@ import pytest
 from redis import asyncio as aioredis
 
 from chatbus import Agent, Hub, Identity, Settings, SQLiteStore, Store
+from chatbus.core.cluster import PLUGINS_DONE
 from chatbus.core.engine.redis import RedisEngine
 from chatbus.core.engine.redis_store import RedisStore
 from chatbus.core.message import Message, utcnow
@@ -108,6 +109,9 @@ async def test_a_sqlite_chat_copied_into_redis_reads_back_the_same(chat: Path, r
 
     after = await _read(RedisStore(RedisEngine(redis_url)))
     assert after == before
+    async for store in _opened(RedisStore(RedisEngine(redis_url))):
+        # the agents and commands answered those messages on SQLite: the nodes start after them
+        assert await store.get_state(PLUGINS_DONE) == "4"
     messages: list[Message] = after["messages"]  # type: ignore[assignment]
     assert [(m.id, m.text) for m in messages] == [
         (1, "here is the plan"),

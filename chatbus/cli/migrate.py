@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from ..core.cluster import PLUGINS_DONE
 from ..core.errors import ChatbusError, ConfigError
 from ..core.logs import configure_logging
 from ..core.settings import EngineSettings
@@ -165,6 +166,8 @@ async def _copy_all(source: SQLiteStore, target: RedisStore, extras: _Extras) ->
     for key, value in extras.state:
         await target.set_state(key, value)
         copied.state += 1
+    if copied.last_id:  # the plugins (agents, commands) answered the copied chat already: not again
+        await target.set_state(PLUGINS_DONE, str(copied.last_id))
     await target.trim(0)  # what a short max_length dropped on the way leaves nothing behind
     copied.kept = min(copied.messages, target.redis_engine.max_length)
     return copied

@@ -42,13 +42,13 @@ from .transport import Transport
 if TYPE_CHECKING:
     from .hub import Hub
 
-__all__ = ["ON_MESSAGE", "Cluster", "once_per_cluster"]
+__all__ = ["ON_MESSAGE", "PLUGINS_DONE", "Cluster", "once_per_cluster"]
 
 log = logging.getLogger("chatbus.cluster")
 
 #: The duty of running the plugins' ``on_message``, and the state key of the last message it took.
 ON_MESSAGE = "on-message"
-_CURSOR = "cluster.on_message.done"
+PLUGINS_DONE = "cluster.on_message.done"
 #: Seconds between two trims of the log by age.
 _TRIM_EVERY = 60.0
 
@@ -78,7 +78,6 @@ class Cluster:
         #: Transports run by whichever node holds their duty, by name: those this node runs now.
         self.standby: dict[str, Transport] = {}
         self.running_here: set[str] = set()
-        self._first_after = 0
 
     @property
     def engine(self) -> Engine:
@@ -147,8 +146,6 @@ class Cluster:
         hub.roster.tell_nodes = self._relay
         hub.links.saved = self._links_saved
         spawn = hub.spawn
-        #: Where the plugins start in a chat no node ran them for yet: after what was stored before this start.
-        self._first_after = hub.store.last_id
         spawn(self._follow(hub.store.last_id), name="chatbus-cluster-follow", background=True)
         spawn(self._listen(), name="chatbus-cluster-events", background=True)
         spawn(self._keep_presence(), name="chatbus-cluster-presence", background=True)
@@ -234,14 +231,14 @@ class Cluster:
         for start, _ in self._leaders:
             await start()
         try:
-            cursor = await store.get_state(_CURSOR)
-            after = int(cursor) if cursor else self._first_after
+            cursor = await store.get_state(PLUGINS_DONE)
+            after = int(cursor) if cursor else 0  # a new chat (a copied one has the cursor: chatbus copy)
             log.info("%s runs the plugins from message %d on", self.node, after + 1)
             async for item in self.engine.subscribe(after):
                 if not isinstance(item, Message):
                     continue
                 # Written first: a message whose plugins were started is never started again elsewhere.
-                if not await self.set_state(_CURSOR, str(item.id), ON_MESSAGE):
+                if not await self.set_state(PLUGINS_DONE, str(item.id), ON_MESSAGE):
                     log.warning("%s lost the duty %r; another node runs the plugins now", self.node, ON_MESSAGE)
                     return
                 self._hub._run_hooks(item)
