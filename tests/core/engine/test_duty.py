@@ -6,39 +6,18 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
-import pytest
 from redis import asyncio as aioredis
 
 from chatbus.core.engine import Lease
 from chatbus.core.engine.duty import Duty
-from chatbus.core.engine.redis import RedisEngine
 
+from .conftest import Nodes
 from .redis_server import RedisServer
 
-Nodes = Callable[[], Awaitable[RedisEngine]]
 #: (holder, token, started, ended) of every time a node did the work.
 Spans = list[tuple[str, int, float, float]]
-
-
-@pytest.fixture
-async def node(redis_server: RedisServer) -> AsyncIterator[Nodes]:
-    if redis_server.process is None:
-        redis_server.start()
-    async with aioredis.Redis.from_url(redis_server.url) as admin:
-        await admin.flushall()
-    opened: list[RedisEngine] = []
-
-    async def make() -> RedisEngine:
-        engine = RedisEngine(redis_server.url)
-        await engine.open()
-        opened.append(engine)
-        return engine
-
-    yield make
-    for engine in opened:
-        await engine.close()
 
 
 def poller(holder: str, spans: Spans) -> Callable[[Lease], Awaitable[None]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -17,33 +17,12 @@ from chatbus.core.engine.codec import encode
 from chatbus.core.engine.redis import RedisEngine
 from chatbus.core.message import Attachment, Message, utcnow
 
+from .conftest import Nodes
 from .redis_server import RedisServer, free_port
-
-Nodes = Callable[..., Awaitable[RedisEngine]]
 
 
 def note(text: str, room: str = "general", **fields: object) -> Message:
     return Message(id=0, text=text, sender="alice", timestamp=utcnow(), room=room, **fields)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def node(redis_server: RedisServer) -> AsyncIterator[Nodes]:
-    """Opens engines on the test's Redis, emptied first; all closed at the end."""
-    if redis_server.process is None:
-        redis_server.start()
-    async with aioredis.Redis.from_url(redis_server.url) as admin:
-        await admin.flushall()
-    opened: list[RedisEngine] = []
-
-    async def make(**options: object) -> RedisEngine:
-        engine = RedisEngine(redis_server.url, **options)  # type: ignore[arg-type]
-        await engine.open()
-        opened.append(engine)
-        return engine
-
-    yield make
-    for engine in opened:
-        await engine.close()
 
 
 async def test_a_message_round_trips_with_every_field_and_the_same_id_on_every_node(node: Nodes) -> None:
