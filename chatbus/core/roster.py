@@ -71,6 +71,8 @@ class Roster:
         self._member_list: tuple[Member, ...] | None = None
         #: People connected to other nodes only (several nodes, one chat): how they look, and their nodes.
         self._elsewhere: dict[str, tuple[Member, set[str]]] = {}
+        #: How many of those are not connected here too (kept as they come and go: asked per presence event).
+        self._only_elsewhere = 0
         #: Where a change only the other nodes need hears of goes (several nodes); None on one node.
         self.tell_nodes: Callable[[Event], None] | None = None
         #: Changes whenever ``members()`` would answer differently.
@@ -94,6 +96,8 @@ class Roster:
         self._online[identity.user_id] = (identity, 1)
         person = Member(identity.user_id, identity.role, identity.kind, "online", transport=transport)
         self._people[identity.user_id] = replace(person, display_name=identity.display_name)
+        if identity.user_id in self._elsewhere:
+            self._only_elsewhere -= 1
         self._changed()
         presence = Presence(identity.user_id, identity.role, identity.kind, "online", identity.display_name, transport)
         self._here_or_elsewhere(presence)
@@ -117,6 +121,8 @@ class Roster:
             return False
         del self._online[identity.user_id]
         self._people.pop(identity.user_id, None)
+        if identity.user_id in self._elsewhere:
+            self._only_elsewhere += 1
         self._changed()
         presence = Presence(identity.user_id, identity.role, identity.kind, "offline", identity.display_name, transport)
         self._here_or_elsewhere(presence)
@@ -127,6 +133,7 @@ class Roster:
         self._online.clear()
         self._people.clear()
         self._elsewhere.clear()
+        self._only_elsewhere = 0
         self._changed()
 
     # people on other nodes (several nodes, one chat) ---------------------------
@@ -140,6 +147,7 @@ class Roster:
                 return False
             member = Member(user, presence.role, presence.kind, "online", None, None, presence.display_name)
             self._elsewhere[user] = (replace(member, transport=presence.transport), {node})
+            self._only_elsewhere += user not in self._people
             self._changed()
             return user not in self._online
         if entry is None or node not in entry[1]:
@@ -148,6 +156,7 @@ class Roster:
         if entry[1]:
             return False
         del self._elsewhere[user]
+        self._only_elsewhere -= user not in self._people
         self._changed()
         return user not in self._online
 
@@ -179,7 +188,7 @@ class Roster:
     @property
     def people_online(self) -> int:
         """How many people (not agents) are connected now, to any node."""
-        return len(self._people) + sum(1 for user in self._elsewhere if user not in self._people)
+        return len(self._people) + self._only_elsewhere
 
     @property
     def connected(self) -> int:

@@ -151,16 +151,22 @@ async def test_presence_typing_status_and_changes_cross_nodes(nodes: Nodes) -> N
 
 async def test_someone_on_two_nodes_stays_online_until_their_last_node_lets_go(nodes: Nodes) -> None:
     _, chat_a = await nodes.start("a")
-    _, chat_b = await nodes.start("b")
-    _, chat_c = await nodes.start("c")
+    b, chat_b = await nodes.start("b")
+    c, chat_c = await nodes.start("c")
     await chat_a.join("ann")
     await chat_b.join("ann")
+    await chat_c.join("cid")
     await chat_c.wait_for_event(lambda e: isinstance(e, Presence) and e.user_id == "ann")
+    await _eventually(lambda: b.people_online == 2)  # ann (here and on a) and cid, each once
+    assert c.people_online == 2
     await chat_a.leave("ann")
     await asyncio.sleep(0.5)
     assert not any(isinstance(e, Presence) and e.status == "offline" for e in chat_c.events + chat_b.events)
+    assert (b.people_online, c.people_online) == (2, 2)
     await chat_b.leave("ann")
     await chat_c.wait_for_event(lambda e: isinstance(e, Presence) and e.user_id == "ann" and e.status == "offline")
+    await _eventually(lambda: b.people_online == 1)
+    assert c.people_online == 1
     assert [e.status for e in chat_c.events if isinstance(e, Presence) and e.user_id == "ann"] == ["online", "offline"]
 
 
