@@ -30,13 +30,14 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .engine.base import Engine, Gap, Lease, Reset
 from .engine.duty import Duty
 from .engine.events import from_wire, to_wire
 from .errors import ChatbusError, StoreError
 from .message import AgentStatus, Message, MessageDeleted, MessageEdited, Notice, Presence, Reaction, Typing
+from .store.base import SharedStore
 from .transport import Transport
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ class Cluster:
         self.store = hub.store
         #: Whether several nodes share this chat (the store is the Redis engine's).
         self.shared = bool(self.store.shared and self.store.engine is not None)
+        #: The store's part that only a shared store has (used only when ``shared``).
+        self._shared = cast(SharedStore, self.store)
         settings = hub.settings.engine
         #: This node's name, in presence, leases and logs.
         self.node = settings.node or f"{socket.gethostname()}-{os.getpid()}"
@@ -100,8 +103,7 @@ class Cluster:
         lease = self.lease(duty)
         if lease is None:
             return False
-        fenced: Callable[[str, str | None, Lease], Awaitable[bool]] = self.store.set_state_fenced  # type: ignore[attr-defined]
-        return await fenced(key, value, lease)
+        return await self._shared.set_state_fenced(key, value, lease)
 
     async def holds(self, duty: str) -> bool:
         """Whether this node still holds ``duty`` now, asked of the engine (one node: always): a
@@ -221,8 +223,7 @@ class Cluster:
                 deliveries.resume_after(item.resumed_at - 1)
             elif isinstance(item, Reset):
                 log.warning("the log was replaced (epoch %s): ids start again", item.epoch)
-                reload: Callable[[], Awaitable[int]] = store.reload_last_id  # type: ignore[attr-defined]
-                await reload()  # the ids this node knew belong to the old log
+                await self._shared.reload_last_id()  # the ids this node knew belong to the old log
                 deliveries.resume_after(0)  # the new log's messages follow, from its first
 
     async def _run_hooks(self, lease: Lease) -> None:
@@ -251,10 +252,9 @@ class Cluster:
     async def _trim(self, _: Lease) -> None:
         """The ``cleanup`` duty: drop messages older than ``[engine] max_age``, and what belonged to
         messages the log no longer keeps (their changes, their links to files)."""
-        trim: Callable[[float], Awaitable[int]] = self.store.trim  # type: ignore[attr-defined]
         while True:
             try:
-                dropped = await trim(self.max_age)
+                dropped = await self._shared.trim(self.max_age)
                 if dropped:
                     log.info("dropped %d message(s) older than %g seconds from the log", dropped, self.max_age)
             except ChatbusError as exc:

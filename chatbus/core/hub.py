@@ -194,10 +194,11 @@ class Hub(RosterAccess):
             sweep_in = self.cluster.duty
             await self.files.start(lambda sweeper: self.spawn(sweep_in("files-sweep", sweeper), background=True))
             await self.hooks.startup(self)
-            self._deliveries.start(self.cluster.split(list(self.transports.values())))
+            here = self.cluster.split(list(self.transports.values()))  # the others run on the node with their duty
+            self._deliveries.start(here)
             await self.cluster.start()
             self.metrics.serve_from(self.settings.metrics)
-            await start_all(self, self.cluster.split(list(self.transports.values())))
+            await start_all(self, here)
         except BaseException:
             self._running = False
             self.roster.notify = None

@@ -252,7 +252,6 @@ async def test_while_redis_is_away_a_message_is_refused_in_words_and_readiness_s
             ready, why = await a.ready()
             assert not ready and "cannot be reached now: it does not accept connections" in why, why
             server.start()
-            await _eventually(lambda: True)
             after = await chat_a.say("ann", "after")
             assert after.id > kept.id
             await chat_a.wait_for(lambda m: m.id == after.id, timeout=10)

@@ -19,11 +19,11 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import StoreError
 from ..message import DEFAULT_ROOM, Agent, Attachment, Message
-from ..store.base import Store
+from ..store.base import SharedStore, Store
 from .base import Lease
 from .codec import decode, encode
 from .redis import RedisEngine
@@ -367,3 +367,9 @@ class RedisStore(Store):
         count = int(await self.redis_engine._call("erase the chat", work))
         self._last_id = 0
         return count
+
+
+if TYPE_CHECKING:  # checked by mypy: a RedisStore is what the cluster takes a shared store to be
+
+    def _is_shared(store: RedisStore) -> SharedStore:
+        return store

@@ -6,14 +6,14 @@ import abc
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..message import DEFAULT_ROOM, Agent, Attachment, Message
 
 if TYPE_CHECKING:
-    from ..engine.base import Engine
+    from ..engine.base import Engine, Lease
 
-__all__ = ["AGENT_FIELDS", "EPOCH_KEY", "Page", "Store"]
+__all__ = ["AGENT_FIELDS", "EPOCH_KEY", "Page", "SharedStore", "Store"]
 
 #: A page of history: the messages, oldest first, and whether older ones are left.
 Page = tuple[list[Message], bool]
@@ -200,3 +200,20 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def set_state(self, key: str, value: str | None) -> None:
         """Set a value; ``None`` deletes it."""
+
+
+class SharedStore(Protocol):
+    """What a store several nodes share (``shared``) offers besides :class:`Store` (the Redis
+    engine's :class:`~chatbus.core.engine.redis_store.RedisStore`); :mod:`~chatbus.core.cluster` uses it."""
+
+    async def set_state_fenced(self, key: str, value: str | None, lease: Lease) -> bool:
+        """Write ``key`` only while ``lease`` is still the current grant of its duty."""
+        ...
+
+    async def trim(self, max_age: float) -> int:
+        """Drop messages older than ``max_age`` seconds (0: none by age) and what belonged to those the log dropped."""
+        ...
+
+    async def reload_last_id(self) -> int:
+        """Read the last id again, even when lower (the log was replaced)."""
+        ...
