@@ -50,6 +50,8 @@ log = logging.getLogger("chatbus.cluster")
 #: The duty of running the plugins' ``on_message``, and the state key of the last message it took.
 ON_MESSAGE = "on-message"
 PLUGINS_DONE = "cluster.on_message.done"
+#: How many people one "here" event names (a node answering another's hello).
+_HERE_BATCH = 500
 #: Seconds between two trims of the log by age.
 _TRIM_EVERY = 60.0
 
@@ -289,8 +291,12 @@ class Cluster:
             await self._send({"t": "hello"})
             return
         if event.get("t") == "hello":  # a node started or came back: tell it who is here
-            for user in hub.roster.here():
-                await self._announce_again(user)
+            await self._announce_again(hub.roster.here())
+            return
+        if event.get("t") == "here":  # another node's people, all at once (its answer to a hello)
+            for each in event.get("people", ()):
+                if isinstance(each, dict) and isinstance(presence := from_wire(each), Presence):
+                    await self._presence(presence, node)
             return
         if event.get("t") == "links":  # accounts linked or unlinked on another node
             await hub.links.load()
@@ -339,12 +345,11 @@ class Cluster:
             await asyncio.sleep(self.ttl / 3)
 
     async def _renew_presence(self) -> None:
-        engine = self.engine
+        engine, here = self.engine, self._hub.roster.here()
         before = await engine.present()
-        for user in self._hub.roster.here():
-            await engine.set_present(self.node, user, self.ttl)
-            if self.node not in before.get(user, ()):  # this node stalled past the lease: the
-                await self._announce_again(user)  # others took them offline; they are back
+        await engine.set_present_many(self.node, here, self.ttl)
+        # Those this node had stalled past the lease: the others took them offline; they are back.
+        await self._announce_again([user for user in here if self.node not in before.get(user, ())])
 
     async def _expire_presence(self) -> None:
         roster = self._hub.roster
@@ -356,11 +361,15 @@ class Cluster:
                     log.info("%s went offline with node %s, which stopped answering", user, node)
                     self._hub._deliveries.notify(gone, relay=False)
 
-    async def _announce_again(self, user_id: str) -> None:
-        identity = self._hub.roster.identity_of(user_id)
-        if identity is not None:
-            presence = Presence(user_id, identity.role, identity.kind, "online", identity.display_name)
-            await self._send(to_wire(presence))
+    async def _announce_again(self, users: list[str]) -> None:
+        """Tell the other nodes that ``users`` are online here, a few hundred to an event."""
+        people = []
+        for user in users:
+            identity = self._hub.roster.identity_of(user)
+            if identity is not None:
+                people.append(to_wire(Presence(user, identity.role, identity.kind, "online", identity.display_name)))
+        for start in range(0, len(people), _HERE_BATCH):
+            await self._send({"t": "here", "people": people[start : start + _HERE_BATCH]})
 
     async def arrived(self, user_id: str) -> None:
         """``user_id``'s first connection to this node opened."""

@@ -35,7 +35,7 @@ The promises, whichever engine keeps them:
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,6 +158,11 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     async def set_present(self, node: str, user_id: str, ttl: float) -> None:
         """``user_id`` is connected to ``node`` for ``ttl`` seconds unless renewed (called again)."""
+
+    async def set_present_many(self, node: str, user_ids: Sequence[str], ttl: float) -> None:
+        """:meth:`set_present` for everyone in ``user_ids`` (a node renewing all its people at once)."""
+        for user_id in user_ids:
+            await self.set_present(node, user_id, ttl)
 
     @abc.abstractmethod
     async def set_absent(self, node: str, user_id: str) -> None:

@@ -25,8 +25,9 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,6 +52,8 @@ T = TypeVar("T")
 
 #: Entries read from the stream at a time while scanning it.
 _BATCH = 500
+#: How many people one call renews (a node renews everyone it has every lease_ttl / 3).
+_PRESENT_BATCH = 1000
 #: Seconds within which a person's message sent again with the same client id is the same message.
 _RESEND_WINDOW = 600
 #: Seconds of quiet after which a subscription checks the log for messages pub/sub did not bring.
@@ -328,11 +331,13 @@ class RedisEngine(Engine):
 
     # presence --------------------------------------------------------------
     async def set_present(self, node: str, user_id: str, ttl: float) -> None:
-        member = json.dumps([user_id, node])
-        await self._call(
-            "keep presence",
-            lambda: self._scripts["present"](keys=[self._keys["presence"]], args=[member, int(ttl * 1000)]),
-        )
+        await self.set_present_many(node, [user_id], ttl)
+
+    async def set_present_many(self, node: str, user_ids: Sequence[str], ttl: float) -> None:
+        present, keys = self._scripts["present"], [self._keys["presence"]]
+        for start in range(0, len(user_ids), _PRESENT_BATCH):
+            members = [json.dumps([user_id, node]) for user_id in user_ids[start : start + _PRESENT_BATCH]]
+            await self._call("keep presence", partial(present, keys=keys, args=[int(ttl * 1000), *members]))
 
     async def set_absent(self, node: str, user_id: str) -> None:
         member = json.dumps([user_id, node])

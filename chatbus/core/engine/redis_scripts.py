@@ -74,8 +74,12 @@ return {tonumber(ARGV[8]), epoch, newest}
 """
 )
 _NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
-#: KEYS: presence set. ARGV: member, ttl in ms.
-PRESENT = _NOW_MS + "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) return 1"
+#: KEYS: presence set. ARGV: ttl in ms, then the members present for that long.
+PRESENT = (
+    _NOW_MS
+    + "local expires = now + tonumber(ARGV[1]) for i = 2, #ARGV do redis.call('ZADD', KEYS[1], expires, ARGV[i]) end"
+    + " return #ARGV - 1"
+)
 #: KEYS: presence set.
 EVERYONE = _NOW_MS + "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) return redis.call('ZRANGE', KEYS[1], 0, -1)"
 #: KEYS: lease, its fencing counter. ARGV: holder, ttl in ms. The token, or nil while another holds it.

@@ -172,6 +172,17 @@ async def test_presence_spans_nodes_and_expires_with_a_dead_node(node: Nodes) ->
     assert await b.present() == {"bob": {"node-b"}}
 
 
+async def test_a_node_renews_all_its_people_at_once(node: Nodes) -> None:
+    a = await node()
+    crowd = [f"person{n}" for n in range(1500)]  # more than one call's batch
+    await a.set_present_many("node-a", crowd, 30)
+    await a.set_present_many("node-a", ["late"], 0.3)
+    present = await a.present()
+    assert set(present) == {*crowd, "late"} and present["person1499"] == {"node-a"}
+    await asyncio.sleep(0.5)
+    assert "late" not in await a.present()
+
+
 async def test_a_lease_is_held_by_one_node_and_taken_over_with_a_higher_token(node: Nodes) -> None:
     a, b = await node(), await node()
     first = await a.acquire("telegram-poller", "node-a", 0.3)
