@@ -512,7 +512,14 @@ def test_reconnects_with_growing_delays_and_retry_now(pages: Pages, server: Chat
     expect(alice.locator("#error-line")).to_contain_text("not connected")
     expect(alice.get_by_label("Message", exact=True)).to_have_value("typed while offline")
 
-    # "Retry now" does not wait for the timer.
+    # "Retry now" does not wait for the timer: wait for a retry seconds away (full jitter draws some
+    # short ones), so the page's own timer cannot reconnect first on a busy machine.
+    after = alice.evaluate("window.chatbus.state().attempt")
+    long_wait = (
+        "(after) => { const s = window.chatbus.state(); return s.phase === 'waiting' && s.attempt > after"
+        " && s.delays[s.delays.length - 1] >= 3000; }"
+    )
+    wait_until(alice, long_wait, arg=after, timeout_ms=60_000)
     server.start()
     alice.get_by_role("button", name="Retry now").click()
     expect(alice.locator("#connection")).to_have_attribute("data-state", "ready", timeout=2500)
